@@ -1,0 +1,36 @@
+/**
+ * Names of every queue and topic Brisk uses, derived from one prefix so that
+ * several installations (or test runs) can share a broker.
+ *
+ * | channel                     | kind  | from → to            | durable |
+ * |-----------------------------|-------|----------------------|---------|
+ * | `<p>.invoke`                | queue | gateway → scheduler  | yes     |
+ * | `<p>.exec.<executorId>`     | queue | scheduler → executor | yes     |
+ * | `<p>.reply.<gatewayId>`     | queue | executor → gateway   | no      |
+ * | `<p>.dead`                  | queue | any → operators      | yes     |
+ * | `<p>.heartbeat`             | topic | executor → schedulers| —       |
+ * | `<p>.control`               | topic | any → all            | —       |
+ */
+export class Topology {
+  constructor(readonly prefix: string) {}
+
+  get invokeQueue(): string {
+    return `${this.prefix}.invoke`;
+  }
+  executorQueue(executorId: string): string {
+    return `${this.prefix}.exec.${executorId}`;
+  }
+  replyQueue(gatewayId: string): string {
+    return `${this.prefix}.reply.${gatewayId}`;
+  }
+  get deadLetterQueue(): string {
+    return `${this.prefix}.dead`;
+  }
+  get heartbeatTopic(): string {
+    return `${this.prefix}.heartbeat`;
+  }
+  /** Function updated/deleted notices, executor drain requests, cache invalidation. */
+  get controlTopic(): string {
+    return `${this.prefix}.control`;
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * The message bus between Brisk's roles (the lecture's "message bus and
+ * scheduler": publication / subscription between front ends and execution
+ * engines).
+ *
+ * Two kinds of channel:
+ * - **queues**: durable, competing consumers, at-least-once. A message is
+ *   acknowledged only when its handler's promise resolves. A handler that
+ *   throws a non-retryable error (or a message that fails validation) sends the
+ *   message to the dead-letter queue; a retryable error redelivers it, up to a
+ *   delivery limit, then dead-letters it. A poison message never kills a
+ *   consumer and never loops forever.
+ * - **topics**: fan-out to every current subscriber, fire-and-forget
+ *   (heartbeats, function-updated notices). Nothing is stored for absent
+ *   subscribers.
+ *
+ * Implementations: `memory-bus.ts` (standalone and unit tests) and
+ * `amqp-bus.ts` (RabbitMQ). The queue names are built by `topology.ts`;
+ * dead-lettered messages land in `Topology.deadLetterQueue` with
+ * {@link DEAD_LETTER_HEADERS}.
+ */
+
+export type ConnectionStatus = 'connecting' | 'ready' | 'reconnecting' | 'closing' | 'closed';
+
+export interface DeliveryInfo {
+  /** How many times this message has been delivered before (0 on the first). */
+  redeliveries: number;
+  /** Message headers set by the sender. */
+  headers: Record<string, string | number | boolean>;
+}
+
+export type MessageHandler<T = unknown> = (body: T, info: DeliveryInfo) => Promise<void>;
+
+export interface QueueOptions {
+  /**
+   * Durable queues survive a broker restart and hold work that must not be
+   * lost. Transient queues (a gateway's reply queue) disappear with their
+   * consumer.
+   */
+  durable: boolean;
+  /** Deliveries after which a message that keeps failing is dead-lettered. Default 5. */
+  deliveryLimit?: number;
+}
+
+export interface ConsumeOptions {
+  /** How many unacknowledged messages this consumer holds at once. */
+  prefetch: number;
+  /**
+   * Validates and narrows a raw message before the handler sees it. Throwing
+   * here dead-letters the message (it is malformed and will never succeed).
+   */
+  parse?: (raw: unknown) => unknown;
+}
+
+export interface SendOptions {
+  headers?: Record<string, string | number | boolean>;
+  /** Drop the message if not consumed within this many ms (e.g. a sync reply). */
+  expirationMs?: number;
+  /**
+   * Wait for the broker to confirm the message is stored. Default true; replies
+   * to a waiting caller may skip it for latency.
+   */
+  confirm?: boolean;
+}
+
+export interface Subscription {
+  /** Stop receiving. In-flight handlers finish; their messages are still acked. */
+  cancel(): Promise<void>;
+}
+
+/**
+ * Headers a dead-lettered message carries in the dead-letter queue
+ * (`topology.deadLetterQueue`), whatever the implementation.
+ */
+export const DEAD_LETTER_HEADERS = {
+  /** Queue the message was first sent to. */
+  originalQueue: 'x-brisk-original-queue',
+  /** Why it was dead-lettered: `malformed`, `rejected`, `delivery-limit`. */
+  reason: 'x-brisk-dead-reason',
+  /** The error message of the last failure, if any. */
+  error: 'x-brisk-dead-error',
+} as const;
+
+export interface Bus {
+  readonly status: ConnectionStatus;
+  /** Resolves when connected and the topology is declared; rejects if the first connect fails. */
+  waitUntilReady(): Promise<void>;
+  /** Idempotent. Cancels consumers, waits for in-flight handlers, closes the connection. */
+  close(): Promise<void>;
+
+  /** Declare a queue (idempotent). Must precede send/consume on it. */
+  assertQueue(queue: string, opts: QueueOptions): Promise<void>;
+  /** Delete a queue and its messages (an executor leaving for good). */
+  deleteQueue(queue: string): Promise<void>;
+  /** Messages waiting in a queue (not counting unacked ones). */
+  queueDepth(queue: string): Promise<number>;
+  /** Send one message to a queue. Resolves once it is safely stored (see `confirm`). */
+  send(queue: string, body: unknown, opts?: SendOptions): Promise<void>;
+  consume<T>(queue: string, handler: MessageHandler<T>, opts: ConsumeOptions): Promise<Subscription>;
+
+  /** Fan-out to every current subscriber of a topic. */
+  publish(topic: string, body: unknown): Promise<void>;
+  subscribe<T>(topic: string, handler: (body: T) => void | Promise<void>): Promise<Subscription>;
+}

@@ -1,0 +1,98 @@
+import { z } from 'zod';
+
+/**
+ * Every setting Brisk reads from the environment, parsed once at start-up.
+ * Nothing else in the code base reads `process.env` (the README lists these).
+ */
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .optional()
+    .transform((v) => (v === undefined ? fallback : v === 'true' || v === '1' || v === 'yes'));
+
+export const configSchema = z.object({
+  /** HTTP port of the gateway (standalone: the one process). */
+  BRISK_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** Interface the gateway binds to. */
+  BRISK_HOST: z.string().default('127.0.0.1'),
+  /** Where standalone mode keeps functions, code and activations. */
+  BRISK_DATA_DIR: z.string().default('./.brisk'),
+  /** When set, every /v1 call must carry `Authorization: Bearer <key>`. */
+  BRISK_ADMIN_KEY: z.string().min(1).optional(),
+  /** Largest accepted invocation payload / deploy body, in bytes (6 MB like Lambda's sync limit). */
+  BRISK_MAX_PAYLOAD_BYTES: z.coerce.number().int().positive().default(6 * 1024 * 1024),
+  /** Largest accepted deploy body (source or archive), in bytes. */
+  BRISK_MAX_CODE_BYTES: z.coerce.number().int().positive().default(50 * 1024 * 1024),
+  /** Idle time after which a loaded instance is stopped. */
+  BRISK_IDLE_TTL_MS: z.coerce.number().int().positive().default(10 * 60 * 1000),
+  /** `process` (child processes; not a sandbox) or `docker`. */
+  BRISK_EXECUTOR_BACKEND: z.enum(['process', 'docker']).default('process'),
+  /** Memory budget of one executor, in MB: the sum of its instances' memoryMb. */
+  BRISK_EXECUTOR_MEMORY_MB: z.coerce.number().int().positive().default(4096),
+  /** Stable id of an executor; random when unset. */
+  BRISK_EXECUTOR_ID: z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/).optional(),
+  /** Generic pre-started instances kept per memory size (the warm pool). */
+  BRISK_POOL_SIZE: z.coerce.number().int().min(0).default(2),
+  /** Upper bound the adaptive pool may grow to. */
+  BRISK_POOL_MAX: z.coerce.number().int().min(0).default(8),
+  /** Default function timeout when a deploy does not say. */
+  BRISK_DEFAULT_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
+  /** Ceiling on a function's timeout. */
+  BRISK_MAX_TIMEOUT_MS: z.coerce.number().int().positive().default(15 * 60 * 1000),
+  /** Default function memory when a deploy does not say. */
+  BRISK_DEFAULT_MEMORY_MB: z.coerce.number().int().positive().default(256),
+  /** Ceiling on a function's memory. */
+  BRISK_MAX_MEMORY_MB: z.coerce.number().int().positive().default(2048),
+  /** Placement policy of the scheduler: `spread` (least loaded) or `pack` (consolidate). */
+  BRISK_PLACEMENT: z.enum(['spread', 'pack']).default('spread'),
+  /** Per-namespace concurrency limit (in-flight invocations). */
+  BRISK_NAMESPACE_CONCURRENCY: z.coerce.number().int().positive().default(1000),
+  /** How long activation records are kept. */
+  BRISK_ACTIVATION_TTL_S: z.coerce.number().int().positive().default(7 * 24 * 3600),
+  /** RabbitMQ URL (distributed mode). */
+  BRISK_RABBITMQ_URL: z.string().default('amqp://guest:guest@127.0.0.1:5672'),
+  /** Prefix for every exchange and queue Brisk declares (lets tests run side by side). */
+  BRISK_BUS_PREFIX: z.string().regex(/^[a-zA-Z0-9_.-]+$/).default('brisk'),
+  /** Redis URL (distributed mode). */
+  BRISK_REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  /** Prefix for every Redis key Brisk writes. */
+  BRISK_REDIS_PREFIX: z.string().default('brisk:'),
+  /** S3 / MinIO endpoint URL (distributed mode), e.g. http://127.0.0.1:9000 */
+  BRISK_S3_ENDPOINT: z.string().url().default('http://127.0.0.1:9000'),
+  BRISK_S3_ACCESS_KEY: z.string().default('minioadmin'),
+  BRISK_S3_SECRET_KEY: z.string().default('minioadmin'),
+  BRISK_S3_BUCKET: z.string().default('brisk'),
+  BRISK_S3_REGION: z.string().default('us-east-1'),
+  /** Runtime image the Docker backend runs (built offline when missing). */
+  BRISK_RUNTIME_IMAGE: z.string().default('brisk-runtime:latest'),
+  /** Executor heartbeat interval. */
+  BRISK_HEARTBEAT_MS: z.coerce.number().int().positive().default(1000),
+  /** Log level: fatal, error, warn, info, debug, trace, silent. */
+  BRISK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Whether standalone mode writes a fresh admin key to its data dir on first start. */
+  BRISK_AUTO_ADMIN_KEY: bool(false),
+});
+
+export type BriskConfig = z.infer<typeof configSchema>;
+
+const SECRET_KEYS = ['BRISK_ADMIN_KEY', 'BRISK_S3_SECRET_KEY'] as const;
+
+/** Parse the environment once; throws a readable message on bad values. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): BriskConfig {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+/** The config with secrets masked and URLs' passwords removed, for logging. */
+export function redactConfig(cfg: BriskConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...cfg };
+  for (const k of SECRET_KEYS) if (out[k] !== undefined) out[k] = '***';
+  for (const k of ['BRISK_RABBITMQ_URL', 'BRISK_REDIS_URL'] as const) {
+    out[k] = cfg[k].replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+  }
+  return out;
+}

@@ -1,0 +1,167 @@
+/**
+ * Domain types shared by every role. These are the shapes that live in the
+ * store and travel on the bus; validation schemas for them sit in
+ * `core/schemas.ts`.
+ */
+
+/** The default namespace every object lives under until tenancy arrives. */
+export const DEFAULT_NAMESPACE = 'default';
+
+/** Settings a user chooses at deploy time. */
+export interface FunctionSettings {
+  /** `file.export`, e.g. `index.handler`. For single-source deploys the file is `index`. */
+  handler: string;
+  memoryMb: number;
+  timeoutMs: number;
+  env: Record<string, string>;
+  /** Per-function concurrency cap; 0 = unlimited (the namespace cap still applies). */
+  maxConcurrency: number;
+  /** Async retries on function error or timeout. */
+  retries: number;
+  /** Whether the instance may reach the network (Docker backend). */
+  allowEgress: boolean;
+}
+
+/** One immutable deployed version of a function. */
+export interface FunctionVersion extends FunctionSettings {
+  namespace: string;
+  name: string;
+  /** 1, 2, 3 … per function. */
+  version: number;
+  /** sha256 (hex) of the bundled code; the object-store key is derived from it. */
+  codeHash: string;
+  /** Size of the bundle in bytes. */
+  codeSize: number;
+  /** Export name to call inside the bundle (`handler`, `main`, …). */
+  exportName: string;
+  createdAt: string;
+}
+
+/** What the registry returns for a function: its latest version plus bookkeeping. */
+export interface FunctionRecord {
+  namespace: string;
+  name: string;
+  latest: FunctionVersion;
+  versions: number[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type ActivationStatus =
+  | 'queued'
+  | 'running'
+  | 'success'
+  | 'error'
+  | 'timeout'
+  | 'oom'
+  | 'platform_error'
+  | 'throttled';
+
+export const FINAL_STATUSES: ReadonlySet<ActivationStatus> = new Set([
+  'success',
+  'error',
+  'timeout',
+  'oom',
+  'platform_error',
+]);
+
+/** How an instance was obtained for an activation. */
+export type StartKind = 'warm' | 'pool' | 'cold';
+
+/** Error reported by a function (as opposed to the platform). */
+export interface FunctionErrorBody {
+  errorType: string;
+  errorMessage: string;
+  stack?: string;
+}
+
+export interface Activation {
+  activationId: string;
+  namespace: string;
+  function: string;
+  version: number;
+  status: ActivationStatus;
+  /** `sync` callers wait on a reply; `async` ones poll. */
+  mode: 'sync' | 'async';
+  result?: unknown;
+  error?: FunctionErrorBody | { code: string; message: string };
+  logs: string[];
+  logsTruncated?: boolean;
+  coldStart: boolean;
+  startKind?: StartKind;
+  startMs?: number;
+  executor?: string;
+  placement?: string;
+  attempts: number;
+  trigger?: string;
+  queuedAt: string;
+  startedAt?: string;
+  endedAt?: string;
+  durationMs?: number;
+}
+
+/** A unit of work on the bus: gateway → scheduler → executor. */
+export interface InvocationRequest {
+  activationId: string;
+  namespace: string;
+  function: string;
+  version: number;
+  mode: 'sync' | 'async';
+  /** The event as JSON text, parsed once inside the runtime only. */
+  payload: string;
+  /** For sync calls: the gateway queue waiting for the result. */
+  replyTo?: string;
+  /** Absolute epoch ms after which nobody waits for this result any more. */
+  deadline: number;
+  attempt: number;
+  queuedAt: string;
+  trigger?: string;
+}
+
+/** Scheduler → executor: an invocation plus the resolved version to run. */
+export interface Dispatch {
+  request: InvocationRequest;
+  fn: FunctionVersion;
+  placement: string;
+}
+
+/** Executor → gateway, for sync callers. */
+export interface InvocationResult {
+  activationId: string;
+  status: ActivationStatus;
+  /** Function result as JSON text (so it is stringified exactly once). */
+  resultJson?: string;
+  error?: Activation['error'];
+  coldStart: boolean;
+  durationMs: number;
+}
+
+/** A warm (loaded) instance an executor holds, as reported in its heartbeat. */
+export interface WarmInstanceInfo {
+  namespace: string;
+  function: string;
+  version: number;
+  state: 'idle' | 'busy';
+}
+
+/**
+ * Executor → schedulers, every BRISK_HEARTBEAT_MS on the heartbeat topic.
+ * `leaving: true` is the last one a draining executor sends.
+ */
+export interface Heartbeat {
+  executorId: string;
+  backend: 'process' | 'docker';
+  /** Memory budget in MB and how much of it instances use now. */
+  memoryMb: number;
+  memoryUsedMb: number;
+  /** Activations running right now. */
+  inFlight: number;
+  /** Generic pool instances ready, per memory size. */
+  pool: Record<string, number>;
+  warm: WarmInstanceInfo[];
+  /** Consecutive platform (system) errors, for health. */
+  systemErrors: number;
+  draining: boolean;
+  leaving: boolean;
+  sentAt: number;
+}

@@ -1,0 +1,80 @@
+import type { Activation, FunctionRecord, FunctionVersion } from '../core/types.js';
+
+/**
+ * Where Brisk keeps its state (the lecture's storage sub-system: "states" and
+ * "persistent data").
+ *
+ * - {@link MetadataStore}: function registry, versions, activation records.
+ *   `file-store.ts` (standalone, under BRISK_DATA_DIR) and `redis-store.ts`.
+ * - {@link ObjectStore}: code bundles and large blobs, by key.
+ *   `file-object-store.ts` and `s3-object-store.ts` (MinIO / S3).
+ *
+ * Both are chosen once, in the composition root of each process. Domain code
+ * never touches a Redis, S3 or file handle directly. A store that cannot reach
+ * its backend throws `ServiceUnavailableError` (→ 503), never hangs.
+ */
+
+export type StoreStatus = 'connecting' | 'ready' | 'closed';
+
+/** Outcome of {@link MetadataStore.putFunctionVersion}. */
+export interface PutVersionResult {
+  version: FunctionVersion;
+  /** False when identical code and settings were already the latest version. */
+  created: boolean;
+}
+
+export interface ListActivationsQuery {
+  function?: string;
+  limit: number;
+}
+
+export interface MetadataStore {
+  readonly status: StoreStatus;
+  waitUntilReady(): Promise<void>;
+  /** Idempotent; never closes a client it was handed. */
+  close(): Promise<void>;
+
+  /**
+   * Record a new version of a function, numbered latest+1, unless the latest
+   * version already has the same codeHash and settings (then it is returned
+   * with `created: false`). Atomic with respect to concurrent deploys.
+   * `draft` has every FunctionVersion field except `version` and `createdAt`.
+   */
+  putFunctionVersion(draft: Omit<FunctionVersion, 'version' | 'createdAt'>): Promise<PutVersionResult>;
+  getFunction(namespace: string, name: string): Promise<FunctionRecord | undefined>;
+  getFunctionVersion(namespace: string, name: string, version: number): Promise<FunctionVersion | undefined>;
+  listFunctions(namespace: string): Promise<FunctionRecord[]>;
+  /** Removes the function and all its versions. Returns false if it did not exist. */
+  deleteFunction(namespace: string, name: string): Promise<boolean>;
+
+  /** Create or overwrite a non-final activation record (queued, running). */
+  putActivation(activation: Activation): Promise<void>;
+  /**
+   * Write the final record of an activation exactly once. Returns false (and
+   * changes nothing) if a final record already exists, e.g. when a message
+   * was delivered twice.
+   */
+  finishActivation(activation: Activation): Promise<boolean>;
+  getActivation(namespace: string, activationId: string): Promise<Activation | undefined>;
+  /** Most recent first. */
+  listActivations(namespace: string, query: ListActivationsQuery): Promise<Activation[]>;
+}
+
+export interface ObjectStore {
+  readonly status: StoreStatus;
+  waitUntilReady(): Promise<void>;
+  close(): Promise<void>;
+
+  put(key: string, data: Buffer): Promise<void>;
+  /** Undefined when the key does not exist. */
+  get(key: string): Promise<Buffer | undefined>;
+  has(key: string): Promise<boolean>;
+  delete(key: string): Promise<void>;
+  /** Keys under a prefix, sorted. */
+  list(prefix: string): Promise<string[]>;
+}
+
+/** Object key of a code bundle. */
+export function codeKey(codeHash: string): string {
+  return `code/${codeHash}.mjs`;
+}
