@@ -7,6 +7,7 @@
  * | `<p>.invoke`                | queue | gateway → scheduler  | yes     |
  * | `<p>.exec.<executorId>`     | queue | scheduler → executor | yes     |
  * | `<p>.reply.<gatewayId>`     | queue | executor → gateway   | no      |
+ * | `<p>.sched.<schedulerId>`   | queue | executor → scheduler | no      |
  * | `<p>.dead`                  | queue | any → operators      | yes     |
  * | `<p>.heartbeat`             | topic | executor → schedulers| —       |
  * | `<p>.control`               | topic | any → all            | —       |
@@ -22,6 +23,10 @@ export class Topology {
   }
   replyQueue(gatewayId: string): string {
     return `${this.prefix}.reply.${gatewayId}`;
+  }
+  /** Completions of the runs a scheduler dispatched (frees its reservations). */
+  schedulerQueue(schedulerId: string): string {
+    return `${this.prefix}.sched.${schedulerId}`;
   }
   get deadLetterQueue(): string {
     return `${this.prefix}.dead`;

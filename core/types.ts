@@ -103,9 +103,8 @@ export interface Activation {
 /** A unit of work on the bus: gateway → scheduler → executor. */
 export interface InvocationRequest {
   activationId: string;
-  namespace: string;
-  function: string;
-  version: number;
+  /** The exact version to run, resolved by the gateway (immutable; carries no secrets). */
+  fn: FunctionVersion;
   mode: 'sync' | 'async';
   /** The event as JSON text, parsed once inside the runtime only. */
   payload: string;
@@ -116,13 +115,27 @@ export interface InvocationRequest {
   attempt: number;
   queuedAt: string;
   trigger?: string;
+  /** Epoch ms before which a retry must not run (exponential backoff). */
+  notBefore?: number;
+  /** Retries caused by throttling or platform faults (not counted in `attempt`). */
+  platformRetries?: number;
 }
 
-/** Scheduler → executor: an invocation plus the resolved version to run. */
+/** Scheduler → executor: an invocation and why it was placed there. */
 export interface Dispatch {
   request: InvocationRequest;
-  fn: FunctionVersion;
   placement: string;
+  /** The scheduler's completion queue: the executor reports the end of the run there. */
+  scheduler: string;
+}
+
+/** Executor → the scheduler that dispatched: the run ended (frees its reservation and limits). */
+export interface Completion {
+  activationId: string;
+  executorId: string;
+  status: ActivationStatus;
+  /** True for a platform fault (counts toward the executor's unhealthy state). */
+  systemError: boolean;
 }
 
 /** Executor → gateway, for sync callers. */

@@ -78,3 +78,24 @@ export interface ObjectStore {
 export function codeKey(codeHash: string): string {
   return `code/${codeHash}.mjs`;
 }
+
+/**
+ * Whether a deploy draft changes nothing relative to an existing version
+ * (same code and settings): then no new version is made.
+ */
+export function sameDeployment(
+  a: Omit<FunctionVersion, 'version' | 'createdAt'>,
+  b: Omit<FunctionVersion, 'version' | 'createdAt'>,
+): boolean {
+  return (
+    a.codeHash === b.codeHash &&
+    a.exportName === b.exportName &&
+    a.handler === b.handler &&
+    a.memoryMb === b.memoryMb &&
+    a.timeoutMs === b.timeoutMs &&
+    a.maxConcurrency === b.maxConcurrency &&
+    a.retries === b.retries &&
+    a.allowEgress === b.allowEgress &&
+    JSON.stringify(Object.entries(a.env).sort()) === JSON.stringify(Object.entries(b.env).sort())
+  );
+}

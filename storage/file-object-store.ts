@@ -1,0 +1,100 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { ValidationError } from '../core/errors.js';
+import type { ObjectStore, StoreStatus } from './types.js';
+
+/**
+ * Standalone {@link ObjectStore}: one file per object under `dir`. Keys are
+ * slash-separated paths; a key that would escape `dir` is refused. Writes go to
+ * a temporary file first and are renamed into place, so a reader never sees a
+ * half-written object.
+ */
+export class FileObjectStore implements ObjectStore {
+  private state: StoreStatus = 'connecting';
+  private readonly root: string;
+
+  constructor(dir: string) {
+    this.root = path.resolve(dir);
+  }
+
+  get status(): StoreStatus {
+    return this.state;
+  }
+
+  async waitUntilReady(): Promise<void> {
+    if (this.state === 'connecting') {
+      await fs.mkdir(this.root, { recursive: true });
+      this.state = 'ready';
+    }
+  }
+
+  async close(): Promise<void> {
+    this.state = 'closed';
+  }
+
+  async put(key: string, data: Buffer): Promise<void> {
+    const file = this.pathOf(key);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${randomUUID()}.tmp`;
+    await fs.writeFile(tmp, data);
+    await fs.rename(tmp, file);
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    try {
+      return await fs.readFile(this.pathOf(key));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async has(key: string): Promise<boolean> {
+    try {
+      return (await fs.stat(this.pathOf(key))).isFile();
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.rm(this.pathOf(key), { force: true });
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const out: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (isNotFound(err)) return;
+        throw err;
+      }
+      for (const e of entries) {
+        const full = path.join(dir, e.name);
+        if (e.isDirectory()) await walk(full);
+        else if (!e.name.endsWith('.tmp')) {
+          const k = path.relative(this.root, full).split(path.sep).join('/');
+          if (k.startsWith(prefix)) out.push(k);
+        }
+      }
+    };
+    await walk(this.root);
+    return out.sort();
+  }
+
+  private pathOf(key: string): string {
+    const file = path.resolve(this.root, key);
+    if (key.length === 0 || !file.startsWith(this.root + path.sep)) {
+      throw new ValidationError('INVALID_OBJECT_KEY', `object key '${key}' is not allowed`);
+    }
+    return file;
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
