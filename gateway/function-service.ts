@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { NotFoundError, ValidationError } from '../core/errors.js';
+import { NAME_PATTERN } from '../core/schemas.js';
+import type { FunctionRecord, FunctionVersion } from '../core/types.js';
+import { codeKey, type MetadataStore, type ObjectStore } from '../storage/types.js';
+import type { BundleOutput, Bundler } from './deploy/bundler.js';
+
+/** Limits and defaults that shape a deploy (from the config). */
+export interface DeployLimits {
+  defaultMemoryMb: number;
+  maxMemoryMb: number;
+  defaultTimeoutMs: number;
+  maxTimeoutMs: number;
+}
+
+/** Settings accepted at deploy time, from a JSON body or an archive's query string. */
+export function settingsSchema(limits: DeployLimits) {
+  return z.object({
+    handler: z.string().min(1).max(200).optional(),
+    memoryMb: z.coerce.number().int().min(64).max(limits.maxMemoryMb).default(limits.defaultMemoryMb),
+    timeoutMs: z.coerce.number().int().min(100).max(limits.maxTimeoutMs).default(limits.defaultTimeoutMs),
+    env: z
+      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/), z.string().max(32 * 1024))
+      .refine((e) => Object.keys(e).length <= 100, 'at most 100 environment variables')
+      .default({}),
+    maxConcurrency: z.coerce.number().int().min(0).max(100_000).default(0),
+    retries: z.coerce.number().int().min(0).max(10).default(2),
+    allowEgress: z
+      .union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')])
+      .default(false),
+  });
+}
+
+export type DeploySettings = z.infer<ReturnType<typeof settingsSchema>>;
+
+/** What a deploy returns to the user. */
+export interface DeployResult {
+  created: boolean;
+  fn: FunctionVersion;
+}
+
+export type DeploySource =
+  | { kind: 'source'; code: string }
+  | { kind: 'archive'; archive: Buffer; format: 'zip' | 'tgz' };
+
+/**
+ * Deploys and looks up functions: bundles the code, stores the bundle
+ * content-addressed (sha256) in the object store, and records an immutable
+ * version in the metadata store.
+ */
+export class FunctionService {
+  constructor(
+    private readonly deps: { store: MetadataStore; objects: ObjectStore; bundler: Bundler },
+  ) {}
+
+  async deploy(namespace: string, name: string, source: DeploySource, settings: DeploySettings): Promise<DeployResult> {
+    assertName(name);
+    const handler = settings.handler ?? 'index.handler';
+    const bundle: BundleOutput =
+      source.kind === 'source'
+        ? await this.deps.bundler.bundleSource(source.code, handler)
+        : await this.deps.bundler.bundleArchive(source.archive, source.format, handler);
+    const key = codeKey(bundle.codeHash);
+    if (!(await this.deps.objects.has(key))) await this.deps.objects.put(key, bundle.code);
+    const { version, created } = await this.deps.store.putFunctionVersion({
+      namespace,
+      name,
+      codeHash: bundle.codeHash,
+      codeSize: bundle.code.length,
+      exportName: bundle.exportName,
+      handler,
+      memoryMb: settings.memoryMb,
+      timeoutMs: settings.timeoutMs,
+      env: settings.env,
+      maxConcurrency: settings.maxConcurrency,
+      retries: settings.retries,
+      allowEgress: settings.allowEgress,
+    });
+    return { created, fn: version };
+  }
+
+  async get(namespace: string, name: string): Promise<FunctionRecord> {
+    assertName(name);
+    const rec = await this.deps.store.getFunction(namespace, name);
+    if (!rec) throw new NotFoundError('function', name);
+    return rec;
+  }
+
+  /** A specific version, or the latest when `version` is undefined. */
+  async resolve(namespace: string, name: string, version?: number): Promise<FunctionVersion> {
+    if (version === undefined) return (await this.get(namespace, name)).latest;
+    assertName(name);
+    const v = await this.deps.store.getFunctionVersion(namespace, name, version);
+    if (!v) throw new NotFoundError('function', `${name}@${version}`);
+    return v;
+  }
+
+  list(namespace: string): Promise<FunctionRecord[]> {
+    return this.deps.store.listFunctions(namespace);
+  }
+
+  async delete(namespace: string, name: string): Promise<void> {
+    assertName(name);
+    if (!(await this.deps.store.deleteFunction(namespace, name))) throw new NotFoundError('function', name);
+  }
+}
+
+/** Names: `[a-z0-9][a-z0-9-_]{0,62}` — safe in URLs, keys, queue names and file paths. */
+export function assertName(name: string): void {
+  if (!NAME_PATTERN.test(name)) {
+    throw new ValidationError('INVALID_NAME', `invalid name '${name.slice(0, 80)}': use [a-z0-9][a-z0-9-_]{0,62}`);
+  }
+}

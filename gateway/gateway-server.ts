@@ -1,0 +1,82 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Bus } from '../bus/types.js';
+import type { Topology } from '../bus/topology.js';
+import type { BriskConfig } from '../core/config.js';
+import type { Logger } from '../core/logger.js';
+import type { MetadataStore, ObjectStore } from '../storage/types.js';
+import { createGatewayApp } from './app.js';
+import { Bundler } from './deploy/bundler.js';
+import { FunctionService } from './function-service.js';
+import { Invoker } from './invoker.js';
+
+export interface GatewayServerDeps {
+  config: BriskConfig;
+  bus: Bus;
+  topology: Topology;
+  store: MetadataStore;
+  objects: ObjectStore;
+  logger: Logger;
+}
+
+/** The gateway role: HTTP server + invoker, on whatever bus and stores it is handed. */
+export class GatewayServer {
+  readonly invoker: Invoker;
+  private server: http.Server | undefined;
+
+  constructor(private readonly deps: GatewayServerDeps) {
+    this.invoker = new Invoker({ bus: deps.bus, store: deps.store, topology: deps.topology });
+  }
+
+  /** Start listening; resolves with the bound port (BRISK_PORT=0 picks a free one). */
+  async start(): Promise<number> {
+    const { config: c, logger } = this.deps;
+    await this.invoker.start();
+    const functions = new FunctionService({
+      store: this.deps.store,
+      objects: this.deps.objects,
+      bundler: new Bundler({ maxUnpackedBytes: 250 * 1024 * 1024, maxFiles: 20_000 }),
+    });
+    const app = createGatewayApp({
+      functions,
+      invoker: this.invoker,
+      store: this.deps.store,
+      logger,
+      limits: {
+        defaultMemoryMb: c.BRISK_DEFAULT_MEMORY_MB,
+        maxMemoryMb: c.BRISK_MAX_MEMORY_MB,
+        defaultTimeoutMs: c.BRISK_DEFAULT_TIMEOUT_MS,
+        maxTimeoutMs: c.BRISK_MAX_TIMEOUT_MS,
+        maxPayloadBytes: c.BRISK_MAX_PAYLOAD_BYTES,
+        maxCodeBytes: c.BRISK_MAX_CODE_BYTES,
+      },
+      ...(c.BRISK_ADMIN_KEY !== undefined ? { adminKey: c.BRISK_ADMIN_KEY } : {}),
+      health: () => ({ bus: this.deps.bus.status, store: this.deps.store.status, objects: this.deps.objects.status }),
+    });
+    const server = http.createServer(app);
+    // Longer than common load balancers' idle timeout, so they close first.
+    server.keepAliveTimeout = 65_000;
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(c.BRISK_PORT, c.BRISK_HOST, () => resolve());
+    });
+    const port = (server.address() as AddressInfo).port;
+    logger.info({ port, host: c.BRISK_HOST, gatewayId: this.invoker.gatewayId }, 'gateway listening');
+    return port;
+  }
+
+  /** Stop taking requests, let in-flight ones finish (bounded), release waiters. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), 10_000);
+      await closed;
+      clearTimeout(timer);
+    }
+    await this.invoker.stop();
+  }
+}
