@@ -1,0 +1,52 @@
+import { createHash } from 'node:crypto';
+import { PlatformError } from '../core/errors.js';
+import { codeKey, type ObjectStore } from '../storage/types.js';
+
+/**
+ * Bundles by content hash, fetched from the object store once per executor and
+ * kept in memory (least recently used first out, bounded in bytes). Concurrent
+ * requests for the same hash share one fetch. The hash is checked on arrival,
+ * so a corrupt object never reaches an instance.
+ */
+export class CodeCache {
+  private readonly entries = new Map<string, string>();
+  private readonly loading = new Map<string, Promise<string>>();
+  private bytes = 0;
+
+  constructor(
+    private readonly objects: ObjectStore,
+    private readonly maxBytes = 256 * 1024 * 1024,
+  ) {}
+
+  async get(codeHash: string): Promise<string> {
+    const hit = this.entries.get(codeHash);
+    if (hit !== undefined) {
+      this.entries.delete(codeHash);
+      this.entries.set(codeHash, hit);
+      return hit;
+    }
+    let p = this.loading.get(codeHash);
+    if (!p) {
+      p = this.fetch(codeHash).finally(() => this.loading.delete(codeHash));
+      this.loading.set(codeHash, p);
+    }
+    return p;
+  }
+
+  private async fetch(codeHash: string): Promise<string> {
+    const buf = await this.objects.get(codeKey(codeHash));
+    if (!buf) throw new PlatformError('CODE_NOT_FOUND', `bundle ${codeHash} is missing from the object store`, { retryable: false });
+    if (createHash('sha256').update(buf).digest('hex') !== codeHash) {
+      throw new PlatformError('CODE_CORRUPT', `bundle ${codeHash} does not match its hash`, { retryable: false });
+    }
+    const text = buf.toString('utf8');
+    this.entries.set(codeHash, text);
+    this.bytes += text.length;
+    for (const [k, v] of this.entries) {
+      if (this.bytes <= this.maxBytes || k === codeHash) break;
+      this.entries.delete(k);
+      this.bytes -= v.length;
+    }
+    return text;
+  }
+}

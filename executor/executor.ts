@@ -1,0 +1,297 @@
+import type { Bus, DeliveryInfo, Subscription } from '../bus/types.js';
+import type { Topology } from '../bus/topology.js';
+import { BriskError, serializeError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { parseDispatch } from '../core/schemas.js';
+import type { Activation, ActivationStatus, Completion, Dispatch, Heartbeat, InvocationRequest, InvocationResult } from '../core/types.js';
+import type { RunResponse } from '../runtime/protocol.js';
+import type { MetadataStore } from '../storage/types.js';
+import type { CodeCache } from './code-cache.js';
+import { InstanceFailure, type Instance } from './types.js';
+import type { WarmPool } from './warm-pool.js';
+
+export interface ExecutorOptions {
+  id: string;
+  backend: 'process' | 'docker';
+  bus: Bus;
+  topology: Topology;
+  store: MetadataStore;
+  pool: WarmPool;
+  code: CodeCache;
+  logger: Logger;
+  heartbeatMs: number;
+  /** Activations this executor runs at once (bus prefetch). */
+  concurrency: number;
+}
+
+/** What one run produced, before it becomes a record, a reply and a completion. */
+interface RunOutcome {
+  status: ActivationStatus;
+  resultJson?: string;
+  error?: Activation['error'];
+  logs: string[];
+  logsTruncated: boolean;
+  coldStart: boolean;
+  startKind?: Activation['startKind'];
+  startMs?: number;
+  startedAt: string;
+  durationMs: number;
+  systemError: boolean;
+}
+
+/**
+ * The execution engine's service loop: takes dispatches from its own queue,
+ * runs each on an instance from the warm pool, writes the final activation
+ * record exactly once, answers a waiting gateway and tells the scheduler the
+ * run is over. Announces itself with heartbeats carrying its capacity and the
+ * warm instances it holds.
+ */
+export class Executor {
+  private subscription: Subscription | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private systemErrors = 0;
+  private draining = false;
+  private inFlight = 0;
+
+  constructor(private readonly o: ExecutorOptions) {}
+
+  get queue(): string {
+    return this.o.topology.executorQueue(this.o.id);
+  }
+
+  async start(): Promise<void> {
+    await this.o.bus.assertQueue(this.queue, { durable: true });
+    this.subscription = await this.o.bus.consume<Dispatch>(this.queue, (d, info) => this.handle(d, info), {
+      prefetch: this.o.concurrency,
+      parse: parseDispatch,
+    });
+    await this.sendHeartbeat();
+    this.heartbeatTimer = setInterval(() => {
+      this.sendHeartbeat().catch((err: unknown) => this.o.logger.warn({ err }, 'heartbeat failed'));
+    }, this.o.heartbeatMs);
+    this.heartbeatTimer.unref();
+  }
+
+  /**
+   * Drain: announce it, stop taking new work, let in-flight runs finish, send a
+   * last `leaving` heartbeat. Messages still queued for this executor are
+   * handed back to the scheduler by the scheduler's own offline handling.
+   */
+  async stop(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    await this.sendHeartbeat().catch(() => undefined);
+    await this.subscription?.cancel();
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    await this.handBack();
+    await this.sendHeartbeat(true).catch(() => undefined);
+    await this.o.pool.close();
+  }
+
+  /** Move dispatches still waiting in this executor's queue back to the invoke queue. */
+  private async handBack(): Promise<void> {
+    const { bus, topology } = this.o;
+    const sub = await bus.consume<Dispatch>(
+      this.queue,
+      async (d) => bus.send(topology.invokeQueue, { ...d.request }),
+      { prefetch: 100, parse: parseDispatch },
+    );
+    // Let the broker deliver what is left, then stop.
+    for (let i = 0; i < 50 && (await bus.queueDepth(this.queue).catch(() => 0)) > 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await sub.cancel();
+    await bus.deleteQueue(this.queue).catch(() => undefined);
+  }
+
+  private async sendHeartbeat(leaving = false): Promise<void> {
+    const s = this.o.pool.stats();
+    const hb: Heartbeat = {
+      executorId: this.o.id,
+      backend: this.o.backend,
+      memoryMb: s.memoryMb,
+      memoryUsedMb: s.memoryUsedMb,
+      inFlight: this.inFlight,
+      pool: s.pool,
+      warm: s.warm,
+      systemErrors: this.systemErrors,
+      draining: this.draining,
+      leaving,
+      sentAt: Date.now(),
+    };
+    await this.o.bus.publish(this.o.topology.heartbeatTopic, hb);
+  }
+
+  private async handle(d: Dispatch, info: DeliveryInfo): Promise<void> {
+    const { request } = d;
+    const log = this.o.logger.child({ activationId: request.activationId });
+    if (info.redeliveries > 0) {
+      // Delivered again (we crashed or lost the channel mid-run): maybe it already finished.
+      const existing = await this.o.store.getActivation(request.fn.namespace, request.activationId);
+      if (existing && existing.status !== 'queued' && existing.status !== 'running' && existing.attempts >= request.attempt) {
+        log.info('duplicate delivery of a finished activation; skipped');
+        return;
+      }
+    }
+    this.inFlight++;
+    let outcome: RunOutcome;
+    try {
+      outcome = await this.run(d);
+    } finally {
+      this.inFlight--;
+    }
+    this.systemErrors = outcome.systemError ? this.systemErrors + 1 : 0;
+    await this.report(d, outcome);
+  }
+
+  private async run(d: Dispatch): Promise<RunOutcome> {
+    const { request } = d;
+    const startedAt = new Date().toISOString();
+    const t0 = performance.now();
+    let instance: Instance | undefined;
+    let acquired: Awaited<ReturnType<WarmPool['acquire']>>;
+    try {
+      acquired = await this.o.pool.acquire(request.fn);
+      instance = acquired.instance;
+    } catch (err) {
+      return this.platformFailure(err, startedAt, t0);
+    }
+    const start = { coldStart: acquired.startKind !== 'warm', startKind: acquired.startKind, startMs: round(acquired.startMs) };
+    let res: RunResponse;
+    try {
+      const remaining = Math.max(1, Math.min(request.fn.timeoutMs, request.deadline - Date.now()));
+      res = await instance.run({ activationId: request.activationId, payload: request.payload, deadline: Date.now() + remaining }, remaining);
+    } catch (err) {
+      this.o.pool.release(instance, { healthy: false });
+      if (err instanceof InstanceFailure) return { ...this.instanceFault(err), ...start, startedAt, durationMs: round(performance.now() - t0) };
+      return { ...this.platformFailure(err, startedAt, t0), ...start };
+    }
+    this.o.pool.release(instance, { healthy: true });
+    const durationMs = round(performance.now() - t0);
+    const common = { logs: res.logs, logsTruncated: res.logsTruncated, ...start, startedAt, durationMs, systemError: false };
+    return res.ok
+      ? { status: 'success', resultJson: res.resultJson, ...common }
+      : { status: 'error', error: res.error, ...common };
+  }
+
+  private instanceFault(err: InstanceFailure): Omit<RunOutcome, 'startedAt' | 'durationMs' | 'coldStart'> {
+    const base = { logs: [] as string[], logsTruncated: false };
+    switch (err.fault.kind) {
+      case 'timeout':
+        return { ...base, status: 'timeout', error: { errorType: 'TimeoutError', errorMessage: err.message }, systemError: false };
+      case 'oom':
+        return { ...base, status: 'oom', error: { errorType: 'OutOfMemoryError', errorMessage: err.message }, systemError: false };
+      case 'crash':
+        return {
+          ...base,
+          status: 'error',
+          error: { errorType: 'InstanceCrashed', errorMessage: `${err.message} (exit code ${String(err.fault.exitCode)})` },
+          systemError: false,
+        };
+      case 'unreachable':
+        return { ...base, status: 'platform_error', error: { code: 'INSTANCE_UNREACHABLE', message: err.message }, systemError: true };
+    }
+  }
+
+  private platformFailure(err: unknown, startedAt: string, t0: number): RunOutcome {
+    const e = serializeError(err);
+    if (!(err instanceof BriskError)) this.o.logger.error({ err }, 'executor fault');
+    return {
+      status: e.code === 'EXECUTOR_FULL' ? 'throttled' : 'platform_error',
+      error: { code: e.code, message: e.message },
+      logs: [],
+      logsTruncated: false,
+      coldStart: false,
+      startedAt,
+      durationMs: round(performance.now() - t0),
+      systemError: e.code !== 'EXECUTOR_FULL',
+    };
+  }
+
+  /** Final record, reply to the waiting gateway, completion to the scheduler — in parallel. */
+  private async report(d: Dispatch, o: RunOutcome): Promise<void> {
+    const { request } = d;
+    const { bus, store } = this.o;
+    const record: Activation = {
+      activationId: request.activationId,
+      namespace: request.fn.namespace,
+      function: request.fn.name,
+      version: request.fn.version,
+      status: o.status,
+      mode: request.mode,
+      ...(o.resultJson !== undefined ? { result: JSON.parse(o.resultJson) as unknown } : {}),
+      ...(o.error !== undefined ? { error: o.error } : {}),
+      logs: o.logs,
+      ...(o.logsTruncated ? { logsTruncated: true } : {}),
+      coldStart: o.coldStart,
+      ...(o.startKind !== undefined ? { startKind: o.startKind, startMs: o.startMs } : {}),
+      executor: this.o.id,
+      placement: d.placement,
+      attempts: request.attempt,
+      ...(request.trigger !== undefined ? { trigger: request.trigger } : {}),
+      queuedAt: request.queuedAt,
+      startedAt: o.startedAt,
+      endedAt: new Date().toISOString(),
+      durationMs: o.durationMs,
+    };
+    const completion: Completion = {
+      activationId: request.activationId,
+      executorId: this.o.id,
+      status: o.status,
+      systemError: o.systemError,
+    };
+    const work: Promise<unknown>[] = [
+      bus.send(d.scheduler, completion, { confirm: false }).catch((err: unknown) => this.o.logger.warn({ err }, 'completion not sent')),
+    ];
+    const retry = this.retryOf(request, o);
+    if (retry) {
+      // Handed back to the invoke queue (confirmed) before our message is acked: nothing is lost.
+      work.push(bus.send(this.o.topology.invokeQueue, retry), store.putActivation({ ...record, status: 'queued' }));
+    } else {
+      work.push(store.finishActivation(record));
+    }
+    if (request.replyTo !== undefined) {
+      const reply: InvocationResult = {
+        activationId: request.activationId,
+        status: o.status,
+        ...(o.resultJson !== undefined ? { resultJson: o.resultJson } : {}),
+        ...(o.error !== undefined ? { error: o.error } : {}),
+        coldStart: o.coldStart,
+        durationMs: o.durationMs,
+      };
+      const ttl = Math.max(1000, request.deadline - Date.now());
+      work.push(bus.send(request.replyTo, reply, { confirm: false, expirationMs: ttl }).catch(() => undefined));
+    }
+    await Promise.all(work);
+  }
+
+  /**
+   * The next attempt of an async invocation, or undefined when this outcome is
+   * final. Function errors and timeouts use the function's `retries` with
+   * exponential backoff; throttles and platform faults are retried separately
+   * (they are not the function's fault) up to {@link MAX_PLATFORM_RETRIES}.
+   */
+  private retryOf(req: InvocationRequest, o: RunOutcome): InvocationRequest | undefined {
+    if (req.mode !== 'async' || Date.now() > req.deadline) return undefined;
+    if (o.status === 'error' || o.status === 'timeout' || o.status === 'oom') {
+      if (req.attempt > req.fn.retries) return undefined;
+      const backoff = RETRY_BASE_MS * 2 ** (req.attempt - 1);
+      return { ...req, attempt: req.attempt + 1, notBefore: Date.now() + backoff };
+    }
+    if (o.status === 'throttled' || o.status === 'platform_error') {
+      const n = (req.platformRetries ?? 0) + 1;
+      if (n > MAX_PLATFORM_RETRIES) return undefined;
+      return { ...req, platformRetries: n, notBefore: Date.now() + RETRY_BASE_MS * n };
+    }
+    return undefined;
+  }
+}
+
+/** First retry delay; doubles per attempt (1 s, 2 s, 4 s …). */
+export const RETRY_BASE_MS = 1000;
+/** Throttles and platform faults retried this many times before the activation fails. */
+export const MAX_PLATFORM_RETRIES = 10;
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
