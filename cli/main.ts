@@ -1,0 +1,115 @@
+import { loadConfig, redactConfig, type BriskConfig } from '../core/config.js';
+import { BriskError } from '../core/errors.js';
+import { createLogger, type Logger } from '../core/logger.js';
+import {
+  connectInfrastructure,
+  startExecutor,
+  startGateway,
+  startScheduler,
+  type Infrastructure,
+  type Mode,
+  type Stoppable,
+} from './compose.js';
+
+const USAGE = `brisk — a fast Functions-as-a-Service platform
+
+Usage: brisk <command>
+
+Servers:
+  standalone   gateway + scheduler + executor in one process, no external services
+               (in-memory bus, files under BRISK_DATA_DIR). What \`npm start\` runs.
+  gateway      the HTTP front end (distributed: RabbitMQ, Redis, S3)
+  scheduler    places invocations on executors (distributed)
+  executor     runs functions (distributed; BRISK_EXECUTOR_BACKEND=process|docker)
+
+Configuration comes from BRISK_* environment variables (see README.md).
+`;
+
+type Role = 'standalone' | 'gateway' | 'scheduler' | 'executor';
+
+async function runServer(role: Role, cfg: BriskConfig, logger: Logger): Promise<void> {
+  const mode: Mode = role === 'standalone' ? 'standalone' : 'distributed';
+  logger.info({ role, config: redactConfig(cfg) }, 'starting');
+  let infra: Infrastructure;
+  try {
+    infra = await connectInfrastructure(cfg, mode, logger);
+  } catch (err) {
+    fail(`cannot start ${role}: ${(err as Error).message}`, logger, err);
+  }
+  const started: Stoppable[] = [];
+  try {
+    // Order matters in one process: the scheduler listens for heartbeats before
+    // the executor sends its first, and the gateway opens last.
+    if (role === 'standalone' || role === 'scheduler') started.push(await startScheduler(cfg, infra, logger));
+    if (role === 'standalone' || role === 'executor') started.push(await startExecutor(cfg, infra, logger));
+    if (role === 'standalone' || role === 'gateway') {
+      const gw = await startGateway(cfg, infra, logger);
+      started.push(gw);
+      if (role === 'standalone') {
+        process.stdout.write(`Brisk standalone listening on http://${cfg.BRISK_HOST}:${gw.port} (data in ${cfg.BRISK_DATA_DIR})\n`);
+      }
+    }
+  } catch (err) {
+    await stopAll(started, infra, logger);
+    fail(`cannot start ${role}: ${(err as Error).message}`, logger, err);
+  }
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    // A second signal, or a shutdown that hangs, ends the process anyway.
+    setTimeout(() => process.exit(1), 30_000).unref();
+    stopAll(started, infra, logger).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+async function stopAll(started: Stoppable[], infra: Infrastructure, logger: Logger): Promise<void> {
+  for (const s of [...started].reverse()) {
+    await s.stop().catch((err: unknown) => logger.error({ err }, 'stop failed'));
+  }
+  await infra.close();
+}
+
+function fail(message: string, logger: Logger, err?: unknown): never {
+  logger.fatal({ err }, message);
+  process.stderr.write(`brisk: ${message}\n`);
+  process.exit(1);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (command === 'standalone' || command === 'gateway' || command === 'scheduler' || command === 'executor') {
+    let cfg: BriskConfig;
+    try {
+      cfg = loadConfig();
+    } catch (err) {
+      process.stderr.write(`brisk: ${(err as Error).message}\n`);
+      process.exit(2);
+    }
+    await runServer(command, cfg, createLogger(cfg.BRISK_LOG_LEVEL, { role: command }));
+    return;
+  }
+  process.stderr.write(`brisk: unknown command '${command}'\n\n${USAGE}`);
+  process.exit(2);
+}
+
+process.on('unhandledRejection', (err) => {
+  // A bug, not a function fault (those are caught per activation): report it loudly.
+  process.stderr.write(`brisk: unhandled rejection: ${err instanceof BriskError ? err.code : ''} ${String((err as Error)?.stack ?? err)}\n`);
+});
+
+await main(process.argv.slice(2));

@@ -1,0 +1,151 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * Starts the real `brisk` binary (built into dist/ by `npm run build`) as child
+ * processes, for end-to-end tests over HTTP.
+ */
+
+const BIN = path.resolve('bin/brisk.js');
+
+export interface BriskProcess {
+  role: string;
+  child: ChildProcess;
+  output: () => string;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+}
+
+/** Spawn one role and wait for the log line that says it is ready. */
+export async function spawnRole(
+  role: 'standalone' | 'gateway' | 'scheduler' | 'executor',
+  env: Record<string, string>,
+  readyTimeoutMs = 30_000,
+): Promise<BriskProcess & { port?: number }> {
+  const child = spawn(process.execPath, [BIN, role], {
+    env: { ...process.env, BRISK_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const readyMsg = role === 'executor' ? 'executor ready' : role === 'scheduler' ? 'scheduler ready' : 'gateway listening';
+  const port = await new Promise<number | undefined>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${role} not ready in ${readyTimeoutMs} ms:\n${out}`)), readyTimeoutMs);
+    const onData = (chunk: Buffer): void => {
+      out += chunk.toString();
+      for (const line of out.split('\n')) {
+        if (!line.includes(readyMsg)) continue;
+        clearTimeout(timer);
+        try {
+          resolve((JSON.parse(line) as { port?: number }).port);
+        } catch {
+          resolve(undefined);
+        }
+        return;
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${role} exited with ${code} before ready:\n${out}`));
+    });
+  });
+  // Keep collecting output for diagnostics.
+  return { role, child, output: () => out, exited, ...(port !== undefined ? { port } : {}) };
+}
+
+/** SIGTERM and wait (SIGKILL after a bound). */
+export async function stopProcess(p: BriskProcess, timeoutMs = 15_000): Promise<number | null> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return p.child.exitCode;
+  p.child.kill('SIGTERM');
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
+  const code = await p.exited;
+  clearTimeout(timer);
+  return code;
+}
+
+export function tempDir(label: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `brisk-${label}-`));
+}
+
+export interface Cluster {
+  /** Gateways' base URLs. */
+  urls: string[];
+  url: string;
+  processes: BriskProcess[];
+  /** Stop everything and start it again with the same data. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** One standalone process on a random port with its own data dir. */
+export async function startStandalone(extraEnv: Record<string, string> = {}): Promise<Cluster> {
+  const dataDir = tempDir('data');
+  const env = { BRISK_PORT: '0', BRISK_DATA_DIR: dataDir, BRISK_POOL_SIZE: '1', ...extraEnv };
+  const cluster: Cluster = {
+    urls: [],
+    url: '',
+    processes: [],
+    restart: async () => {
+      await cluster.stop();
+      await boot();
+    },
+    stop: async () => {
+      await Promise.all(cluster.processes.map((p) => stopProcess(p)));
+      cluster.processes = [];
+    },
+  };
+  const boot = async (): Promise<void> => {
+    const p = await spawnRole('standalone', env);
+    cluster.processes = [p];
+    cluster.url = `http://127.0.0.1:${p.port}`;
+    cluster.urls = [cluster.url];
+  };
+  await boot();
+  return cluster;
+}
+
+export interface DistributedOptions {
+  env: Record<string, string>;
+  gateways?: number;
+  schedulers?: number;
+  executors?: number;
+}
+
+/** Separate gateway, scheduler and executor processes on real services. */
+export async function startDistributed(opts: DistributedOptions): Promise<Cluster & { spawnExecutor(id?: string): Promise<BriskProcess> }> {
+  const base = { BRISK_POOL_SIZE: '1', BRISK_HEARTBEAT_MS: '500', ...opts.env };
+  const cluster = {
+    urls: [] as string[],
+    url: '',
+    processes: [] as BriskProcess[],
+    spawnExecutor: async (id?: string) => {
+      const p = await spawnRole('executor', { ...base, ...(id ? { BRISK_EXECUTOR_ID: id } : {}) });
+      cluster.processes.push(p);
+      return p;
+    },
+    restart: async () => {
+      await cluster.stop();
+      await boot();
+    },
+    stop: async () => {
+      await Promise.all(cluster.processes.map((p) => stopProcess(p)));
+      cluster.processes = [];
+    },
+  };
+  const boot = async (): Promise<void> => {
+    const schedulers = await Promise.all(Array.from({ length: opts.schedulers ?? 1 }, () => spawnRole('scheduler', base)));
+    const executors = await Promise.all(Array.from({ length: opts.executors ?? 1 }, () => spawnRole('executor', base)));
+    const gateways = await Promise.all(Array.from({ length: opts.gateways ?? 1 }, () => spawnRole('gateway', { ...base, BRISK_PORT: '0' })));
+    cluster.processes = [...schedulers, ...executors, ...gateways];
+    cluster.urls = gateways.map((g) => `http://127.0.0.1:${g.port}`);
+    cluster.url = cluster.urls[0] as string;
+    // Give the schedulers one heartbeat to learn about the executors.
+    await new Promise((r) => setTimeout(r, 700));
+  };
+  await boot();
+  return cluster;
+}
