@@ -1,0 +1,342 @@
+import { describe, expect, it, vi } from 'vitest';
+import type { Heartbeat, WarmInstanceInfo } from '../../core/types.js';
+import {
+  DEFAULT_FORGET_AFTER_MS,
+  ExecutorRegistry,
+  functionVersionKey,
+  type ExecutorRegistryOptions,
+} from '../../scheduler/executor-registry.js';
+
+/** A hand-advanced clock; the registry reads nothing else. */
+function fakeClock(start = 1_000_000) {
+  let t = start;
+  return {
+    now: () => t,
+    advance: (ms: number) => {
+      t += ms;
+    },
+  };
+}
+
+function heartbeat(executorId: string, sentAt: number, over: Partial<Heartbeat> = {}): Heartbeat {
+  return {
+    executorId,
+    backend: 'process',
+    memoryMb: 1024,
+    memoryUsedMb: 0,
+    inFlight: 0,
+    pool: {},
+    warm: [],
+    systemErrors: 0,
+    draining: false,
+    leaving: false,
+    sentAt,
+    ...over,
+  };
+}
+
+function setup(opts: Omit<ExecutorRegistryOptions, 'now'> = {}) {
+  const clock = fakeClock();
+  const registry = new ExecutorRegistry({ now: clock.now, ...opts });
+  /** Sends a heartbeat stamped with the current fake time. */
+  const beat = (id: string, over: Partial<Heartbeat> = {}) => registry.observe(heartbeat(id, clock.now(), over));
+  return { clock, registry, beat };
+}
+
+describe('ExecutorRegistry health', () => {
+  it('makes a new executor healthy, eligible and part of the ring from its first heartbeat', () => {
+    const { registry, beat } = setup();
+    expect(registry.get('a')).toBeUndefined();
+    beat('a');
+    expect(registry.get('a')?.state).toBe('healthy');
+    expect(registry.eligible().map((v) => v.executorId)).toEqual(['a']);
+    expect(registry.ring.has('a')).toBe(true);
+  });
+
+  it('derives offlineAfterMs from the heartbeat interval and lets it be overridden', () => {
+    expect(new ExecutorRegistry().offlineAfterMs).toBe(3000);
+    expect(new ExecutorRegistry({ heartbeatMs: 500 }).offlineAfterMs).toBe(1500);
+    expect(new ExecutorRegistry({ heartbeatMs: 500, offlineAfterMs: 10_000 }).offlineAfterMs).toBe(10_000);
+    expect(new ExecutorRegistry().unhealthyAfterErrors).toBe(3);
+    expect(new ExecutorRegistry().forgetAfterMs).toBe(DEFAULT_FORGET_AFTER_MS);
+  });
+
+  it('goes offline after 3 missed heartbeats, fires onOffline exactly once, and recovers on a heartbeat', () => {
+    const { clock, registry, beat } = setup({ heartbeatMs: 1000 });
+    const offline = vi.fn();
+    registry.onOffline(offline);
+    beat('a');
+    beat('b');
+
+    clock.advance(2999);
+    beat('b');
+    expect(registry.get('a')?.state).toBe('healthy');
+    expect(offline).not.toHaveBeenCalled();
+
+    clock.advance(1);
+    expect(registry.get('a')?.state).toBe('offline');
+    expect(registry.eligible().map((v) => v.executorId)).toEqual(['b']);
+    registry.sweep();
+    registry.states();
+    clock.advance(500);
+    registry.sweep();
+    expect(offline).toHaveBeenCalledTimes(1);
+    expect(offline).toHaveBeenCalledWith('a', []);
+
+    beat('a');
+    expect(registry.get('a')?.state).toBe('healthy');
+    clock.advance(3000);
+    registry.sweep();
+    expect(offline).toHaveBeenCalledTimes(3); // a again, and b, which last beat 3500 ms ago
+    expect(offline.mock.calls.map((c) => c[0]).sort()).toEqual(['a', 'a', 'b']);
+  });
+
+  it('stays in the registry and on the ring while offline, and is forgotten after forgetAfterMs', () => {
+    const { clock, registry, beat } = setup({ offlineAfterMs: 3000, forgetAfterMs: 60_000 });
+    const removed = vi.fn();
+    registry.onRemoved(removed);
+    beat('a');
+    registry.reserve('a', 128, 'act-1');
+
+    clock.advance(3000 + 59_999);
+    expect(registry.get('a')?.state).toBe('offline');
+    expect(registry.ring.has('a')).toBe(true);
+    expect(removed).not.toHaveBeenCalled();
+
+    clock.advance(1);
+    registry.sweep();
+    expect(registry.get('a')).toBeUndefined();
+    expect(registry.ring.has('a')).toBe(false);
+    expect(registry.size).toBe(0);
+    expect(removed).toHaveBeenCalledExactlyOnceWith('a', 'forgotten', ['act-1']);
+    expect(registry.releaseReservation('act-1')).toBe(false);
+  });
+
+  it('fires onOffline before onRemoved even when one sweep sees both', () => {
+    const { clock, registry, beat } = setup({ offlineAfterMs: 1000, forgetAfterMs: 1000 });
+    const events: string[] = [];
+    registry.onOffline((id) => events.push(`offline:${id}`));
+    registry.onRemoved((id, reason) => events.push(`${reason}:${id}`));
+    beat('a');
+    clock.advance(10_000);
+    registry.sweep();
+    expect(events).toEqual(['offline:a', 'forgotten:a']);
+  });
+
+  it('becomes unhealthy after N consecutive system errors and recovers on a success', () => {
+    const { registry, beat } = setup({ unhealthyAfterErrors: 3 });
+    beat('a');
+    registry.recordSystemError('a');
+    registry.recordSystemError('a');
+    expect(registry.get('a')?.state).toBe('healthy');
+    registry.recordSuccess('a'); // streak broken: consecutive means consecutive
+    registry.recordSystemError('a');
+    registry.recordSystemError('a');
+    expect(registry.get('a')?.state).toBe('healthy');
+    registry.recordSystemError('a');
+    expect(registry.get('a')?.state).toBe('unhealthy');
+    expect(registry.get('a')?.systemErrors).toBe(3);
+    expect(registry.eligible()).toEqual([]);
+
+    registry.recordSuccess('a');
+    expect(registry.get('a')?.state).toBe('healthy');
+  });
+
+  it('takes system errors from heartbeats: N reported makes it unhealthy, 0 reported recovers it', () => {
+    const { clock, registry, beat } = setup({ unhealthyAfterErrors: 3 });
+    beat('a');
+    clock.advance(1000);
+    beat('a', { systemErrors: 3 });
+    expect(registry.get('a')?.state).toBe('unhealthy');
+
+    // A lower non-zero report does not hide errors the scheduler counted itself.
+    registry.recordSystemError('a');
+    clock.advance(1000);
+    beat('a', { systemErrors: 1 });
+    expect(registry.get('a')?.systemErrors).toBe(4);
+
+    clock.advance(1000);
+    beat('a', { systemErrors: 0 });
+    expect(registry.get('a')?.state).toBe('healthy');
+    expect(registry.get('a')?.systemErrors).toBe(0);
+  });
+
+  it('reports draining executors as draining, and offline wins over draining', () => {
+    const { clock, registry, beat } = setup();
+    beat('a', { draining: true });
+    expect(registry.get('a')?.state).toBe('draining');
+    expect(registry.eligible()).toEqual([]);
+    clock.advance(3000);
+    expect(registry.get('a')?.state).toBe('offline');
+  });
+
+  it('removes an executor immediately on a leaving heartbeat, and ignores older heartbeats that arrive after it', () => {
+    const { clock, registry, beat } = setup();
+    const removed = vi.fn();
+    const offline = vi.fn();
+    registry.onRemoved(removed);
+    registry.onOffline(offline);
+    beat('a');
+    const earlier = clock.now();
+    registry.reserve('a', 256, 'act-1');
+    clock.advance(1000);
+    beat('a', { draining: true, leaving: true });
+
+    expect(registry.get('a')).toBeUndefined();
+    expect(registry.ring.has('a')).toBe(false);
+    expect(removed).toHaveBeenCalledExactlyOnceWith('a', 'left', ['act-1']);
+
+    registry.observe(heartbeat('a', earlier)); // reordered on the bus
+    expect(registry.get('a')).toBeUndefined();
+
+    clock.advance(1000);
+    beat('a'); // restarted under the same id
+    expect(registry.get('a')?.state).toBe('healthy');
+    clock.advance(10_000);
+    registry.sweep();
+    expect(offline).toHaveBeenCalledTimes(1); // only the restarted one; the departed one never "goes offline"
+  });
+
+  it('ignores a heartbeat older than the last one seen from the same executor', () => {
+    const { clock, registry } = setup();
+    const t0 = clock.now();
+    registry.observe(heartbeat('a', t0 + 1000, { memoryUsedMb: 500 }));
+    registry.observe(heartbeat('a', t0, { memoryUsedMb: 100, draining: true }));
+    expect(registry.get('a')).toMatchObject({ reportedUsedMb: 500, state: 'healthy' });
+  });
+
+  it('keeps calling the other listeners when one throws, then rethrows', () => {
+    const { clock, registry, beat } = setup();
+    const good = vi.fn();
+    registry.onOffline(() => {
+      throw new Error('listener bug');
+    });
+    registry.onOffline(good);
+    beat('a');
+    clock.advance(3000);
+    expect(() => registry.sweep()).toThrow('listener bug');
+    expect(good).toHaveBeenCalledOnce();
+    expect(() => registry.sweep()).not.toThrow(); // fired once only
+  });
+
+  it('unsubscribes listeners', () => {
+    const { clock, registry, beat } = setup();
+    const offline = vi.fn();
+    const off = registry.onOffline(offline);
+    off();
+    beat('a');
+    clock.advance(3000);
+    registry.sweep();
+    expect(offline).not.toHaveBeenCalled();
+  });
+});
+
+describe('ExecutorRegistry reservations', () => {
+  it('adds reservations made since the last heartbeat on top of the reported usage', () => {
+    const { registry, beat } = setup();
+    beat('a', { memoryMb: 1024, memoryUsedMb: 300, inFlight: 2 });
+    expect(registry.reserve('a', 128, 'act-1')).toBe(true);
+    expect(registry.reserve('a', 256, 'act-2')).toBe(true);
+    expect(registry.get('a')).toMatchObject({
+      reportedUsedMb: 300,
+      reservedMb: 384,
+      pendingMb: 384,
+      usedMb: 684,
+      freeMb: 340,
+      inFlight: 4,
+    });
+  });
+
+  it('folds reservations into the report once a heartbeat arrives, keeping the total reserved as a floor', () => {
+    const { clock, registry, beat } = setup();
+    beat('a', { memoryUsedMb: 0 });
+    registry.reserve('a', 128, 'act-1');
+    registry.reserve('a', 256, 'act-2');
+    clock.advance(1000);
+    // The executor now reports the two instances it started for them.
+    beat('a', { memoryUsedMb: 384, inFlight: 2 });
+    expect(registry.get('a')).toMatchObject({ pendingMb: 0, usedMb: 384, freeMb: 640, inFlight: 2 });
+
+    // A stale report that missed them cannot make the memory look free.
+    clock.advance(1000);
+    beat('a', { memoryUsedMb: 0, inFlight: 0 });
+    expect(registry.get('a')).toMatchObject({ reservedMb: 384, usedMb: 384, inFlight: 2 });
+
+    expect(registry.releaseReservation('act-1')).toBe(true);
+    expect(registry.releaseReservation('act-1')).toBe(false);
+    expect(registry.get('a')).toMatchObject({ reservedMb: 256, usedMb: 256 });
+    registry.releaseReservation('act-2');
+    expect(registry.get('a')).toMatchObject({ reservedMb: 0, usedMb: 0, freeMb: 1024, inFlight: 0 });
+  });
+
+  it('never reports more used than the budget nor negative free memory', () => {
+    const { registry, beat } = setup();
+    beat('a', { memoryMb: 512, memoryUsedMb: 500 });
+    registry.reserve('a', 256, 'act-1');
+    expect(registry.get('a')).toMatchObject({ usedMb: 512, freeMb: 0 });
+  });
+
+  it('counts a warm re-use against the idle instance, not against free memory', () => {
+    const { clock, registry, beat } = setup();
+    const warm: WarmInstanceInfo[] = [
+      { namespace: 'default', function: 'hello', version: 2, state: 'idle' },
+      { namespace: 'default', function: 'hello', version: 2, state: 'idle' },
+      { namespace: 'default', function: 'hello', version: 1, state: 'idle' },
+      { namespace: 'default', function: 'other', version: 1, state: 'busy' },
+    ];
+    beat('a', { memoryUsedMb: 512, warm });
+    const key = functionVersionKey('default', 'hello', 2);
+    expect(registry.get('a')?.idleWarm).toEqual({ [key]: 2, 'default/hello@1': 1 });
+
+    registry.reserve('a', 128, 'act-1', { warmKey: key });
+    expect(registry.get('a')).toMatchObject({ usedMb: 512, pendingMb: 0, inFlight: 1 });
+    expect(registry.get('a')?.idleWarm[key]).toBe(1);
+    registry.reserve('a', 128, 'act-2', { warmKey: key });
+    expect(registry.get('a')?.idleWarm[key]).toBeUndefined();
+
+    // The next heartbeat shows both busy; the claims are no longer subtracted.
+    clock.advance(1000);
+    beat('a', { memoryUsedMb: 512, warm: warm.map((w, i) => (i < 2 ? { ...w, state: 'busy' as const } : w)) });
+    expect(registry.get('a')?.idleWarm).toEqual({ 'default/hello@1': 1 });
+  });
+
+  it('refuses reservations on unknown executors and moves a re-reserved activation', () => {
+    const { registry, beat } = setup();
+    beat('a');
+    beat('b');
+    expect(registry.reserve('nope', 128, 'act-1')).toBe(false);
+    registry.reserve('a', 128, 'act-1');
+    registry.reserve('b', 128, 'act-1');
+    expect(registry.get('a')?.reservedMb).toBe(0);
+    expect(registry.get('b')?.reservedMb).toBe(128);
+    expect(registry.reservedActivations('b')).toEqual(['act-1']);
+  });
+
+  it('drops reservations past their expiry', () => {
+    const { clock, registry, beat } = setup();
+    beat('a');
+    registry.reserve('a', 128, 'act-1', { expiresAt: clock.now() + 500 });
+    registry.reserve('a', 128, 'act-2');
+    clock.advance(499);
+    expect(registry.get('a')?.reservedMb).toBe(256);
+    clock.advance(1);
+    expect(registry.get('a')?.reservedMb).toBe(128);
+    expect(registry.reservedActivations('a')).toEqual(['act-2']);
+  });
+
+  it('hands the outstanding activations to onOffline so the scheduler can re-dispatch them', () => {
+    const { clock, registry, beat } = setup();
+    const offline = vi.fn();
+    registry.onOffline(offline);
+    beat('a');
+    beat('b');
+    registry.reserve('a', 128, 'act-1');
+    registry.reserve('a', 128, 'act-2');
+    registry.reserve('b', 128, 'act-3');
+    clock.advance(2000);
+    beat('b');
+    clock.advance(1000);
+    registry.sweep();
+    expect(offline).toHaveBeenCalledExactlyOnceWith('a', ['act-1', 'act-2']);
+  });
+});
