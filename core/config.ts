@@ -23,6 +23,10 @@ export const configSchema = z.object({
   BRISK_MAX_PAYLOAD_BYTES: z.coerce.number().int().positive().default(6 * 1024 * 1024),
   /** Largest accepted deploy body (source or archive), in bytes. */
   BRISK_MAX_CODE_BYTES: z.coerce.number().int().positive().default(50 * 1024 * 1024),
+  /** Largest unpacked size of a deployed archive (decompression bombs stop here). */
+  BRISK_MAX_UNPACKED_BYTES: z.coerce.number().int().positive().default(250 * 1024 * 1024),
+  /** Most files a deployed archive may hold. */
+  BRISK_MAX_ARCHIVE_FILES: z.coerce.number().int().positive().default(20_000),
   /** Idle time after which a loaded instance is stopped. */
   BRISK_IDLE_TTL_MS: z.coerce.number().int().positive().default(10 * 60 * 1000),
   /** `process` (child processes; not a sandbox) or `docker`. */

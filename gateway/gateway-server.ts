@@ -35,7 +35,7 @@ export class GatewayServer {
     const functions = new FunctionService({
       store: this.deps.store,
       objects: this.deps.objects,
-      bundler: new Bundler({ maxUnpackedBytes: 250 * 1024 * 1024, maxFiles: 20_000 }),
+      bundler: new Bundler({ maxUnpackedBytes: c.BRISK_MAX_UNPACKED_BYTES, maxFiles: c.BRISK_MAX_ARCHIVE_FILES }),
     });
     const app = createGatewayApp({
       functions,

@@ -57,14 +57,23 @@ export function outcomeError(r: InvocationResult): OutcomeError | undefined {
   }
 }
 
-/** Send the outcome of a sync invoke: the function's JSON result as is, or the error body. */
-export function sendOutcome(res: Response, r: InvocationResult): void {
+/**
+ * Send the error of a failed invocation, if it failed. Returns true when it
+ * did (the response is then complete).
+ */
+export function sendOutcomeError(res: Response, r: InvocationResult): boolean {
   res.setHeader(ACTIVATION_HEADER, r.activationId);
   const err = outcomeError(r);
-  if (err) {
-    res.setHeader(FAULT_HEADER, err.fault);
-    res.status(err.status).json(err.body);
-    return;
-  }
+  if (!err) return false;
+  res.setHeader(FAULT_HEADER, err.fault);
+  // A throttled call may succeed a moment later: the limit frees as runs end.
+  if (err.status === 429) res.setHeader('retry-after', '1');
+  res.status(err.status).json(err.body);
+  return true;
+}
+
+/** Send the outcome of a sync invoke: the function's JSON result as is, or the error body. */
+export function sendOutcome(res: Response, r: InvocationResult): void {
+  if (sendOutcomeError(res, r)) return;
   res.status(200).type('application/json').send(r.resultJson ?? 'null');
 }

@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express';
 import { PlatformError } from '../core/errors.js';
 import type { InvocationResult } from '../core/types.js';
-import { ACTIVATION_HEADER, FAULT_HEADER, outcomeError } from './responses.js';
+import { ACTIVATION_HEADER, sendOutcomeError } from './responses.js';
 
 /** The event a function receives when called as a web endpoint (`/fn/{name}/…`). */
 export interface HttpEvent {
@@ -59,13 +59,7 @@ interface WebResult {
  * any other result is sent as JSON with 200.
  */
 export function sendWebResult(res: Response, r: InvocationResult): void {
-  res.setHeader(ACTIVATION_HEADER, r.activationId);
-  const err = outcomeError(r);
-  if (err) {
-    res.setHeader(FAULT_HEADER, err.fault);
-    res.status(err.status).json(err.body);
-    return;
-  }
+  if (sendOutcomeError(res, r)) return;
   const json = r.resultJson ?? 'null';
   const value = JSON.parse(json) as unknown;
   if (!isWebResult(value)) {
