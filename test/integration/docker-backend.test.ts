@@ -1,0 +1,331 @@
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import Dockerode from 'dockerode';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DockerBackend, type DockerInstance } from '../../executor/docker-backend.js';
+import { InstanceFailure, type Instance } from '../../executor/types.js';
+import type { InitRequest, RunResponse } from '../../runtime/protocol.js';
+import { bundleRuntime, containersOf, cleanupDocker, percentile, requireDocker } from '../helpers/docker.js';
+
+// Real Docker engine. Each run uses its own executor id and image tag, so
+// parallel runs and earlier crashed runs cannot interfere, and afterAll
+// removes both. Under CI=true a missing daemon fails beforeAll.
+
+const docker = new Dockerode();
+const suffix = randomBytes(4).toString('hex');
+const executorId = `it-docker-${suffix}`;
+const leftoverExecutorId = `it-docker-lo-${suffix}`;
+const image = `brisk-runtime:it-${suffix}`;
+
+let enabled = false;
+let backend: DockerBackend;
+
+function initRequest(code: string, over: Partial<InitRequest> = {}): InitRequest {
+  return { namespace: 'it', name: 'fn', version: 1, code, exportName: 'handler', env: {}, timeoutMs: 10_000, memoryMb: 128, ...over };
+}
+
+let seq = 0;
+function runRequest(payload: unknown, timeoutMs = 10_000) {
+  seq += 1;
+  return { activationId: `act-${suffix}-${seq}`, payload: JSON.stringify(payload), deadline: Date.now() + timeoutMs };
+}
+
+function okResult(res: RunResponse): unknown {
+  if (!res.ok) throw new Error(`function failed: ${res.error.errorType}: ${res.error.errorMessage}\n${res.logs.join('\n')}`);
+  return JSON.parse(res.resultJson);
+}
+
+async function expectFailure(p: Promise<unknown>): Promise<InstanceFailure> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(InstanceFailure);
+    return err as InstanceFailure;
+  }
+  throw new Error('expected an InstanceFailure, the call succeeded');
+}
+
+async function containerGone(id: string): Promise<boolean> {
+  try {
+    await docker.getContainer(id).inspect();
+    return false;
+  } catch (err) {
+    return (err as { statusCode?: number }).statusCode === 404;
+  }
+}
+
+async function newInstance(code: string, memoryMb = 128): Promise<Instance> {
+  const inst = await backend.createInstance({ memoryMb, allowEgress: false });
+  await inst.init(initRequest(code, { memoryMb }));
+  return inst;
+}
+
+beforeAll(async () => {
+  enabled = await requireDocker(docker);
+  if (!enabled) return;
+  // The image under test must hold the current runtime: bundle it, then let
+  // start() find the (unique, hence missing) tag and build it with the
+  // default builder, infra/runtime/build-offline.sh.
+  await bundleRuntime();
+  backend = new DockerBackend({ image, executorId, docker });
+  await backend.start();
+});
+
+afterAll(async () => {
+  if (!enabled) return;
+  await backend.close();
+  await cleanupDocker(docker, leftoverExecutorId);
+  await cleanupDocker(docker, executorId, image);
+});
+
+beforeEach((ctx) => {
+  if (!enabled) ctx.skip();
+});
+
+describe('DockerBackend (real engine)', () => {
+  it('built the missing image on start()', async () => {
+    const info = await docker.getImage(image).inspect();
+    expect(info.Config.User).toBe('1000:1000');
+    expect(info.Config.WorkingDir).toBe('/tmp');
+    expect(backend.status).toBe('ready');
+  });
+
+  it('start() removes containers a previous run of the same executor left behind', async () => {
+    const leftover = await docker.createContainer({
+      Image: image,
+      Labels: { 'brisk.managed': 'true', 'brisk.executor': leftoverExecutorId },
+    });
+    const other = new DockerBackend({ image, executorId: leftoverExecutorId, docker });
+    await other.start();
+    expect(await containerGone(leftover.id)).toBe(true);
+    await other.close();
+  });
+
+  it('start() fails with ServiceUnavailableError when Docker is unreachable', async () => {
+    const broken = new DockerBackend({ image, executorId: `${executorId}-x`, docker: new Dockerode({ socketPath: '/nonexistent/docker.sock' }) });
+    await expect(broken.start()).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+  });
+
+  it('creates a hardened, labelled container and runs /init + /run over the socket', async () => {
+    const inst = (await newInstance(
+      `export async function handler(event, context) { console.log('hello', event.name); return { greeting: 'hi ' + event.name }; }`,
+    )) as DockerInstance;
+    try {
+      const res = await inst.run(runRequest({ name: 'ada' }), 5000);
+      expect(okResult(res)).toEqual({ greeting: 'hi ada' });
+      expect(res.logs.join('\n')).toContain('hello ada');
+
+      const info = await inst.container.inspect();
+      expect(info.Config.Labels).toMatchObject({ 'brisk.managed': 'true', 'brisk.executor': executorId });
+      expect(info.Config.User).toBe('1000:1000');
+      const hc = info.HostConfig;
+      expect(hc.NetworkMode).toBe('none');
+      expect(hc.ReadonlyRootfs).toBe(true);
+      expect(hc.CapDrop).toEqual(['ALL']);
+      expect(hc.SecurityOpt).toEqual(['no-new-privileges']);
+      expect(hc.Memory).toBe(128 * 1024 * 1024);
+      expect(hc.MemorySwap).toBe(128 * 1024 * 1024);
+      expect(hc.PidsLimit).toBe(64);
+      expect(hc.AutoRemove).toBe(false);
+      expect(hc.LogConfig).toEqual({ Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } });
+    } finally {
+      await inst.destroy();
+    }
+    expect(await containerGone(inst.container.id)).toBe(true);
+    await inst.destroy(); // idempotent
+  });
+
+  it('sandbox: no network but loopback, read-only root, writable /tmp, non-root user', async () => {
+    const inst = await newInstance(`
+      import { networkInterfaces } from 'node:os';
+      import { readFileSync, writeFileSync } from 'node:fs';
+      export async function handler() {
+        let rootWrite = 'allowed';
+        try { writeFileSync('/escape.txt', 'x'); } catch (e) { rootWrite = e.code; }
+        let tmpWrite = 'failed';
+        try { writeFileSync('/tmp/ok.txt', 'x'); tmpWrite = readFileSync('/tmp/ok.txt', 'utf8'); } catch (e) { tmpWrite = e.code; }
+        const devs = readFileSync('/proc/net/dev', 'utf8').split('\\n').slice(2)
+          .map((l) => l.split(':')[0].trim()).filter(Boolean);
+        return { interfaces: Object.keys(networkInterfaces()), devs, rootWrite, tmpWrite, uid: process.getuid(), gid: process.getgid() };
+      }`);
+    try {
+      const out = okResult(await inst.run(runRequest({}), 5000)) as Record<string, unknown>;
+      expect(out['interfaces']).toEqual(['lo']);
+      expect(out['devs']).toEqual(['lo']);
+      expect(out['rootWrite']).toBe('EROFS');
+      expect(out['tmpWrite']).toBe('x');
+      expect(out['uid']).toBe(1000);
+      expect(out['gid']).toBe(1000);
+    } finally {
+      await inst.destroy();
+    }
+  });
+
+  it('fork bomb is capped by PidsLimit while another instance keeps serving', async () => {
+    const bomb = await newInstance(
+      `
+      import { spawn } from 'node:child_process';
+      export async function handler() {
+        const kids = [];
+        let error = null;
+        for (let i = 0; i < 500 && error === null; i++) {
+          try {
+            const c = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+            error = await new Promise((resolve) => { c.once('spawn', () => resolve(null)); c.once('error', (e) => resolve(e.code ?? String(e))); });
+            if (error === null) kids.push(c);
+          } catch (e) { error = e.code ?? String(e); }
+        }
+        for (const c of kids) c.kill('SIGKILL');
+        return { spawned: kids.length, error };
+      }`,
+      512,
+    );
+    const bystander = await newInstance(`
+      export async function handler(event) {
+        let acc = 0;
+        const until = Date.now() + event.ms;
+        while (Date.now() < until) acc += 1;
+        return { done: true };
+      }`);
+    try {
+      const [bombRes, otherRes] = await Promise.all([bomb.run(runRequest({}), 20_000), bystander.run(runRequest({ ms: 300 }), 20_000)]);
+      const out = okResult(bombRes) as { spawned: number; error: string | null };
+      expect(out.error).toBe('EAGAIN');
+      expect(out.spawned).toBeLessThan(64);
+      expect(okResult(otherRes)).toEqual({ done: true });
+      console.log(`[docker-backend] fork bomb: ${out.spawned} children before ${out.error}`);
+
+      // The bomb's container should survive (its children were killed); if a
+      // thread could not be created and it died, the failure must be typed
+      // and a fresh instance must work.
+      try {
+        expect(okResult(await bomb.run(runRequest({}), 20_000))).toMatchObject({ error: 'EAGAIN' });
+        console.log('[docker-backend] fork bomb: the container survived and served again');
+      } catch (err) {
+        expect(err).toBeInstanceOf(InstanceFailure);
+        console.log(`[docker-backend] fork bomb: the container died (${(err as InstanceFailure).message}); replacing it`);
+        const fresh = await newInstance(`export const handler = async () => 'fine';`);
+        expect(okResult(await fresh.run(runRequest({}), 5000))).toBe('fine');
+        await fresh.destroy();
+      }
+    } finally {
+      await Promise.all([bomb.destroy(), bystander.destroy()]);
+    }
+  });
+
+  it('memory bomb in a 64 MB instance fails with kind oom', async () => {
+    const inst = (await newInstance(
+      `
+      export async function handler() {
+        const hold = [];
+        for (;;) { hold.push(Buffer.alloc(8 * 1024 * 1024, 1)); await new Promise((r) => setImmediate(r)); }
+      }`,
+      64,
+    )) as DockerInstance;
+    const failure = await expectFailure(inst.run(runRequest({}), 20_000));
+    expect(failure.fault).toEqual({ kind: 'oom' });
+    expect(await containerGone(inst.container.id)).toBe(true);
+  });
+
+  it('infinite loop fails with kind timeout and the container is gone', async () => {
+    const inst = (await newInstance(`export async function handler() { for (;;) {} }`)) as DockerInstance;
+    const started = performance.now();
+    const failure = await expectFailure(inst.run(runRequest({}, 500), 500));
+    const elapsed = performance.now() - started;
+    expect(failure.fault).toEqual({ kind: 'timeout' });
+    expect(elapsed).toBeGreaterThanOrEqual(490);
+    expect(elapsed).toBeLessThan(5000);
+    expect(await containerGone(inst.container.id)).toBe(true);
+    await expect(inst.run(runRequest({}), 500)).rejects.toBeInstanceOf(InstanceFailure);
+  });
+
+  it('a function that exits the process fails with kind crash and its exit code', async () => {
+    const inst = await newInstance(`export async function handler() { process.exit(7); }`);
+    const failure = await expectFailure(inst.run(runRequest({}), 5000));
+    expect(failure.fault).toMatchObject({ kind: 'crash', exitCode: 7 });
+  });
+
+  it('pause() and resume() freeze and thaw an instance', async () => {
+    const inst = (await newInstance(`let n = 0; export const handler = async () => ++n;`)) as DockerInstance;
+    try {
+      expect(okResult(await inst.run(runRequest({}), 5000))).toBe(1);
+      await inst.pause!();
+      expect((await inst.container.inspect()).State.Paused).toBe(true);
+      const t0 = performance.now();
+      await inst.resume!();
+      const unpauseMs = performance.now() - t0;
+      expect(okResult(await inst.run(runRequest({}), 5000))).toBe(2);
+      console.log(`[docker-backend] unpause: ${unpauseMs.toFixed(1)} ms`);
+    } finally {
+      await inst.destroy();
+    }
+  });
+
+  it('readActivationLogs() cuts output of child processes per activation', async () => {
+    const inst = (await newInstance(`
+      import { spawnSync } from 'node:child_process';
+      export async function handler(event) {
+        spawnSync(process.execPath, ['-e', 'console.log("child says " + process.argv[1]); console.error("child warns")', event.word], { stdio: 'inherit' });
+        return 'ok';
+      }`)) as DockerInstance;
+    try {
+      const since = Date.now();
+      await inst.run(runRequest({ word: 'one' }), 5000);
+      await inst.run(runRequest({ word: 'two' }), 5000);
+      const segments = await inst.readActivationLogs(since);
+      expect(segments.map((s) => s.stdout.filter((l) => l.startsWith('child says')))).toEqual([['child says one'], ['child says two']]);
+      expect(segments.map((s) => s.stderr.filter((l) => l.startsWith('child warns')))).toEqual([['child warns'], ['child warns']]);
+    } finally {
+      await inst.destroy();
+    }
+  });
+
+  it('measures create+start+ready and warm run latency (logged, not asserted)', async () => {
+    const createMs: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      const inst = await backend.createInstance({ memoryMb: 128, allowEgress: false });
+      createMs.push(performance.now() - t0);
+      await inst.destroy();
+    }
+    const inst = await newInstance(`export const handler = async (e) => e;`);
+    const runMs: number[] = [];
+    try {
+      for (let i = 0; i < 55; i++) {
+        const t0 = performance.now();
+        const res = await inst.run(runRequest({ i }), 5000);
+        if (i >= 5) runMs.push(performance.now() - t0); // first runs warm up the JIT and the keep-alive socket
+        expect(okResult(res)).toEqual({ i });
+      }
+    } finally {
+      await inst.destroy();
+    }
+    console.log(
+      `[docker-backend] create+start+ready p50 ${percentile(createMs, 50).toFixed(0)} ms (n=${createMs.length}); ` +
+        `warm run p50 ${percentile(runMs, 50).toFixed(2)} ms, p99 ${percentile(runMs, 99).toFixed(2)} ms (n=${runMs.length})`,
+    );
+    expect(runMs).toHaveLength(50);
+  });
+
+  it('allowEgress uses the bridge network and still talks over the socket', async () => {
+    const inst = (await backend.createInstance({ memoryMb: 128, allowEgress: true })) as DockerInstance;
+    try {
+      await inst.init(initRequest(`import { networkInterfaces } from 'node:os'; export const handler = async () => Object.keys(networkInterfaces()).sort();`));
+      const out = okResult(await inst.run(runRequest({}), 5000)) as string[];
+      expect(out).toContain('eth0');
+      expect((await inst.container.inspect()).HostConfig.NetworkMode).toBe('bridge');
+    } finally {
+      await inst.destroy();
+    }
+  });
+
+  it('close() removes every container this backend created', async () => {
+    await backend.createInstance({ memoryMb: 128, allowEgress: false });
+    await backend.createInstance({ memoryMb: 128, allowEgress: false });
+    expect((await containersOf(docker, executorId)).length).toBeGreaterThanOrEqual(2);
+    await backend.close();
+    expect(await containersOf(docker, executorId)).toEqual([]);
+    await backend.close(); // idempotent
+    await expect(backend.createInstance({ memoryMb: 128, allowEgress: false })).rejects.toMatchObject({ code: 'EXECUTOR_NOT_READY' });
+  });
+});
