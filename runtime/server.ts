@@ -1,0 +1,400 @@
+/**
+ * The runtime server: one per instance (child process or container). Loads one
+ * function version on `POST /init`, runs events one at a time on `POST /run`,
+ * answers `GET /healthz`. The contract is `runtime/protocol.ts`.
+ *
+ * It is bundled by `build.mjs` into `dist/runtime/server.mjs` and must run with
+ * nothing but the `node` binary (Node builtins only). Being a separate program,
+ * it reads its few settings from the environment directly:
+ * - `BRISK_RUNTIME_PORT` (default 8080; 0 = ephemeral, the READY line says which)
+ * - `BRISK_RUNTIME_HOST` (default 0.0.0.0)
+ * - `BRISK_RUNTIME_SOCKET`: listen on this unix socket (mode 0666) instead of a
+ *   TCP port; the Docker backend uses it so containers need no network
+ * - `BRISK_RUNTIME_CODE_DIR` (default os.tmpdir()): where the bundle is written
+ *   before `import()`; Docker runs with a read-only root and a tmpfs /tmp
+ * - `BRISK_RUNTIME_EXIT_ON_STDIN_CLOSE=1`: exit when stdin closes, so a child
+ *   process dies with its parent even when the parent is SIGKILLed
+ */
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { chmodSync, unlinkSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import {
+  ACTIVATION_END_MARKER,
+  ACTIVATION_START_MARKER,
+  LOG_TRUNCATED_MARKER,
+  MAX_LOG_BYTES,
+  type InitRequest,
+  type RunRequest,
+  type RunResponse,
+  type RuntimeErrorBody,
+} from './protocol.js';
+import {
+  describeExports,
+  invokeHandler,
+  resolveHandler,
+  serializeResult,
+  toFunctionError,
+  type ResolvedHandler,
+} from './handler.js';
+
+/** Request bodies above this are refused; bundles are far smaller (deploys cap at 50 MB). */
+const MAX_BODY_BYTES = 256 * 1024 * 1024;
+
+const realStdoutWrite = process.stdout.write.bind(process.stdout);
+const realStderrWrite = process.stderr.write.bind(process.stderr);
+
+// ---------------------------------------------------------------------------
+// Log capture
+
+/**
+ * Output of one activation, kept up to MAX_LOG_BYTES. Past the cap, writes are
+ * dropped on the floor (only counted), so a 100 MB flood costs no memory and
+ * never reaches the real stdout pipe.
+ */
+class LogCapture {
+  private readonly chunks: string[] = [];
+  private bytes = 0;
+  truncated = false;
+
+  add(text: string): void {
+    if (this.truncated || text.length === 0) return;
+    const n = Buffer.byteLength(text, 'utf8');
+    if (this.bytes + n <= MAX_LOG_BYTES) {
+      this.chunks.push(text);
+      this.bytes += n;
+      return;
+    }
+    const room = MAX_LOG_BYTES - this.bytes;
+    if (room > 0) {
+      // Cut at most `room` bytes; slicing chars first keeps a huge string cheap.
+      const head = text.slice(0, room);
+      this.chunks.push(Buffer.byteLength(head, 'utf8') <= room ? head : Buffer.from(head, 'utf8').subarray(0, room).toString('utf8'));
+      this.bytes = MAX_LOG_BYTES;
+    }
+    this.truncated = true;
+  }
+
+  lines(): string[] {
+    const out = this.chunks.length === 0 ? [] : this.chunks.join('').split('\n');
+    if (out.length > 0 && out[out.length - 1] === '') out.pop();
+    if (this.truncated) out.push(LOG_TRUNCATED_MARKER);
+    return out;
+  }
+}
+
+/** The capture of the running activation; undefined between activations. */
+let capture: LogCapture | undefined;
+
+type WriteFn = typeof process.stdout.write;
+
+function capturingWrite(real: WriteFn): WriteFn {
+  // console.* ends in stream.write, so patching write catches both.
+  const write = (chunk: unknown, encoding?: unknown, cb?: unknown): boolean => {
+    const cap = capture;
+    if (cap === undefined) return (real as (...a: unknown[]) => boolean)(chunk, encoding, cb);
+    if (typeof chunk === 'string') cap.add(chunk);
+    else if (chunk instanceof Uint8Array) cap.add(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('utf8'));
+    else cap.add(String(chunk));
+    const callback = typeof encoding === 'function' ? encoding : cb;
+    if (typeof callback === 'function') process.nextTick(callback as () => void);
+    return true;
+  };
+  return write as WriteFn;
+}
+
+process.stdout.write = capturingWrite(realStdoutWrite);
+process.stderr.write = capturingWrite(realStderrWrite);
+
+function markBoth(marker: string, activationId: string): void {
+  const line = `${marker} ${activationId}\n`;
+  realStdoutWrite(line);
+  realStderrWrite(line);
+}
+
+// ---------------------------------------------------------------------------
+// State
+
+interface LoadedFunction {
+  handler: ResolvedHandler;
+  namespace: string;
+  name: string;
+  version: number;
+  memoryMb: number;
+}
+
+let initState: 'none' | 'initializing' | 'ready' | 'failed' = 'none';
+let loaded: LoadedFunction | undefined;
+let busy = false;
+/** Fails the running activation when an error escapes its handler asynchronously. */
+let failCurrent: ((err: unknown) => void) | undefined;
+
+function onEscapedError(err: unknown, origin: string): void {
+  if (failCurrent !== undefined) {
+    failCurrent(err);
+    return;
+  }
+  // Outside an activation there is nobody to blame; keep serving.
+  const e = toFunctionError(err);
+  realStderrWrite(`[brisk-runtime] ${origin} outside an activation: ${e.stack ?? `${e.errorType}: ${e.errorMessage}`}\n`);
+}
+
+process.on('uncaughtException', (err) => onEscapedError(err, 'uncaughtException'));
+process.on('unhandledRejection', (reason) => onEscapedError(reason, 'unhandledRejection'));
+
+// ---------------------------------------------------------------------------
+// HTTP helpers
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: http.ServerResponse, status: number, code: string, message: string, extra: Partial<RuntimeErrorBody['error']> = {}): void {
+  const body: RuntimeErrorBody = { error: { code, message, ...extra } };
+  send(res, status, body);
+}
+
+function readBody(req: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new Error('request body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// /init
+
+function parseInit(body: Record<string, unknown>): InitRequest | string {
+  const { namespace, name, version, code, exportName, env, timeoutMs, memoryMb } = body;
+  if (typeof code !== 'string') return 'code must be a string';
+  if (typeof exportName !== 'string') return 'exportName must be a string';
+  if (typeof namespace !== 'string' || typeof name !== 'string') return 'namespace and name must be strings';
+  if (typeof version !== 'number' || typeof timeoutMs !== 'number' || typeof memoryMb !== 'number') {
+    return 'version, timeoutMs and memoryMb must be numbers';
+  }
+  if (env !== undefined && (typeof env !== 'object' || env === null)) return 'env must be an object';
+  const cleanEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries((env ?? {}) as Record<string, unknown>)) cleanEnv[k] = String(v);
+  return { namespace, name, version, code, exportName, env: cleanEnv, timeoutMs, memoryMb };
+}
+
+async function handleInit(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const text = await readBody(req);
+  if (initState !== 'none') {
+    sendError(res, 409, 'ALREADY_INITIALIZED', 'this instance was already initialised; start a new one');
+    return;
+  }
+  const body = parseJsonObject(text);
+  const init = body === undefined ? 'body must be a JSON object' : parseInit(body);
+  if (typeof init === 'string') {
+    sendError(res, 400, 'BAD_REQUEST', init);
+    return;
+  }
+  initState = 'initializing';
+  Object.assign(process.env, init.env);
+
+  let mod: unknown;
+  try {
+    const baseDir = process.env['BRISK_RUNTIME_CODE_DIR'] || os.tmpdir();
+    const dir = await mkdtemp(path.join(baseDir, 'brisk-fn-'));
+    const file = path.join(dir, 'index.mjs');
+    await writeFile(file, init.code);
+    // esbuild's ESM output of CommonJS code calls `require` for builtins through a
+    // shim that looks for a free `require`; give it one instead of failing.
+    const g = globalThis as { require?: unknown };
+    if (g.require === undefined) g.require = createRequire(file);
+    mod = await import(pathToFileURL(file).href);
+  } catch (err) {
+    initState = 'failed';
+    const e = toFunctionError(err);
+    sendError(res, 400, 'INIT_FAILED', e.errorMessage, { errorType: e.errorType, ...(e.stack ? { stack: e.stack } : {}) });
+    return;
+  }
+
+  const handler = resolveHandler(mod, init.exportName);
+  if (handler === undefined) {
+    initState = 'failed';
+    const found = describeExports(mod);
+    sendError(
+      res,
+      400,
+      'HANDLER_NOT_FOUND',
+      `export '${init.exportName}' is not a function in ${init.namespace}/${init.name}; exports: ${found.length > 0 ? found.join(', ') : '(none)'}`,
+      { errorType: 'HandlerNotFound' },
+    );
+    return;
+  }
+  loaded = { handler, namespace: init.namespace, name: init.name, version: init.version, memoryMb: init.memoryMb };
+  initState = 'ready';
+  send(res, 200, { ok: true, exportName: handler.exportName, style: handler.style });
+}
+
+// ---------------------------------------------------------------------------
+// /run
+
+function parseRun(body: Record<string, unknown>): RunRequest | string {
+  const { activationId, payload, deadline } = body;
+  if (typeof activationId !== 'string' || activationId.length === 0) return 'activationId must be a non-empty string';
+  if (typeof payload !== 'string') return 'payload must be a string (JSON text)';
+  if (typeof deadline !== 'number') return 'deadline must be a number (epoch ms)';
+  return { activationId, payload, deadline };
+}
+
+function buildContext(fn: LoadedFunction, run: RunRequest): Record<string, unknown> {
+  const deadline = run.deadline;
+  return {
+    activationId: run.activationId,
+    awsRequestId: run.activationId,
+    namespace: fn.namespace,
+    functionName: fn.name,
+    functionVersion: String(fn.version),
+    memoryLimitInMB: fn.memoryMb,
+    deadline,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    // Accepted for compatibility; the response is sent as soon as the handler settles.
+    callbackWaitsForEmptyEventLoop: true,
+  };
+}
+
+/** Runs the handler; resolves with the activation's outcome, never rejects. */
+async function activate(fn: LoadedFunction, run: RunRequest, event: unknown): Promise<RunResponse> {
+  const cap = new LogCapture();
+  markBoth(ACTIVATION_START_MARKER, run.activationId);
+  capture = cap;
+  const t0 = performance.now();
+  let outcome: { ok: true; json: string } | { ok: false; error: ReturnType<typeof toFunctionError> };
+  try {
+    const escaped = new Promise<never>((_, reject) => {
+      failCurrent = reject;
+    });
+    const result = await Promise.race([invokeHandler(fn.handler, event, buildContext(fn, run)), escaped]);
+    outcome = serializeResult(result);
+  } catch (err) {
+    outcome = { ok: false, error: toFunctionError(err) };
+  } finally {
+    failCurrent = undefined;
+  }
+  const durationMs = performance.now() - t0;
+  capture = undefined;
+  markBoth(ACTIVATION_END_MARKER, run.activationId);
+  const logs = cap.lines();
+  return outcome.ok
+    ? { ok: true, resultJson: outcome.json, logs, logsTruncated: cap.truncated, durationMs }
+    : { ok: false, error: outcome.error, logs, logsTruncated: cap.truncated, durationMs };
+}
+
+async function handleRun(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const text = await readBody(req);
+  const fn = loaded;
+  if (fn === undefined) {
+    sendError(res, 400, 'NOT_INITIALIZED', `no function loaded (state: ${initState})`);
+    return;
+  }
+  if (busy) {
+    sendError(res, 409, 'BUSY', 'an activation is already running on this instance');
+    return;
+  }
+  const body = parseJsonObject(text);
+  const run = body === undefined ? 'body must be a JSON object' : parseRun(body);
+  if (typeof run === 'string') {
+    sendError(res, 400, 'BAD_REQUEST', run);
+    return;
+  }
+  let event: unknown;
+  try {
+    // An empty payload is an empty event, as on Lambda.
+    event = run.payload === '' ? {} : JSON.parse(run.payload);
+  } catch (err) {
+    sendError(res, 400, 'BAD_PAYLOAD', `payload is not JSON: ${err instanceof Error ? err.message : String(err)}`);
+    return;
+  }
+  busy = true;
+  try {
+    send(res, 200, await activate(fn, run, event));
+  } finally {
+    busy = false;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Server
+
+const server = http.createServer((req, res) => {
+  const url = req.url ?? '/';
+  let work: Promise<void> | undefined;
+  if (req.method === 'POST' && url === '/run') work = handleRun(req, res);
+  else if (req.method === 'POST' && url === '/init') work = handleInit(req, res);
+  else if (req.method === 'GET' && url === '/healthz') send(res, 200, { ok: true, state: initState, busy });
+  else sendError(res, 404, 'NOT_FOUND', `${req.method ?? '?'} ${url}`);
+  work?.catch((err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    if (!res.headersSent) sendError(res, 500, 'RUNTIME_ERROR', message);
+    else res.destroy();
+  });
+});
+// Executors keep one connection per instance for its whole life; never time it
+// out from this side (that races with the client reusing it) and never cap a
+// long activation's request.
+server.keepAliveTimeout = 0;
+server.requestTimeout = 0;
+server.on('connection', (socket) => socket.setNoDelay(true));
+
+const socketPath = process.env['BRISK_RUNTIME_SOCKET'] || undefined;
+if (socketPath !== undefined) {
+  // A socket left by a previous process in a reused directory would make listen() fail.
+  try {
+    unlinkSync(socketPath);
+  } catch {
+    // Not there: the normal case.
+  }
+  server.listen(socketPath, () => {
+    // The executor connects as another uid; the directory around the socket is what guards it.
+    chmodSync(socketPath, 0o666);
+    realStdoutWrite(`BRISK_RUNTIME_READY ${socketPath}\n`);
+  });
+} else {
+  const port = Number(process.env['BRISK_RUNTIME_PORT'] ?? 8080);
+  const host = process.env['BRISK_RUNTIME_HOST'] || '0.0.0.0';
+  server.listen(Number.isInteger(port) && port >= 0 ? port : 8080, host, () => {
+    const addr = server.address();
+    const actual = typeof addr === 'object' && addr !== null ? addr.port : port;
+    realStdoutWrite(`BRISK_RUNTIME_READY ${actual}\n`);
+  });
+}
+
+// As PID 1 in a container node ignores SIGTERM unless told otherwise.
+for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => process.exit(0));
+
+if (process.env['BRISK_RUNTIME_EXIT_ON_STDIN_CLOSE'] === '1') {
+  const bye = (): never => process.exit(0);
+  process.stdin.on('end', bye);
+  process.stdin.on('close', bye);
+  process.stdin.on('error', bye);
+  process.stdin.resume();
+}

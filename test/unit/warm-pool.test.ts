@@ -1,0 +1,352 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { BuildError, ThrottledError } from '../../core/errors.js';
+import type { FunctionVersion } from '../../core/types.js';
+import type { InitRequest, RunRequest, RunResponse } from '../../runtime/protocol.js';
+import type { ExecutorBackend, Instance, InstanceSpec } from '../../executor/types.js';
+import { WarmPool, type WarmPoolOptions } from '../../executor/warm-pool.js';
+
+/** An in-memory instance: records what it was asked to do. */
+class FakeInstance implements Instance {
+  inits: InitRequest[] = [];
+  destroyed = false;
+  paused = false;
+  pauses = 0;
+  resumes = 0;
+  constructor(readonly id: string, readonly spec: InstanceSpec, private readonly backend: FakeBackend) {}
+  async init(req: InitRequest): Promise<void> {
+    if (this.inits.length > 0) throw new Error('second init');
+    if (this.backend.failInit) throw new BuildError('boom on import', { errorType: 'Error' }, 'INIT_FAILED');
+    this.inits.push(req);
+  }
+  async run(req: RunRequest): Promise<RunResponse> {
+    return { ok: true, resultJson: JSON.stringify(req.activationId), logs: [], logsTruncated: false, durationMs: 0 };
+  }
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.backend.liveMb -= this.spec.memoryMb;
+  }
+  pause?: () => Promise<void>;
+  resume?: () => Promise<void>;
+}
+
+class FakeBackend implements ExecutorBackend {
+  readonly name = 'process' as const;
+  created: FakeInstance[] = [];
+  liveMb = 0;
+  maxLiveMb = 0;
+  failInit = false;
+  failCreate = false;
+  pausable = false;
+  /** When set, createInstance waits for this gate. */
+  gate: Promise<void> | undefined;
+  async start(): Promise<void> {}
+  async createInstance(spec: InstanceSpec): Promise<Instance> {
+    if (this.gate) await this.gate;
+    else await Promise.resolve();
+    if (this.failCreate) throw new Error('cannot start');
+    const inst = new FakeInstance(`fake-${this.created.length + 1}`, spec, this);
+    if (this.pausable) {
+      inst.pause = async () => {
+        inst.paused = true;
+        inst.pauses++;
+      };
+      inst.resume = async () => {
+        inst.paused = false;
+        inst.resumes++;
+      };
+    }
+    this.created.push(inst);
+    this.liveMb += spec.memoryMb;
+    this.maxLiveMb = Math.max(this.maxLiveMb, this.liveMb);
+    return inst;
+  }
+  async close(): Promise<void> {
+    await Promise.all(this.created.map((i) => i.destroy()));
+  }
+  live(): FakeInstance[] {
+    return this.created.filter((i) => !i.destroyed);
+  }
+}
+
+function fnv(name: string, memoryMb = 256, version = 1): FunctionVersion {
+  return {
+    namespace: 'default',
+    name,
+    version,
+    handler: 'index.handler',
+    memoryMb,
+    timeoutMs: 1000,
+    env: { NAME: name },
+    maxConcurrency: 0,
+    retries: 0,
+    allowEgress: false,
+    codeHash: `hash-${name}-${version}`,
+    codeSize: 10,
+    exportName: 'handler',
+    createdAt: new Date(0).toISOString(),
+  };
+}
+
+const pools: WarmPool[] = [];
+function makePool(backend: FakeBackend, over: Partial<WarmPoolOptions> = {}): WarmPool {
+  const pool = new WarmPool({
+    backend,
+    loadCode: async (fn) => `export const handler = () => '${fn.name}'`,
+    memoryMb: 1024,
+    idleTtlMs: 60_000,
+    poolSize: 0,
+    // No adaptive growth unless a test asks for it: keeps start kinds predictable.
+    poolMax: 0,
+    ...over,
+  });
+  pools.push(pool);
+  return pool;
+}
+
+async function until(cond: () => boolean, timeoutMs = 2000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+afterEach(async () => {
+  vi.useRealTimers();
+  await Promise.all(pools.splice(0).map((p) => p.close(0)));
+});
+
+describe('WarmPool', () => {
+  it('cold-starts, then reuses the same loaded instance warm', async () => {
+    const backend = new FakeBackend();
+    const pool = makePool(backend);
+    const a = await pool.acquire(fnv('f'));
+    expect(a.startKind).toBe('cold');
+    expect(a.startMs).toBeGreaterThanOrEqual(0);
+    const inst = a.instance as FakeInstance;
+    expect(inst.inits).toHaveLength(1);
+    expect(inst.inits[0]).toMatchObject({ namespace: 'default', name: 'f', version: 1, exportName: 'handler', env: { NAME: 'f' }, memoryMb: 256 });
+    expect(inst.inits[0]!.code).toContain("'f'");
+    expect(pool.stats().warm).toEqual([{ namespace: 'default', function: 'f', version: 1, state: 'busy' }]);
+    pool.release(a.instance, { healthy: true });
+    expect(pool.stats().warm[0]!.state).toBe('idle');
+
+    const b = await pool.acquire(fnv('f'));
+    expect(b.startKind).toBe('warm');
+    expect(b.instance).toBe(a.instance);
+    expect(inst.inits).toHaveLength(1);
+    // Another version of the same function is not the same thing.
+    const c = await pool.acquire(fnv('f', 256, 2));
+    expect(c.startKind).toBe('cold');
+    expect(c.instance).not.toBe(a.instance);
+  });
+
+  it('takes a pre-started generic instance when one fits (pool), else cold; refills after a take', async () => {
+    const backend = new FakeBackend();
+    const pool = makePool(backend, { poolSize: 1, poolMemorySizes: [256] });
+    pool.start();
+    await until(() => pool.stats().pool['256'] === 1);
+    expect(backend.created).toHaveLength(1);
+
+    const a = await pool.acquire(fnv('f', 256));
+    expect(a.startKind).toBe('pool');
+    expect(a.instance).toBe(backend.created[0]);
+    // The pool refills in the background.
+    await until(() => pool.stats().pool['256'] === 1);
+
+    const b = await pool.acquire(fnv('big', 512));
+    expect(b.startKind).toBe('cold');
+    expect(b.instance.spec.memoryMb).toBe(512);
+    expect(pool.stats()).toMatchObject({ memoryMb: 1024, memoryUsedMb: 256 + 256 + 512, inFlight: 2 });
+  });
+
+  it('never hands one instance to two concurrent acquires', async () => {
+    const backend = new FakeBackend();
+    const pool = makePool(backend);
+    const first = await pool.acquire(fnv('f'));
+    pool.release(first.instance, { healthy: true });
+    const [x, y] = await Promise.all([pool.acquire(fnv('f')), pool.acquire(fnv('f'))]);
+    expect(x.instance).not.toBe(y.instance);
+    expect([x.startKind, y.startKind].sort()).toEqual(['cold', 'warm']);
+    expect(pool.stats().inFlight).toBe(2);
+  });
+
+  it('evicts the least recently used idle instance to stay within the memory budget', async () => {
+    const backend = new FakeBackend();
+    const pool = makePool(backend, { memoryMb: 512 });
+    const a = await pool.acquire(fnv('a'));
+    pool.release(a.instance, { healthy: true });
+    const b = await pool.acquire(fnv('b'));
+    pool.release(b.instance, { healthy: true });
+    // Touch `a` so `b` becomes the least recently used.
+    await new Promise((r) => setTimeout(r, 5));
+    const a2 = await pool.acquire(fnv('a'));
+    expect(a2.startKind).toBe('warm');
+    pool.release(a2.instance, { healthy: true });
+
+    const c = await pool.acquire(fnv('c'));
+    expect(c.startKind).toBe('cold');
+    expect((b.instance as FakeInstance).destroyed).toBe(true);
+    expect((a.instance as FakeInstance).destroyed).toBe(false);
+    expect(backend.maxLiveMb).toBeLessThanOrEqual(512);
+    expect(pool.stats().memoryUsedMb).toBe(512);
+    expect(pool.stats().warm.map((w) => w.function).sort()).toEqual(['a', 'c']);
+  });
+
+  it('evicts generic instances of other sizes before loaded ones', async () => {
+    const backend = new FakeBackend();
+    const pool = makePool(backend, { memoryMb: 768, poolSize: 1, poolMemorySizes: [256], poolMax: 1 });
+    const a = await pool.acquire(fnv('a', 256));
+    pool.release(a.instance, { healthy: true });
+    pool.start();
+    await until(() => pool.stats().pool['256'] === 1);
+    const stem = backend.created.find((i) => i !== a.instance)!;
+
+    const big = await pool.acquire(fnv('big', 512));
+    expect(big.startKind).toBe('cold');
+    expect(stem.destroyed).toBe(true);
+    expect((a.instance as FakeInstance).destroyed).toBe(false);
+    expect(backend.maxLiveMb).toBeLessThanOrEqual(768);
+  });
+
+  it('throws EXECUTOR_FULL when nothing can be evicted', async () => {
+    const backend = new FakeBackend();
+    const pool = makePool(backend, { memoryMb: 512 });
+    await pool.acquire(fnv('a'));
+    await pool.acquire(fnv('b'));
+    const err = await pool.acquire(fnv('c')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ThrottledError);
+    expect((err as ThrottledError).code).toBe('EXECUTOR_FULL');
+    expect((err as ThrottledError).status).toBe(429);
+    // A function larger than the whole budget can never fit.
+    await expect(pool.acquire(fnv('huge', 4096))).rejects.toMatchObject({ code: 'EXECUTOR_FULL' });
+    expect(backend.created).toHaveLength(2);
+  });
+
+  it('destroys idle loaded instances after idleTtlMs', async () => {
+    vi.useFakeTimers();
+    const backend = new FakeBackend();
+    const pool = makePool(backend, { idleTtlMs: 1000, sweepIntervalMs: 100 });
+    const a = await pool.acquire(fnv('f'));
+    pool.release(a.instance, { healthy: true });
+    await vi.advanceTimersByTimeAsync(500);
+    expect((a.instance as FakeInstance).destroyed).toBe(false);
+    // Use it again: the TTL counts from the last release.
+    const again = await pool.acquire(fnv('f'));
+    expect(again.startKind).toBe('warm');
+    pool.release(again.instance, { healthy: true });
+    await vi.advanceTimersByTimeAsync(900);
+    expect((a.instance as FakeInstance).destroyed).toBe(false);
+    await vi.advanceTimersByTimeAsync(300);
+    expect((a.instance as FakeInstance).destroyed).toBe(true);
+    expect(pool.stats()).toMatchObject({ memoryUsedMb: 0, warm: [] });
+  });
+
+  it('destroys an instance released as unhealthy', async () => {
+    const backend = new FakeBackend();
+    const pool = makePool(backend);
+    const a = await pool.acquire(fnv('f'));
+    pool.release(a.instance, { healthy: false });
+    await until(() => (a.instance as FakeInstance).destroyed && pool.stats().memoryUsedMb === 0);
+    expect((await pool.acquire(fnv('f'))).startKind).toBe('cold');
+  });
+
+  it('destroys the instance when init fails and rethrows the function error', async () => {
+    const backend = new FakeBackend();
+    backend.failInit = true;
+    const pool = makePool(backend);
+    await expect(pool.acquire(fnv('broken'))).rejects.toMatchObject({ code: 'INIT_FAILED' });
+    await until(() => backend.live().length === 0);
+    expect(pool.stats()).toMatchObject({ memoryUsedMb: 0, inFlight: 0, warm: [] });
+  });
+
+  it('gives a generic instance back to the pool when the code cannot be loaded', async () => {
+    const backend = new FakeBackend();
+    let fail = true;
+    const pool = makePool(backend, {
+      poolSize: 1,
+      loadCode: async () => {
+        if (fail) throw new Error('object store down');
+        return 'export const handler = () => 1';
+      },
+    });
+    pool.start();
+    await until(() => pool.stats().pool['256'] === 1);
+    await expect(pool.acquire(fnv('f'))).rejects.toThrow('object store down');
+    expect(pool.stats().pool['256']).toBe(1);
+    expect(backend.created).toHaveLength(1);
+    fail = false;
+    expect((await pool.acquire(fnv('f'))).startKind).toBe('pool');
+  });
+
+  it('grows the pool target on cold starts and shrinks it back when quiet', async () => {
+    const backend = new FakeBackend();
+    const pool = makePool(backend, { poolSize: 1, poolMax: 3, poolQuietMs: 150, sweepIntervalMs: 10 });
+    pool.start();
+    await until(() => pool.stats().pool['256'] === 1);
+    // Hold new instances back so the refill after the take cannot keep up.
+    let open!: () => void;
+    backend.gate = new Promise<void>((r) => (open = r));
+    const a = await pool.acquire(fnv('a'));
+    expect(a.startKind).toBe('pool');
+    const b = pool.acquire(fnv('b'));
+    open();
+    backend.gate = undefined;
+    expect((await b).startKind).toBe('cold');
+    expect(pool.poolTargets()['256']).toBe(2);
+    await until(() => pool.stats().pool['256'] === 2);
+
+    await until(() => pool.poolTargets()['256'] === 1, 2000);
+    await until(() => pool.stats().pool['256'] === 1);
+  });
+
+  it('pauses long-idle instances and resumes them on a warm hit', async () => {
+    const backend = new FakeBackend();
+    backend.pausable = true;
+    const pool = makePool(backend, { pauseIdleAfterMs: 20, sweepIntervalMs: 5 });
+    const a = await pool.acquire(fnv('f'));
+    pool.release(a.instance, { healthy: true });
+    const inst = a.instance as FakeInstance;
+    await until(() => inst.paused);
+    const again = await pool.acquire(fnv('f'));
+    expect(again).toMatchObject({ instance: inst, startKind: 'warm' });
+    expect(inst.paused).toBe(false);
+    expect(inst.resumes).toBe(1);
+  });
+
+  it('retries pre-starting after a backend failure', async () => {
+    const backend = new FakeBackend();
+    backend.failCreate = true;
+    const pool = makePool(backend, { poolSize: 1, refillBackoffMs: 20 });
+    pool.start();
+    await new Promise((r) => setTimeout(r, 5));
+    expect(pool.stats().pool['256']).toBe(0);
+    backend.failCreate = false;
+    await until(() => pool.stats().pool['256'] === 1);
+  });
+
+  it('drain waits for busy instances, destroys everything and refuses new work', async () => {
+    const backend = new FakeBackend();
+    const pool = makePool(backend, { poolSize: 2 });
+    pool.start();
+    await until(() => pool.stats().pool['256'] === 2);
+    const busy = await pool.acquire(fnv('f'));
+    const idle = await pool.acquire(fnv('g'));
+    pool.release(idle.instance, { healthy: true });
+
+    let drained = false;
+    const draining = pool.drain().then(() => (drained = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(drained).toBe(false);
+    expect((busy.instance as FakeInstance).destroyed).toBe(false);
+    expect((idle.instance as FakeInstance).destroyed).toBe(true);
+    await expect(pool.acquire(fnv('f'))).rejects.toMatchObject({ code: 'EXECUTOR_DRAINING' });
+
+    pool.release(busy.instance, { healthy: true });
+    await draining;
+    expect(backend.live()).toHaveLength(0);
+    expect(pool.stats()).toMatchObject({ memoryUsedMb: 0, inFlight: 0, warm: [] });
+    await pool.close();
+  });
+});
