@@ -151,7 +151,7 @@ export class Executor {
     let instance: Instance | undefined;
     let acquired: Awaited<ReturnType<WarmPool['acquire']>>;
     try {
-      acquired = await this.o.pool.acquire(request.fn);
+      acquired = await this.acquire(request);
       instance = acquired.instance;
     } catch (err) {
       return this.platformFailure(err, startedAt, t0);
@@ -172,6 +172,24 @@ export class Executor {
     return res.ok
       ? { status: 'success', resultJson: res.resultJson, ...common }
       : { status: 'error', error: res.error, ...common };
+  }
+
+  /**
+   * An instance from the pool. When every instance is busy (EXECUTOR_FULL) the
+   * run waits for one to free up, a little at a time, instead of failing: the
+   * scheduler's view is a heartbeat old and several schedulers may have placed
+   * work here at once. It gives up after {@link FULL_WAIT_MS} or the deadline.
+   */
+  private async acquire(request: InvocationRequest): Promise<Awaited<ReturnType<WarmPool['acquire']>>> {
+    const giveUpAt = Math.min(request.deadline, Date.now() + FULL_WAIT_MS);
+    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+      try {
+        return await this.o.pool.acquire(request.fn);
+      } catch (err) {
+        if (!(err instanceof BriskError && err.code === 'EXECUTOR_FULL') || Date.now() + delay > giveUpAt) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
   private instanceFault(err: InstanceFailure): Omit<RunOutcome, 'startedAt' | 'durationMs' | 'coldStart'> {
@@ -287,6 +305,8 @@ export class Executor {
   }
 }
 
+/** How long a run waits for a busy executor's instances to free up before it is throttled. */
+export const FULL_WAIT_MS = 5000;
 /** First retry delay; doubles per attempt (1 s, 2 s, 4 s …). */
 export const RETRY_BASE_MS = 1000;
 /** Throttles and platform faults retried this many times before the activation fails. */

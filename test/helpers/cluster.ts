@@ -90,13 +90,14 @@ export async function startStandalone(extraEnv: Record<string, string> = {}): Pr
     url: '',
     processes: [],
     restart: async () => {
-      await cluster.stop();
+      await stopAll();
       await boot();
     },
-    stop: async () => {
-      await Promise.all(cluster.processes.map((p) => stopProcess(p)));
-      cluster.processes = [];
-    },
+    stop: () => stopAll(),
+  };
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(cluster.processes.map((p) => stopProcess(p)));
+    cluster.processes = [];
   };
   const boot = async (): Promise<void> => {
     const p = await spawnRole('standalone', env);
@@ -128,13 +129,14 @@ export async function startDistributed(opts: DistributedOptions): Promise<Cluste
       return p;
     },
     restart: async () => {
-      await cluster.stop();
+      await stopAll();
       await boot();
     },
-    stop: async () => {
-      await Promise.all(cluster.processes.map((p) => stopProcess(p)));
-      cluster.processes = [];
-    },
+    stop: () => stopAll(),
+  };
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(cluster.processes.map((p) => stopProcess(p)));
+    cluster.processes = [];
   };
   const boot = async (): Promise<void> => {
     const schedulers = await Promise.all(Array.from({ length: opts.schedulers ?? 1 }, () => spawnRole('scheduler', base)));

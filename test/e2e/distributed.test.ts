@@ -1,0 +1,49 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDistributed, type Cluster } from '../helpers/cluster.js';
+import { distributedServicesAvailable, startDistributedServices } from '../helpers/distributed-env.js';
+import { api, skeletonScenarios, waitForActivation } from './scenarios.js';
+
+const available = await distributedServicesAvailable();
+
+describe.skipIf(!available)('distributed mode on RabbitMQ, Redis and S3', () => {
+  skeletonScenarios('distributed: 2 gateways, 1 scheduler, 2 process executors', async () => {
+    const services = await startDistributedServices('e2e');
+    const cluster = await startDistributed({ env: services.env, gateways: 2, executors: 2 });
+    const stop = cluster.stop;
+    return Object.assign(cluster, {
+      stop: async () => {
+        await stop();
+        await services.stop();
+      },
+    });
+  });
+
+  describe('several gateways and executors', () => {
+    let cluster: Cluster;
+    let stopServices: () => Promise<void>;
+    beforeAll(async () => {
+      const services = await startDistributedServices('e2e-multi');
+      stopServices = services.stop;
+      cluster = await startDistributed({ env: services.env, gateways: 2, executors: 2, schedulers: 2 });
+    });
+    afterAll(async () => {
+      await cluster?.stop();
+      await stopServices?.();
+    });
+
+    it('accepts invocations at either gateway and sees the same functions and activations', async () => {
+      const [g1, g2] = cluster.urls.map((u) => api(() => u));
+      if (!g1 || !g2) throw new Error('two gateways expected');
+      const code = 'export const handler = async (e) => ({ twice: e.n * 2, pid: process.pid })';
+      expect((await g1.req('PUT', '/v1/functions/twice', { code })).status).toBe(201);
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? g1 : g2).req('POST', '/v1/functions/twice/invoke', { n: i })),
+      );
+      results.forEach((r, i) => expect(r.json, r.text).toMatchObject({ twice: i * 2 }));
+      const async = await g2.req('POST', '/v1/functions/twice/invoke?async=true', { n: 21 });
+      const act = await waitForActivation(g1, async.json.activationId);
+      expect(act.result.twice).toBe(42);
+      expect((await g2.req('GET', '/v1/functions/twice')).json.version).toBe(1);
+    });
+  });
+});
