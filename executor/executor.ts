@@ -1,6 +1,6 @@
 import type { Bus, DeliveryInfo, Subscription } from '../bus/types.js';
 import type { Topology } from '../bus/topology.js';
-import { BriskError, serializeError } from '../core/errors.js';
+import { BriskError, BuildError, serializeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { parseDispatch } from '../core/schemas.js';
 import type { Activation, ActivationStatus, Completion, Dispatch, Heartbeat, InvocationRequest, InvocationResult } from '../core/types.js';
@@ -154,6 +154,7 @@ export class Executor {
       acquired = await this.acquire(request);
       instance = acquired.instance;
     } catch (err) {
+      if (err instanceof BuildError) return this.initFailure(err, startedAt, t0);
       return this.platformFailure(err, startedAt, t0);
     }
     const start = { coldStart: acquired.startKind !== 'warm', startKind: acquired.startKind, startMs: round(acquired.startMs) };
@@ -209,6 +210,26 @@ export class Executor {
       case 'unreachable':
         return { ...base, status: 'platform_error', error: { code: 'INSTANCE_UNREACHABLE', message: err.message }, systemError: true };
     }
+  }
+
+  /** The function's code failed to load (threw at import, or lacks its export): the function's fault. */
+  private initFailure(err: BuildError, startedAt: string, t0: number): RunOutcome {
+    const d = err.data ?? {};
+    const stack = typeof d['stack'] === 'string' ? d['stack'] : undefined;
+    return {
+      status: 'error',
+      error: {
+        errorType: typeof d['errorType'] === 'string' ? d['errorType'] : 'InitError',
+        errorMessage: typeof d['errorMessage'] === 'string' ? d['errorMessage'] : err.message,
+        ...(stack !== undefined ? { stack } : {}),
+      },
+      logs: [],
+      logsTruncated: false,
+      coldStart: true,
+      startedAt,
+      durationMs: round(performance.now() - t0),
+      systemError: false,
+    };
   }
 
   private platformFailure(err: unknown, startedAt: string, t0: number): RunOutcome {

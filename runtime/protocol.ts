@@ -5,6 +5,9 @@
  *
  * The server listens on the port given by `BRISK_RUNTIME_PORT` (default 8080)
  * and prints `BRISK_RUNTIME_READY <port>` on stdout once it accepts requests.
+ * With `BRISK_RUNTIME_SOCKET` set it listens on that unix socket instead (a
+ * Docker container with no network is reached through a bind-mounted socket)
+ * and the ready line names the socket path.
  * `GET /healthz` answers 200 when the server is up.
  */
 

@@ -25,7 +25,7 @@ interface FunctionState {
  */
 export class FileStore implements MetadataStore {
   private readonly functions = new Map<string, FunctionState>();
-  /** Insertion-ordered: oldest first. */
+  /** Ordered by first write (queued), oldest first. */
   private readonly activations = new Map<string, Activation>();
   private readonly fnJournal: Journal<FunctionEntry>;
   private readonly actJournal: Journal<Activation>;
@@ -130,8 +130,8 @@ export class FileStore implements MetadataStore {
 
   private storeActivation(k: string, activation: Activation): void {
     this.actJournal.append(activation);
-    // Re-insert so the map stays ordered by last write (most recent last).
-    this.activations.delete(k);
+    // An update keeps the record's place: the map stays ordered by first write
+    // (when it was queued), like the Redis store's index by queuedAt.
     this.activations.set(k, activation);
     if (this.actJournal.needsCompaction) this.compactActivations();
   }

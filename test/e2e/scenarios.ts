@@ -153,6 +153,15 @@ export function skeletonScenarios(label: string, start: () => Promise<Cluster>):
       expect(act.logs.join('\n')).toContain('about to fail');
     });
 
+    it('reports code that throws while loading as a function error, not a platform fault', async () => {
+      const code = "throw new RangeError('bad module');\nexport const handler = async () => 1;";
+      expect((await a.req('PUT', '/v1/functions/badinit', { code })).status).toBe(201);
+      const r = await a.req('POST', '/v1/functions/badinit/invoke', {});
+      expect(r.status).toBe(500);
+      expect(r.headers.get('x-brisk-fault')).toBe('function');
+      expect(r.json.error).toMatchObject({ code: 'FUNCTION_ERROR', errorMessage: expect.stringContaining('bad module') });
+    });
+
     it('ends a handler past its timeout as timeout, and the next call works', async () => {
       const code = 'export const handler = async (e) => { if (e.hang) { for (;;) {} } return { ok: true }; };';
       await a.req('PUT', '/v1/functions/hang', { code, timeoutMs: 500 });

@@ -1,0 +1,413 @@
+import { createHash } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { PlatformError, ServiceUnavailableError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { FINAL_STATUSES, type Activation, type FunctionRecord, type FunctionVersion } from '../core/types.js';
+import type { ListActivationsQuery, MetadataStore, PutVersionResult, StoreStatus } from './types.js';
+
+export interface RedisStoreOptions {
+  /** redis://host:port/db — ignored when `redis` is given. */
+  url: string;
+  /** Prefix of every key, e.g. `brisk:`. */
+  prefix: string;
+  /** Lifetime of an activation record after its last write. */
+  activationTtlS: number;
+  /** Bound on one Redis command, so an outage answers 503 instead of hanging. Default 2000. */
+  commandTimeoutMs?: number;
+  /** Bound on the first connect in waitUntilReady(). Default 3000. */
+  connectTimeoutMs?: number;
+  /** Activation ids kept in each list index (namespace, function). Default 10,000. */
+  maxActivationsListed?: number;
+  /** A client owned by the caller: used as is and never closed by us. */
+  redis?: Redis;
+  logger?: Logger;
+}
+
+type Draft = Omit<FunctionVersion, 'version' | 'createdAt'>;
+
+/**
+ * Record a version unless the latest one has the same deployment signature.
+ * KEYS: meta hash, versions hash, namespace index. ARGV: signature, version
+ * JSON without its closing brace's `version` field, now, name.
+ * Returns {created (0/1), version JSON}.
+ */
+const PUT_VERSION = `
+local latest = tonumber(redis.call('HGET', KEYS[1], 'latest') or '0')
+if latest > 0 and redis.call('HGET', KEYS[1], 'sig') == ARGV[1] then
+  local cur = redis.call('HGET', KEYS[2], tostring(latest))
+  if cur then return {0, cur} end
+end
+local v = latest + 1
+local json = string.sub(ARGV[2], 1, -2) .. ',"version":' .. v .. '}'
+redis.call('HSET', KEYS[2], tostring(v), json)
+redis.call('HSET', KEYS[1], 'latest', v, 'sig', ARGV[1], 'updatedAt', ARGV[3])
+redis.call('HSETNX', KEYS[1], 'createdAt', ARGV[3])
+redis.call('ZADD', KEYS[3], 0, ARGV[4])
+return {1, json}
+`;
+
+/** KEYS: meta, versions. Returns {} or {latest JSON, createdAt, updatedAt, version numbers}. */
+const GET_FUNCTION = `
+local latest = redis.call('HGET', KEYS[1], 'latest')
+if not latest then return {} end
+local m = redis.call('HMGET', KEYS[1], 'createdAt', 'updatedAt')
+return {redis.call('HGET', KEYS[2], latest) or '', m[1] or '', m[2] or '', redis.call('HKEYS', KEYS[2])}
+`;
+
+/** KEYS: meta, versions, namespace index. ARGV: name. Returns 1 if it existed. */
+const DELETE_FUNCTION = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
+`;
+
+/**
+ * Write an activation record unless a final one is stored (exactly-once finish,
+ * and a late "running" never overwrites a result).
+ * KEYS: record hash, namespace index, function index.
+ * ARGV: json, status, ttl s, score (queuedAt ms), id, cap, ",final,statuses,".
+ * Returns 1 if written.
+ */
+const PUT_ACTIVATION = `
+local cur = redis.call('HGET', KEYS[1], 's')
+if cur and string.find(ARGV[7], ',' .. cur .. ',', 1, true) then return 0 end
+redis.call('HSET', KEYS[1], 'j', ARGV[1], 's', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+local cap = tonumber(ARGV[6])
+for i = 2, 3 do
+  redis.call('ZADD', KEYS[i], ARGV[4], ARGV[5])
+  redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -cap - 1)
+  redis.call('EXPIRE', KEYS[i], ARGV[3])
+end
+return 1
+`;
+
+/**
+ * Most recent first from an index, skipping (and pruning) ids whose record
+ * expired. KEYS: index. ARGV: limit, record key prefix.
+ */
+const LIST_ACTIVATIONS = `
+local limit = tonumber(ARGV[1])
+local batch = math.max(limit, 50)
+local out, gone, start = {}, {}, 0
+while #out < limit do
+  local ids = redis.call('ZREVRANGE', KEYS[1], start, start + batch - 1)
+  if #ids == 0 then break end
+  for _, id in ipairs(ids) do
+    local j = redis.call('HGET', ARGV[2] .. id, 'j')
+    if j then
+      out[#out + 1] = j
+      if #out >= limit then break end
+    else
+      gone[#gone + 1] = id
+    end
+  end
+  start = start + batch
+end
+if #gone > 0 then redis.call('ZREM', KEYS[1], unpack(gone)) end
+return out
+`;
+
+interface Script {
+  lua: string;
+  sha: string;
+}
+
+function script(lua: string): Script {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+const SCRIPTS = {
+  putVersion: script(PUT_VERSION),
+  getFunction: script(GET_FUNCTION),
+  deleteFunction: script(DELETE_FUNCTION),
+  putActivation: script(PUT_ACTIVATION),
+  listActivations: script(LIST_ACTIVATIONS),
+};
+
+const FINAL_LIST = `,${[...FINAL_STATUSES].join(',')},`;
+
+/**
+ * {@link MetadataStore} on Redis (ioredis).
+ *
+ * Layout (all under `prefix`):
+ * - `fn:<ns>:<name>` hash: latest, sig, createdAt, updatedAt
+ * - `fnv:<ns>:<name>` hash: version number → FunctionVersion JSON
+ * - `fns:<ns>` sorted set (score 0, so lexicographic) of function names
+ * - `act:<ns>:<id>` hash: j (Activation JSON), s (status); expires after `activationTtlS`
+ * - `acts:<ns>`, `actsfn:<ns>:<fn>` sorted sets of activation ids by queuedAt, capped
+ *
+ * Every multi-key operation is one Lua script: atomic, and one round trip.
+ * Commands are bounded (`commandTimeout`, no offline queue, one retry), so a
+ * Redis outage surfaces as {@link ServiceUnavailableError} within about two
+ * seconds; the client keeps reconnecting with backoff in the background.
+ * Scripts use keys they compute (activation records) and so target a single
+ * Redis, not Redis Cluster.
+ */
+export class RedisStore implements MetadataStore {
+  private readonly client: Redis;
+  private readonly owned: boolean;
+  private readonly prefix: string;
+  private readonly ttlS: number;
+  private readonly cap: number;
+  private readonly connectTimeoutMs: number;
+  private readonly log: Logger;
+  private state: StoreStatus = 'connecting';
+  private lastErrorLog = 0;
+
+  constructor(opts: RedisStoreOptions) {
+    this.prefix = opts.prefix;
+    this.ttlS = opts.activationTtlS;
+    this.cap = opts.maxActivationsListed ?? 10_000;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 3000;
+    this.log = opts.logger ?? pino({ level: 'silent' });
+    if (opts.redis) {
+      this.client = opts.redis;
+      this.owned = false;
+    } else {
+      this.owned = true;
+      this.client = new Redis(opts.url, {
+        lazyConnect: true,
+        commandTimeout: opts.commandTimeoutMs ?? 2000,
+        connectTimeout: this.connectTimeoutMs,
+        // One retry, no queueing while disconnected: fail fast, let callers answer 503.
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: false,
+        // 50 ms, 100 ms, … capped at 2 s.
+        retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+      });
+    }
+    this.client.on('error', (err: Error) => this.onClientError(err));
+  }
+
+  get status(): StoreStatus {
+    return this.state;
+  }
+
+  async waitUntilReady(): Promise<void> {
+    if (this.state === 'ready') return;
+    if (this.state === 'closed') throw new ServiceUnavailableError('redis', 'store is closed');
+    try {
+      if (this.client.status === 'wait' || this.client.status === 'end') {
+        await withTimeout(this.client.connect(), this.connectTimeoutMs);
+      } else if (this.client.status !== 'ready') {
+        await withTimeout(
+          new Promise<void>((resolve) => this.client.once('ready', () => resolve())),
+          this.connectTimeoutMs,
+        );
+      }
+      await this.client.ping();
+    } catch (err) {
+      // Stop the background reconnect loop of a client nobody will use.
+      if (this.owned) this.client.disconnect();
+      throw new ServiceUnavailableError('redis', `cannot connect: ${errMessage(err)}`, err);
+    }
+    this.state = 'ready';
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    if (!this.owned) return;
+    if (this.client.status !== 'ready') {
+      // Never connected, or reconnecting: nothing to say goodbye to.
+      this.client.disconnect();
+      return;
+    }
+    try {
+      await withTimeout(this.client.quit(), 1000);
+    } catch {
+      this.client.disconnect();
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // functions
+
+  async putFunctionVersion(draft: Draft): Promise<PutVersionResult> {
+    const { namespace, name } = draft;
+    const now = new Date().toISOString();
+    const { version: _v, createdAt: _c, ...rest } = draft as Draft & { version?: unknown; createdAt?: unknown };
+    const json = JSON.stringify({ ...rest, createdAt: now });
+    const reply = await this.run(
+      SCRIPTS.putVersion,
+      [this.fnKey(namespace, name), this.versionsKey(namespace, name), this.fnIndexKey(namespace)],
+      [deploymentSignature(draft), json, now, name],
+    );
+    const [created, versionJson] = asArray(reply);
+    return { version: JSON.parse(String(versionJson)) as FunctionVersion, created: Number(created) === 1 };
+  }
+
+  async getFunction(namespace: string, name: string): Promise<FunctionRecord | undefined> {
+    const reply = asArray(
+      await this.run(SCRIPTS.getFunction, [this.fnKey(namespace, name), this.versionsKey(namespace, name)], []),
+    );
+    if (reply.length === 0 || !reply[0]) return undefined;
+    const latest = JSON.parse(String(reply[0])) as FunctionVersion;
+    const versions = asArray(reply[3])
+      .map(Number)
+      .sort((a, b) => a - b);
+    return {
+      namespace,
+      name,
+      latest,
+      versions,
+      createdAt: String(reply[1] || latest.createdAt),
+      updatedAt: String(reply[2] || latest.createdAt),
+    };
+  }
+
+  async getFunctionVersion(namespace: string, name: string, version: number): Promise<FunctionVersion | undefined> {
+    const json = await this.call(() => this.client.hget(this.versionsKey(namespace, name), String(version)));
+    return json ? (JSON.parse(json) as FunctionVersion) : undefined;
+  }
+
+  async listFunctions(namespace: string): Promise<FunctionRecord[]> {
+    const names = await this.call(() => this.client.zrange(this.fnIndexKey(namespace), '0', '-1'));
+    // Sent together: the client writes them back to back (one round trip's worth of latency).
+    const records = await Promise.all(names.map((n) => this.getFunction(namespace, n)));
+    return records.filter((r): r is FunctionRecord => r !== undefined);
+  }
+
+  async deleteFunction(namespace: string, name: string): Promise<boolean> {
+    const reply = await this.run(
+      SCRIPTS.deleteFunction,
+      [this.fnKey(namespace, name), this.versionsKey(namespace, name), this.fnIndexKey(namespace)],
+      [name],
+    );
+    return Number(reply) === 1;
+  }
+
+  // -------------------------------------------------------------------------
+  // activations
+
+  async putActivation(activation: Activation): Promise<void> {
+    await this.writeActivation(activation);
+  }
+
+  async finishActivation(activation: Activation): Promise<boolean> {
+    return await this.writeActivation(activation);
+  }
+
+  async getActivation(namespace: string, activationId: string): Promise<Activation | undefined> {
+    const json = await this.call(() => this.client.hget(this.actKey(namespace, activationId), 'j'));
+    return json ? (JSON.parse(json) as Activation) : undefined;
+  }
+
+  async listActivations(namespace: string, query: ListActivationsQuery): Promise<Activation[]> {
+    const limit = Math.max(0, Math.floor(query.limit));
+    if (limit === 0) return [];
+    const index = query.function === undefined ? this.actIndexKey(namespace) : this.actFnIndexKey(namespace, query.function);
+    const reply = await this.run(SCRIPTS.listActivations, [index], [limit, `${this.prefix}act:${namespace}:`]);
+    return asArray(reply).map((j) => JSON.parse(String(j)) as Activation);
+  }
+
+  private async writeActivation(a: Activation): Promise<boolean> {
+    const score = Date.parse(a.queuedAt);
+    const reply = await this.run(
+      SCRIPTS.putActivation,
+      [this.actKey(a.namespace, a.activationId), this.actIndexKey(a.namespace), this.actFnIndexKey(a.namespace, a.function)],
+      [
+        JSON.stringify(a),
+        a.status,
+        this.ttlS,
+        Number.isFinite(score) ? score : Date.now(),
+        a.activationId,
+        this.cap,
+        FINAL_LIST,
+      ],
+    );
+    return Number(reply) === 1;
+  }
+
+  // -------------------------------------------------------------------------
+  // plumbing
+
+  private fnKey(ns: string, name: string): string {
+    return `${this.prefix}fn:${ns}:${name}`;
+  }
+  private versionsKey(ns: string, name: string): string {
+    return `${this.prefix}fnv:${ns}:${name}`;
+  }
+  private fnIndexKey(ns: string): string {
+    return `${this.prefix}fns:${ns}`;
+  }
+  private actKey(ns: string, id: string): string {
+    return `${this.prefix}act:${ns}:${id}`;
+  }
+  private actIndexKey(ns: string): string {
+    return `${this.prefix}acts:${ns}`;
+  }
+  private actFnIndexKey(ns: string, fn: string): string {
+    return `${this.prefix}actsfn:${ns}:${fn}`;
+  }
+
+  /** EVALSHA, falling back to EVAL once when Redis lost its script cache (restart). */
+  private async run(s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
+    const argv = args.map(String);
+    return await this.call(async () => {
+      try {
+        return await this.client.evalsha(s.sha, keys.length, ...keys, ...argv);
+      } catch (err) {
+        if (!errMessage(err).startsWith('NOSCRIPT')) throw err;
+        return await this.client.eval(s.lua, keys.length, ...keys, ...argv);
+      }
+    });
+  }
+
+  /** Run a command, turning connection trouble into ServiceUnavailableError. */
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.state === 'closed') throw new ServiceUnavailableError('redis', 'store is closed');
+    try {
+      return await fn();
+    } catch (err) {
+      if (isReplyError(err)) {
+        throw new PlatformError('STORE_ERROR', `redis: ${errMessage(err)}`, { retryable: false, cause: err });
+      }
+      throw new ServiceUnavailableError('redis', errMessage(err), err);
+    }
+  }
+
+  private onClientError(err: Error): void {
+    // ioredis emits an error per failed reconnect attempt: log at most every 5 s.
+    const now = Date.now();
+    if (now - this.lastErrorLog < 5000) return;
+    this.lastErrorLog = now;
+    this.log.warn({ err: err.message }, 'redis connection error');
+  }
+}
+
+/**
+ * What makes two deploys "the same" (see `sameDeployment` in ./types.ts):
+ * code, export and every setting, env order ignored.
+ */
+function deploymentSignature(d: Draft): string {
+  const env = Object.entries(d.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify([d.codeHash, d.exportName, d.handler, d.memoryMb, d.timeoutMs, d.maxConcurrency, d.retries, d.allowEgress, env]);
+}
+
+function asArray(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+function isReplyError(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ReplyError';
+}
+
+function errMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

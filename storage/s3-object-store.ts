@@ -1,0 +1,151 @@
+import { Client } from 'minio';
+import { PlatformError, ServiceUnavailableError } from '../core/errors.js';
+import type { ObjectStore, StoreStatus } from './types.js';
+
+export interface S3ObjectStoreOptions {
+  /** Endpoint URL, e.g. http://127.0.0.1:9000 (scheme decides TLS; port defaults to 80/443). */
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+  bucket: string;
+  region: string;
+  /** An already configured client (tests, custom transports). */
+  client?: Client;
+}
+
+/** S3 error codes that mean "there is no such object". */
+const MISSING = new Set(['NoSuchKey', 'NotFound', 'NoSuchObject']);
+/** Bucket-creation races between processes are harmless. */
+const BUCKET_EXISTS = new Set(['BucketAlreadyOwnedByYou', 'BucketAlreadyExists']);
+
+/**
+ * {@link ObjectStore} on S3 / MinIO with the `minio` client, path-style
+ * addressing (MinIO and local S3 fakes do not do virtual-host buckets).
+ * `waitUntilReady()` creates the bucket when it is missing.
+ */
+export class S3ObjectStore implements ObjectStore {
+  private readonly client: Client;
+  private readonly bucket: string;
+  private readonly region: string;
+  private state: StoreStatus = 'connecting';
+
+  constructor(opts: S3ObjectStoreOptions) {
+    this.bucket = opts.bucket;
+    this.region = opts.region;
+    this.client = opts.client ?? new Client(clientOptions(opts));
+  }
+
+  get status(): StoreStatus {
+    return this.state;
+  }
+
+  async waitUntilReady(): Promise<void> {
+    if (this.state === 'ready') return;
+    if (this.state === 'closed') throw new ServiceUnavailableError('s3', 'store is closed');
+    await this.call(async () => {
+      if (await this.client.bucketExists(this.bucket)) return;
+      try {
+        await this.client.makeBucket(this.bucket, this.region);
+      } catch (err) {
+        if (!BUCKET_EXISTS.has(s3Code(err) ?? '')) throw err;
+      }
+    });
+    this.state = 'ready';
+  }
+
+  async close(): Promise<void> {
+    // The minio client holds no connection of its own beyond the HTTP agent's keep-alive sockets.
+    this.state = 'closed';
+  }
+
+  async put(key: string, data: Buffer): Promise<void> {
+    await this.call(() => this.client.putObject(this.bucket, key, data, data.length, { 'Content-Type': 'application/octet-stream' }));
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    return await this.call(async () => {
+      try {
+        const stream = await this.client.getObject(this.bucket, key);
+        const chunks: Buffer[] = [];
+        for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
+        return Buffer.concat(chunks);
+      } catch (err) {
+        if (MISSING.has(s3Code(err) ?? '')) return undefined;
+        throw err;
+      }
+    });
+  }
+
+  async has(key: string): Promise<boolean> {
+    return await this.call(async () => {
+      try {
+        await this.client.statObject(this.bucket, key);
+        return true;
+      } catch (err) {
+        if (MISSING.has(s3Code(err) ?? '')) return false;
+        throw err;
+      }
+    });
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.call(() => this.client.removeObject(this.bucket, key));
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    return await this.call(async () => {
+      const keys: string[] = [];
+      for await (const item of this.client.listObjectsV2(this.bucket, prefix, true)) {
+        const name = (item as { name?: string }).name;
+        if (name !== undefined) keys.push(name);
+      }
+      // S3 lists in UTF-8 byte order already; sort anyway so every backend agrees.
+      return keys.sort();
+    });
+  }
+
+  /**
+   * Network trouble (refused, reset, timeout, 5xx) → ServiceUnavailableError;
+   * a refusal by S3 itself (access denied, bad bucket name) → a non-retryable
+   * PlatformError.
+   */
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.state === 'closed') throw new ServiceUnavailableError('s3', 'store is closed');
+    try {
+      return await fn();
+    } catch (err) {
+      const code = s3Code(err);
+      if (code !== undefined && !code.startsWith('E') && !/^(InternalError|ServiceUnavailable|SlowDown|RequestTimeout)$/.test(code)) {
+        throw new PlatformError('OBJECT_STORE_ERROR', `s3: ${code}: ${errMessage(err)}`, { retryable: false, cause: err });
+      }
+      throw new ServiceUnavailableError('s3', errMessage(err), err);
+    }
+  }
+}
+
+function clientOptions(opts: S3ObjectStoreOptions): ConstructorParameters<typeof Client>[0] {
+  const u = new URL(opts.endpoint);
+  const useSSL = u.protocol === 'https:';
+  return {
+    endPoint: u.hostname,
+    port: u.port ? Number(u.port) : useSSL ? 443 : 80,
+    useSSL,
+    accessKey: opts.accessKey,
+    secretKey: opts.secretKey,
+    region: opts.region,
+    pathStyle: true,
+  };
+}
+
+/** The S3 error code (`NoSuchKey`, …) or Node's network code (`ECONNREFUSED`, …). */
+function s3Code(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err) {
+    const code = (err as { code: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
+}
+
+function errMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

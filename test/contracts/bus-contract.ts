@@ -1,0 +1,318 @@
+/**
+ * The behaviour every {@link Bus} implementation must show, written against
+ * the interface only. Each implementation's test file calls
+ * `busContract('MemoryBus', (prefix) => new MemoryBus({ prefix }))` or the like.
+ *
+ * `makeBus(prefix)` must return a bus whose topology (dead-letter queue) uses
+ * `prefix`; every test uses its own random prefix and closes its buses.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BriskError, ValidationError } from '../../core/errors.js';
+import { Topology } from '../../bus/topology.js';
+import { DEAD_LETTER_HEADERS, type Bus, type DeliveryInfo } from '../../bus/types.js';
+
+export type MakeBus = (prefix: string) => Bus | Promise<Bus>;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(10);
+  }
+  throw new Error(`condition not met within ${timeoutMs} ms`);
+}
+
+interface Received<T = unknown> {
+  body: T;
+  info: DeliveryInfo;
+}
+
+export function busContract(name: string, makeBus: MakeBus): void {
+  describe(`Bus contract: ${name}`, () => {
+    const open: Bus[] = [];
+    let topology: Topology;
+
+    /** A fresh bus on a fresh prefix, ready, closed after the test. */
+    async function setup(): Promise<{ bus: Bus; topology: Topology; queue: (label: string) => string }> {
+      const prefix = `ct-${randomBytes(4).toString('hex')}`;
+      topology = new Topology(prefix);
+      const bus = await makeBus(prefix);
+      open.push(bus);
+      await bus.waitUntilReady();
+      return { bus, topology, queue: (label) => `${prefix}.${label}` };
+    }
+
+    /** Consume the dead-letter queue into an array. */
+    async function watchDeadLetters(bus: Bus, t: Topology): Promise<Received[]> {
+      const dead: Received[] = [];
+      await bus.assertQueue(t.deadLetterQueue, { durable: true });
+      await bus.consume(t.deadLetterQueue, async (body, info) => void dead.push({ body, info }), { prefetch: 10 });
+      return dead;
+    }
+
+    afterEach(async () => {
+      await Promise.allSettled(open.splice(0).map((b) => b.close()));
+    });
+
+    it('is ready after waitUntilReady', async () => {
+      const { bus } = await setup();
+      expect(bus.status).toBe('ready');
+    });
+
+    it('delivers sent messages in order to a single consumer, with sender headers', async () => {
+      const { bus, queue } = await setup();
+      const q = queue('order');
+      await bus.assertQueue(q, { durable: true });
+      const got: Received<{ n: number }>[] = [];
+      await bus.consume<{ n: number }>(q, async (body, info) => void got.push({ body, info }), { prefetch: 1 });
+      for (let n = 0; n < 20; n++) await bus.send(q, { n }, { headers: { 'x-test': `m${n}` } });
+      await eventually(() => got.length === 20);
+      expect(got.map((g) => g.body.n)).toEqual([...Array(20).keys()]);
+      expect(got[3]?.info.headers['x-test']).toBe('m3');
+      expect(got[3]?.info.redeliveries).toBe(0);
+    });
+
+    it('round-trips JSON bodies of every shape', async () => {
+      const { bus, queue } = await setup();
+      const q = queue('shapes');
+      await bus.assertQueue(q, { durable: false });
+      const bodies: unknown[] = [{ a: [1, 'x', null, { b: true }] }, 'text', 42, null, ['é', '✓']];
+      const got: unknown[] = [];
+      await bus.consume(q, async (body) => void got.push(body), { prefetch: 5 });
+      for (const b of bodies) await bus.send(q, b);
+      await eventually(() => got.length === bodies.length);
+      expect(got).toEqual(bodies);
+    });
+
+    it('gives each message to exactly one of several competing consumers', async () => {
+      const { bus, queue } = await setup();
+      const q = queue('compete');
+      await bus.assertQueue(q, { durable: true });
+      const byConsumer: number[][] = [[], []];
+      for (const idx of [0, 1]) {
+        await bus.consume<{ n: number }>(
+          q,
+          async (body) => {
+            byConsumer[idx]?.push(body.n);
+            await sleep(5); // keep each consumer busy so the other gets work
+          },
+          { prefetch: 1 },
+        );
+      }
+      for (let n = 0; n < 30; n++) await bus.send(q, { n });
+      await eventually(() => (byConsumer[0]?.length ?? 0) + (byConsumer[1]?.length ?? 0) === 30);
+      await sleep(50);
+      const all = [...(byConsumer[0] ?? []), ...(byConsumer[1] ?? [])].sort((a, b) => a - b);
+      expect(all).toEqual([...Array(30).keys()]);
+      expect(byConsumer[0]?.length).toBeGreaterThan(0);
+      expect(byConsumer[1]?.length).toBeGreaterThan(0);
+    });
+
+    it('acks only after the handler settles: a running message is not given to another consumer', async () => {
+      const { bus, queue } = await setup();
+      const q = queue('ack');
+      await bus.assertQueue(q, { durable: true });
+      const seen: { consumer: number; n: number }[] = [];
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      for (const idx of [0, 1]) {
+        await bus.consume<{ n: number }>(
+          q,
+          async (body) => {
+            seen.push({ consumer: idx, n: body.n });
+            if (body.n === 1) await gate;
+          },
+          { prefetch: 1 },
+        );
+      }
+      await bus.send(q, { n: 1 });
+      await eventually(() => seen.length === 1);
+      const holder = seen[0]?.consumer;
+      // The holder is busy (prefetch 1): the next message must go to the other one.
+      await bus.send(q, { n: 2 });
+      await eventually(() => seen.length === 2);
+      expect(seen[1]).toEqual({ consumer: holder === 0 ? 1 : 0, n: 2 });
+      await sleep(200);
+      expect(seen.filter((s) => s.n === 1)).toHaveLength(1);
+      release();
+      await sleep(100);
+      expect(seen.filter((s) => s.n === 1)).toHaveLength(1);
+      expect(await bus.queueDepth(q)).toBe(0);
+    });
+
+    it('cancel lets an in-flight handler finish and its message is not redelivered', async () => {
+      const { bus, queue } = await setup();
+      const q = queue('cancel');
+      await bus.assertQueue(q, { durable: true });
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let started = 0;
+      let finished = 0;
+      const sub = await bus.consume(q, async () => {
+        started++;
+        await gate;
+        finished++;
+      }, { prefetch: 1 });
+      await bus.send(q, { n: 1 });
+      await eventually(() => started === 1);
+      const cancelled = sub.cancel();
+      await sleep(20);
+      release();
+      await cancelled;
+      expect(finished).toBe(1);
+      const again: unknown[] = [];
+      await bus.consume(q, async (b) => void again.push(b), { prefetch: 1 });
+      await bus.send(q, { n: 2 });
+      await eventually(() => again.length === 1);
+      await sleep(100);
+      expect(again).toEqual([{ n: 2 }]);
+    });
+
+    it('dead-letters a message that fails parse, with headers, and keeps consuming', async () => {
+      const { bus, topology: t, queue } = await setup();
+      const q = queue('parse');
+      await bus.assertQueue(q, { durable: true });
+      const dead = await watchDeadLetters(bus, t);
+      const good: unknown[] = [];
+      await bus.consume<{ ok: true }>(q, async (b) => void good.push(b), {
+        prefetch: 1,
+        parse: (raw) => {
+          if (typeof raw !== 'object' || raw === null || (raw as { ok?: unknown }).ok !== true) {
+            throw new ValidationError('BAD_MESSAGE', 'ok must be true');
+          }
+          return raw;
+        },
+      });
+      await bus.send(q, { ok: false, id: 'poison' }, { headers: { 'x-test': 'kept' } });
+      await bus.send(q, { ok: true });
+      await eventually(() => good.length === 1 && dead.length === 1);
+      expect(good).toEqual([{ ok: true }]);
+      const d = dead[0] as Received;
+      expect(d.body).toEqual({ ok: false, id: 'poison' });
+      expect(d.info.headers[DEAD_LETTER_HEADERS.originalQueue]).toBe(q);
+      expect(d.info.headers[DEAD_LETTER_HEADERS.reason]).toBe('malformed');
+      expect(String(d.info.headers[DEAD_LETTER_HEADERS.error])).toContain('ok must be true');
+      expect(d.info.headers['x-test']).toBe('kept');
+      await bus.send(q, { ok: true });
+      await eventually(() => good.length === 2);
+    });
+
+    it('dead-letters at once on a non-retryable BriskError', async () => {
+      const { bus, topology: t, queue } = await setup();
+      const q = queue('rejected');
+      await bus.assertQueue(q, { durable: true, deliveryLimit: 5 });
+      const dead = await watchDeadLetters(bus, t);
+      let calls = 0;
+      await bus.consume(q, async () => {
+        calls++;
+        throw new BriskError('NOPE', 'will never work', { retryable: false });
+      }, { prefetch: 1 });
+      await bus.send(q, { id: 1 });
+      await eventually(() => dead.length === 1);
+      expect(calls).toBe(1);
+      expect(dead[0]?.info.headers[DEAD_LETTER_HEADERS.reason]).toBe('rejected');
+      expect(dead[0]?.info.headers[DEAD_LETTER_HEADERS.error]).toBe('will never work');
+    });
+
+    it('redelivers on a retryable failure, counting redeliveries, then dead-letters at the limit', async () => {
+      const { bus, topology: t, queue } = await setup();
+      const q = queue('retry');
+      await bus.assertQueue(q, { durable: true, deliveryLimit: 3 });
+      const dead = await watchDeadLetters(bus, t);
+      const seen: number[] = [];
+      await bus.consume(q, async (_b, info) => {
+        seen.push(info.redeliveries);
+        throw new Error('transient');
+      }, { prefetch: 1 });
+      await bus.send(q, { id: 'flaky' });
+      await eventually(() => dead.length === 1);
+      await sleep(100);
+      expect(seen).toEqual([0, 1, 2]);
+      expect(dead[0]?.body).toEqual({ id: 'flaky' });
+      expect(dead[0]?.info.headers[DEAD_LETTER_HEADERS.reason]).toBe('delivery-limit');
+      expect(dead[0]?.info.headers[DEAD_LETTER_HEADERS.originalQueue]).toBe(q);
+      expect(dead[0]?.info.headers[DEAD_LETTER_HEADERS.error]).toBe('transient');
+    });
+
+    it('a message that fails once and then succeeds is handled once more and not dead-lettered', async () => {
+      const { bus, topology: t, queue } = await setup();
+      const q = queue('retry-ok');
+      await bus.assertQueue(q, { durable: true });
+      const dead = await watchDeadLetters(bus, t);
+      const seen: number[] = [];
+      await bus.consume(q, async (_b, info) => {
+        seen.push(info.redeliveries);
+        if (info.redeliveries === 0) throw new Error('first attempt fails');
+      }, { prefetch: 1 });
+      await bus.send(q, { id: 1 });
+      await eventually(() => seen.length === 2);
+      await sleep(100);
+      expect(seen).toEqual([0, 1]);
+      expect(dead).toHaveLength(0);
+    });
+
+    it('fans a topic message out to every subscriber, and stops after cancel', async () => {
+      const { bus, queue } = await setup();
+      const topic = queue('topic');
+      const a: unknown[] = [];
+      const b: unknown[] = [];
+      const subA = await bus.subscribe(topic, (m) => void a.push(m));
+      await bus.subscribe(topic, async (m) => void b.push(m));
+      await bus.publish(topic, { beat: 1 });
+      await eventually(() => a.length === 1 && b.length === 1);
+      expect(a).toEqual([{ beat: 1 }]);
+      expect(b).toEqual([{ beat: 1 }]);
+      await subA.cancel();
+      await bus.publish(topic, { beat: 2 });
+      await eventually(() => b.length === 2);
+      await sleep(50);
+      expect(a).toEqual([{ beat: 1 }]);
+    });
+
+    it('a failing topic subscriber does not stop the others', async () => {
+      const { bus, queue } = await setup();
+      const topic = queue('topic-fail');
+      const ok: unknown[] = [];
+      await bus.subscribe(topic, () => {
+        throw new Error('subscriber bug');
+      });
+      await bus.subscribe(topic, (m) => void ok.push(m));
+      await bus.publish(topic, 1);
+      await bus.publish(topic, 2);
+      await eventually(() => ok.length === 2);
+      expect(ok).toEqual([1, 2]);
+    });
+
+    it('reports queue depth and deletes queues', async () => {
+      const { bus, queue } = await setup();
+      const q = queue('depth');
+      await bus.assertQueue(q, { durable: true });
+      expect(await bus.queueDepth(q)).toBe(0);
+      for (let i = 0; i < 3; i++) await bus.send(q, { i });
+      await eventually(async () => (await bus.queueDepth(q)) === 3);
+      const got: unknown[] = [];
+      await bus.consume(q, async (m) => void got.push(m), { prefetch: 10 });
+      await eventually(() => got.length === 3);
+      await eventually(async () => (await bus.queueDepth(q)) === 0);
+      await bus.deleteQueue(q);
+      await bus.assertQueue(q, { durable: true });
+      expect(await bus.queueDepth(q)).toBe(0);
+    });
+
+    it('close is idempotent and the bus refuses work afterwards', async () => {
+      const { bus, queue } = await setup();
+      const q = queue('close');
+      await bus.assertQueue(q, { durable: true });
+      await bus.consume(q, async () => undefined, { prefetch: 1 });
+      await Promise.all([bus.close(), bus.close()]);
+      await bus.close();
+      expect(bus.status).toBe('closed');
+      const err = await bus.send(q, { late: true }).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(BriskError);
+      expect((err as BriskError).retryable).toBe(true);
+    });
+  });
+}

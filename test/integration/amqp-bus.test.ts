@@ -1,0 +1,361 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type Channel, type GetMessage } from 'amqplib';
+import { AmqpBus } from '../../bus/amqp-bus.js';
+import { Topology } from '../../bus/topology.js';
+import { DEAD_LETTER_HEADERS, type DeliveryInfo } from '../../bus/types.js';
+import { ServiceUnavailableError } from '../../core/errors.js';
+import { busContract } from '../contracts/bus-contract.js';
+import {
+  freePort,
+  privateRabbitAvailable,
+  rabbitAvailable,
+  requireService,
+  startPrivateRabbit,
+  startRabbitVhost,
+  uniquePrefix,
+  waitFor,
+  type PrivateRabbitHandle,
+  type RabbitVhostHandle,
+} from '../helpers/services.js';
+
+const available = requireService('rabbitmq', await rabbitAvailable());
+const privateBroker = requireService('rabbitmq-server (private node)', await privateRabbitAvailable());
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Poll a queue with basic.get (a plain amqplib channel) until one message arrives. */
+async function getOne(ch: Channel, queue: string, timeoutMs = 5000): Promise<GetMessage> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const msg = await ch.get(queue, { noAck: true });
+    if (msg !== false) return msg;
+    await sleep(50);
+  }
+  throw new Error(`no message on ${queue} within ${timeoutMs} ms`);
+}
+
+describe.skipIf(!available)('AmqpBus (RabbitMQ)', () => {
+  let vhost: RabbitVhostHandle;
+  const buses: AmqpBus[] = [];
+
+  beforeAll(async () => {
+    vhost = await startRabbitVhost('bus');
+  });
+  afterAll(async () => {
+    await Promise.allSettled(buses.splice(0).map((b) => b.close()));
+    await vhost?.stop();
+  });
+
+  function makeBus(prefix: string): AmqpBus {
+    const bus = new AmqpBus({ url: vhost.url, prefix, reconnect: { initialMs: 50, maxMs: 500 } });
+    buses.push(bus);
+    return bus;
+  }
+
+  busContract('AmqpBus', (prefix) => makeBus(prefix));
+
+  describe('RabbitMQ specifics', () => {
+    afterEach(async () => {
+      await Promise.allSettled(buses.splice(0).map((b) => b.close()));
+    });
+
+    it('waitUntilReady rejects fast with ServiceUnavailableError when the broker is unreachable', async () => {
+      const port = await freePort();
+      const bus = new AmqpBus({ url: `amqp://guest:guest@127.0.0.1:${port}`, prefix: uniquePrefix('down') });
+      const t0 = Date.now();
+      await expect(bus.waitUntilReady()).rejects.toBeInstanceOf(ServiceUnavailableError);
+      expect(Date.now() - t0).toBeLessThan(3000);
+      expect(bus.status).toBe('closed');
+      await bus.close();
+    });
+
+    it('uses the injected connect function', async () => {
+      let calls = 0;
+      const bus = new AmqpBus({
+        url: vhost.url,
+        prefix: uniquePrefix('inject'),
+        connect: async (url, socketOptions) => {
+          calls++;
+          expect(socketOptions.noDelay).toBe(true);
+          return await connect(url, socketOptions);
+        },
+      });
+      buses.push(bus);
+      await bus.waitUntilReady();
+      expect(calls).toBe(1);
+    });
+
+    it('dead-letters a body that is not JSON, with headers, and keeps consuming', async () => {
+      const prefix = uniquePrefix('raw');
+      const t = new Topology(prefix);
+      const bus = makeBus(prefix);
+      await bus.waitUntilReady();
+      const q = `${prefix}.invoke`;
+      await bus.assertQueue(q, { durable: true });
+      const good: unknown[] = [];
+      await bus.consume(q, async (b) => void good.push(b), { prefetch: 1 });
+
+      // A foreign producer puts raw bytes on the queue.
+      const conn = await connect(vhost.url);
+      const ch = await conn.createConfirmChannel();
+      ch.sendToQueue(q, Buffer.from('{not json'), { persistent: true, headers: { 'x-from': 'foreign' } });
+      await ch.waitForConfirms();
+      await bus.send(q, { fine: true });
+      await waitFor(() => good.length === 1, 5000);
+      expect(good).toEqual([{ fine: true }]);
+
+      // The dead-letter copy keeps the original bytes, so read it raw.
+      const m = await getOne(ch, t.deadLetterQueue);
+      await conn.close();
+      expect(m.content.toString()).toBe('{not json');
+      expect(m.properties.headers?.[DEAD_LETTER_HEADERS.reason]).toBe('malformed');
+      expect(m.properties.headers?.[DEAD_LETTER_HEADERS.originalQueue]).toBe(q);
+      expect(m.properties.headers?.['x-from']).toBe('foreign');
+
+      // The consumer is still alive.
+      await bus.send(q, { fine: 2 });
+      await waitFor(() => good.length === 2, 5000);
+    });
+
+    it('a malformed message on the dead-letter queue itself is dropped, not looped', async () => {
+      const prefix = uniquePrefix('dlqloop');
+      const t = new Topology(prefix);
+      const bus = makeBus(prefix);
+      await bus.waitUntilReady();
+      await bus.assertQueue(t.deadLetterQueue, { durable: true });
+      const conn = await connect(vhost.url);
+      const ch = await conn.createConfirmChannel();
+      ch.sendToQueue(t.deadLetterQueue, Buffer.from('garbage'));
+      await ch.waitForConfirms();
+      await conn.close();
+      const got: unknown[] = [];
+      await bus.consume(t.deadLetterQueue, async (b) => void got.push(b), { prefetch: 1 });
+      await bus.send(t.deadLetterQueue, { after: true });
+      await waitFor(() => got.length === 1, 5000);
+      await sleep(200);
+      expect(got).toEqual([{ after: true }]);
+      expect(await bus.queueDepth(t.deadLetterQueue)).toBe(0);
+    });
+
+    it('redelivers a retryable failure up to the queue limit, then dead-letters it', async () => {
+      const prefix = uniquePrefix('limit');
+      const t = new Topology(prefix);
+      const bus = makeBus(prefix);
+      await bus.waitUntilReady();
+      const q = `${prefix}.work`;
+      await bus.assertQueue(q, { durable: true, deliveryLimit: 4 });
+      const seen: number[] = [];
+      await bus.consume(q, async (_b, info) => {
+        seen.push(info.redeliveries);
+        throw new Error('still failing');
+      }, { prefetch: 1 });
+      await bus.send(q, { id: 7 });
+      // Read the DLQ with a plain client to see the raw AMQP headers.
+      const conn = await connect(vhost.url);
+      const ch = await conn.createChannel();
+      const m = await getOne(ch, t.deadLetterQueue);
+      await conn.close();
+      expect(seen).toEqual([0, 1, 2, 3]);
+      expect(JSON.parse(m.content.toString())).toEqual({ id: 7 });
+      expect(m.properties.headers?.[DEAD_LETTER_HEADERS.reason]).toBe('delivery-limit');
+      expect(m.properties.headers?.[DEAD_LETTER_HEADERS.originalQueue]).toBe(q);
+      expect(m.properties.deliveryMode).toBe(2);
+    });
+
+    it('reconnects after the broker drops the connection: consumers and subscriptions restored exactly once', async () => {
+      const prefix = uniquePrefix('reconn');
+      const bus = makeBus(prefix);
+      await bus.waitUntilReady();
+      const q = `${prefix}.invoke`;
+      const topic = `${prefix}.heartbeat`;
+      await bus.assertQueue(q, { durable: true });
+      const got: number[] = [];
+      await bus.consume<{ n: number }>(q, async (b) => void got.push(b.n), { prefetch: 5 });
+      const beats: unknown[] = [];
+      await bus.subscribe(topic, (b) => void beats.push(b));
+      const states: string[] = [];
+
+      for (let round = 0; round < 3; round++) {
+        await vhost.closeConnections();
+        await waitFor(() => bus.status !== 'ready', 5000, 5);
+        states.push(bus.status);
+        await bus.waitUntilReady();
+        expect(bus.status).toBe('ready');
+      }
+      expect(states).toEqual(['reconnecting', 'reconnecting', 'reconnecting']);
+
+      // Exactly one consumer on the queue, as seen by the broker.
+      const conn = await connect(vhost.url);
+      const ch = await conn.createChannel();
+      expect((await ch.checkQueue(q)).consumerCount).toBe(1);
+      await conn.close();
+
+      for (let n = 0; n < 10; n++) await bus.send(q, { n });
+      await waitFor(() => got.length >= 10, 5000);
+      await sleep(200);
+      expect([...got].sort((a, b) => a - b)).toEqual([...Array(10).keys()]);
+
+      await bus.publish(topic, { beat: 1 });
+      await waitFor(() => beats.length === 1, 5000);
+      await sleep(100);
+      expect(beats).toEqual([{ beat: 1 }]);
+    }, 30_000);
+
+    it('send during an outage rejects fast with ServiceUnavailableError, and works again after it', async () => {
+      const prefix = uniquePrefix('outage');
+      const bus = makeBus(prefix);
+      await bus.waitUntilReady();
+      const q = `${prefix}.invoke`;
+      await bus.assertQueue(q, { durable: true });
+      const got: unknown[] = [];
+      await bus.consume(q, async (b) => void got.push(b), { prefetch: 1 });
+      try {
+        await vhost.revokeAccess(); // reconnect attempts are refused while access is revoked
+        await vhost.closeConnections();
+        await waitFor(() => bus.status === 'reconnecting', 5000, 5);
+        await sleep(300); // several refused reconnect attempts
+        expect(bus.status).toBe('reconnecting');
+        const t0 = Date.now();
+        const err = await bus.send(q, { lost: true }).then(() => undefined, (e: unknown) => e);
+        expect(Date.now() - t0).toBeLessThan(100);
+        expect(err).toBeInstanceOf(ServiceUnavailableError);
+        expect((err as ServiceUnavailableError).retryable).toBe(true);
+        await expect(bus.publish(`${prefix}.control`, {})).rejects.toBeInstanceOf(ServiceUnavailableError);
+      } finally {
+        await vhost.grantAccess();
+      }
+      await bus.waitUntilReady();
+      await bus.send(q, { back: true });
+      await waitFor(() => got.length === 1, 5000);
+      expect(got).toEqual([{ back: true }]);
+    }, 30_000);
+
+    it('sends with confirms pending when the connection drops all settle quickly (never hang)', async () => {
+      const prefix = uniquePrefix('pending');
+      const bus = makeBus(prefix);
+      await bus.waitUntilReady();
+      const q = `${prefix}.invoke`;
+      await bus.assertQueue(q, { durable: true });
+      const body = { pad: 'x'.repeat(2000) };
+      const outcomes: Promise<string>[] = [];
+      const dropped = vhost.closeConnections();
+      const t0 = Date.now();
+      // Keep a stream of unconfirmed sends going until the bus notices the drop.
+      for (let i = 0; bus.status === 'ready' && Date.now() - t0 < 5000; i++) {
+        outcomes.push(
+          bus.send(q, body).then(
+            () => 'ok',
+            (e: unknown) => (e instanceof ServiceUnavailableError ? 'unavailable' : `other: ${String(e)}`),
+          ),
+        );
+        if (i % 20 === 0) await sleep(1);
+      }
+      await dropped;
+      const settled = await Promise.race([Promise.all(outcomes), sleep(5000).then(() => 'hung' as const)]);
+      expect(settled).not.toBe('hung');
+      const results = settled as string[];
+      expect(results.filter((r) => r.startsWith('other'))).toEqual([]);
+      // Sends still waiting for a confirm when the connection died were rejected, not left hanging.
+      expect(results.filter((r) => r === 'unavailable').length).toBeGreaterThan(0);
+      console.log(
+        `confirm-pending drop: ${results.filter((r) => r === 'ok').length} confirmed, ` +
+          `${results.filter((r) => r === 'unavailable').length} rejected as unavailable`,
+      );
+      await bus.waitUntilReady();
+      await bus.send(q, { after: true });
+    }, 30_000);
+
+    it('close() during reconnecting stops for good', async () => {
+      const prefix = uniquePrefix('closerc');
+      const bus = makeBus(prefix);
+      await bus.waitUntilReady();
+      try {
+        await vhost.revokeAccess();
+        await vhost.closeConnections();
+        await waitFor(() => bus.status === 'reconnecting', 5000, 5);
+        await bus.close();
+        expect(bus.status).toBe('closed');
+      } finally {
+        await vhost.grantAccess();
+      }
+      await sleep(300);
+      expect(bus.status).toBe('closed');
+    }, 30_000);
+
+    it('measures the send → consume round trip (noDelay)', async () => {
+      const prefix = uniquePrefix('rtt');
+      const bus = makeBus(prefix);
+      await bus.waitUntilReady();
+      const q = `${prefix}.rtt`;
+      await bus.assertQueue(q, { durable: false });
+      let resolveOne: (() => void) | undefined;
+      await bus.consume(q, async () => resolveOne?.(), { prefetch: 1 });
+      const samples: number[] = [];
+      for (const confirm of [false, true]) {
+        samples.length = 0;
+        for (let i = 0; i < 200; i++) {
+          const done = new Promise<void>((r) => (resolveOne = r));
+          const t0 = performance.now();
+          await bus.send(q, { i }, { confirm });
+          await done;
+          samples.push(performance.now() - t0);
+        }
+        samples.sort((a, b) => a - b);
+        const p = (f: number): string => (samples[Math.floor(samples.length * f)] ?? 0).toFixed(2);
+        console.log(`amqp send→consume round trip (confirm=${confirm}): p50 ${p(0.5)} ms, p99 ${p(0.99)} ms`);
+      }
+      expect(samples).toHaveLength(200);
+    }, 30_000);
+  });
+});
+
+describe.skipIf(!privateBroker)('AmqpBus across a real broker restart (private node)', () => {
+  let broker: PrivateRabbitHandle;
+  const buses: AmqpBus[] = [];
+  beforeAll(async () => {
+    broker = await startPrivateRabbit();
+  }, 90_000);
+  afterAll(async () => {
+    await Promise.allSettled(buses.splice(0).map((b) => b.close()));
+    await broker?.stop();
+  }, 60_000);
+
+  it('keeps confirmed durable messages, fails fast while down, and restores its consumer after the restart', async () => {
+    const prefix = uniquePrefix('restart');
+    const producer = new AmqpBus({ url: broker.url, prefix, reconnect: { initialMs: 100, maxMs: 500 } });
+    const consumer = new AmqpBus({ url: broker.url, prefix, reconnect: { initialMs: 100, maxMs: 500 } });
+    buses.push(producer, consumer);
+    await Promise.all([producer.waitUntilReady(), consumer.waitUntilReady()]);
+    const q = `${prefix}.invoke`;
+    await producer.assertQueue(q, { durable: true });
+    await consumer.assertQueue(q, { durable: true });
+
+    // Stored before the restart, consumed after it.
+    for (let n = 0; n < 5; n++) await producer.send(q, { n });
+    await broker.kill();
+    await waitFor(() => producer.status === 'reconnecting' && consumer.status === 'reconnecting', 10_000);
+    const t0 = Date.now();
+    await expect(producer.send(q, { n: 'lost' })).rejects.toBeInstanceOf(ServiceUnavailableError);
+    expect(Date.now() - t0).toBeLessThan(100);
+
+    const got: number[] = [];
+    // consume() needs a ready bus, so the consumer registers after the restart.
+    await broker.restart();
+    await Promise.all([producer.waitUntilReady(), consumer.waitUntilReady()]);
+    await consumer.consume<{ n: number }>(q, async (b) => void got.push(b.n), { prefetch: 10 });
+    await producer.send(q, { n: 5 });
+    await waitFor(() => got.length === 6, 10_000);
+    expect([...got].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5]);
+
+    // A second restart with the consumer registered: it comes back exactly once.
+    await broker.restart();
+    await Promise.all([producer.waitUntilReady(), consumer.waitUntilReady()]);
+    for (let n = 6; n < 10; n++) await producer.send(q, { n });
+    await waitFor(() => got.length === 10, 10_000);
+    await sleep(200);
+    expect([...got].sort((a, b) => a - b)).toEqual([...Array(10).keys()]);
+    const conn = await connect(broker.url);
+    const ch = await conn.createChannel();
+    expect((await ch.checkQueue(q)).consumerCount).toBe(1);
+    await conn.close();
+  }, 90_000);
+});

@@ -1,0 +1,65 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FileObjectStore } from '../../storage/file-object-store.js';
+import { FileStore } from '../../storage/file-store.js';
+import { metadataStoreContract, objectStoreContract } from '../contracts/store-contract.js';
+import type { Activation } from '../../core/types.js';
+
+const dirs: string[] = [];
+function tmpDir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'brisk-fs-'));
+  dirs.push(d);
+  return d;
+}
+afterAll(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+metadataStoreContract('FileStore', () => new FileStore(tmpDir(), { activationTtlS: 3600 }));
+objectStoreContract('FileObjectStore', () => new FileObjectStore(tmpDir()));
+
+describe('FileStore persistence', () => {
+  const draft = {
+    namespace: 'default', name: 'f', codeHash: 'a'.repeat(64), codeSize: 1, exportName: 'handler', handler: 'index.handler',
+    memoryMb: 128, timeoutMs: 1000, env: {}, maxConcurrency: 0, retries: 0, allowEgress: false,
+  };
+  const act = (id: string, status: Activation['status']): Activation => ({
+    activationId: id, namespace: 'default', function: 'f', version: 1, status, mode: 'async', logs: [], coldStart: false,
+    attempts: 1, queuedAt: new Date().toISOString(),
+  });
+
+  it('keeps functions, deletions and activations across a reopen, and a torn last line is ignored', async () => {
+    const dir = tmpDir();
+    const a = new FileStore(dir, { activationTtlS: 3600 });
+    await a.waitUntilReady();
+    await a.putFunctionVersion(draft);
+    await a.putFunctionVersion({ ...draft, name: 'g' });
+    await a.deleteFunction('default', 'g');
+    await a.putActivation(act('x1', 'queued'));
+    await a.finishActivation(act('x1', 'success'));
+    await a.close();
+    fs.appendFileSync(path.join(dir, 'activations.jsonl'), '{"activationId":"torn');
+    const b = new FileStore(dir, { activationTtlS: 3600 });
+    await b.waitUntilReady();
+    expect((await b.getFunction('default', 'f'))?.latest.version).toBe(1);
+    expect(await b.getFunction('default', 'g')).toBeUndefined();
+    expect((await b.getActivation('default', 'x1'))?.status).toBe('success');
+    expect(await b.finishActivation(act('x1', 'error'))).toBe(false);
+    await b.close();
+  });
+
+  it('drops activations beyond the per-namespace cap at compaction', async () => {
+    const dir = tmpDir();
+    const a = new FileStore(dir, { activationTtlS: 3600, maxActivations: 5 });
+    await a.waitUntilReady();
+    for (let i = 0; i < 12; i++) await a.finishActivation(act(`a${i}`, 'success'));
+    await a.close();
+    const b = new FileStore(dir, { activationTtlS: 3600, maxActivations: 5 });
+    await b.waitUntilReady();
+    const list = await b.listActivations('default', { limit: 100 });
+    expect(list.map((x) => x.activationId)).toEqual(['a11', 'a10', 'a9', 'a8', 'a7']);
+    await b.close();
+  });
+});
