@@ -46,10 +46,7 @@ export class FileStore implements MetadataStore {
   async waitUntilReady(): Promise<void> {
     if (this.state !== 'connecting') return;
     for (const e of this.fnJournal.open()) this.applyFunctionEntry(e);
-    for (const a of this.actJournal.open()) {
-      this.activations.delete(key(a.namespace, a.activationId));
-      this.activations.set(key(a.namespace, a.activationId), a);
-    }
+    for (const a of this.actJournal.open()) this.activations.set(key(a.namespace, a.activationId), a);
     this.compactActivations();
     this.fnJournal.compact(this.functionSnapshot());
     this.state = 'ready';
