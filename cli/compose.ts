@@ -19,9 +19,12 @@ import { ExecutorRegistry } from '../scheduler/executor-registry.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { FileObjectStore } from '../storage/file-object-store.js';
 import { FileStore } from '../storage/file-store.js';
+import { FileKeyValueStore } from '../storage/file-kv-store.js';
+import { RedisConnection } from '../storage/redis-connection.js';
+import { RedisKeyValueStore } from '../storage/redis-kv-store.js';
 import { RedisStore } from '../storage/redis-store.js';
 import { S3ObjectStore } from '../storage/s3-object-store.js';
-import type { MetadataStore, ObjectStore } from '../storage/types.js';
+import type { KeyValueStore, MetadataStore, ObjectStore } from '../storage/types.js';
 
 /**
  * The composition root: the one place where the bus, the stores and the
@@ -41,6 +44,7 @@ export interface Infrastructure {
   topology: Topology;
   store: MetadataStore;
   objects: ObjectStore;
+  kv: KeyValueStore;
   /** Close connections (after the roles have stopped). */
   close(): Promise<void>;
 }
@@ -51,14 +55,20 @@ export async function connectInfrastructure(cfg: BriskConfig, mode: Mode, logger
   let bus: Bus;
   let store: MetadataStore;
   let objects: ObjectStore;
+  let kv: KeyValueStore;
+  let redis: RedisConnection | undefined;
   if (mode === 'standalone') {
     const dir = path.resolve(cfg.BRISK_DATA_DIR);
     bus = new MemoryBus({ prefix: cfg.BRISK_BUS_PREFIX });
     store = new FileStore(path.join(dir, 'meta'), { activationTtlS: cfg.BRISK_ACTIVATION_TTL_S });
     objects = new FileObjectStore(path.join(dir, 'objects'));
+    kv = new FileKeyValueStore(path.join(dir, 'meta'));
   } else {
     bus = new AmqpBus({ url: cfg.BRISK_RABBITMQ_URL, prefix: cfg.BRISK_BUS_PREFIX, logger: logger.child({ component: 'bus' }) });
-    store = new RedisStore({ url: cfg.BRISK_REDIS_URL, prefix: cfg.BRISK_REDIS_PREFIX, activationTtlS: cfg.BRISK_ACTIVATION_TTL_S });
+    // One Redis connection per process, shared by the metadata and key-value stores.
+    redis = new RedisConnection({ url: cfg.BRISK_REDIS_URL, logger: logger.child({ component: 'redis' }) });
+    store = new RedisStore({ url: cfg.BRISK_REDIS_URL, connection: redis, prefix: cfg.BRISK_REDIS_PREFIX, activationTtlS: cfg.BRISK_ACTIVATION_TTL_S });
+    kv = new RedisKeyValueStore({ url: cfg.BRISK_REDIS_URL, connection: redis, prefix: cfg.BRISK_REDIS_PREFIX });
     objects = new S3ObjectStore({
       endpoint: cfg.BRISK_S3_ENDPOINT,
       accessKey: cfg.BRISK_S3_ACCESS_KEY,
@@ -67,11 +77,12 @@ export async function connectInfrastructure(cfg: BriskConfig, mode: Mode, logger
       region: cfg.BRISK_S3_REGION,
     });
   }
-  const all = [bus, store, objects];
+  const all = [bus, store, objects, kv];
   try {
     await Promise.all(all.map((c) => c.waitUntilReady()));
   } catch (err) {
     await Promise.allSettled(all.map((c) => c.close()));
+    await redis?.close();
     throw err;
   }
   return {
@@ -79,9 +90,11 @@ export async function connectInfrastructure(cfg: BriskConfig, mode: Mode, logger
     topology,
     store,
     objects,
+    kv,
     close: async () => {
       await bus.close();
-      await Promise.allSettled([store.close(), objects.close()]);
+      await Promise.allSettled([store.close(), objects.close(), kv.close()]);
+      await redis?.close();
     },
   };
 }

@@ -1,27 +1,17 @@
-import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { pino } from 'pino';
-import { PlatformError, ServiceUnavailableError } from '../core/errors.js';
-import type { Logger } from '../core/logger.js';
+import { ServiceUnavailableError } from '../core/errors.js';
 import { FINAL_STATUSES, type Activation, type FunctionRecord, type FunctionVersion } from '../core/types.js';
+import { RedisConnection, script, type RedisConnectionOptions, type Script } from './redis-connection.js';
 import type { ListActivationsQuery, MetadataStore, PutVersionResult, StoreStatus } from './types.js';
 
-export interface RedisStoreOptions {
-  /** redis://host:port/db — ignored when `redis` is given. */
-  url: string;
+export interface RedisStoreOptions extends RedisConnectionOptions {
+  /** A connection shared with other stores; when given, `url` etc. are ignored and close() leaves it open. */
+  connection?: RedisConnection;
   /** Prefix of every key, e.g. `brisk:`. */
   prefix: string;
   /** Lifetime of an activation record after its last write. */
   activationTtlS: number;
-  /** Bound on one Redis command, so an outage answers 503 instead of hanging. Default 2000. */
-  commandTimeoutMs?: number;
-  /** Bound on the first connect in waitUntilReady(). Default 3000. */
-  connectTimeoutMs?: number;
   /** Activation ids kept in each list index (namespace, function). Default 10,000. */
   maxActivationsListed?: number;
-  /** A client owned by the caller: used as is and never closed by us. */
-  redis?: Redis;
-  logger?: Logger;
 }
 
 type Draft = Omit<FunctionVersion, 'version' | 'createdAt'>;
@@ -110,15 +100,6 @@ if #gone > 0 then redis.call('ZREM', KEYS[1], unpack(gone)) end
 return out
 `;
 
-interface Script {
-  lua: string;
-  sha: string;
-}
-
-function script(lua: string): Script {
-  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
-}
-
 const SCRIPTS = {
   putVersion: script(PUT_VERSION),
   getFunction: script(GET_FUNCTION),
@@ -140,87 +121,45 @@ const FINAL_LIST = `,${[...FINAL_STATUSES].join(',')},`;
  * - `acts:<ns>`, `actsfn:<ns>:<fn>` sorted sets of activation ids by queuedAt, capped
  *
  * Every multi-key operation is one Lua script: atomic, and one round trip.
- * Commands are bounded (`commandTimeout`, no offline queue, one retry), so a
- * Redis outage surfaces as {@link ServiceUnavailableError} within about two
- * seconds; the client keeps reconnecting with backoff in the background.
+ * Connection handling (bounded commands, fast 503s) is {@link RedisConnection}'s.
  * Scripts use keys they compute (activation records) and so target a single
  * Redis, not Redis Cluster.
  */
 export class RedisStore implements MetadataStore {
-  private readonly client: Redis;
-  private readonly owned: boolean;
+  private readonly conn: RedisConnection;
+  private readonly ownsConnection: boolean;
   private readonly prefix: string;
   private readonly ttlS: number;
   private readonly cap: number;
-  private readonly connectTimeoutMs: number;
-  private readonly log: Logger;
   private state: StoreStatus = 'connecting';
-  private lastErrorLog = 0;
 
   constructor(opts: RedisStoreOptions) {
     this.prefix = opts.prefix;
     this.ttlS = opts.activationTtlS;
     this.cap = opts.maxActivationsListed ?? 10_000;
-    this.connectTimeoutMs = opts.connectTimeoutMs ?? 3000;
-    this.log = opts.logger ?? pino({ level: 'silent' });
-    if (opts.redis) {
-      this.client = opts.redis;
-      this.owned = false;
-    } else {
-      this.owned = true;
-      this.client = new Redis(opts.url, {
-        lazyConnect: true,
-        commandTimeout: opts.commandTimeoutMs ?? 2000,
-        connectTimeout: this.connectTimeoutMs,
-        // One retry, no queueing while disconnected: fail fast, let callers answer 503.
-        maxRetriesPerRequest: 1,
-        enableOfflineQueue: false,
-        // 50 ms, 100 ms, … capped at 2 s.
-        retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-      });
-    }
-    this.client.on('error', (err: Error) => this.onClientError(err));
+    this.ownsConnection = opts.connection === undefined;
+    this.conn = opts.connection ?? new RedisConnection(opts);
+  }
+
+  private get client(): RedisConnection['client'] {
+    return this.conn.client;
   }
 
   get status(): StoreStatus {
-    return this.state;
+    return this.state === 'ready' && this.conn.status === 'closed' ? 'closed' : this.state;
   }
 
   async waitUntilReady(): Promise<void> {
-    if (this.state === 'ready') return;
     if (this.state === 'closed') throw new ServiceUnavailableError('redis', 'store is closed');
-    try {
-      if (this.client.status === 'wait' || this.client.status === 'end') {
-        await withTimeout(this.client.connect(), this.connectTimeoutMs);
-      } else if (this.client.status !== 'ready') {
-        await withTimeout(
-          new Promise<void>((resolve) => this.client.once('ready', () => resolve())),
-          this.connectTimeoutMs,
-        );
-      }
-      await this.client.ping();
-    } catch (err) {
-      // Stop the background reconnect loop of a client nobody will use.
-      if (this.owned) this.client.disconnect();
-      throw new ServiceUnavailableError('redis', `cannot connect: ${errMessage(err)}`, err);
-    }
+    await this.conn.waitUntilReady();
     this.state = 'ready';
   }
 
+  /** Closes the connection only if this store made it. */
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    if (!this.owned) return;
-    if (this.client.status !== 'ready') {
-      // Never connected, or reconnecting: nothing to say goodbye to.
-      this.client.disconnect();
-      return;
-    }
-    try {
-      await withTimeout(this.client.quit(), 1000);
-    } catch {
-      this.client.disconnect();
-    }
+    if (this.ownsConnection) await this.conn.close();
   }
 
   // -------------------------------------------------------------------------
@@ -344,38 +283,14 @@ export class RedisStore implements MetadataStore {
     return `${this.prefix}actsfn:${ns}:${fn}`;
   }
 
-  /** EVALSHA, falling back to EVAL once when Redis lost its script cache (restart). */
-  private async run(s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
-    const argv = args.map(String);
-    return await this.call(async () => {
-      try {
-        return await this.client.evalsha(s.sha, keys.length, ...keys, ...argv);
-      } catch (err) {
-        if (!errMessage(err).startsWith('NOSCRIPT')) throw err;
-        return await this.client.eval(s.lua, keys.length, ...keys, ...argv);
-      }
-    });
-  }
-
-  /** Run a command, turning connection trouble into ServiceUnavailableError. */
-  private async call<T>(fn: () => Promise<T>): Promise<T> {
+  private run(sc: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
     if (this.state === 'closed') throw new ServiceUnavailableError('redis', 'store is closed');
-    try {
-      return await fn();
-    } catch (err) {
-      if (isReplyError(err)) {
-        throw new PlatformError('STORE_ERROR', `redis: ${errMessage(err)}`, { retryable: false, cause: err });
-      }
-      throw new ServiceUnavailableError('redis', errMessage(err), err);
-    }
+    return this.conn.run(sc, keys, args);
   }
 
-  private onClientError(err: Error): void {
-    // ioredis emits an error per failed reconnect attempt: log at most every 5 s.
-    const now = Date.now();
-    if (now - this.lastErrorLog < 5000) return;
-    this.lastErrorLog = now;
-    this.log.warn({ err: err.message }, 'redis connection error');
+  private call<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.state === 'closed') throw new ServiceUnavailableError('redis', 'store is closed');
+    return this.conn.call(fn);
   }
 }
 
@@ -392,22 +307,5 @@ function asArray(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
 }
 
-function isReplyError(err: unknown): boolean {
-  return err instanceof Error && err.name === 'ReplyError';
-}
 
-function errMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

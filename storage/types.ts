@@ -99,3 +99,36 @@ export function sameDeployment(
     JSON.stringify(Object.entries(a.env).sort()) === JSON.stringify(Object.entries(b.env).sort())
   );
 }
+
+/**
+ * Small keyed state beside the metadata: function state (`context.state`),
+ * triggers, dead letters, API keys, rate-limit buckets, leases, usage counters.
+ * `file-kv-store.ts` (standalone) and `redis-kv-store.ts`.
+ *
+ * Two shapes:
+ * - plain keys with optional TTL and atomic counters (`get/set/delete/incr`);
+ * - collections: listable maps of field → value without TTL (`hget/hset/hdel/hgetall`),
+ *   for small sets a user lists (triggers of a namespace, its dead letters, its keys).
+ */
+export interface KeyValueStore {
+  readonly status: StoreStatus;
+  waitUntilReady(): Promise<void>;
+  close(): Promise<void>;
+
+  get(key: string): Promise<string | undefined>;
+  /**
+   * Set a value. With `ifAbsent`, only when the key does not exist (a lock or
+   * lease); returns whether it was written.
+   */
+  set(key: string, value: string, opts?: { ttlMs?: number; ifAbsent?: boolean }): Promise<boolean>;
+  /** Returns whether the key existed. */
+  delete(key: string): Promise<boolean>;
+  /** Atomically add `by` (default 1) and return the new value; `ttlMs` is set when the key is created. */
+  incr(key: string, by?: number, opts?: { ttlMs?: number }): Promise<number>;
+
+  hget(collection: string, field: string): Promise<string | undefined>;
+  hset(collection: string, field: string, value: string): Promise<void>;
+  /** Returns whether the field existed. */
+  hdel(collection: string, field: string): Promise<boolean>;
+  hgetall(collection: string): Promise<Record<string, string>>;
+}

@@ -5,6 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FileObjectStore } from '../../storage/file-object-store.js';
 import { FileStore } from '../../storage/file-store.js';
 import { metadataStoreContract, objectStoreContract } from '../contracts/store-contract.js';
+import { keyValueStoreContract } from '../contracts/kv-contract.js';
+import { FileKeyValueStore } from '../../storage/file-kv-store.js';
 import type { Activation } from '../../core/types.js';
 
 const dirs: string[] = [];
@@ -60,6 +62,29 @@ describe('FileStore persistence', () => {
     await b.waitUntilReady();
     const list = await b.listActivations('default', { limit: 100 });
     expect(list.map((x) => x.activationId)).toEqual(['a11', 'a10', 'a9', 'a8', 'a7']);
+    await b.close();
+  });
+});
+
+keyValueStoreContract('FileKeyValueStore', () => new FileKeyValueStore(tmpDir()));
+
+describe('FileKeyValueStore persistence', () => {
+  it('keeps keys and collections across a reopen, without expired keys', async () => {
+    const dir = tmpDir();
+    const a = new FileKeyValueStore(dir);
+    await a.waitUntilReady();
+    await a.set('k', 'v');
+    await a.set('gone', 'v', { ttlMs: 1 });
+    await a.incr('n', 3);
+    await a.hset('c', 'f', 'x');
+    await a.close();
+    await new Promise((r) => setTimeout(r, 5));
+    const b = new FileKeyValueStore(dir);
+    await b.waitUntilReady();
+    expect(await b.get('k')).toBe('v');
+    expect(await b.get('gone')).toBeUndefined();
+    expect(await b.get('n')).toBe('3');
+    expect(await b.hgetall('c')).toEqual({ f: 'x' });
     await b.close();
   });
 });

@@ -1,0 +1,95 @@
+import { ServiceUnavailableError } from '../core/errors.js';
+import { RedisConnection, script, type RedisConnectionOptions } from './redis-connection.js';
+import type { KeyValueStore, StoreStatus } from './types.js';
+
+export interface RedisKeyValueStoreOptions extends RedisConnectionOptions {
+  /** Prefix of every key, e.g. `brisk:`; this store adds `kv:` and `kvh:`. */
+  prefix: string;
+  /** A connection shared with other stores; close() then leaves it open. */
+  connection?: RedisConnection;
+}
+
+/** INCRBY, and PEXPIRE only when the key was just created. KEYS: key. ARGV: by, ttl ms (0 = none). */
+const INCR = script(`
+local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+local ttl = tonumber(ARGV[2])
+if ttl > 0 and v == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ttl) end
+return v
+`);
+
+/**
+ * {@link KeyValueStore} on Redis: plain keys under `<prefix>kv:` (SET with PX /
+ * NX, INCRBY) and collections as hashes under `<prefix>kvh:`.
+ */
+export class RedisKeyValueStore implements KeyValueStore {
+  private readonly conn: RedisConnection;
+  private readonly owns: boolean;
+  private readonly keyPrefix: string;
+  private readonly hashPrefix: string;
+  private state: StoreStatus = 'connecting';
+
+  constructor(opts: RedisKeyValueStoreOptions) {
+    this.owns = opts.connection === undefined;
+    this.conn = opts.connection ?? new RedisConnection(opts);
+    this.keyPrefix = `${opts.prefix}kv:`;
+    this.hashPrefix = `${opts.prefix}kvh:`;
+  }
+
+  get status(): StoreStatus {
+    return this.state === 'ready' && this.conn.status === 'closed' ? 'closed' : this.state;
+  }
+
+  async waitUntilReady(): Promise<void> {
+    if (this.state === 'closed') throw new ServiceUnavailableError('redis', 'store is closed');
+    await this.conn.waitUntilReady();
+    this.state = 'ready';
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    if (this.owns) await this.conn.close();
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    const v = await this.conn.call(() => this.conn.client.get(this.keyPrefix + key));
+    return v ?? undefined;
+  }
+
+  async set(key: string, value: string, opts: { ttlMs?: number; ifAbsent?: boolean } = {}): Promise<boolean> {
+    const k = this.keyPrefix + key;
+    const c = this.conn.client;
+    const reply = await this.conn.call(() => {
+      if (opts.ttlMs !== undefined && opts.ifAbsent) return c.set(k, value, 'PX', opts.ttlMs, 'NX');
+      if (opts.ttlMs !== undefined) return c.set(k, value, 'PX', opts.ttlMs);
+      if (opts.ifAbsent) return c.set(k, value, 'NX');
+      return c.set(k, value);
+    });
+    return reply === 'OK';
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return (await this.conn.call(() => this.conn.client.del(this.keyPrefix + key))) > 0;
+  }
+
+  async incr(key: string, by = 1, opts: { ttlMs?: number } = {}): Promise<number> {
+    return Number(await this.conn.run(INCR, [this.keyPrefix + key], [by, opts.ttlMs ?? 0]));
+  }
+
+  async hget(collection: string, field: string): Promise<string | undefined> {
+    const v = await this.conn.call(() => this.conn.client.hget(this.hashPrefix + collection, field));
+    return v ?? undefined;
+  }
+
+  async hset(collection: string, field: string, value: string): Promise<void> {
+    await this.conn.call(() => this.conn.client.hset(this.hashPrefix + collection, field, value));
+  }
+
+  async hdel(collection: string, field: string): Promise<boolean> {
+    return (await this.conn.call(() => this.conn.client.hdel(this.hashPrefix + collection, field))) > 0;
+  }
+
+  async hgetall(collection: string): Promise<Record<string, string>> {
+    return await this.conn.call(() => this.conn.client.hgetall(this.hashPrefix + collection));
+  }
+}
