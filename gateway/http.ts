@@ -1,0 +1,78 @@
+import type { NextFunction, Request, Response } from 'express';
+import type { z } from 'zod';
+import { BriskError, PayloadTooLargeError, ValidationError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { DEFAULT_NAMESPACE } from '../core/types.js';
+import { FAULT_HEADER } from './responses.js';
+
+/** Who is calling, set by the auth middleware on `res.locals.principal`. */
+export interface Principal {
+  /** The namespace every path of this request refers to. */
+  namespace: string;
+  /** The operator (BRISK_ADMIN_KEY): may manage namespaces and keys. */
+  admin: boolean;
+  /** A read-only key: list, get and invoke, but no deploy or delete. */
+  readOnly: boolean;
+  /** Id of the API key used, if any (for audit and revocation). */
+  keyId?: string;
+}
+
+/** The principal of a request; anonymous requests (no auth configured) act in `default`. */
+export function principalOf(res: Response): Principal {
+  const p = res.locals['principal'] as Principal | undefined;
+  return p ?? { namespace: DEFAULT_NAMESPACE, admin: true, readOnly: false };
+}
+
+export function namespaceOf(res: Response): string {
+  return principalOf(res).namespace;
+}
+
+/** Refuse writes for read-only keys. */
+export function requireWrite(res: Response): void {
+  if (principalOf(res).readOnly) {
+    throw new BriskError('READ_ONLY_KEY', 'this API key is read-only', { status: 403 });
+  }
+}
+
+/** A path parameter as a string ('' when missing). */
+export function param(req: Request, name: string): string {
+  const v = req.params[name];
+  return typeof v === 'string' ? v : '';
+}
+
+/** Validate input with a zod schema; failures are a 400 with every issue listed. */
+export function parseWith<S extends z.ZodType>(schema: S, input: unknown, code = 'INVALID_BODY'): z.infer<S> {
+  const r = schema.safeParse(input);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+    throw new ValidationError(code, issues.map((i) => `${i.path || '(body)'}: ${i.message}`).join('; '), { issues });
+  }
+  return r.data;
+}
+
+/** The one place errors become HTTP responses: `{ error: { code, message, details? } }`. */
+export function errorMiddleware(logger: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    const e = toBriskError(err);
+    if (e.status >= 500) logger.error({ err, path: req.path, code: e.code }, 'request failed');
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    if (e.status >= 500) res.setHeader(FAULT_HEADER, 'platform');
+    const retryAfter = e.data?.['retryAfterSeconds'];
+    if (typeof retryAfter === 'number') res.setHeader('retry-after', String(Math.ceil(retryAfter)));
+    res.status(e.status).json({ error: { code: e.code, message: e.message, ...(e.data ? { details: e.data } : {}) } });
+  };
+}
+
+function toBriskError(err: unknown): BriskError {
+  if (err instanceof BriskError) return err;
+  const bodyErr = err as { type?: string; limit?: number; status?: number; message?: string };
+  if (bodyErr?.type === 'entity.too.large') return new PayloadTooLargeError(bodyErr.limit ?? 0);
+  if (bodyErr?.type === 'entity.parse.failed') return new ValidationError('MALFORMED_JSON', `malformed JSON body: ${bodyErr.message ?? ''}`);
+  if (typeof bodyErr?.status === 'number' && bodyErr.status >= 400 && bodyErr.status < 500) {
+    return new ValidationError('BAD_REQUEST', bodyErr.message ?? 'bad request');
+  }
+  return new BriskError('INTERNAL', 'internal error', { status: 500 });
+}

@@ -1,0 +1,134 @@
+import express, { type Request } from 'express';
+import { ValidationError } from '../../core/errors.js';
+import type { FunctionVersion } from '../../core/types.js';
+import { assertName, settingsSchema, type DeployLimits, type FunctionService } from '../function-service.js';
+import { namespaceOf, param, parseWith, requireWrite } from '../http.js';
+import type { Invoker } from '../invoker.js';
+import { ACTIVATION_HEADER, sendOutcome } from '../responses.js';
+
+export interface FunctionRoutesDeps {
+  functions: FunctionService;
+  invoker: Invoker;
+  limits: DeployLimits & { maxPayloadBytes: number; maxCodeBytes: number };
+}
+
+const ARCHIVE_TYPES = ['application/zip', 'application/gzip', 'application/x-gzip', 'application/x-tar+gzip', 'application/octet-stream'];
+
+/** Deploy, list, get, delete and invoke functions: `/v1/functions…`. */
+export function functionRoutes(deps: FunctionRoutesDeps): express.Router {
+  const r = express.Router();
+  const { limits } = deps;
+  const schema = settingsSchema(limits);
+  const jsonBody = express.json({ limit: limits.maxCodeBytes, strict: false });
+  const archiveBody = express.raw({ type: ARCHIVE_TYPES, limit: limits.maxCodeBytes });
+  const eventBody = express.text({ type: () => true, limit: limits.maxPayloadBytes });
+
+  r.put('/v1/functions/:name', archiveBody, jsonBody, async (req, res) => {
+    requireWrite(res);
+    const ns = namespaceOf(res);
+    const name = param(req, 'name');
+    assertName(name);
+    let result;
+    if (Buffer.isBuffer(req.body)) {
+      const query = { ...req.query } as Record<string, unknown>;
+      if (typeof query['env'] === 'string') query['env'] = parseJsonParam('env', query['env']);
+      const settings = parseWith(schema, query, 'INVALID_SETTINGS');
+      result = await deps.functions.deploy(ns, name, { kind: 'archive', archive: req.body, format: archiveFormat(req) }, settings);
+    } else {
+      const body: unknown = req.body;
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+        throw new ValidationError('INVALID_BODY', 'expected a JSON object { code, handler?, memoryMb?, timeoutMs?, env? } or a .zip/.tar.gz body');
+      }
+      const { code, ...rest } = body as Record<string, unknown>;
+      if (typeof code !== 'string' || code.length === 0) throw new ValidationError('INVALID_BODY', '`code` must be a non-empty string');
+      result = await deps.functions.deploy(ns, name, { kind: 'source', code }, parseWith(schema, rest, 'INVALID_SETTINGS'));
+    }
+    res.status(result.created ? 201 : 200).json(describeVersion(result.fn, result.created));
+  });
+
+  r.get('/v1/functions', async (_req, res) => {
+    const list = await deps.functions.list(namespaceOf(res));
+    res.json({ functions: list.map((f) => ({ ...describeVersion(f.latest), versions: f.versions, createdAt: f.createdAt, updatedAt: f.updatedAt })) });
+  });
+
+  r.get('/v1/functions/:name', async (req, res) => {
+    const f = await deps.functions.get(namespaceOf(res), param(req, 'name'));
+    res.json({ ...describeVersion(f.latest), versions: f.versions, createdAt: f.createdAt, updatedAt: f.updatedAt });
+  });
+
+  r.delete('/v1/functions/:name', async (req, res) => {
+    requireWrite(res);
+    await deps.functions.delete(namespaceOf(res), param(req, 'name'));
+    res.status(204).end();
+  });
+
+  r.post('/v1/functions/:name/invoke', eventBody, async (req, res) => {
+    const version = req.query['version'] === undefined ? undefined : Number(req.query['version']);
+    if (version !== undefined && !(Number.isInteger(version) && version > 0)) {
+      throw new ValidationError('INVALID_VERSION', 'version must be a positive integer');
+    }
+    const fn = await deps.functions.resolve(namespaceOf(res), param(req, 'name'), version);
+    const payload = eventPayload(req.body);
+    if (req.query['async'] === 'true' || req.query['async'] === '1') {
+      const activationId = await deps.invoker.invokeAsync(fn, payload);
+      res.setHeader(ACTIVATION_HEADER, activationId);
+      res.status(202).json({ activationId });
+      return;
+    }
+    const activationId = deps.invoker.newActivationId();
+    res.setHeader(ACTIVATION_HEADER, activationId);
+    sendOutcome(res, await deps.invoker.invokeSync(fn, payload, { activationId }));
+  });
+
+  return r;
+}
+
+/** The event text as sent, checked to be JSON (an empty body is `{}`). */
+export function eventPayload(body: unknown): string {
+  const text = typeof body === 'string' ? body : '';
+  if (text.trim().length === 0) return '{}';
+  try {
+    JSON.parse(text);
+  } catch (err) {
+    throw new ValidationError('MALFORMED_JSON', `the event is not valid JSON: ${(err as Error).message}`);
+  }
+  return text;
+}
+
+function parseJsonParam(name: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ValidationError('INVALID_SETTINGS', `${name} must be a JSON object`);
+  }
+}
+
+function archiveFormat(req: Request): 'zip' | 'tgz' {
+  const type = (req.headers['content-type'] ?? '').toLowerCase();
+  if (type.includes('zip')) return 'zip';
+  if (type.includes('gzip')) return 'tgz';
+  // application/octet-stream: sniff the magic bytes.
+  const b = req.body as Buffer;
+  if (b[0] === 0x50 && b[1] === 0x4b) return 'zip';
+  if (b[0] === 0x1f && b[1] === 0x8b) return 'tgz';
+  throw new ValidationError('UNSUPPORTED_ARCHIVE', 'expected a .zip or .tar.gz body');
+}
+
+/** What the API shows of a version (never secrets). */
+export function describeVersion(fn: FunctionVersion, created?: boolean) {
+  return {
+    name: fn.name,
+    namespace: fn.namespace,
+    version: fn.version,
+    codeHash: fn.codeHash,
+    codeSize: fn.codeSize,
+    handler: fn.handler,
+    memoryMb: fn.memoryMb,
+    timeoutMs: fn.timeoutMs,
+    env: fn.env,
+    maxConcurrency: fn.maxConcurrency,
+    retries: fn.retries,
+    allowEgress: fn.allowEgress,
+    ...(created !== undefined ? { created } : {}),
+  };
+}
