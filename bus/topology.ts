@@ -11,7 +11,9 @@
  * | `<p>.dead`                  | queue | any → operators      | yes     |
  * | `<p>.heartbeat`             | topic | executor → schedulers| —       |
  * | `<p>.control`               | topic | any → all            | —       |
+ * | `<p>.objects`               | topic | object API → triggers| —       |
  */
+/** See `core/types.ts` ObjectEvent for the body of objectEventsTopic messages. */
 export class Topology {
   constructor(readonly prefix: string) {}
 
@@ -33,6 +35,10 @@ export class Topology {
   }
   get heartbeatTopic(): string {
     return `${this.prefix}.heartbeat`;
+  }
+  /** Object created/deleted events ({@link ObjectEvent}) from Brisk's object API. */
+  get objectEventsTopic(): string {
+    return `${this.prefix}.objects`;
   }
   /** Function updated/deleted notices, executor drain requests, cache invalidation. */
   get controlTopic(): string {

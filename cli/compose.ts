@@ -100,7 +100,15 @@ export async function connectInfrastructure(cfg: BriskConfig, mode: Mode, logger
 }
 
 export async function startGateway(cfg: BriskConfig, infra: Infrastructure, logger: Logger): Promise<GatewayServer & { port: number }> {
-  const gw = new GatewayServer({ config: cfg, ...infra, logger: logger.child({ role: 'gateway' }) });
+  const gw = new GatewayServer({
+    config: cfg,
+    ...infra,
+    logger: logger.child({ role: 'gateway' }),
+    // Feature routers behind /v1 authentication; each feature adds its line here.
+    apiRouters: (_ctx) => [],
+    // Feature routers outside /v1 (public endpoints).
+    publicRouters: (_ctx) => [],
+  });
   const port = await gw.start();
   return Object.assign(gw, { port });
 }
@@ -141,7 +149,7 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
   const code = new CodeCache(infra.objects);
   const pool = new WarmPool({
     backend,
-    loadCode: (fn) => code.get(fn.codeHash),
+    prepareInit: async (fn) => ({ code: await code.get(fn.codeHash) }),
     memoryMb: cfg.BRISK_EXECUTOR_MEMORY_MB,
     idleTtlMs: cfg.BRISK_IDLE_TTL_MS,
     poolSize: cfg.BRISK_POOL_SIZE,

@@ -178,3 +178,13 @@ export interface Heartbeat {
   leaving: boolean;
   sentAt: number;
 }
+
+/** An object was written or removed through Brisk's object API (storage triggers listen for these). */
+export interface ObjectEvent {
+  namespace: string;
+  bucket: string;
+  key: string;
+  size: number;
+  type: 'created' | 'deleted';
+  at: string;
+}

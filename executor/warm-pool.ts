@@ -5,10 +5,22 @@ import type { FunctionVersion, StartKind, WarmInstanceInfo } from '../core/types
 import type { InitRequest } from '../runtime/protocol.js';
 import type { ExecutorBackend, Instance } from './types.js';
 
+/** What /init gets beyond the version's own settings (see {@link WarmPoolOptions.prepareInit}). */
+export interface InitPayload {
+  code: string;
+  /** Added to the function's env (e.g. decrypted secrets); never logged or stored. */
+  env?: Record<string, string>;
+  platform?: InitRequest['platform'];
+}
+
 export interface WarmPoolOptions {
   backend: ExecutorBackend;
-  /** The bundle text for a version (usually a cache over the object store). */
-  loadCode: (fn: FunctionVersion) => Promise<string>;
+  /**
+   * What an instance is loaded with for a version: the bundle text (usually
+   * from a cache over the object store) and anything the platform adds to
+   * /init (secrets into env, the platform API token).
+   */
+  prepareInit: (fn: FunctionVersion) => Promise<InitPayload>;
   /** Budget: the sum of memoryMb of all live instances never exceeds it. */
   memoryMb: number;
   /** Idle loaded instances are destroyed after this long unused. */
@@ -145,7 +157,7 @@ export class WarmPool {
       if (await this.wake(warm)) return { instance: warm.instance!, startKind: 'warm', startMs: performance.now() - t0 };
     }
 
-    const code = this.opts.loadCode(fn);
+    const code = this.opts.prepareInit(fn);
     // Observed below on every path; this keeps an early throw from leaving it unhandled.
     code.catch(() => undefined);
 
@@ -271,11 +283,11 @@ export class WarmPool {
     return best;
   }
 
-  private async initSlot(slot: Slot, fn: FunctionVersion, code: Promise<string>): Promise<void> {
+  private async initSlot(slot: Slot, fn: FunctionVersion, code: Promise<InitPayload>): Promise<void> {
     slot.state = 'initializing';
-    let text: string;
+    let payload: InitPayload;
     try {
-      text = await code;
+      payload = await code;
     } catch (err) {
       // The instance is untouched: give it back to the pool.
       if (slot.state === 'initializing') {
@@ -295,9 +307,10 @@ export class WarmPool {
       namespace: fn.namespace,
       name: fn.name,
       version: fn.version,
-      code: text,
+      code: payload.code,
       exportName: fn.exportName,
-      env: fn.env,
+      env: payload.env ? { ...fn.env, ...payload.env } : fn.env,
+      ...(payload.platform ? { platform: payload.platform } : {}),
       timeoutMs: fn.timeoutMs,
       memoryMb: fn.memoryMb,
     };

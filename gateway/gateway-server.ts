@@ -4,7 +4,8 @@ import type { Bus } from '../bus/types.js';
 import type { Topology } from '../bus/topology.js';
 import type { BriskConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
-import type { MetadataStore, ObjectStore } from '../storage/types.js';
+import type { KeyValueStore, MetadataStore, ObjectStore } from '../storage/types.js';
+import type { Router } from 'express';
 import { createGatewayApp } from './app.js';
 import { Bundler } from './deploy/bundler.js';
 import { FunctionService } from './function-service.js';
@@ -16,7 +17,18 @@ export interface GatewayServerDeps {
   topology: Topology;
   store: MetadataStore;
   objects: ObjectStore;
+  kv: KeyValueStore;
   logger: Logger;
+  /** Feature routers mounted behind /v1 authentication (triggers, objects, dead letters …). */
+  apiRouters?: (ctx: GatewayContext) => Router[];
+  /** Feature routers outside /v1 (http trigger routes …). */
+  publicRouters?: (ctx: GatewayContext) => Router[];
+}
+
+/** What feature routers get to work with. */
+export interface GatewayContext {
+  functions: FunctionService;
+  invoker: Invoker;
 }
 
 /** The gateway role: HTTP server + invoker, on whatever bus and stores it is handed. */
@@ -51,7 +63,14 @@ export class GatewayServer {
         maxCodeBytes: c.BRISK_MAX_CODE_BYTES,
       },
       ...(c.BRISK_ADMIN_KEY !== undefined ? { adminKey: c.BRISK_ADMIN_KEY } : {}),
-      health: () => ({ bus: this.deps.bus.status, store: this.deps.store.status, objects: this.deps.objects.status }),
+      health: () => ({
+        bus: this.deps.bus.status,
+        store: this.deps.store.status,
+        objects: this.deps.objects.status,
+        kv: this.deps.kv.status,
+      }),
+      apiRouters: this.deps.apiRouters?.({ functions, invoker: this.invoker }) ?? [],
+      publicRouters: this.deps.publicRouters?.({ functions, invoker: this.invoker }) ?? [],
     });
     const server = http.createServer(app);
     // Longer than common load balancers' idle timeout, so they close first.

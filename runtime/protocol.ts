@@ -23,6 +23,12 @@ export interface InitRequest {
   env: Record<string, string>;
   timeoutMs: number;
   memoryMb: number;
+  /**
+   * How the function reaches the platform's state and object API from inside
+   * the instance (context.state / context.objects): a per-load token the
+   * executor maps to this function's namespace. Absent: no platform API.
+   */
+  platform?: { token: string };
 }
 
 /** `POST /run`: one event. */

@@ -310,7 +310,7 @@ describe('ProcessBackend + runtime server', () => {
     });
     const pool = new WarmPool({
       backend: own,
-      loadCode: async () => `export const handler = async () => process.env.WHO;`,
+      prepareInit: async () => ({ code: `export const handler = async () => process.env.WHO;` }),
       memoryMb: 1024,
       idleTtlMs: 60_000,
       poolSize: 1,

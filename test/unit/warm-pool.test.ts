@@ -92,7 +92,7 @@ const pools: WarmPool[] = [];
 function makePool(backend: FakeBackend, over: Partial<WarmPoolOptions> = {}): WarmPool {
   const pool = new WarmPool({
     backend,
-    loadCode: async (fn) => `export const handler = () => '${fn.name}'`,
+    prepareInit: async (fn) => ({ code: `export const handler = () => '${fn.name}'` }),
     memoryMb: 1024,
     idleTtlMs: 60_000,
     poolSize: 0,
@@ -266,9 +266,9 @@ describe('WarmPool', () => {
     let fail = true;
     const pool = makePool(backend, {
       poolSize: 1,
-      loadCode: async () => {
+      prepareInit: async () => {
         if (fail) throw new Error('object store down');
-        return 'export const handler = () => 1';
+        return { code: 'export const handler = () => 1' };
       },
     });
     pool.start();
