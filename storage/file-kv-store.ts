@@ -22,6 +22,7 @@ interface Value {
 export class FileKeyValueStore implements KeyValueStore {
   private readonly keys = new Map<string, Value>();
   private readonly collections = new Map<string, Map<string, string>>();
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private readonly journal: Journal<Entry>;
   private state: StoreStatus = 'connecting';
 
@@ -68,6 +69,20 @@ export class FileKeyValueStore implements KeyValueStore {
     const exp = cur?.exp ?? (opts.ttlMs !== undefined ? this.now() + opts.ttlMs : undefined);
     this.write({ op: 'set', k: key, v: String(next), ...(exp !== undefined ? { exp } : {}) });
     return next;
+  }
+
+  async takeTokens(key: string, ratePerSecond: number, burst: number, cost = 1): Promise<{ allowed: boolean; retryAfterMs: number }> {
+    // Buckets are hot and short-lived: kept in memory only (a restart refills them).
+    const now = this.now();
+    const b = this.buckets.get(key) ?? { tokens: burst, at: now };
+    b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * ratePerSecond);
+    b.at = now;
+    this.buckets.set(key, b);
+    if (b.tokens >= cost) {
+      b.tokens -= cost;
+      return { allowed: true, retryAfterMs: 0 };
+    }
+    return { allowed: false, retryAfterMs: Math.ceil(((cost - b.tokens) / ratePerSecond) * 1000) };
   }
 
   async hget(collection: string, field: string): Promise<string | undefined> {

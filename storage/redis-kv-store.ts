@@ -18,6 +18,22 @@ return v
 `);
 
 /**
+ * Token bucket. KEYS: bucket hash. ARGV: rate per s, burst, cost, now ms.
+ * Returns {allowed 0/1, retry after ms}. The hash expires once it would be full again.
+ */
+const TAKE_TOKENS = script(`
+local rate, burst, cost, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local b = redis.call('HMGET', KEYS[1], 't', 'at')
+local tokens, at = tonumber(b[1]) or burst, tonumber(b[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) / 1000 * rate)
+local allowed, retry = 0, 0
+if tokens >= cost then tokens = tokens - cost; allowed = 1 else retry = math.ceil((cost - tokens) / rate * 1000) end
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return {allowed, retry}
+`);
+
+/**
  * {@link KeyValueStore} on Redis: plain keys under `<prefix>kv:` (SET with PX /
  * NX, INCRBY) and collections as hashes under `<prefix>kvh:`.
  */
@@ -74,6 +90,11 @@ export class RedisKeyValueStore implements KeyValueStore {
 
   async incr(key: string, by = 1, opts: { ttlMs?: number } = {}): Promise<number> {
     return Number(await this.conn.run(INCR, [this.keyPrefix + key], [by, opts.ttlMs ?? 0]));
+  }
+
+  async takeTokens(key: string, ratePerSecond: number, burst: number, cost = 1): Promise<{ allowed: boolean; retryAfterMs: number }> {
+    const reply = (await this.conn.run(TAKE_TOKENS, [this.keyPrefix + key], [ratePerSecond, burst, cost, Date.now()])) as [number, number];
+    return { allowed: Number(reply[0]) === 1, retryAfterMs: Number(reply[1]) };
   }
 
   async hget(collection: string, field: string): Promise<string | undefined> {

@@ -126,6 +126,13 @@ export interface KeyValueStore {
   /** Atomically add `by` (default 1) and return the new value; `ttlMs` is set when the key is created. */
   incr(key: string, by?: number, opts?: { ttlMs?: number }): Promise<number>;
 
+  /**
+   * Take `cost` tokens from the token bucket at `key` (refilled at
+   * `ratePerSecond`, holding at most `burst`). Atomic across processes.
+   * `retryAfterMs` says when enough tokens will be there again.
+   */
+  takeTokens(key: string, ratePerSecond: number, burst: number, cost?: number): Promise<{ allowed: boolean; retryAfterMs: number }>;
+
   hget(collection: string, field: string): Promise<string | undefined>;
   hset(collection: string, field: string, value: string): Promise<void>;
   /** Returns whether the field existed. */

@@ -50,6 +50,20 @@ export function keyValueStoreContract(name: string, make: () => KeyValueStore | 
       expect(await s.get('n')).toBe('-5');
     });
 
+    it('limits with a token bucket and says when to retry', async () => {
+      const s = await store();
+      const results = [];
+      for (let i = 0; i < 7; i++) results.push(await s.takeTokens('bucket', 10, 5));
+      expect(results.filter((r) => r.allowed)).toHaveLength(5);
+      const refused = results.at(-1)!;
+      expect(refused.allowed).toBe(false);
+      expect(refused.retryAfterMs).toBeGreaterThan(0);
+      expect(refused.retryAfterMs).toBeLessThanOrEqual(100);
+      await new Promise((r) => setTimeout(r, 250));
+      expect((await s.takeTokens('bucket', 10, 5)).allowed).toBe(true);
+      expect((await s.takeTokens('other', 10, 5)).allowed).toBe(true);
+    });
+
     it('keeps collections apart and lists them', async () => {
       const s = await store();
       await s.hset('c1', 'x', '1');
