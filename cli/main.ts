@@ -1,3 +1,6 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { loadConfig, redactConfig, type BriskConfig } from '../core/config.js';
 import { BriskError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/logger.js';
@@ -10,6 +13,7 @@ import {
   type Mode,
   type Stoppable,
 } from './compose.js';
+import { CLIENT_USAGE, runClientCommand } from './client/commands.js';
 
 const USAGE = `brisk — a fast Functions-as-a-Service platform
 
@@ -27,8 +31,17 @@ Configuration comes from BRISK_* environment variables (see README.md).
 
 type Role = 'standalone' | 'gateway' | 'scheduler' | 'executor';
 
-async function runServer(role: Role, cfg: BriskConfig, logger: Logger): Promise<void> {
+async function runServer(role: Role, config: BriskConfig, logger: Logger): Promise<void> {
+  let cfg = config;
   const mode: Mode = role === 'standalone' ? 'standalone' : 'distributed';
+  if (role === 'standalone' && cfg.BRISK_ADMIN_KEY === undefined) {
+    const { key, file, created } = ensureStandaloneAdminKey(cfg.BRISK_DATA_DIR);
+    cfg = { ...cfg, BRISK_ADMIN_KEY: key };
+    process.stdout.write(`${created ? 'Created an' : 'Using the'} admin API key in ${file} (send it as "Authorization: Bearer <key>")\n`);
+  }
+  if (role === 'gateway' && cfg.BRISK_ADMIN_KEY === undefined) {
+    fail('BRISK_ADMIN_KEY is required for a gateway in distributed mode: it is the operator key that manages namespaces and keys', logger);
+  }
   logger.info({ role, config: redactConfig(cfg) }, 'starting');
   let infra: Infrastructure;
   try {
@@ -80,6 +93,20 @@ async function stopAll(started: Stoppable[], infra: Infrastructure, logger: Logg
   await infra.close();
 }
 
+/**
+ * Standalone mode keeps its admin key in `<data dir>/admin-key` (created on
+ * first start, mode 0600), so a fresh install is never open to anyone who can
+ * reach the port.
+ */
+function ensureStandaloneAdminKey(dataDir: string): { key: string; file: string; created: boolean } {
+  const file = path.resolve(dataDir, 'admin-key');
+  if (fs.existsSync(file)) return { key: fs.readFileSync(file, 'utf8').trim(), file, created: false };
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const key = `bka_${randomBytes(32).toString('base64url')}`;
+  fs.writeFileSync(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
+  return { key, file, created: true };
+}
+
 function fail(message: string, logger: Logger, err?: unknown): never {
   logger.fatal({ err }, message);
   process.stderr.write(`brisk: ${message}\n`);
@@ -89,7 +116,8 @@ function fail(message: string, logger: Logger, err?: unknown): never {
 async function main(argv: string[]): Promise<void> {
   const [command] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(USAGE);
+    if (command === 'help' && argv[1] !== undefined) return exitWhenFlushed(await runClientCommand([argv[1], '--help']));
+    process.stdout.write(`${USAGE}\n${CLIENT_USAGE}`);
     return;
   }
   if (command === 'standalone' || command === 'gateway' || command === 'scheduler' || command === 'executor') {
@@ -103,8 +131,13 @@ async function main(argv: string[]): Promise<void> {
     await runServer(command, cfg, createLogger(cfg.BRISK_LOG_LEVEL, { role: command }));
     return;
   }
-  process.stderr.write(`brisk: unknown command '${command}'\n\n${USAGE}`);
-  process.exit(2);
+  // Everything else is a client command (deploy, invoke, …), which talks to a gateway over HTTP.
+  exitWhenFlushed(await runClientCommand(argv));
+}
+
+/** Exit once stdout has taken everything (a pipe may still be draining it). */
+function exitWhenFlushed(code: number): void {
+  process.stdout.write('', () => process.exit(code));
 }
 
 process.on('unhandledRejection', (err) => {

@@ -4,12 +4,6 @@ import { z } from 'zod';
  * Every setting Brisk reads from the environment, parsed once at start-up.
  * Nothing else in the code base reads `process.env` (the README lists these).
  */
-const bool = (fallback: boolean) =>
-  z
-    .enum(['true', 'false', '1', '0', 'yes', 'no'])
-    .optional()
-    .transform((v) => (v === undefined ? fallback : v === 'true' || v === '1' || v === 'yes'));
-
 export const configSchema = z.object({
   /** HTTP port of the gateway (standalone: the one process). */
   BRISK_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -49,8 +43,25 @@ export const configSchema = z.object({
   BRISK_MAX_MEMORY_MB: z.coerce.number().int().positive().default(2048),
   /** Placement policy of the scheduler: `spread` (least loaded) or `pack` (consolidate). */
   BRISK_PLACEMENT: z.enum(['spread', 'pack']).default('spread'),
+  /**
+   * Key that encrypts function secrets at rest (AES-256-GCM; any length, it is
+   * stretched with scrypt). Required to deploy functions with secrets; every
+   * gateway and executor of an installation needs the same value.
+   */
+  BRISK_SECRET_KEY: z.string().min(16).optional(),
+  /** Default quota: functions per namespace. */
+  BRISK_NS_MAX_FUNCTIONS: z.coerce.number().int().positive().default(200),
+  /** Default quota: invocations per second per namespace (token bucket, burst 2×). */
+  BRISK_NS_INVOCATIONS_PER_SECOND: z.coerce.number().positive().default(5000),
+  /** Default quota: largest async event (queued work is kept small, like Lambda's 256 KB). */
+  BRISK_NS_MAX_ASYNC_PAYLOAD_BYTES: z.coerce.number().int().positive().default(256 * 1024),
   /** Per-namespace concurrency limit (in-flight invocations). */
   BRISK_NAMESPACE_CONCURRENCY: z.coerce.number().int().positive().default(1000),
+  /**
+   * Maximum event age of an async invocation, from when it was accepted: past
+   * it, waiting or retrying stops and it is dead-lettered (EVENT_TOO_OLD).
+   */
+  BRISK_MAX_EVENT_AGE_S: z.coerce.number().int().positive().default(6 * 3600),
   /** How long activation records are kept. */
   BRISK_ACTIVATION_TTL_S: z.coerce.number().int().positive().default(7 * 24 * 3600),
   /** RabbitMQ URL (distributed mode). */
@@ -73,13 +84,11 @@ export const configSchema = z.object({
   BRISK_HEARTBEAT_MS: z.coerce.number().int().positive().default(1000),
   /** Log level: fatal, error, warn, info, debug, trace, silent. */
   BRISK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** Whether standalone mode writes a fresh admin key to its data dir on first start. */
-  BRISK_AUTO_ADMIN_KEY: bool(false),
 });
 
 export type BriskConfig = z.infer<typeof configSchema>;
 
-const SECRET_KEYS = ['BRISK_ADMIN_KEY', 'BRISK_S3_SECRET_KEY'] as const;
+const SECRET_KEYS = ['BRISK_ADMIN_KEY', 'BRISK_S3_SECRET_KEY', 'BRISK_SECRET_KEY'] as const;
 
 /** Parse the environment once; throws a readable message on bad values. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): BriskConfig {

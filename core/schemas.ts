@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Completion, Dispatch, Heartbeat, InvocationRequest, InvocationResult } from './types.js';
+import type { Completion, Dispatch, Heartbeat, InvocationRequest, InvocationResult, PrewarmRequest } from './types.js';
 
 /**
  * Schemas for everything that crosses the bus. A consumer parses each message
@@ -23,6 +23,10 @@ const functionVersion = z.object({
   maxConcurrency: z.number().int().nonnegative(),
   retries: z.number().int().nonnegative(),
   allowEgress: z.boolean(),
+  onFailure: z.string().regex(NAME_PATTERN).optional(),
+  public: z.boolean().optional(),
+  secretNames: z.array(z.string()).optional(),
+  secretsDigest: z.string().optional(),
   createdAt: z.string(),
 });
 
@@ -83,3 +87,6 @@ export const parseDispatch = (raw: unknown): Dispatch => dispatch.parse(raw) as 
 export const parseInvocationResult = (raw: unknown): InvocationResult => invocationResult.parse(raw) as InvocationResult;
 export const parseHeartbeat = (raw: unknown): Heartbeat => heartbeat.parse(raw) as Heartbeat;
 export const parseCompletion = (raw: unknown): Completion => completion.parse(raw) as Completion;
+
+const prewarm = z.object({ kind: z.literal('prewarm'), executorId: z.string(), fn: functionVersion });
+export const parsePrewarm = (raw: unknown): PrewarmRequest => prewarm.parse(raw) as PrewarmRequest;

@@ -20,6 +20,17 @@ export interface FunctionSettings {
   retries: number;
   /** Whether the instance may reach the network (Docker backend). */
   allowEgress: boolean;
+  /**
+   * Name of a function (same namespace) invoked async with the dead letter
+   * when an async invocation of this one finally fails. Unset: none.
+   */
+  onFailure?: string;
+  /** Whether `/fn/{name}` answers without an API key (default: a key is needed). */
+  public?: boolean;
+  /** Names of the secrets delivered to the function's env (values are never stored here). */
+  secretNames?: string[];
+  /** Keyed digest of the secret values; part of what makes a version. Unset: no secrets. */
+  secretsDigest?: string;
 }
 
 /** One immutable deployed version of a function. */
@@ -187,4 +198,21 @@ export interface ObjectEvent {
   size: number;
   type: 'created' | 'deleted';
   at: string;
+  /**
+   * Unique id of this event, when the publisher sets one: storage triggers
+   * lease on it so that one scheduler fires per event (without it they lease
+   * on a hash of the other fields).
+   */
+  eventId?: string;
+}
+
+/**
+ * Scheduler → one executor (on the control topic): load an instance of `fn`
+ * and keep it idle, without running anything. Sent while another executor
+ * drains, so its warm functions stay warm elsewhere.
+ */
+export interface PrewarmRequest {
+  kind: 'prewarm';
+  executorId: string;
+  fn: FunctionVersion;
 }

@@ -1,8 +1,7 @@
 import express from 'express';
 import type { Logger } from '../core/logger.js';
-import { DEFAULT_NAMESPACE } from '../core/types.js';
 import type { MetadataStore } from '../storage/types.js';
-import { authenticate } from './auth.js';
+import type { Authenticator } from './auth.js';
 import type { DeployLimits, FunctionService } from './function-service.js';
 import { errorMiddleware } from './http.js';
 import type { Invoker } from './invoker.js';
@@ -16,7 +15,11 @@ export interface GatewayAppDeps {
   store: MetadataStore;
   logger: Logger;
   limits: DeployLimits & { maxPayloadBytes: number; maxCodeBytes: number };
-  adminKey?: string;
+  auth: Authenticator;
+  /** Namespace quotas for one invocation (rate, payload size); throws when over. */
+  admit: (namespace: string, payloadBytes: number, mode: 'sync' | 'async') => Promise<void>;
+  /** Operator routes (namespaces and keys). */
+  adminRouter?: express.Router;
   /** Readiness of the bus and stores, for /healthz. */
   health: () => Record<string, string>;
   /** More /v1 routers (triggers, objects, dead letters …), mounted behind authentication. */
@@ -41,7 +44,8 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
     res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'degraded', checks });
   });
 
-  app.use('/v1', authenticate(deps.adminKey));
+  app.use('/v1', deps.auth.middleware());
+  if (deps.adminRouter) app.use(deps.adminRouter);
   app.use(functionRoutes(deps));
   app.use(activationRoutes(deps));
   for (const r of deps.apiRouters ?? []) app.use(r);
@@ -51,7 +55,8 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
       functions: deps.functions,
       invoker: deps.invoker,
       maxPayloadBytes: deps.limits.maxPayloadBytes,
-      namespaceFor: () => DEFAULT_NAMESPACE,
+      caller: (req) => deps.auth.principal(req),
+      admit: deps.admit,
     }),
   );
   for (const r of deps.publicRouters ?? []) app.use(r);

@@ -1,8 +1,10 @@
 import { z } from 'zod';
-import { NotFoundError, ValidationError } from '../core/errors.js';
+import { BriskError, NotFoundError, PayloadTooLargeError, ValidationError } from '../core/errors.js';
 import { NAME_PATTERN } from '../core/schemas.js';
 import type { FunctionRecord, FunctionVersion } from '../core/types.js';
 import { codeKey, type MetadataStore, type ObjectStore } from '../storage/types.js';
+import type { FunctionSecrets } from '../tenancy/function-secrets.js';
+import type { NamespaceQuotas } from '../tenancy/types.js';
 import type { BundleOutput, Bundler } from './deploy/bundler.js';
 
 /** Limits and defaults that shape a deploy (from the config). */
@@ -17,8 +19,9 @@ export interface DeployLimits {
 export function settingsSchema(limits: DeployLimits) {
   return z.object({
     handler: z.string().min(1).max(200).optional(),
-    memoryMb: z.coerce.number().int().min(64).max(limits.maxMemoryMb).default(limits.defaultMemoryMb),
-    timeoutMs: z.coerce.number().int().min(100).max(limits.maxTimeoutMs).default(limits.defaultTimeoutMs),
+    // Unset: the installation's default, lowered to the namespace's ceiling (see FunctionService.deploy).
+    memoryMb: z.coerce.number().int().min(64).max(limits.maxMemoryMb).optional(),
+    timeoutMs: z.coerce.number().int().min(100).max(limits.maxTimeoutMs).optional(),
     env: z
       .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/), z.string().max(32 * 1024))
       .refine((e) => Object.keys(e).length <= 100, 'at most 100 environment variables')
@@ -28,6 +31,17 @@ export function settingsSchema(limits: DeployLimits) {
     allowEgress: z
       .union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')])
       .default(false),
+    /** A function of the same namespace that receives this one's dead letters. */
+    onFailure: z.string().regex(NAME_PATTERN).optional(),
+    /** `/fn/{name}` answers without an API key. */
+    public: z
+      .union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')])
+      .default(false),
+    /** Secret values for the function's environment: encrypted at rest, never shown again. */
+    secrets: z
+      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/), z.string().max(32 * 1024))
+      .refine((e) => Object.keys(e).length <= 100, 'at most 100 secrets')
+      .optional(),
   });
 }
 
@@ -50,16 +64,36 @@ export type DeploySource =
  */
 export class FunctionService {
   constructor(
-    private readonly deps: { store: MetadataStore; objects: ObjectStore; bundler: Bundler },
+    private readonly deps: {
+      store: MetadataStore;
+      objects: ObjectStore;
+      /** A bundler honouring a namespace's archive limits. */
+      bundler: (limits: { maxUnpackedBytes: number }) => Bundler;
+      secrets: FunctionSecrets;
+      quotas: (namespace: string) => Promise<NamespaceQuotas>;
+      /** Memory and timeout of a function whose deploy does not say. */
+      defaults: { memoryMb: number; timeoutMs: number };
+    },
   ) {}
 
-  async deploy(namespace: string, name: string, source: DeploySource, settings: DeploySettings): Promise<DeployResult> {
+  async deploy(namespace: string, name: string, source: DeploySource, requested: DeploySettings): Promise<DeployResult> {
     assertName(name);
+    const quotas = await this.deps.quotas(namespace);
+    const settings = {
+      ...requested,
+      memoryMb: requested.memoryMb ?? Math.min(this.deps.defaults.memoryMb, quotas.maxMemoryMb),
+      timeoutMs: requested.timeoutMs ?? Math.min(this.deps.defaults.timeoutMs, quotas.maxTimeoutMs),
+    };
+    await this.checkQuotas(namespace, name, source, settings, quotas);
     const handler = settings.handler ?? 'index.handler';
+    const bundler = this.deps.bundler({ maxUnpackedBytes: quotas.maxUnpackedBytes });
     const bundle: BundleOutput =
       source.kind === 'source'
-        ? await this.deps.bundler.bundleSource(source.code, handler)
-        : await this.deps.bundler.bundleArchive(source.archive, source.format, handler);
+        ? await bundler.bundleSource(source.code, handler)
+        : await bundler.bundleArchive(source.archive, source.format, handler);
+    const secrets = settings.secrets && Object.keys(settings.secrets).length > 0
+      ? await this.deps.secrets.store(namespace, name, settings.secrets)
+      : undefined;
     const key = codeKey(bundle.codeHash);
     if (!(await this.deps.objects.has(key))) await this.deps.objects.put(key, bundle.code);
     const { version, created } = await this.deps.store.putFunctionVersion({
@@ -75,8 +109,29 @@ export class FunctionService {
       maxConcurrency: settings.maxConcurrency,
       retries: settings.retries,
       allowEgress: settings.allowEgress,
+      ...(settings.onFailure !== undefined ? { onFailure: settings.onFailure } : {}),
+      public: settings.public,
+      ...(secrets ?? {}),
     });
     return { created, fn: version };
+  }
+
+  /** Namespace quotas that a deploy can break; each has its own error code. */
+  private async checkQuotas(namespace: string, name: string, source: DeploySource, settings: DeploySettings & { memoryMb: number; timeoutMs: number }, q: NamespaceQuotas): Promise<void> {
+    const size = source.kind === 'source' ? Buffer.byteLength(source.code) : source.archive.length;
+    if (size > q.maxCodeBytes) throw new PayloadTooLargeError(q.maxCodeBytes, 'QUOTA_CODE_SIZE');
+    if (settings.memoryMb > q.maxMemoryMb) {
+      throw new ValidationError('QUOTA_MEMORY', `memoryMb ${settings.memoryMb} is over this namespace's ceiling of ${q.maxMemoryMb}`);
+    }
+    if (settings.timeoutMs > q.maxTimeoutMs) {
+      throw new ValidationError('QUOTA_TIMEOUT', `timeoutMs ${settings.timeoutMs} is over this namespace's ceiling of ${q.maxTimeoutMs}`);
+    }
+    if ((await this.deps.store.getFunction(namespace, name)) === undefined) {
+      const count = (await this.deps.store.listFunctions(namespace)).length;
+      if (count >= q.maxFunctions) {
+        throw new BriskError('QUOTA_FUNCTIONS', `this namespace already has ${count} functions (quota ${q.maxFunctions})`, { status: 403 });
+      }
+    }
   }
 
   async get(namespace: string, name: string): Promise<FunctionRecord> {
@@ -102,6 +157,7 @@ export class FunctionService {
   async delete(namespace: string, name: string): Promise<void> {
     assertName(name);
     if (!(await this.deps.store.deleteFunction(namespace, name))) throw new NotFoundError('function', name);
+    await this.deps.secrets.drop(namespace, name);
   }
 }
 

@@ -6,7 +6,13 @@ import type { BriskConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import type { KeyValueStore, MetadataStore, ObjectStore } from '../storage/types.js';
 import type { Router } from 'express';
+import { SecretBox } from '../core/secret-box.js';
+import { FunctionSecrets } from '../tenancy/function-secrets.js';
+import { admitInvocation, defaultQuotas } from '../tenancy/quotas.js';
+import { TenancyService } from '../tenancy/tenancy-service.js';
 import { createGatewayApp } from './app.js';
+import { Authenticator } from './auth.js';
+import { namespaceRoutes } from './routes/namespaces.js';
 import { Bundler } from './deploy/bundler.js';
 import { FunctionService } from './function-service.js';
 import { Invoker } from './invoker.js';
@@ -29,6 +35,11 @@ export interface GatewayServerDeps {
 export interface GatewayContext {
   functions: FunctionService;
   invoker: Invoker;
+  /** Who is calling (for public routers that take keys, like http triggers). */
+  auth: Authenticator;
+  /** Namespace rate and payload quotas for one invocation; throws when over. */
+  admit: (namespace: string, payloadBytes: number, mode: 'sync' | 'async') => Promise<void>;
+  tenancy: TenancyService;
 }
 
 /** The gateway role: HTTP server + invoker, on whatever bus and stores it is handed. */
@@ -44,11 +55,20 @@ export class GatewayServer {
   async start(): Promise<number> {
     const { config: c, logger } = this.deps;
     await this.invoker.start();
+    const tenancy = new TenancyService(this.deps.kv, defaultQuotas(c));
+    const secretBox = c.BRISK_SECRET_KEY !== undefined ? new SecretBox(c.BRISK_SECRET_KEY) : undefined;
     const functions = new FunctionService({
       store: this.deps.store,
       objects: this.deps.objects,
-      bundler: new Bundler({ maxUnpackedBytes: c.BRISK_MAX_UNPACKED_BYTES, maxFiles: c.BRISK_MAX_ARCHIVE_FILES }),
+      bundler: (limits) => new Bundler({ maxUnpackedBytes: limits.maxUnpackedBytes, maxFiles: c.BRISK_MAX_ARCHIVE_FILES }),
+      secrets: new FunctionSecrets(this.deps.kv, secretBox),
+      quotas: (ns) => tenancy.quotas(ns),
+      defaults: { memoryMb: c.BRISK_DEFAULT_MEMORY_MB, timeoutMs: c.BRISK_DEFAULT_TIMEOUT_MS },
     });
+    const auth = new Authenticator(c.BRISK_ADMIN_KEY, tenancy);
+    const admit = async (ns: string, bytes: number, mode: 'sync' | 'async'): Promise<void> =>
+      admitInvocation(this.deps.kv, ns, await tenancy.quotas(ns), bytes, mode);
+    const ctx: GatewayContext = { functions, invoker: this.invoker, auth, admit, tenancy };
     const app = createGatewayApp({
       functions,
       invoker: this.invoker,
@@ -62,15 +82,17 @@ export class GatewayServer {
         maxPayloadBytes: c.BRISK_MAX_PAYLOAD_BYTES,
         maxCodeBytes: c.BRISK_MAX_CODE_BYTES,
       },
-      ...(c.BRISK_ADMIN_KEY !== undefined ? { adminKey: c.BRISK_ADMIN_KEY } : {}),
+      auth,
+      admit,
+      adminRouter: namespaceRoutes({ tenancy, functions }),
       health: () => ({
         bus: this.deps.bus.status,
         store: this.deps.store.status,
         objects: this.deps.objects.status,
         kv: this.deps.kv.status,
       }),
-      apiRouters: this.deps.apiRouters?.({ functions, invoker: this.invoker }) ?? [],
-      publicRouters: this.deps.publicRouters?.({ functions, invoker: this.invoker }) ?? [],
+      apiRouters: this.deps.apiRouters?.(ctx) ?? [],
+      publicRouters: this.deps.publicRouters?.(ctx) ?? [],
     });
     const server = http.createServer(app);
     // Longer than common load balancers' idle timeout, so they close first.

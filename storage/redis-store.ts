@@ -1,7 +1,7 @@
 import { ServiceUnavailableError } from '../core/errors.js';
 import { FINAL_STATUSES, type Activation, type FunctionRecord, type FunctionVersion } from '../core/types.js';
 import { RedisConnection, script, type RedisConnectionOptions, type Script } from './redis-connection.js';
-import type { ListActivationsQuery, MetadataStore, PutVersionResult, StoreStatus } from './types.js';
+import { deploymentSignature, type ListActivationsQuery, type MetadataStore, type PutVersionResult, type StoreStatus } from './types.js';
 
 export interface RedisStoreOptions extends RedisConnectionOptions {
   /** A connection shared with other stores; when given, `url` etc. are ignored and close() leaves it open. */
@@ -294,14 +294,6 @@ export class RedisStore implements MetadataStore {
   }
 }
 
-/**
- * What makes two deploys "the same" (see `sameDeployment` in ./types.ts):
- * code, export and every setting, env order ignored.
- */
-function deploymentSignature(d: Draft): string {
-  const env = Object.entries(d.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return JSON.stringify([d.codeHash, d.exportName, d.handler, d.memoryMb, d.timeoutMs, d.maxConcurrency, d.retries, d.allowEgress, env]);
-}
 
 function asArray(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];

@@ -80,24 +80,34 @@ export function codeKey(codeHash: string): string {
 }
 
 /**
- * Whether a deploy draft changes nothing relative to an existing version
- * (same code and settings): then no new version is made.
+ * What makes two deploys "the same" (then no new version is made): code,
+ * export and every setting, env order ignored. Both metadata stores compare
+ * these strings.
  */
+export function deploymentSignature(d: Omit<FunctionVersion, 'version' | 'createdAt'>): string {
+  const env = Object.entries(d.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify([
+    d.codeHash,
+    d.exportName,
+    d.handler,
+    d.memoryMb,
+    d.timeoutMs,
+    d.maxConcurrency,
+    d.retries,
+    d.allowEgress,
+    env,
+    d.onFailure ?? '',
+    d.public ?? false,
+    d.secretsDigest ?? '',
+  ]);
+}
+
+/** Whether a deploy draft changes nothing relative to an existing version. */
 export function sameDeployment(
   a: Omit<FunctionVersion, 'version' | 'createdAt'>,
   b: Omit<FunctionVersion, 'version' | 'createdAt'>,
 ): boolean {
-  return (
-    a.codeHash === b.codeHash &&
-    a.exportName === b.exportName &&
-    a.handler === b.handler &&
-    a.memoryMb === b.memoryMb &&
-    a.timeoutMs === b.timeoutMs &&
-    a.maxConcurrency === b.maxConcurrency &&
-    a.retries === b.retries &&
-    a.allowEgress === b.allowEgress &&
-    JSON.stringify(Object.entries(a.env).sort()) === JSON.stringify(Object.entries(b.env).sort())
-  );
+  return deploymentSignature(a) === deploymentSignature(b);
 }
 
 /**

@@ -10,6 +10,8 @@ export interface FunctionRoutesDeps {
   functions: FunctionService;
   invoker: Invoker;
   limits: DeployLimits & { maxPayloadBytes: number; maxCodeBytes: number };
+  /** Namespace quotas for one invocation (rate, payload size); throws when over. */
+  admit: (namespace: string, payloadBytes: number, mode: 'sync' | 'async') => Promise<void>;
 }
 
 const ARCHIVE_TYPES = ['application/zip', 'application/gzip', 'application/x-gzip', 'application/x-tar+gzip', 'application/octet-stream'];
@@ -67,9 +69,12 @@ export function functionRoutes(deps: FunctionRoutesDeps): express.Router {
     if (version !== undefined && !(Number.isInteger(version) && version > 0)) {
       throw new ValidationError('INVALID_VERSION', 'version must be a positive integer');
     }
-    const fn = await deps.functions.resolve(namespaceOf(res), param(req, 'name'), version);
+    const ns = namespaceOf(res);
+    const fn = await deps.functions.resolve(ns, param(req, 'name'), version);
     const payload = eventPayload(req.body);
-    if (req.query['async'] === 'true' || req.query['async'] === '1') {
+    const async = req.query['async'] === 'true' || req.query['async'] === '1';
+    await deps.admit(ns, Buffer.byteLength(payload), async ? 'async' : 'sync');
+    if (async) {
       const activationId = await deps.invoker.invokeAsync(fn, payload);
       res.setHeader(ACTIVATION_HEADER, activationId);
       res.status(202).json({ activationId });
@@ -83,16 +88,40 @@ export function functionRoutes(deps: FunctionRoutesDeps): express.Router {
   return r;
 }
 
-/** The event text as sent, checked to be JSON (an empty body is `{}`). */
+/** Deepest nesting accepted in an event: deeper JSON is an attack or a bug, and recursive code downstream would choke on it. */
+export const MAX_JSON_DEPTH = 64;
+
+/** The event text as sent, checked to be JSON of bounded depth (an empty body is `{}`). */
 export function eventPayload(body: unknown): string {
   const text = typeof body === 'string' ? body : '';
   if (text.trim().length === 0) return '{}';
+  if (jsonDepth(text) > MAX_JSON_DEPTH) {
+    throw new ValidationError('JSON_TOO_DEEP', `the event nests deeper than ${MAX_JSON_DEPTH} levels`);
+  }
   try {
     JSON.parse(text);
   } catch (err) {
     throw new ValidationError('MALFORMED_JSON', `the event is not valid JSON: ${(err as Error).message}`);
   }
   return text;
+}
+
+/** Maximum nesting of arrays and objects in JSON text, by one scan (strings skipped). */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) max = depth;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return max;
 }
 
 function parseJsonParam(name: string, text: string): unknown {
@@ -129,6 +158,9 @@ export function describeVersion(fn: FunctionVersion, created?: boolean) {
     maxConcurrency: fn.maxConcurrency,
     retries: fn.retries,
     allowEgress: fn.allowEgress,
+    public: fn.public ?? false,
+    secretNames: fn.secretNames ?? [],
+    ...(fn.onFailure !== undefined ? { onFailure: fn.onFailure } : {}),
     ...(created !== undefined ? { created } : {}),
   };
 }

@@ -1,33 +1,64 @@
 import express, { type Request, type Response } from 'express';
 import type { FunctionService } from '../function-service.js';
-import { param } from '../http.js';
+import { AuthError } from '../../core/errors.js';
+import { DEFAULT_NAMESPACE } from '../../core/types.js';
+import { assertNamespaceName } from '../../tenancy/tenancy-service.js';
+import { param, type Principal } from '../http.js';
 import type { Invoker } from '../invoker.js';
 import { ACTIVATION_HEADER } from '../responses.js';
 import { sendWebResult, toHttpEvent } from '../web-endpoint.js';
 
 /**
- * Functions as web endpoints: `ANY /fn/{name}` and `/fn/{name}/{path…}`. These
- * live outside /v1 and its API-key check; they act in the namespace chosen by
- * `namespaceFor` (the default namespace until tenancy decides per function).
+ * Functions as web endpoints: `ANY /fn/{name}` and `/fn/{name}/{path…}`, and
+ * `/ns/{namespace}/fn/{name}/…` for another namespace. These live outside /v1:
+ * a function deployed with `public: true` answers anyone; any other needs a
+ * key of its namespace (or the admin key).
  */
 export function webRoutes(deps: {
   functions: FunctionService;
   invoker: Invoker;
   maxPayloadBytes: number;
-  namespaceFor: (req: Request, res: Response) => string | Promise<string>;
+  /** The caller, if it presented a valid key (undefined: anonymous). */
+  caller: (req: Request) => Promise<Principal | undefined>;
+  admit: (namespace: string, payloadBytes: number, mode: 'sync' | 'async') => Promise<void>;
 }): express.Router {
   const r = express.Router();
   const rawBody = express.raw({ type: () => true, limit: deps.maxPayloadBytes });
   const web = async (req: Request, res: Response): Promise<void> => {
-    const fn = await deps.functions.resolve(await deps.namespaceFor(req, res), param(req, 'name'));
+    const ns = await webNamespace(req, param(req, 'ns'), deps.caller);
+    const fn = await deps.functions.resolve(ns.namespace, param(req, 'name'));
+    if (!fn.public && !ns.authorized) {
+      throw new AuthError('UNAUTHORIZED', 'this endpoint needs an API key of its namespace (the function is not public)');
+    }
     const rest = req.params['path'];
     const subPath = '/' + (Array.isArray(rest) ? rest.join('/') : typeof rest === 'string' ? rest : '');
     const event = toHttpEvent(req, subPath);
+    const payload = JSON.stringify(event);
+    await deps.admit(ns.namespace, Buffer.byteLength(payload), 'sync');
     const activationId = deps.invoker.newActivationId();
     res.setHeader(ACTIVATION_HEADER, activationId);
-    sendWebResult(res, await deps.invoker.invokeSync(fn, JSON.stringify(event), { activationId }));
+    sendWebResult(res, await deps.invoker.invokeSync(fn, payload, { activationId }));
   };
   r.all('/fn/:name', rawBody, web);
   r.all('/fn/:name/*path', rawBody, web);
+  // Another namespace's endpoints: /ns/{namespace}/fn/{name}/…
+  r.all('/ns/:ns/fn/:name', rawBody, web);
+  r.all('/ns/:ns/fn/:name/*path', rawBody, web);
   return r;
+}
+
+/**
+ * The namespace a web request addresses and whether the caller may call a
+ * non-public function there: `/fn/…` means the caller key's namespace (or
+ * `default` without a key); `/ns/{ns}/fn/…` names it.
+ */
+export async function webNamespace(
+  req: Request,
+  pathNamespace: string,
+  caller: (req: Request) => Promise<Principal | undefined>,
+): Promise<{ namespace: string; authorized: boolean }> {
+  if (pathNamespace !== '') assertNamespaceName(pathNamespace);
+  const who = await caller(req).catch(() => undefined);
+  const namespace = pathNamespace !== '' ? pathNamespace : (who?.namespace ?? DEFAULT_NAMESPACE);
+  return { namespace, authorized: who !== undefined && (who.admin || who.namespace === namespace) };
 }

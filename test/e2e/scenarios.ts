@@ -1,6 +1,6 @@
 import { strToU8, zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Cluster } from '../helpers/cluster.js';
+import { TEST_ADMIN_KEY, type Cluster } from '../helpers/cluster.js';
 
 /**
  * The walking skeleton's end-to-end scenarios, run over HTTP against a real
@@ -14,7 +14,8 @@ export interface Api {
   req(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any; text: string; headers: Headers }>;
 }
 
-export function api(url: () => string, auth?: string): Api {
+/** An HTTP client for a gateway; sends `auth` (default: the test clusters' admin key; '' for none). */
+export function api(url: () => string, auth: string = TEST_ADMIN_KEY): Api {
   return {
     get url() {
       return url();
@@ -128,7 +129,7 @@ export function skeletonScenarios(label: string, start: () => Promise<Cluster>):
         return { statusCode: 201, headers: { 'content-type': 'application/octet-stream', 'x-method': ev.method, 'x-path': ev.path, 'x-q': String(ev.query.q) },
                  body: Buffer.from(bytes.reverse()).toString('base64'), isBase64Encoded: true };
       };`;
-      expect((await a.req('PUT', '/v1/functions/rev', { code })).status).toBe(201);
+      expect((await a.req('PUT', '/v1/functions/rev', { code, public: true })).status).toBe(201);
       const body = new Uint8Array([0, 1, 2, 255, 254]);
       const r = await fetch(`${a.url}/fn/rev/some/path?q=7`, { method: 'POST', body, headers: { 'content-type': 'application/octet-stream' } });
       expect(r.status).toBe(201);

@@ -12,7 +12,7 @@ describe('standalone with BRISK_ADMIN_KEY', () => {
   afterAll(async () => cluster?.stop());
 
   it('refuses /v1 without the key and accepts it with the key', async () => {
-    const anon = api(() => cluster.url);
+    const anon = api(() => cluster.url, '');
     const r = await anon.req('GET', '/v1/functions');
     expect(r.status).toBe(401);
     expect(r.json.error.code).toBe('UNAUTHORIZED');

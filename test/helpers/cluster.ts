@@ -10,6 +10,9 @@ import path from 'node:path';
 
 const BIN = path.resolve('bin/brisk.js');
 
+/** The admin key test clusters run with unless a test sets its own BRISK_ADMIN_KEY. */
+export const TEST_ADMIN_KEY = 'brisk-test-admin-key';
+
 export interface BriskProcess {
   role: string;
   child: ChildProcess;
@@ -24,8 +27,11 @@ export async function spawnRole(
   env: Record<string, string>,
   readyTimeoutMs = 30_000,
 ): Promise<BriskProcess & { port?: number }> {
+  // An empty value removes the variable (e.g. BRISK_ADMIN_KEY: '' for a keyless start).
+  const merged: Record<string, string | undefined> = { ...process.env, BRISK_LOG_LEVEL: 'info', ...env };
+  for (const [k, v] of Object.entries(merged)) if (v === '') delete merged[k];
   const child = spawn(process.execPath, [BIN, role], {
-    env: { ...process.env, BRISK_LOG_LEVEL: 'info', ...env },
+    env: merged,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -84,7 +90,7 @@ export interface Cluster {
 /** One standalone process on a random port with its own data dir. */
 export async function startStandalone(extraEnv: Record<string, string> = {}): Promise<Cluster> {
   const dataDir = tempDir('data');
-  const env = { BRISK_PORT: '0', BRISK_DATA_DIR: dataDir, BRISK_POOL_SIZE: '1', ...extraEnv };
+  const env = { BRISK_PORT: '0', BRISK_DATA_DIR: dataDir, BRISK_POOL_SIZE: '1', BRISK_ADMIN_KEY: TEST_ADMIN_KEY, ...extraEnv };
   const cluster: Cluster = {
     urls: [],
     url: '',
@@ -118,7 +124,7 @@ export interface DistributedOptions {
 
 /** Separate gateway, scheduler and executor processes on real services. */
 export async function startDistributed(opts: DistributedOptions): Promise<Cluster & { spawnExecutor(id?: string): Promise<BriskProcess> }> {
-  const base = { BRISK_POOL_SIZE: '1', BRISK_HEARTBEAT_MS: '500', ...opts.env };
+  const base = { BRISK_POOL_SIZE: '1', BRISK_HEARTBEAT_MS: '500', BRISK_ADMIN_KEY: TEST_ADMIN_KEY, ...opts.env };
   const cluster = {
     urls: [] as string[],
     url: '',

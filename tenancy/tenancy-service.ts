@@ -1,0 +1,145 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { BriskError, NotFoundError, ValidationError } from '../core/errors.js';
+import { NAME_PATTERN } from '../core/schemas.js';
+import { DEFAULT_NAMESPACE } from '../core/types.js';
+import type { KeyValueStore } from '../storage/types.js';
+import type { ApiKeyRecord, NamespaceQuotas, NamespaceRecord } from './types.js';
+
+const NAMESPACES = 'namespaces';
+const KEYS = 'apikeys';
+/** `bk_<id>_<secret>`: the id finds the record in one lookup, the secret proves possession. */
+const KEY_PATTERN = /^bk_([a-f0-9]{16})_([A-Za-z0-9_-]{43})$/;
+
+/** How long a gateway reuses a namespace's quotas before reading them again. */
+export const QUOTA_CACHE_MS = 2000;
+
+/** A verified API key. */
+export interface KeyIdentity {
+  keyId: string;
+  namespace: string;
+  readOnly: boolean;
+}
+
+/**
+ * Namespaces, their API keys and their quotas, kept in the KeyValueStore so
+ * every gateway sees a revocation at once (keys are looked up on each request,
+ * never cached).
+ */
+export class TenancyService {
+  private readonly quotaCache = new Map<string, { quotas: NamespaceQuotas; until: number }>();
+
+  constructor(
+    private readonly kv: KeyValueStore,
+    private readonly defaults: NamespaceQuotas,
+  ) {}
+
+  async createNamespace(name: string, quotas: Partial<NamespaceQuotas> = {}): Promise<NamespaceRecord> {
+    assertNamespaceName(name);
+    if (name === DEFAULT_NAMESPACE || (await this.kv.hget(NAMESPACES, name)) !== undefined) {
+      throw new BriskError('NAMESPACE_EXISTS', `namespace '${name}' already exists`, { status: 409 });
+    }
+    const rec: NamespaceRecord = { name, createdAt: new Date().toISOString(), quotas };
+    await this.kv.hset(NAMESPACES, name, JSON.stringify(rec));
+    return rec;
+  }
+
+  async getNamespace(name: string): Promise<NamespaceRecord> {
+    if (name === DEFAULT_NAMESPACE) {
+      const stored = await this.kv.hget(NAMESPACES, name);
+      return stored ? (JSON.parse(stored) as NamespaceRecord) : { name, createdAt: new Date(0).toISOString(), quotas: {} };
+    }
+    const raw = await this.kv.hget(NAMESPACES, name);
+    if (raw === undefined) throw new NotFoundError('namespace', name);
+    return JSON.parse(raw) as NamespaceRecord;
+  }
+
+  async listNamespaces(): Promise<NamespaceRecord[]> {
+    const all = Object.values(await this.kv.hgetall(NAMESPACES)).map((v) => JSON.parse(v) as NamespaceRecord);
+    if (!all.some((n) => n.name === DEFAULT_NAMESPACE)) all.push(await this.getNamespace(DEFAULT_NAMESPACE));
+    return all.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async setQuotas(name: string, quotas: Partial<NamespaceQuotas>): Promise<NamespaceRecord> {
+    const rec = await this.getNamespace(name);
+    const next = { ...rec, quotas: { ...rec.quotas, ...quotas } };
+    await this.kv.hset(NAMESPACES, name, JSON.stringify(next));
+    this.quotaCache.delete(name);
+    return next;
+  }
+
+  /** Remove a namespace and revoke its keys. Its functions are removed by the caller. */
+  async deleteNamespace(name: string): Promise<void> {
+    if (name === DEFAULT_NAMESPACE) throw new ValidationError('NAMESPACE_PROTECTED', 'the default namespace cannot be deleted');
+    if (!(await this.kv.hdel(NAMESPACES, name))) throw new NotFoundError('namespace', name);
+    for (const k of await this.listKeys(name)) await this.kv.hdel(KEYS, k.id);
+  }
+
+  /**
+   * Effective quotas of a namespace. Read on every invocation, so cached for
+   * {@link QUOTA_CACHE_MS}: a quota change takes effect within that time on
+   * every gateway (key revocation, in contrast, is never cached).
+   */
+  async quotas(namespace: string): Promise<NamespaceQuotas> {
+    const hit = this.quotaCache.get(namespace);
+    if (hit && hit.until > Date.now()) return hit.quotas;
+    const rec = await this.getNamespace(namespace).catch(() => undefined);
+    const quotas = { ...this.defaults, ...rec?.quotas };
+    this.quotaCache.set(namespace, { quotas, until: Date.now() + QUOTA_CACHE_MS });
+    return quotas;
+  }
+
+  /** Issue a key. The key itself is returned once and never stored. */
+  async issueKey(namespace: string, opts: { readOnly?: boolean; description?: string } = {}): Promise<{ key: string; record: Omit<ApiKeyRecord, 'hash'> }> {
+    await this.getNamespace(namespace);
+    const id = randomBytes(8).toString('hex');
+    const key = `bk_${id}_${randomBytes(32).toString('base64url')}`;
+    const record: ApiKeyRecord = {
+      id,
+      namespace,
+      readOnly: opts.readOnly ?? false,
+      hash: sha256hex(key),
+      ...(opts.description !== undefined ? { description: opts.description } : {}),
+      createdAt: new Date().toISOString(),
+    };
+    await this.kv.hset(KEYS, id, JSON.stringify(record));
+    const { hash: _hash, ...visible } = record;
+    return { key, record: visible };
+  }
+
+  async listKeys(namespace: string): Promise<Omit<ApiKeyRecord, 'hash'>[]> {
+    const all = Object.values(await this.kv.hgetall(KEYS)).map((v) => JSON.parse(v) as ApiKeyRecord);
+    return all
+      .filter((k) => k.namespace === namespace)
+      .map(({ hash: _hash, ...rest }) => rest)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  async revokeKey(namespace: string, keyId: string): Promise<void> {
+    const raw = await this.kv.hget(KEYS, keyId);
+    if (raw === undefined || (JSON.parse(raw) as ApiKeyRecord).namespace !== namespace) throw new NotFoundError('key', keyId);
+    await this.kv.hdel(KEYS, keyId);
+  }
+
+  /** The identity behind a presented key, or undefined when it is unknown or revoked. */
+  async verifyKey(key: string): Promise<KeyIdentity | undefined> {
+    const m = KEY_PATTERN.exec(key);
+    if (!m) return undefined;
+    const raw = await this.kv.hget(KEYS, m[1] as string);
+    if (raw === undefined) return undefined;
+    const rec = JSON.parse(raw) as ApiKeyRecord;
+    const presented = Buffer.from(sha256hex(key), 'hex');
+    const stored = Buffer.from(rec.hash, 'hex');
+    if (presented.length !== stored.length || !timingSafeEqual(presented, stored)) return undefined;
+    return { keyId: rec.id, namespace: rec.namespace, readOnly: rec.readOnly };
+  }
+}
+
+export function assertNamespaceName(name: string): void {
+  if (!NAME_PATTERN.test(name)) {
+    throw new ValidationError('INVALID_NAMESPACE', `invalid namespace '${name.slice(0, 80)}': use [a-z0-9][a-z0-9-_]{0,62}`);
+  }
+}
+
+function sha256hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}

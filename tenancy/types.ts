@@ -1,0 +1,40 @@
+/**
+ * Tenancy: namespaces own functions, versions, activations, triggers, state,
+ * objects and dead letters. API keys belong to one namespace; the operator's
+ * admin key (BRISK_ADMIN_KEY) manages namespaces and keys.
+ */
+
+/** Limits per namespace; defaults from the config, overridable per namespace. */
+export interface NamespaceQuotas {
+  /** In-flight invocations. */
+  maxConcurrency: number;
+  /** Token-bucket rate; the burst is twice this. */
+  invocationsPerSecond: number;
+  maxFunctions: number;
+  /** Deploy body (source or zipped archive). */
+  maxCodeBytes: number;
+  /** Unpacked archive. */
+  maxUnpackedBytes: number;
+  maxSyncPayloadBytes: number;
+  maxAsyncPayloadBytes: number;
+  maxTimeoutMs: number;
+  maxMemoryMb: number;
+}
+
+export interface NamespaceRecord {
+  name: string;
+  createdAt: string;
+  /** Overrides of the default quotas. */
+  quotas: Partial<NamespaceQuotas>;
+}
+
+/** What is stored of an API key: never the key itself, only its SHA-256. */
+export interface ApiKeyRecord {
+  id: string;
+  namespace: string;
+  readOnly: boolean;
+  /** sha256 of the full key, hex. */
+  hash: string;
+  description?: string;
+  createdAt: string;
+}
