@@ -27,6 +27,11 @@ export interface ProcessBackendOptions {
    * it holds platform secrets (S3 keys, admin key) that function code must not see.
    */
   env?: Record<string, string>;
+  /**
+   * The executor's platform API socket (context.state / context.objects),
+   * passed to children as `BRISK_PLATFORM_SOCKET`. Absent: no platform API.
+   */
+  platformSocket?: string;
   logger?: Logger;
 }
 
@@ -152,6 +157,7 @@ export class ProcessBackend implements ExecutorBackend {
       BRISK_RUNTIME_HOST: '127.0.0.1',
       BRISK_RUNTIME_EXIT_ON_STDIN_CLOSE: '1',
       ...(this.opts.codeDir !== undefined ? { BRISK_RUNTIME_CODE_DIR: this.opts.codeDir } : {}),
+      ...(this.opts.platformSocket !== undefined ? { BRISK_PLATFORM_SOCKET: this.opts.platformSocket } : {}),
     };
     // The heap cap approximates the memory limit; the process is not otherwise confined.
     const heapMb = Math.max(16, Math.floor(spec.memoryMb));

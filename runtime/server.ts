@@ -41,9 +41,17 @@ import {
   toFunctionError,
   type ResolvedHandler,
 } from './handler.js';
+import { createPlatformContext, type PlatformContext } from './context-api.js';
 
 /** Request bodies above this are refused; bundles are far smaller (deploys cap at 50 MB). */
 const MAX_BODY_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The executor's platform API socket (context.state / context.objects). Read
+ * before /init merges the function's env into process.env, so a function
+ * cannot point its own runtime elsewhere.
+ */
+const platformSocket = process.env['BRISK_PLATFORM_SOCKET'] || undefined;
 
 const realStdoutWrite = process.stdout.write.bind(process.stdout);
 const realStderrWrite = process.stderr.write.bind(process.stderr);
@@ -125,6 +133,8 @@ interface LoadedFunction {
   name: string;
   version: number;
   memoryMb: number;
+  /** Present when /init carried a platform token. */
+  platform?: PlatformContext;
 }
 
 let initState: 'none' | 'initializing' | 'ready' | 'failed' = 'none';
@@ -191,7 +201,7 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
 // /init
 
 function parseInit(body: Record<string, unknown>): InitRequest | string {
-  const { namespace, name, version, code, exportName, env, timeoutMs, memoryMb } = body;
+  const { namespace, name, version, code, exportName, env, timeoutMs, memoryMb, platform } = body;
   if (typeof code !== 'string') return 'code must be a string';
   if (typeof exportName !== 'string') return 'exportName must be a string';
   if (typeof namespace !== 'string' || typeof name !== 'string') return 'namespace and name must be strings';
@@ -199,9 +209,11 @@ function parseInit(body: Record<string, unknown>): InitRequest | string {
     return 'version, timeoutMs and memoryMb must be numbers';
   }
   if (env !== undefined && (typeof env !== 'object' || env === null)) return 'env must be an object';
+  const token = typeof platform === 'object' && platform !== null ? (platform as { token?: unknown }).token : undefined;
+  if (platform !== undefined && (typeof token !== 'string' || token.length === 0)) return 'platform must be { token: string }';
   const cleanEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries((env ?? {}) as Record<string, unknown>)) cleanEnv[k] = String(v);
-  return { namespace, name, version, code, exportName, env: cleanEnv, timeoutMs, memoryMb };
+  return { namespace, name, version, code, exportName, env: cleanEnv, timeoutMs, memoryMb, ...(typeof token === 'string' ? { platform: { token } } : {}) };
 }
 
 async function handleInit(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -250,7 +262,14 @@ async function handleInit(req: http.IncomingMessage, res: http.ServerResponse): 
     );
     return;
   }
-  loaded = { handler, namespace: init.namespace, name: init.name, version: init.version, memoryMb: init.memoryMb };
+  loaded = {
+    handler,
+    namespace: init.namespace,
+    name: init.name,
+    version: init.version,
+    memoryMb: init.memoryMb,
+    ...(init.platform ? { platform: createPlatformContext(platformSocket, init.platform.token) } : {}),
+  };
   initState = 'ready';
   send(res, 200, { ok: true, exportName: handler.exportName, style: handler.style });
 }
@@ -279,6 +298,7 @@ function buildContext(fn: LoadedFunction, run: RunRequest): Record<string, unkno
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
     // Accepted for compatibility; the response is sent as soon as the handler settles.
     callbackWaitsForEmptyEventLoop: true,
+    ...(fn.platform ? { state: fn.platform.state, objects: fn.platform.objects } : {}),
   };
 }
 
