@@ -8,6 +8,7 @@ import {
   connectInfrastructure,
   startExecutor,
   startGateway,
+  startMetricsServer,
   startScheduler,
   type Infrastructure,
   type Mode,
@@ -45,7 +46,7 @@ async function runServer(role: Role, config: BriskConfig, logger: Logger): Promi
   logger.info({ role, config: redactConfig(cfg) }, 'starting');
   let infra: Infrastructure;
   try {
-    infra = await connectInfrastructure(cfg, mode, logger);
+    infra = await connectInfrastructure(cfg, mode, role, logger);
   } catch (err) {
     fail(`cannot start ${role}: ${(err as Error).message}`, logger, err);
   }
@@ -55,6 +56,10 @@ async function runServer(role: Role, config: BriskConfig, logger: Logger): Promi
     // the executor sends its first, and the gateway opens last.
     if (role === 'standalone' || role === 'scheduler') started.push(await startScheduler(cfg, infra, logger));
     if (role === 'standalone' || role === 'executor') started.push(await startExecutor(cfg, infra, logger));
+    if (role === 'scheduler' || role === 'executor') {
+      const m = await startMetricsServer(cfg, infra.metrics, logger);
+      if (m) started.push(m);
+    }
     if (role === 'standalone' || role === 'gateway') {
       const gw = await startGateway(cfg, infra, logger);
       started.push(gw);

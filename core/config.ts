@@ -82,6 +82,13 @@ export const configSchema = z.object({
   BRISK_RUNTIME_IMAGE: z.string().default('brisk-runtime:latest'),
   /** Executor heartbeat interval. */
   BRISK_HEARTBEAT_MS: z.coerce.number().int().positive().default(1000),
+  /**
+   * Port on which a scheduler or executor process serves Prometheus `/metrics`
+   * (unset: none; a gateway serves them on BRISK_PORT, behind the admin key).
+   */
+  BRISK_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Interface of the metrics port. */
+  BRISK_METRICS_HOST: z.string().default('127.0.0.1'),
   /** Log level: fatal, error, warn, info, debug, trace, silent. */
   BRISK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

@@ -24,6 +24,8 @@ import { InstanceFailure, type ExecutorBackend, type Instance, type InstanceFaul
 export const CONTAINER_SOCKET_DIR = '/run/brisk';
 /** The socket the runtime listens on inside the container (`BRISK_RUNTIME_SOCKET`). */
 export const CONTAINER_SOCKET_PATH = `${CONTAINER_SOCKET_DIR}/rt.sock`;
+/** Where the executor's platform API directory is mounted (read-only) inside the container. */
+export const CONTAINER_PLATFORM_DIR = '/run/brisk-platform';
 /** Labels every Brisk container carries, so leftovers can be found and removed. */
 export const LABEL_MANAGED = 'brisk.managed';
 export const LABEL_EXECUTOR = 'brisk.executor';
@@ -50,12 +52,23 @@ export interface DockerBackendOptions {
   logger?: Logger;
   /** Builds `image` when it is missing; default runs `infra/runtime/build-offline.sh`. */
   buildImage?: () => Promise<void>;
+  /**
+   * sha256 of the runtime bundle this executor ships (dist/runtime/server.mjs);
+   * an offline-built image of another bundle is rebuilt at start.
+   */
+  runtimeHash?: string;
   /** Processes + threads per container; a node process alone uses ~11. Default 64. */
   pidsLimit?: number;
   /** How long a new container may take to answer /healthz. Default 10 s. */
   readyTimeoutMs?: number;
   /** Size of the tmpfs mounted at /tmp, in MiB. Default 64. */
   tmpfsMb?: number;
+  /**
+   * The executor's platform API socket (context.state / context.objects). Its
+   * directory is bind-mounted read-only at {@link CONTAINER_PLATFORM_DIR}: with
+   * `NetworkMode: none` a socket is the only way out. Absent: no platform API.
+   */
+  platformSocket?: string;
 }
 
 /** One activation's output as cut from the container's stdout/stderr. */
@@ -86,9 +99,11 @@ export class DockerBackend implements ExecutorBackend {
   private readonly docker: Dockerode;
   private readonly logger: Logger;
   private readonly buildImage: () => Promise<void>;
+  private readonly runtimeHash: string | undefined;
   private readonly pidsLimit: number;
   private readonly readyTimeoutMs: number;
   private readonly tmpfsMb: number;
+  private readonly platformSocket: string | undefined;
   private readonly instances = new Set<DockerInstance>();
   private statusValue: BackendStatus = 'created';
   private startPromise: Promise<void> | undefined;
@@ -101,9 +116,11 @@ export class DockerBackend implements ExecutorBackend {
     this.docker = opts.docker ?? new Dockerode();
     this.logger = opts.logger ?? pino({ level: 'silent' });
     this.buildImage = opts.buildImage ?? (() => runOfflineBuild(this.image));
+    this.runtimeHash = opts.runtimeHash;
     this.pidsLimit = opts.pidsLimit ?? 64;
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
     this.tmpfsMb = opts.tmpfsMb ?? 64;
+    this.platformSocket = opts.platformSocket !== undefined ? path.resolve(opts.platformSocket) : undefined;
     // `<socketDir>/<24 hex>/rt.sock` must fit in sun_path; fail at construction, not at first create.
     const longest = path.join(this.socketDir, 'x'.repeat(24), 'rt.sock');
     if (Buffer.byteLength(longest) > MAX_SOCKET_PATH) {
@@ -147,9 +164,23 @@ export class DockerBackend implements ExecutorBackend {
     this.logger.info({ image: this.image, socketDir: this.socketDir }, 'docker backend ready');
   }
 
+  /**
+   * Build the image when it is missing, or when it is an offline build of an
+   * older runtime bundle than `runtimeHash` (the runtime changed since). An
+   * image built from the Dockerfile is never replaced.
+   */
   private async ensureImage(): Promise<void> {
-    if (await this.imageExists()) return;
-    this.logger.warn({ image: this.image }, 'runtime image missing; building it offline');
+    const labels = await this.imageLabels();
+    if (labels !== undefined) {
+      const stale =
+        this.runtimeHash !== undefined &&
+        labels['brisk.runtime'] === 'offline' &&
+        labels['brisk.runtime.sha256'] !== this.runtimeHash;
+      if (!stale) return;
+      this.logger.warn({ image: this.image }, 'runtime image holds an older runtime; rebuilding it offline');
+    } else {
+      this.logger.warn({ image: this.image }, 'runtime image missing; building it offline');
+    }
     try {
       await this.buildImage();
     } catch (err) {
@@ -165,11 +196,16 @@ export class DockerBackend implements ExecutorBackend {
   }
 
   private async imageExists(): Promise<boolean> {
+    return (await this.imageLabels()) !== undefined;
+  }
+
+  /** The image's labels, or undefined when there is no such image. */
+  private async imageLabels(): Promise<Record<string, string> | undefined> {
     try {
-      await this.docker.getImage(this.image).inspect();
-      return true;
+      const info = await this.docker.getImage(this.image).inspect();
+      return (info.Config?.Labels ?? {}) as Record<string, string>;
     } catch (err) {
-      if (statusCodeOf(err) === 404) return false;
+      if (statusCodeOf(err) === 404) return undefined;
       throw new ServiceUnavailableError('docker', `cannot inspect image '${this.image}': ${errorMessage(err)}`, err);
     }
   }
@@ -234,12 +270,17 @@ export class DockerBackend implements ExecutorBackend {
 
   private containerOptions(name: string, hostDir: string, spec: InstanceSpec): Dockerode.ContainerCreateOptions {
     const memoryBytes = spec.memoryMb * 1024 * 1024;
+    const platform = this.platformSocket;
     return {
       name,
       Image: this.image,
       User: RUNTIME_USER,
       WorkingDir: '/tmp',
-      Env: [`BRISK_RUNTIME_SOCKET=${CONTAINER_SOCKET_PATH}`, 'NODE_ENV=production'],
+      Env: [
+        `BRISK_RUNTIME_SOCKET=${CONTAINER_SOCKET_PATH}`,
+        'NODE_ENV=production',
+        ...(platform !== undefined ? [`BRISK_PLATFORM_SOCKET=${CONTAINER_PLATFORM_DIR}/${path.basename(platform)}`] : []),
+      ],
       Labels: {
         [LABEL_MANAGED]: 'true',
         [LABEL_EXECUTOR]: this.executorId,
@@ -250,7 +291,11 @@ export class DockerBackend implements ExecutorBackend {
       NetworkDisabled: !spec.allowEgress,
       HostConfig: {
         NetworkMode: spec.allowEgress ? 'bridge' : 'none',
-        Binds: [`${hostDir}:${CONTAINER_SOCKET_DIR}:rw`],
+        Binds: [
+          `${hostDir}:${CONTAINER_SOCKET_DIR}:rw`,
+          // Read-only: connecting to a socket needs no write access to the mount.
+          ...(platform !== undefined ? [`${path.dirname(platform)}:${CONTAINER_PLATFORM_DIR}:ro`] : []),
+        ],
         // Swap equal to memory means no swap: a function over its limit is OOM-killed, not slowed down.
         Memory: memoryBytes,
         MemorySwap: memoryBytes,

@@ -3,7 +3,9 @@ import type { Logger } from '../core/logger.js';
 import type { MetadataStore } from '../storage/types.js';
 import type { Authenticator } from './auth.js';
 import type { DeployLimits, FunctionService } from './function-service.js';
-import { errorMiddleware } from './http.js';
+import { AuthError } from '../core/errors.js';
+import type { Metrics } from '../core/metrics.js';
+import { errorMiddleware, principalOf } from './http.js';
 import type { Invoker } from './invoker.js';
 import { activationRoutes } from './routes/activations.js';
 import { functionRoutes } from './routes/functions.js';
@@ -20,6 +22,8 @@ export interface GatewayAppDeps {
   admit: (namespace: string, payloadBytes: number, mode: 'sync' | 'async') => Promise<void>;
   /** Operator routes (namespaces and keys). */
   adminRouter?: express.Router;
+  /** Prometheus metrics of this process, served at /metrics (admin key required when one is set). */
+  metrics?: Metrics;
   /** Readiness of the bus and stores, for /healthz. */
   health: () => Record<string, string>;
   /** More /v1 routers (triggers, objects, dead letters …), mounted behind authentication. */
@@ -43,6 +47,15 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
     const ok = Object.values(checks).every((s) => s === 'ready');
     res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'degraded', checks });
   });
+
+  const metrics = deps.metrics;
+  if (metrics) {
+    app.get('/metrics', deps.auth.middleware(), async (_req, res) => {
+      if (!principalOf(res).admin) throw new AuthError('FORBIDDEN', 'metrics need the admin key');
+      const { contentType, body } = await metrics.text();
+      res.type(contentType).send(body);
+    });
+  }
 
   app.use('/v1', deps.auth.middleware());
   if (deps.adminRouter) app.use(deps.adminRouter);

@@ -6,6 +6,7 @@ import type { BriskConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import type { KeyValueStore, MetadataStore, ObjectStore } from '../storage/types.js';
 import type { Router } from 'express';
+import type { Metrics } from '../core/metrics.js';
 import { SecretBox } from '../core/secret-box.js';
 import { FunctionSecrets } from '../tenancy/function-secrets.js';
 import { admitInvocation, defaultQuotas } from '../tenancy/quotas.js';
@@ -25,6 +26,7 @@ export interface GatewayServerDeps {
   objects: ObjectStore;
   kv: KeyValueStore;
   logger: Logger;
+  metrics?: Metrics;
   /** Feature routers mounted behind /v1 authentication (triggers, objects, dead letters …). */
   apiRouters?: (ctx: GatewayContext) => Router[];
   /** Feature routers outside /v1 (http trigger routes …). */
@@ -48,7 +50,12 @@ export class GatewayServer {
   private server: http.Server | undefined;
 
   constructor(private readonly deps: GatewayServerDeps) {
-    this.invoker = new Invoker({ bus: deps.bus, store: deps.store, topology: deps.topology });
+    this.invoker = new Invoker({
+      bus: deps.bus,
+      store: deps.store,
+      topology: deps.topology,
+      ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    });
   }
 
   /** Start listening; resolves with the bound port (BRISK_PORT=0 picks a free one). */
@@ -85,6 +92,7 @@ export class GatewayServer {
       auth,
       admit,
       adminRouter: namespaceRoutes({ tenancy, functions }),
+      ...(this.deps.metrics ? { metrics: this.deps.metrics } : {}),
       health: () => ({
         bus: this.deps.bus.status,
         store: this.deps.store.status,

@@ -4,6 +4,7 @@ import type { Topology } from '../bus/topology.js';
 import { GatewayTimeoutError, PlatformError } from '../core/errors.js';
 import { parseInvocationResult } from '../core/schemas.js';
 import type { Activation, FunctionVersion, InvocationRequest, InvocationResult } from '../core/types.js';
+import { fnLabel, type Metrics } from '../core/metrics.js';
 import type { MetadataStore } from '../storage/types.js';
 
 interface Pending {
@@ -36,6 +37,7 @@ export class Invoker {
       topology: Topology;
       /** Extra wait beyond the function's timeout before a sync caller gets 504. */
       syncGraceMs?: number;
+      metrics?: Metrics;
     },
   ) {}
 
@@ -87,7 +89,21 @@ export class Invoker {
     } catch (err) {
       this.fail(activationId, err as Error);
     }
-    return result;
+    const m = this.deps.metrics;
+    if (!m) return result;
+    const t0 = performance.now();
+    const label = fnLabel(fn.namespace, fn.name);
+    return result.then(
+      (r) => {
+        m.invokeLatency.observe({ function: label }, (performance.now() - t0) / 1000);
+        m.invocations.inc({ function: label, mode: 'sync', status: r.status });
+        return r;
+      },
+      (err: unknown) => {
+        m.invocations.inc({ function: label, mode: 'sync', status: 'platform_error' });
+        throw err;
+      },
+    );
   }
 
   /** Record a queued activation and hand it to the bus; returns once the bus has it. */
@@ -110,6 +126,7 @@ export class Invoker {
     };
     await this.deps.store.putActivation(record);
     await this.deps.bus.send(this.deps.topology.invokeQueue, request);
+    this.deps.metrics?.invocations.inc({ function: fnLabel(fn.namespace, fn.name), mode: 'async', status: 'queued' });
     return activationId;
   }
 

@@ -83,6 +83,7 @@ new_id="$(tar -C "$root" --numeric-owner --owner=0 --group=0 -c . | docker impor
   --change 'WORKDIR /tmp' \
   --change 'ENV NODE_ENV=production PATH=/usr/local/bin' \
   --change 'LABEL brisk.runtime=offline' \
+  --change "LABEL brisk.runtime.sha256=$(sha256sum "$bundle" | cut -d' ' -f1)" \
   --message "brisk runtime (offline build from $node_bin)" \
   - "$tag")" || die "docker import failed"
 
