@@ -59,7 +59,7 @@ export function errorMiddleware(logger: Logger) {
       res.end();
       return;
     }
-    if (e.status >= 500) res.setHeader(FAULT_HEADER, 'platform');
+    if (e.status >= 500) res.setHeader(FAULT_HEADER, e.data?.['fault'] === 'function' ? 'function' : 'platform');
     const retryAfter = e.data?.['retryAfterSeconds'];
     if (typeof retryAfter === 'number') res.setHeader('retry-after', String(Math.ceil(retryAfter)));
     res.status(e.status).json({ error: { code: e.code, message: e.message, ...(e.data ? { details: e.data } : {}) } });

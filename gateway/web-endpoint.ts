@@ -14,6 +14,9 @@ export interface HttpEvent {
   params?: Record<string, string>;
 }
 
+/** A bad web result is the function's fault, though the gateway reports it (502). */
+const FUNCTION_FAULT = { fault: 'function' };
+
 const TEXT_TYPES = /^(text\/|application\/(json|xml|x-www-form-urlencoded|javascript|graphql)|[^;]*\+(json|xml))/i;
 /** Headers a function may not set: they belong to the connection or to the platform. */
 const RESERVED_HEADERS = new Set(['connection', 'content-length', 'transfer-encoding', 'keep-alive', 'upgrade', ACTIVATION_HEADER]);
@@ -68,7 +71,7 @@ export function sendWebResult(res: Response, r: InvocationResult): void {
   }
   const status = value.statusCode === undefined ? 200 : Number(value.statusCode);
   if (!Number.isInteger(status) || status < 100 || status > 599) {
-    throw new PlatformError('INVALID_FUNCTION_RESPONSE', `statusCode ${String(value.statusCode)} is not an HTTP status`, { status: 502, retryable: false });
+    throw new PlatformError('INVALID_FUNCTION_RESPONSE', `statusCode ${String(value.statusCode)} is not an HTTP status`, { status: 502, retryable: false, data: FUNCTION_FAULT });
   }
   const headers = checkHeaders(value.headers);
   let body: Buffer | string;
@@ -91,7 +94,7 @@ function checkHeaders(h: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (h === undefined || h === null) return out;
   if (typeof h !== 'object' || Array.isArray(h)) {
-    throw new PlatformError('INVALID_FUNCTION_RESPONSE', 'headers must be an object', { status: 502, retryable: false });
+    throw new PlatformError('INVALID_FUNCTION_RESPONSE', 'headers must be an object', { status: 502, retryable: false, data: FUNCTION_FAULT });
   }
   for (const [k, v] of Object.entries(h as Record<string, unknown>)) {
     const value = String(v);
@@ -99,6 +102,7 @@ function checkHeaders(h: unknown): Record<string, string> {
       throw new PlatformError('INVALID_FUNCTION_RESPONSE', `header '${k.slice(0, 40)}' has characters that are not allowed`, {
         status: 502,
         retryable: false,
+        data: FUNCTION_FAULT,
       });
     }
     if (!RESERVED_HEADERS.has(k.toLowerCase())) out[k] = value;

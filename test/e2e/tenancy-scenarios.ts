@@ -209,6 +209,7 @@ export function tenancyScenarios(label: string, start: () => Promise<Cluster>, h
         const r = await fetch(`${cluster.url}/ns/team-a/fn/inject`);
         expect(r.status).toBe(502);
         expect(r.headers.get('set-cookie')).toBeNull();
+        expect(r.headers.get('x-brisk-fault')).toBe('function');
         expect(((await r.json()) as { error: { code: string } }).error.code).toBe('INVALID_FUNCTION_RESPONSE');
         await a.req('PUT', '/v1/functions/cyclic', { code: 'export const handler = async () => { const o = {}; o.o = o; return o; }' });
         const c = await a.req('POST', '/v1/functions/cyclic/invoke', {});
