@@ -14,6 +14,7 @@ import { TenancyService } from '../tenancy/tenancy-service.js';
 import { createGatewayApp } from './app.js';
 import { Authenticator } from './auth.js';
 import { namespaceRoutes } from './routes/namespaces.js';
+import { usageRoutes } from './routes/usage.js';
 import { Bundler } from './deploy/bundler.js';
 import { FunctionService } from './function-service.js';
 import { Invoker } from './invoker.js';
@@ -99,7 +100,7 @@ export class GatewayServer {
         objects: this.deps.objects.status,
         kv: this.deps.kv.status,
       }),
-      apiRouters: this.deps.apiRouters?.(ctx) ?? [],
+      apiRouters: [usageRoutes({ kv: this.deps.kv }), ...(this.deps.apiRouters?.(ctx) ?? [])],
       publicRouters: this.deps.publicRouters?.(ctx) ?? [],
     });
     const server = http.createServer(app);
