@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Topology } from '../bus/topology.js';
 import type { Bus } from '../bus/types.js';
 import { BriskError, PayloadTooLargeError, ValidationError } from '../core/errors.js';
@@ -185,7 +186,8 @@ export class ObjectService {
   }
 
   private async emit(e: Omit<ObjectEvent, 'at'>): Promise<void> {
-    const event: ObjectEvent = { ...e, at: this.now().toISOString() };
+    // A unique id lets every listener de-duplicate the same event (several schedulers hear it).
+    const event: ObjectEvent = { ...e, eventId: randomUUID(), at: this.now().toISOString() };
     await this.opts.bus.publish(this.opts.topology.objectEventsTopic, event);
   }
 }

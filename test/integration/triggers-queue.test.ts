@@ -1,0 +1,183 @@
+import { connect, type ChannelModel } from 'amqplib';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Activation } from '../../core/types.js';
+import { AmqpUserQueues } from '../../triggers/amqp-user-queues.js';
+import { QueueConsumer } from '../../triggers/queue-consumer.js';
+import type { QueueEvent, Trigger, TriggerOf } from '../../triggers/types.js';
+import { QUEUE_DEAD_HEADERS } from '../../triggers/user-queues.js';
+import { rabbitAvailable, requireService, startRabbitVhost, uniqueId, waitFor, type RabbitVhostHandle } from '../helpers/services.js';
+
+const available = requireService('rabbitmq', await rabbitAvailable());
+const logger = pino({ level: 'silent' });
+const stamp = { namespace: 'default', createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' };
+
+/** A firer whose activations finish when the test says so. */
+class ControlledFirer {
+  readonly fired: { trigger: Trigger; event: QueueEvent; id: string }[] = [];
+  private readonly finals = new Map<string, (s: Activation['status']) => void>();
+  autoStatus: Activation['status'] | undefined = undefined;
+  async fire(trigger: Trigger, event: unknown): Promise<string> {
+    const id = `act-${this.fired.length + 1}`;
+    this.fired.push({ trigger, event: event as QueueEvent, id });
+    return id;
+  }
+  async waitForFinal(_ns: string, id: string, signal?: AbortSignal): Promise<Activation> {
+    if (this.autoStatus) return { activationId: id, status: this.autoStatus } as Activation;
+    const status = await new Promise<Activation['status']>((resolve, reject) => {
+      this.finals.set(id, resolve);
+      signal?.addEventListener('abort', () => reject(new Error('aborted')));
+    });
+    return { activationId: id, status } as Activation;
+  }
+  finish(id: string, status: Activation['status']): void {
+    this.finals.get(id)?.(status);
+  }
+}
+
+describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
+  let rabbit: RabbitVhostHandle;
+  let admin: ChannelModel;
+  beforeAll(async () => {
+    rabbit = await startRabbitVhost('triggers-q');
+    admin = await connect(rabbit.url);
+  });
+  afterAll(async () => {
+    await admin?.close().catch(() => undefined);
+    await rabbit?.stop();
+  });
+
+  const trigger = (queue: string, over: Partial<TriggerOf<'queue'>> = {}): TriggerOf<'queue'> => ({
+    type: 'queue',
+    name: 'q',
+    function: 'f',
+    queue,
+    batchSize: 1,
+    batchWindowMs: 100,
+    concurrency: 1,
+    deadLetter: 'queue',
+    ...stamp,
+    ...over,
+  });
+  const publish = async (queue: string, body: string, contentType = 'application/json'): Promise<void> => {
+    const ch = await admin.createConfirmChannel();
+    ch.sendToQueue(queue, Buffer.from(body), { contentType, persistent: true, messageId: uniqueId() });
+    await ch.waitForConfirms();
+    await ch.close();
+  };
+  const counts = async (queue: string): Promise<{ ready: number; consumers: number }> => {
+    const ch = await admin.createChannel();
+    ch.on('error', () => undefined); // a missing queue closes the channel; checkQueue rejects
+    try {
+      const q = await ch.checkQueue(queue);
+      return { ready: q.messageCount, consumers: q.consumerCount };
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+  };
+
+  it('acks a message only after its invocation succeeded', async () => {
+    const queue = `jobs-${uniqueId()}`;
+    const queues = new AmqpUserQueues({ url: rabbit.url, logger });
+    await queues.waitUntilReady();
+    const firer = new ControlledFirer();
+    const consumer = new QueueConsumer({ queues, firer, logger });
+    await consumer.reconcile([trigger(queue)]); // declares the missing queue
+    await publish(queue, '{"job":1}');
+    await waitFor(() => firer.fired.length === 1);
+    expect(firer.fired[0]?.event.messages[0]?.body).toEqual({ job: 1 });
+
+    // Still running: stopping hands the message back to the queue (it was not acked).
+    await consumer.stop();
+    await waitFor(async () => (await counts(queue)).ready === 1);
+
+    const consumer2 = new QueueConsumer({ queues, firer, logger });
+    await consumer2.reconcile([trigger(queue)]);
+    await waitFor(() => firer.fired.length === 2);
+    expect(firer.fired[1]?.event.messages[0]?.redelivered).toBe(true);
+    firer.finish('act-2', 'success');
+    await new Promise((r) => setTimeout(r, 200));
+    await consumer2.stop();
+    // Acked: nothing comes back.
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await counts(queue)).ready).toBe(0);
+    await queues.close();
+  });
+
+  it('dead-letters a poison message to <queue>.dead after the function failed for good', async () => {
+    const queue = `poison-${uniqueId()}`;
+    const queues = new AmqpUserQueues({ url: rabbit.url, logger });
+    const firer = new ControlledFirer();
+    firer.autoStatus = 'error';
+    const consumer = new QueueConsumer({ queues, firer, logger });
+    await consumer.reconcile([trigger(queue, { name: 'poisoned' })]);
+    await publish(queue, 'not json at all', 'text/plain');
+    await waitFor(async () => {
+      try {
+        return (await counts(`${queue}.dead`)).ready === 1;
+      } catch {
+        return false;
+      }
+    });
+    expect((await counts(queue)).ready).toBe(0);
+    const ch = await admin.createChannel();
+    const msg = await ch.get(`${queue}.dead`, { noAck: true });
+    await ch.close();
+    expect(msg && msg.content.toString()).toBe('not json at all');
+    expect(msg && msg.properties.headers).toMatchObject({
+      [QUEUE_DEAD_HEADERS.reason]: 'function-error',
+      [QUEUE_DEAD_HEADERS.trigger]: 'queue:poisoned',
+      [QUEUE_DEAD_HEADERS.originalQueue]: queue,
+      [QUEUE_DEAD_HEADERS.activationId]: 'act-1',
+    });
+    expect(firer.fired[0]?.event.messages[0]).toMatchObject({ body: 'not json at all', contentType: 'text/plain' });
+    await consumer.stop();
+    await queues.close();
+  });
+
+  it("with deadLetter: reject, uses the queue's own dead-letter exchange", async () => {
+    const queue = `dlx-${uniqueId()}`;
+    const ch = await admin.createChannel();
+    await ch.assertQueue(`${queue}-parking`, { durable: true });
+    await ch.assertQueue(queue, { durable: true, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': `${queue}-parking` } });
+    await ch.close();
+    const queues = new AmqpUserQueues({ url: rabbit.url, logger });
+    const firer = new ControlledFirer();
+    firer.autoStatus = 'timeout';
+    const consumer = new QueueConsumer({ queues, firer, logger });
+    await consumer.reconcile([trigger(queue, { deadLetter: 'reject' })]);
+    await publish(queue, '{"x":1}');
+    await waitFor(async () => (await counts(`${queue}-parking`)).ready === 1);
+    expect((await counts(queue)).ready).toBe(0);
+    await consumer.stop();
+    await queues.close();
+  });
+
+  it('resumes consuming after the broker drops the connection', async () => {
+    const queue = `resume-${uniqueId()}`;
+    const queues = new AmqpUserQueues({ url: rabbit.url, logger, reconnect: { initialMs: 50, maxMs: 500 } });
+    const firer = new ControlledFirer();
+    firer.autoStatus = 'success';
+    const consumer = new QueueConsumer({ queues, firer, logger });
+    await consumer.reconcile([trigger(queue)]);
+    await publish(queue, '{"n":1}');
+    await waitFor(() => firer.fired.length === 1);
+    await admin.close();
+    await rabbit.closeConnections();
+    admin = await (async () => {
+      for (;;) {
+        try {
+          return await connect(rabbit.url);
+        } catch {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    })();
+    await waitFor(() => queues.status === 'ready', 10_000);
+    await waitFor(async () => (await counts(queue)).consumers === 1, 10_000);
+    await publish(queue, '{"n":2}');
+    await waitFor(() => firer.fired.some((f) => (f.event.messages[0]?.body as { n: number }).n === 2), 10_000);
+    await consumer.stop();
+    await queues.close();
+  });
+});

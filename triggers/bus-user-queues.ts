@@ -1,0 +1,92 @@
+import type { Bus, Subscription } from '../bus/types.js';
+import { BriskError } from '../core/errors.js';
+import { deadQueueName, type QueueDelivery, type UserQueues } from './user-queues.js';
+
+/** What a user message looks like on the memory bus (bodies are passed by reference, never mutated). */
+interface StoredMessage {
+  body: Buffer;
+  contentType?: string;
+  headers: Record<string, string>;
+  messageId: string;
+}
+
+/**
+ * {@link UserQueues} on Brisk's own bus, for standalone mode where there is no
+ * RabbitMQ: each user queue is a bus queue named
+ * `<prefix>.userq.<namespace>.<queue>`. Messages live in memory: they do not
+ * survive a restart of the standalone process.
+ */
+export class BusUserQueues implements UserQueues {
+  private seq = 0;
+
+  constructor(private readonly deps: { bus: Bus; prefix: string }) {}
+
+  get status(): string {
+    return this.deps.bus.status;
+  }
+
+  waitUntilReady(): Promise<void> {
+    return this.deps.bus.waitUntilReady();
+  }
+
+  /** The bus belongs to the process, not to us. */
+  async close(): Promise<void> {}
+
+  private name(namespace: string, queue: string): string {
+    return `${this.deps.prefix}.userq.${namespace}.${queue}`;
+  }
+
+  async send(namespace: string, queue: string, body: Buffer, opts: { contentType?: string; headers?: Record<string, string> } = {}): Promise<void> {
+    const q = this.name(namespace, queue);
+    await this.deps.bus.assertQueue(q, { durable: true });
+    const msg: StoredMessage = {
+      body,
+      headers: opts.headers ?? {},
+      messageId: `m${Date.now().toString(36)}${(this.seq++).toString(36)}`,
+      ...(opts.contentType !== undefined ? { contentType: opts.contentType } : {}),
+    };
+    await this.deps.bus.send(q, msg);
+  }
+
+  async consume(namespace: string, queue: string, onMessage: (d: QueueDelivery) => void, opts: { prefetch: number }): Promise<Subscription> {
+    const q = this.name(namespace, queue);
+    await this.deps.bus.assertQueue(q, { durable: true });
+    return this.deps.bus.consume<StoredMessage>(
+      q,
+      (msg, info) =>
+        new Promise<void>((resolve, reject) => {
+          onMessage({
+            body: msg.body,
+            headers: msg.headers,
+            messageId: msg.messageId,
+            redelivered: info.redeliveries > 0,
+            ...(msg.contentType !== undefined ? { contentType: msg.contentType } : {}),
+            ack: async () => resolve(),
+            deadLetter: async (_mode, headers) => {
+              // No broker-side dead-letter exchange here: both modes keep a copy in `<queue>.dead`.
+              try {
+                await this.send(namespace, deadQueueName(queue), msg.body, {
+                  headers: { ...msg.headers, ...headers },
+                  ...(msg.contentType !== undefined ? { contentType: msg.contentType } : {}),
+                });
+                resolve();
+              } catch (err) {
+                reject(err as Error);
+              }
+            },
+            // A retryable failure makes the bus deliver it again.
+            requeue: async () => reject(new BriskError('REQUEUED', 'message handed back', { retryable: true })),
+          });
+        }),
+      { prefetch: opts.prefetch },
+    );
+  }
+
+  async depth(namespace: string, queue: string): Promise<{ messages: number; deadLetters: number }> {
+    const [messages, deadLetters] = await Promise.all([
+      this.deps.bus.queueDepth(this.name(namespace, queue)).catch(() => 0),
+      this.deps.bus.queueDepth(this.name(namespace, deadQueueName(queue))).catch(() => 0),
+    ]);
+    return { messages, deadLetters };
+  }
+}

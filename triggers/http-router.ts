@@ -1,0 +1,106 @@
+import express, { type Request, type Response } from 'express';
+import { BriskError, NotFoundError } from '../core/errors.js';
+import { DEFAULT_NAMESPACE, type FunctionVersion, type InvocationResult } from '../core/types.js';
+import type { InvokeOptions } from '../gateway/invoker.js';
+import { ACTIVATION_HEADER } from '../gateway/responses.js';
+import { sendWebResult, toHttpEvent } from '../gateway/web-endpoint.js';
+import { compareSpecificity, compileHttpPattern, type CompiledHttpPattern } from './http-pattern.js';
+import type { TriggerStore } from './trigger-store.js';
+import { triggerLabel, type TriggerOf } from './types.js';
+
+/** Where http trigger routes are served: `/http/<path pattern>`. */
+export const HTTP_TRIGGER_PREFIX = '/http';
+
+/**
+ * The namespace whose http triggers serve a request. The one place this is
+ * decided: the default namespace for now; tenancy may route by host or prefix.
+ */
+export function httpTriggerNamespace(_req: Request): string {
+  return DEFAULT_NAMESPACE;
+}
+
+export interface HttpTriggerRouterDeps {
+  triggers: Pick<TriggerStore, 'list'>;
+  functions: { resolve(namespace: string, name: string): Promise<FunctionVersion> };
+  invoker: {
+    newActivationId(): string;
+    invokeSync(fn: FunctionVersion, payload: string, opts?: InvokeOptions): Promise<InvocationResult>;
+  };
+  maxPayloadBytes: number;
+  namespaceFor?: (req: Request) => string;
+}
+
+/** The http trigger that serves a method and path, with its path parameters. */
+export interface HttpRouteMatch {
+  trigger: TriggerOf<'http'>;
+  params: Record<string, string>;
+}
+
+/**
+ * Pick the most specific http trigger matching the path, among those whose
+ * method matches (`ANY` matches every method, `GET` also serves `HEAD`).
+ * A path served only for other methods is a 405 with `Allow`; no path at all,
+ * a 404.
+ */
+export function matchHttpTrigger(triggers: TriggerOf<'http'>[], method: string, path: string): HttpRouteMatch {
+  const candidates: { t: TriggerOf<'http'>; c: CompiledHttpPattern; params: Record<string, string> }[] = [];
+  for (const t of triggers) {
+    const c = compileHttpPattern(t.path);
+    const params = c.match(path);
+    if (params) candidates.push({ t, c, params });
+  }
+  if (candidates.length === 0) throw new BriskError('ROUTE_NOT_FOUND', `no http trigger serves ${path}`, { status: 404 });
+  const m = method.toUpperCase();
+  const allowed = candidates.filter(({ t }) => t.method === 'ANY' || t.method === m || (m === 'HEAD' && t.method === 'GET'));
+  if (allowed.length === 0) {
+    const allow = [...new Set(candidates.map(({ t }) => t.method))].sort().join(', ');
+    throw new BriskError('METHOD_NOT_ALLOWED', `${m} is not served at ${path}`, { status: 405, data: { allow } });
+  }
+  // Most specific path first; among equals an exact method beats ANY.
+  allowed.sort((a, b) => compareSpecificity(a.c, b.c) || Number(a.t.method === 'ANY') - Number(b.t.method === 'ANY'));
+  const best = allowed[0] as (typeof allowed)[number];
+  return { trigger: best.t, params: best.params };
+}
+
+/**
+ * `ANY /http/*path`: http triggers, answered like a web endpoint (`/fn/…`):
+ * the event is the request (with `params` from the path pattern), the
+ * function's `{ statusCode, headers, body }` becomes the response, and the
+ * activation record names the trigger.
+ */
+export function httpTriggerRouter(deps: HttpTriggerRouterDeps): express.Router {
+  const r = express.Router();
+  const rawBody = express.raw({ type: () => true, limit: deps.maxPayloadBytes });
+  const namespaceFor = deps.namespaceFor ?? httpTriggerNamespace;
+  const serve = async (req: Request, res: Response): Promise<void> => {
+    const ns = namespaceFor(req);
+    const subPath = req.path.slice(HTTP_TRIGGER_PREFIX.length) || '/';
+    const http = (await deps.triggers.list(ns)).filter((t): t is TriggerOf<'http'> => t.type === 'http');
+    let match: HttpRouteMatch;
+    try {
+      match = matchHttpTrigger(http, req.method, subPath);
+    } catch (err) {
+      if (err instanceof BriskError && err.code === 'METHOD_NOT_ALLOWED') res.setHeader('allow', String(err.data?.['allow'] ?? ''));
+      throw err;
+    }
+    let fn: FunctionVersion;
+    try {
+      fn = await deps.functions.resolve(ns, match.trigger.function);
+    } catch (err) {
+      if (err instanceof NotFoundError) {
+        throw new BriskError('FUNCTION_NOT_FOUND', `http trigger '${match.trigger.name}' names function '${match.trigger.function}', which does not exist`, {
+          status: 404,
+        });
+      }
+      throw err;
+    }
+    const event = toHttpEvent(req, subPath, match.params);
+    const activationId = deps.invoker.newActivationId();
+    res.setHeader(ACTIVATION_HEADER, activationId);
+    const result = await deps.invoker.invokeSync(fn, JSON.stringify(event), { activationId, trigger: triggerLabel(match.trigger) });
+    sendWebResult(res, result);
+  };
+  r.all(HTTP_TRIGGER_PREFIX, rawBody, serve);
+  r.all(`${HTTP_TRIGGER_PREFIX}/*path`, rawBody, serve);
+  return r;
+}

@@ -1,0 +1,126 @@
+import { Cron } from 'croner';
+import type { Topology } from '../bus/topology.js';
+import type { Bus } from '../bus/types.js';
+import { BriskError, NotFoundError, ValidationError } from '../core/errors.js';
+import { NAME_PATTERN } from '../core/schemas.js';
+import type { Logger } from '../core/logger.js';
+import type { MetadataStore } from '../storage/types.js';
+import { compileHttpPattern } from './http-pattern.js';
+import type { TriggerStore } from './trigger-store.js';
+import type { Trigger, TriggerSpec, TriggersChangedNotice } from './types.js';
+
+export interface TriggerServiceDeps {
+  triggers: TriggerStore;
+  /** Checks that a trigger's function exists when the trigger is written. */
+  functions: Pick<MetadataStore, 'getFunction'>;
+  bus: Bus;
+  topology: Topology;
+  logger: Logger;
+  now?: () => Date;
+}
+
+/** Outcome of {@link TriggerService.put}. */
+export interface PutTriggerResult {
+  trigger: Trigger;
+  created: boolean;
+}
+
+/**
+ * Creating, reading and deleting triggers (the `/v1/triggers` API). Checks
+ * what a schema cannot (the cron expression and time zone, that the function
+ * exists, that no two http triggers claim the same route), writes the trigger
+ * to the store and tells every scheduler and gateway on the control topic, so
+ * a change takes effect within moments everywhere (runners also re-read the
+ * store periodically, in case a notice is lost).
+ */
+export class TriggerService {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: TriggerServiceDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async put(namespace: string, name: string, spec: TriggerSpec): Promise<PutTriggerResult> {
+    assertTriggerName(name);
+    if (spec.type === 'schedule') assertCron(spec.cron, spec.timezone);
+    if (!(await this.deps.functions.getFunction(namespace, spec.function))) {
+      throw new NotFoundError('function', spec.function);
+    }
+    const existing = await this.deps.triggers.get(namespace, name);
+    if (spec.type === 'http') await this.assertRouteFree(namespace, name, spec.method, spec.path);
+    const at = this.now().toISOString();
+    const trigger = { ...spec, name, namespace, createdAt: existing?.createdAt ?? at, updatedAt: at } as Trigger;
+    await this.deps.triggers.put(trigger);
+    await this.notify(namespace);
+    return { trigger, created: existing === undefined };
+  }
+
+  async get(namespace: string, name: string): Promise<Trigger> {
+    assertTriggerName(name);
+    const t = await this.deps.triggers.get(namespace, name);
+    if (!t) throw new NotFoundError('trigger', name);
+    return t;
+  }
+
+  list(namespace: string): Promise<Trigger[]> {
+    return this.deps.triggers.list(namespace);
+  }
+
+  async delete(namespace: string, name: string): Promise<void> {
+    assertTriggerName(name);
+    if (!(await this.deps.triggers.delete(namespace, name))) throw new NotFoundError('trigger', name);
+    await this.notify(namespace);
+  }
+
+  /** Two http triggers of a namespace may not serve the same method and path shape. */
+  private async assertRouteFree(namespace: string, name: string, method: string, path: string): Promise<void> {
+    const shape = compileHttpPattern(path).shape;
+    for (const t of await this.deps.triggers.list(namespace)) {
+      if (t.type !== 'http' || t.name === name) continue;
+      const sameMethod = t.method === method || t.method === 'ANY' || method === 'ANY';
+      if (sameMethod && compileHttpPattern(t.path).shape === shape) {
+        throw new BriskError('TRIGGER_CONFLICT', `http trigger '${t.name}' already serves ${t.method} ${t.path}`, {
+          status: 409,
+          data: { trigger: t.name },
+        });
+      }
+    }
+  }
+
+  /** Best effort: runners refresh from the store periodically anyway. */
+  private async notify(namespace: string): Promise<void> {
+    const notice: TriggersChangedNotice = { kind: 'triggers-changed', namespace };
+    await this.deps.bus.publish(this.deps.topology.controlTopic, notice).catch((err: unknown) => {
+      this.deps.logger.warn({ err, namespace }, 'triggers-changed notice not sent; runners pick the change up on their next refresh');
+    });
+  }
+}
+
+export function assertTriggerName(name: string): void {
+  if (!NAME_PATTERN.test(name)) {
+    throw new ValidationError('INVALID_NAME', `invalid trigger name '${name.slice(0, 80)}': use [a-z0-9][a-z0-9-_]{0,62}`);
+  }
+}
+
+/**
+ * A cron expression croner accepts (5 fields, or 6 with seconds first), in a
+ * valid IANA time zone, that fires at least once in the future.
+ */
+export function assertCron(cron: string, timezone: string): void {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: timezone });
+  } catch {
+    throw new ValidationError('INVALID_CRON', `unknown time zone '${timezone.slice(0, 64)}' (use an IANA name such as UTC or Europe/Berlin)`);
+  }
+  const fields = cron.trim().split(/\s+/).length;
+  if (!cron.trim().startsWith('@') && (fields < 5 || fields > 6)) {
+    throw new ValidationError('INVALID_CRON', `cron '${cron}' must have 5 fields, or 6 with seconds first`);
+  }
+  let next: Date | null;
+  try {
+    next = new Cron(cron, { timezone, paused: true }).nextRun();
+  } catch (err) {
+    throw new ValidationError('INVALID_CRON', `invalid cron '${cron}': ${(err as Error).message}`);
+  }
+  if (next === null) throw new ValidationError('INVALID_CRON', `cron '${cron}' never fires`);
+}
