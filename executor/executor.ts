@@ -2,10 +2,12 @@ import type { Bus, DeliveryInfo, Subscription } from '../bus/types.js';
 import type { Topology } from '../bus/topology.js';
 import { BriskError, BuildError, serializeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { parseDispatch } from '../core/schemas.js';
+import { parseDispatch, parsePrewarm } from '../core/schemas.js';
 import type { Activation, ActivationStatus, Completion, Dispatch, Heartbeat, InvocationRequest, InvocationResult } from '../core/types.js';
 import type { RunResponse } from '../runtime/protocol.js';
-import type { MetadataStore } from '../storage/types.js';
+import type { DeadLetterOffice } from '../scheduler/dead-letter-office.js';
+import type { DeadLetterReason } from '../scheduler/dead-letters.js';
+import type { KeyValueStore, MetadataStore } from '../storage/types.js';
 import type { CodeCache } from './code-cache.js';
 import { InstanceFailure, type Instance } from './types.js';
 import type { WarmPool } from './warm-pool.js';
@@ -22,6 +24,12 @@ export interface ExecutorOptions {
   heartbeatMs: number;
   /** Activations this executor runs at once (bus prefetch). */
   concurrency: number;
+  /** Where async invocations go when their last retry failed. */
+  deadLetters: DeadLetterOffice;
+  /** Run claims: one run per (activation, attempt) even when a dispatch arrives twice. */
+  kv: KeyValueStore;
+  /** First retry delay of an async invocation; doubles per attempt. Default {@link RETRY_BASE_MS}. */
+  retryBaseMs?: number;
 }
 
 /** What one run produced, before it becomes a record, a reply and a completion. */
@@ -48,10 +56,13 @@ interface RunOutcome {
  */
 export class Executor {
   private subscription: Subscription | undefined;
+  private control: Subscription | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private systemErrors = 0;
   private draining = false;
   private inFlight = 0;
+  /** Memory of each function version run here (warm instances in stats carry no size). */
+  private readonly sizes = new Map<string, number>();
 
   constructor(private readonly o: ExecutorOptions) {}
 
@@ -65,6 +76,7 @@ export class Executor {
       prefetch: this.o.concurrency,
       parse: parseDispatch,
     });
+    this.control = await this.o.bus.subscribe(this.o.topology.controlTopic, (raw) => this.onControl(raw));
     await this.sendHeartbeat();
     this.heartbeatTimer = setInterval(() => {
       this.sendHeartbeat().catch((err: unknown) => this.o.logger.warn({ err }, 'heartbeat failed'));
@@ -73,14 +85,18 @@ export class Executor {
   }
 
   /**
-   * Drain: announce it, stop taking new work, let in-flight runs finish, send a
-   * last `leaving` heartbeat. Messages still queued for this executor are
-   * handed back to the scheduler by the scheduler's own offline handling.
+   * Drain: announce it (schedulers stop placing work here and ask executors
+   * with room to pre-warm this one's warm functions), keep serving what was
+   * already sent here for {@link DRAIN_GRACE_HEARTBEATS} heartbeats while
+   * those instances load, then stop taking work, let in-flight runs finish,
+   * hand back what is still queued here and send a last `leaving` heartbeat.
    */
   async stop(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
     await this.sendHeartbeat().catch(() => undefined);
+    if (this.o.pool.stats().warm.length > 0) await sleep(DRAIN_GRACE_HEARTBEATS * this.o.heartbeatMs);
+    await this.control?.cancel();
     await this.subscription?.cancel();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     await this.handBack();
@@ -110,7 +126,7 @@ export class Executor {
       executorId: this.o.id,
       backend: this.o.backend,
       memoryMb: s.memoryMb,
-      memoryUsedMb: s.memoryUsedMb,
+      memoryUsedMb: Math.max(0, s.memoryUsedMb - this.reclaimableMb(s)),
       inFlight: this.inFlight,
       pool: s.pool,
       warm: s.warm,
@@ -122,16 +138,40 @@ export class Executor {
     await this.o.bus.publish(this.o.topology.heartbeatTopic, hb);
   }
 
+  /**
+   * Memory the pool gives up on demand: idle warm instances and generic pool
+   * instances, which it evicts to make room. Reported as free, so placement
+   * does not see an executor full of idle instances as full (it would then
+   * queue work that the executor could run at once).
+   */
+  private reclaimableMb(s: ReturnType<WarmPool['stats']>): number {
+    let mb = 0;
+    for (const [size, n] of Object.entries(s.pool)) mb += Number(size) * n;
+    const live = new Set<string>();
+    for (const w of s.warm) {
+      const key = `${w.namespace}/${w.function}@${w.version}`;
+      live.add(key);
+      if (w.state === 'idle') mb += this.sizes.get(key) ?? 0;
+    }
+    for (const key of this.sizes.keys()) if (!live.has(key)) this.sizes.delete(key);
+    return mb;
+  }
+
   private async handle(d: Dispatch, info: DeliveryInfo): Promise<void> {
     const { request } = d;
+    this.sizes.set(`${request.fn.namespace}/${request.fn.name}@${request.fn.version}`, request.fn.memoryMb);
     const log = this.o.logger.child({ activationId: request.activationId });
     if (info.redeliveries > 0) {
       // Delivered again (we crashed or lost the channel mid-run): maybe it already finished.
       const existing = await this.o.store.getActivation(request.fn.namespace, request.activationId);
       if (existing && existing.status !== 'queued' && existing.status !== 'running' && existing.attempts >= request.attempt) {
         log.info('duplicate delivery of a finished activation; skipped');
-        return;
+        return this.completeSkipped(d, existing.status);
       }
+    }
+    if (!(await this.claim(request))) {
+      log.info('this attempt already runs (or ran) elsewhere; duplicate dispatch skipped');
+      return this.completeSkipped(d, 'success');
     }
     this.inFlight++;
     let outcome: RunOutcome;
@@ -142,6 +182,48 @@ export class Executor {
     }
     this.systemErrors = outcome.systemError ? this.systemErrors + 1 : 0;
     await this.report(d, outcome);
+  }
+
+  /**
+   * Claim this attempt of the activation (set-if-absent in the key-value
+   * store). A second dispatch of the same attempt — a scheduler that died
+   * between dispatching and acking, a redelivery after a lost channel — finds
+   * the claim and is skipped, so side effects run once per attempt. A
+   * re-dispatch after an executor was lost carries a higher `platformRetries`
+   * and so a fresh claim. When the store cannot be reached the run goes ahead
+   * (at-least-once beats losing the invocation).
+   */
+  private async claim(req: InvocationRequest): Promise<boolean> {
+    const key = `run:${req.fn.namespace}:${req.activationId}:${req.attempt}.${req.platformRetries ?? 0}`;
+    const ttlMs = req.fn.timeoutMs + FULL_WAIT_MS + CLAIM_MARGIN_MS;
+    try {
+      return await this.o.kv.set(key, this.o.id, { ifAbsent: true, ttlMs });
+    } catch (err) {
+      this.o.logger.warn({ err, activationId: req.activationId }, 'run claim unavailable; running without it');
+      return true;
+    }
+  }
+
+  /** A skipped duplicate still frees the reservation and the limit slot its scheduler holds for it. */
+  private async completeSkipped(d: Dispatch, status: ActivationStatus): Promise<void> {
+    const completion: Completion = { activationId: d.request.activationId, executorId: this.o.id, status, systemError: false };
+    await this.o.bus.send(d.scheduler, completion, { confirm: false }).catch(() => undefined);
+  }
+
+  /** Control-topic messages for this executor: pre-warm requests while another executor drains. */
+  private async onControl(raw: unknown): Promise<void> {
+    if (typeof raw !== 'object' || raw === null || (raw as { kind?: unknown }).kind !== 'prewarm') return;
+    const req = parsePrewarm(raw);
+    if (req.executorId !== this.o.id || this.draining) return;
+    this.sizes.set(`${req.fn.namespace}/${req.fn.name}@${req.fn.version}`, req.fn.memoryMb);
+    try {
+      const { instance } = await this.o.pool.acquire(req.fn);
+      this.o.pool.release(instance, { healthy: true });
+      this.o.logger.info({ fn: `${req.fn.namespace}/${req.fn.name}@${req.fn.version}` }, 'pre-warmed');
+      await this.sendHeartbeat();
+    } catch (err) {
+      this.o.logger.warn({ err, fn: req.fn.name }, 'pre-warm failed');
+    }
   }
 
   private async run(d: Dispatch): Promise<RunOutcome> {
@@ -287,7 +369,7 @@ export class Executor {
       // Handed back to the invoke queue (confirmed) before our message is acked: nothing is lost.
       work.push(bus.send(this.o.topology.invokeQueue, retry), store.putActivation({ ...record, status: 'queued' }));
     } else {
-      work.push(store.finishActivation(record));
+      work.push(this.finish(request, record));
     }
     if (request.replyTo !== undefined) {
       const reply: InvocationResult = {
@@ -304,6 +386,17 @@ export class Executor {
     await Promise.all(work);
   }
 
+  /** Write the final record; an async invocation that failed for good is dead-lettered (once). */
+  private async finish(request: InvocationRequest, record: Activation): Promise<void> {
+    const first = await this.o.store.finishActivation(record);
+    if (!first || request.mode !== 'async' || record.status === 'success') return;
+    await this.o.deadLetters.bury(request, {
+      reason: finalReason(request, record.status),
+      status: record.status,
+      ...(record.error !== undefined ? { lastError: record.error } : {}),
+    });
+  }
+
   /**
    * The next attempt of an async invocation, or undefined when this outcome is
    * final. Function errors and timeouts use the function's `retries` with
@@ -314,13 +407,13 @@ export class Executor {
     if (req.mode !== 'async' || Date.now() > req.deadline) return undefined;
     if (o.status === 'error' || o.status === 'timeout' || o.status === 'oom') {
       if (req.attempt > req.fn.retries) return undefined;
-      const backoff = RETRY_BASE_MS * 2 ** (req.attempt - 1);
+      const backoff = (this.o.retryBaseMs ?? RETRY_BASE_MS) * 2 ** (req.attempt - 1);
       return { ...req, attempt: req.attempt + 1, notBefore: Date.now() + backoff };
     }
     if (o.status === 'throttled' || o.status === 'platform_error') {
       const n = (req.platformRetries ?? 0) + 1;
       if (n > MAX_PLATFORM_RETRIES) return undefined;
-      return { ...req, platformRetries: n, notBefore: Date.now() + RETRY_BASE_MS * n };
+      return { ...req, platformRetries: n, notBefore: Date.now() + (this.o.retryBaseMs ?? RETRY_BASE_MS) * n };
     }
     return undefined;
   }
@@ -332,6 +425,24 @@ export const FULL_WAIT_MS = 5000;
 export const RETRY_BASE_MS = 1000;
 /** Throttles and platform faults retried this many times before the activation fails. */
 export const MAX_PLATFORM_RETRIES = 10;
+/**
+ * Heartbeats a draining executor keeps serving after announcing the drain: one
+ * for every scheduler to see it, one for pre-warmed instances elsewhere to be
+ * loaded and reported.
+ */
+export const DRAIN_GRACE_HEARTBEATS = 2;
+/** A run claim outlives the run's longest possible duration by this much. */
+const CLAIM_MARGIN_MS = 60_000;
+
+/** Why an async invocation that got no retry is dead-lettered. */
+function finalReason(req: InvocationRequest, status: ActivationStatus): DeadLetterReason {
+  if (Date.now() > req.deadline) return 'EVENT_TOO_OLD';
+  return status === 'throttled' || status === 'platform_error' ? 'PLATFORM_RETRIES_EXHAUSTED' : 'RETRIES_EXHAUSTED';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
 
 function round(ms: number): number {
   return Math.round(ms * 100) / 100;

@@ -3,9 +3,11 @@ import type { Bus, DeliveryInfo, Subscription } from '../bus/types.js';
 import type { Topology } from '../bus/topology.js';
 import type { Logger } from '../core/logger.js';
 import { parseCompletion, parseDispatch, parseHeartbeat, parseInvocationRequest } from '../core/schemas.js';
-import type { Activation, Completion, Dispatch, Heartbeat, InvocationRequest, InvocationResult } from '../core/types.js';
-import type { MetadataStore } from '../storage/types.js';
+import type { Activation, Completion, Dispatch, Heartbeat, InvocationRequest, InvocationResult, PrewarmRequest } from '../core/types.js';
+import type { KeyValueStore, MetadataStore } from '../storage/types.js';
 import type { ConcurrencyCounter } from './concurrency-limiter.js';
+import type { DeadLetterOffice } from './dead-letter-office.js';
+import type { DeadLetterReason } from './dead-letters.js';
 import { functionVersionKey, type ExecutorRegistry } from './executor-registry.js';
 import { choosePlacement, placementKey, type PlacementPolicy } from './placement.js';
 
@@ -21,6 +23,15 @@ export interface SchedulerOptions {
   namespaceConcurrency: number;
   /** Invocations held at once while they wait for capacity or a limit (bus prefetch). */
   maxWaiting?: number;
+  /** Where async invocations that finally fail go (dead-letter store, on-failure function). */
+  deadLetters: DeadLetterOffice;
+  /** An async invocation older than this (since it was accepted) is dead-lettered with EVENT_TOO_OLD. */
+  maxEventAgeMs: number;
+  /**
+   * Shared state for once-only decisions among several schedulers (which one
+   * asks for a pre-warm when an executor drains). Without it every scheduler asks.
+   */
+  kv?: KeyValueStore;
 }
 
 interface InFlight {
@@ -32,6 +43,8 @@ interface InFlight {
 const CAPACITY_POLL_MS = 10;
 /** How often executor health is re-evaluated (offline detection). */
 const SWEEP_MS = 250;
+/** How often a recovery consumer checks whether its executor came back (or was forgotten). */
+const RECOVERY_POLL_MS = 100;
 
 /**
  * The scheduler role: takes invocation requests from the invoke queue, applies
@@ -50,6 +63,10 @@ export class Scheduler {
   private readonly inFlight = new Map<string, InFlight>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** Executors last seen draining, so a drain is acted on once. */
+  private readonly draining = new Set<string>();
+  /** Executors whose queue a recovery consumer is draining right now. */
+  private readonly recovering = new Set<string>();
 
   constructor(private readonly o: SchedulerOptions) {}
 
@@ -67,11 +84,15 @@ export class Scheduler {
     });
     this.subs.push(
       await bus.subscribe<Heartbeat>(topology.heartbeatTopic, (raw) => {
+        let hb: Heartbeat;
         try {
-          registry.observe(parseHeartbeat(raw));
+          hb = parseHeartbeat(raw);
+          registry.observe(hb);
         } catch (err) {
           this.o.logger.warn({ err }, 'malformed heartbeat ignored');
+          return;
         }
+        this.noticeDrain(hb);
       }),
       await bus.consume<Completion>(this.completionQueue, async (c) => this.complete(c), {
         prefetch: 1000,
@@ -96,12 +117,19 @@ export class Scheduler {
 
   private async schedule(req: InvocationRequest, _info: DeliveryInfo): Promise<void> {
     if (req.notBefore !== undefined && req.notBefore > Date.now()) await sleep(req.notBefore - Date.now());
+    if (this.tooOld(req)) return this.giveUp(req, 'EVENT_TOO_OLD', 'the event is older than the maximum event age');
     const { fn } = req;
     const fnKey = placementKey(fn.namespace, fn.name);
     // Limits: a sync call over the limit is refused at once (429); async work waits.
     while (!(await this.o.limiter.tryAcquire(fn.namespace, fnKey, fn.maxConcurrency, this.o.namespaceConcurrency))) {
       if (req.mode === 'sync') return this.refuse(req, 'throttled', 'CONCURRENCY_LIMIT', 'concurrency limit reached');
-      await this.waitOrExpire(req);
+      try {
+        await this.waitOrExpire(req);
+      } catch (err) {
+        if (err instanceof EventTooOld) return this.giveUp(req, 'EVENT_TOO_OLD', 'the event is older than the maximum event age');
+        if (err instanceof DeadlinePassed) return this.giveUp(req, 'NO_CAPACITY', 'the concurrency limit did not free up before the deadline');
+        throw err;
+      }
     }
     let dispatched = false;
     try {
@@ -136,7 +164,11 @@ export class Scheduler {
         await this.waitOrExpire(req);
       }
     } catch (err) {
-      if (err instanceof DeadlinePassed) return this.refuse(req, 'platform_error', 'NO_CAPACITY', 'no executor had capacity before the deadline');
+      if (err instanceof EventTooOld) return this.giveUp(req, 'EVENT_TOO_OLD', 'the event is older than the maximum event age');
+      if (err instanceof DeadlinePassed) {
+        if (req.mode === 'async') return this.giveUp(req, 'NO_CAPACITY', 'no executor had capacity before the deadline');
+        return this.refuse(req, 'platform_error', 'NO_CAPACITY', 'no executor had capacity before the deadline');
+      }
       throw err;
     } finally {
       if (!dispatched && !this.inFlight.has(req.activationId)) {
@@ -147,8 +179,14 @@ export class Scheduler {
 
   private async waitOrExpire(req: InvocationRequest): Promise<void> {
     if (this.stopping) throw new Error('scheduler stopping; request left for another scheduler');
+    if (this.tooOld(req)) throw new EventTooOld();
     if (Date.now() > req.deadline) throw new DeadlinePassed();
     await sleep(CAPACITY_POLL_MS);
+  }
+
+  /** Past the maximum event age (async only: a sync caller's deadline is shorter). */
+  private tooOld(req: InvocationRequest): boolean {
+    return req.mode === 'async' && Date.now() - Date.parse(req.queuedAt) > this.o.maxEventAgeMs;
   }
 
   private async complete(c: Completion): Promise<void> {
@@ -176,40 +214,102 @@ export class Scheduler {
   }
 
   /**
+   * An async invocation the platform stops trying: final record (platform
+   * error with the reason) and a dead letter carrying the last attempt's error.
+   */
+  private async giveUp(req: InvocationRequest, reason: DeadLetterReason, message: string): Promise<void> {
+    const error = { code: reason, message };
+    const previous = await this.o.store.getActivation(req.fn.namespace, req.activationId);
+    const finished = await this.o.store.finishActivation(record(req, 'platform_error', error));
+    if (!finished) return; // a final record exists: another delivery of this message already ended it
+    await this.o.deadLetters.bury(req, { reason, status: 'platform_error', lastError: previous?.error ?? error });
+  }
+
+  /**
    * An executor went offline: move what waits in its queue back to the invoke
    * queue. A message the dead executor had already received (redelivered) was
-   * possibly running: async work is run again elsewhere (at-least-once, the
-   * final record is still written once), a sync caller gets EXECUTOR_LOST.
+   * possibly running: async work is run again elsewhere (at-least-once; its
+   * `platformRetries` is raised so the new run is not taken for a duplicate,
+   * and the final record is still written once), a sync caller gets
+   * EXECUTOR_LOST at once instead of waiting for its timeout.
+   *
+   * The broker hands back a dead consumer's unacked messages only when it
+   * notices the lost connection (at once for a killed process, up to two AMQP
+   * heartbeats for a hung one), so the recovery consumer stays until the
+   * executor is back or forgotten.
    */
   private async recoverQueue(executorId: string): Promise<void> {
+    if (this.recovering.has(executorId)) return;
+    this.recovering.add(executorId);
     const { bus, topology } = this.o;
     const queue = topology.executorQueue(executorId);
     for (const id of this.o.registry.reservedActivations(executorId)) this.release(id);
-    const sub = await bus.consume<Dispatch>(
-      queue,
-      async (d, info) => {
-        const req = d.request;
-        if (info.redeliveries > 0 && req.mode === 'sync') {
-          await this.refuse(req, 'platform_error', 'EXECUTOR_LOST', `executor ${executorId} stopped while running this invocation`);
-        } else {
-          await bus.send(topology.invokeQueue, req);
-        }
-      },
-      { prefetch: 100, parse: parseDispatch },
-    );
-    // The broker returns the dead consumer's unacked messages when it notices the
-    // lost connection; keep draining until the queue stays empty for a while.
-    let quiet = 0;
-    while (quiet < 10 && !this.stopping) {
-      await sleep(100);
-      const depth = await bus.queueDepth(queue).catch(() => 0);
-      quiet = depth === 0 ? quiet + 1 : 0;
-      if (this.o.registry.get(executorId)?.state === 'healthy') break; // it came back
+    try {
+      const sub = await bus.consume<Dispatch>(
+        queue,
+        async (d, info) => {
+          const req = d.request;
+          if (info.redeliveries === 0) return bus.send(topology.invokeQueue, req);
+          if (req.mode === 'sync') {
+            return this.refuse(req, 'platform_error', 'EXECUTOR_LOST', `executor ${executorId} stopped while running this invocation`);
+          }
+          await bus.send(topology.invokeQueue, { ...req, platformRetries: (req.platformRetries ?? 0) + 1 });
+        },
+        { prefetch: 100, parse: parseDispatch },
+      );
+      while (!this.stopping && this.o.registry.get(executorId)?.state === 'offline') await sleep(RECOVERY_POLL_MS);
+      await sub.cancel();
+    } finally {
+      this.recovering.delete(executorId);
     }
-    await sub.cancel();
+  }
+
+  /**
+   * An executor started draining: for each function version it holds warm,
+   * ask another executor with room (not a hot spot) to load an instance, so
+   * the function stays warm when the drained one leaves. One scheduler asks
+   * (a short lease in the key-value store); best effort, never blocking.
+   */
+  private noticeDrain(hb: Heartbeat): void {
+    if (!hb.draining || hb.leaving) {
+      this.draining.delete(hb.executorId);
+      return;
+    }
+    if (this.draining.has(hb.executorId)) return;
+    this.draining.add(hb.executorId);
+    this.prewarmElsewhere(hb).catch((err: unknown) => this.o.logger.warn({ err, executorId: hb.executorId }, 'pre-warm on drain failed'));
+  }
+
+  private async prewarmElsewhere(hb: Heartbeat): Promise<void> {
+    const seen = new Set<string>();
+    for (const w of hb.warm) {
+      const key = functionVersionKey(w.namespace, w.function, w.version);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const fn = await this.o.store.getFunctionVersion(w.namespace, w.function, w.version);
+      if (!fn) continue;
+      const others = this.o.registry
+        .states()
+        .filter((e) => e.executorId !== hb.executorId && !e.warm.some((x) => functionVersionKey(x.namespace, x.function, x.version) === key));
+      const placement = choosePlacement({
+        fn: { namespace: fn.namespace, name: fn.name, version: fn.version, memoryMb: fn.memoryMb },
+        executors: others,
+        policy: this.o.policy,
+        ...(this.o.hotSpotThreshold !== undefined ? { hotSpotThreshold: this.o.hotSpotThreshold } : {}),
+        ring: this.o.registry.ring,
+      });
+      // "When the pool allows": only onto a healthy executor with room that is not a hot spot.
+      if (!placement || placement.reason === 'hot-spot' || placement.reason === 'degraded') continue;
+      const lease = `prewarm:${hb.executorId}:${key}`;
+      if (this.o.kv && !(await this.o.kv.set(lease, this.id, { ifAbsent: true, ttlMs: 60_000 }))) continue;
+      const msg: PrewarmRequest = { kind: 'prewarm', executorId: placement.executorId, fn };
+      await this.o.bus.publish(this.o.topology.controlTopic, msg);
+      this.o.logger.info({ from: hb.executorId, to: placement.executorId, fn: key }, 'pre-warming a draining executor\'s function elsewhere');
+    }
   }
 }
 
+class EventTooOld extends Error {}
 class DeadlinePassed extends Error {}
 
 function record(req: InvocationRequest, status: Activation['status'], error: { code: string; message: string }): Activation {

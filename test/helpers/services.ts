@@ -97,7 +97,7 @@ export interface RedisHandle {
   kill(): Promise<void>;
   /** Kill the server and remove its directory. Idempotent. */
   stop(): Promise<void>;
-  /** Start the server again on the same port (empty: no persistence). */
+  /** Start the server again on the same port (empty unless started with `persistent: true`). */
   restart(): Promise<void>;
   /** SIGSTOP: the server accepts TCP but never answers (a hung Redis). */
   pause(): void;
@@ -128,8 +128,12 @@ async function redisPing(port: number, timeoutMs: number): Promise<boolean> {
   });
 }
 
-/** Spawn a private redis-server on a free port, without persistence. */
-export async function startRedis(): Promise<RedisHandle> {
+/**
+ * Spawn a private redis-server on a free port. Without persistence by default;
+ * `persistent: true` turns on the append-only file, fsynced on every write, so
+ * the data survives {@link RedisHandle.restart} (even after a SIGKILL).
+ */
+export async function startRedis(opts: { persistent?: boolean } = {}): Promise<RedisHandle> {
   const port = await freePort();
   const dir = await mkdtemp(path.join(tmpdir(), 'brisk-redis-'));
   let proc: ChildProcess | undefined;
@@ -138,7 +142,10 @@ export async function startRedis(): Promise<RedisHandle> {
     await mkdir(dir, { recursive: true });
     const child = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      [
+        '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir,
+        ...(opts.persistent === true ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
+      ],
       { stdio: 'ignore' },
     );
     proc = child;

@@ -1,0 +1,98 @@
+import type { Bus } from '../bus/types.js';
+import type { Topology } from '../bus/topology.js';
+import type { Logger } from '../core/logger.js';
+import type { Activation, ActivationStatus, InvocationRequest } from '../core/types.js';
+import type { MetadataStore } from '../storage/types.js';
+import { DeadLetterStore, type DeadLetter, type DeadLetterReason } from './dead-letters.js';
+
+export interface DeadLetterOfficeOptions {
+  letters: DeadLetterStore;
+  store: MetadataStore;
+  bus: Bus;
+  topology: Topology;
+  logger: Logger;
+}
+
+/** Trigger of an on-failure invocation; also what stops an on-failure function from feeding itself. */
+export const ON_FAILURE_TRIGGER_PREFIX = 'on-failure:';
+
+/** How long an on-failure invocation may wait and retry (like any async invocation). */
+const ON_FAILURE_DEADLINE_MS = 24 * 3600 * 1000;
+
+/**
+ * Where async invocations that finally failed go: the dead-letter store, and,
+ * when the function was deployed with `onFailure`, an async invocation of that
+ * function with the dead letter as its event. Used by executors (retries
+ * exhausted) and schedulers (too old, no capacity).
+ *
+ * The event the on-failure function receives is
+ * `{ source: 'brisk.dead-letter', deadLetter: <DeadLetter without payload>, event: <the original event> }`.
+ * An invocation that was itself an on-failure call is dead-lettered but never
+ * notified again, so a failing on-failure function cannot loop.
+ */
+export class DeadLetterOffice {
+  constructor(private readonly o: DeadLetterOfficeOptions) {}
+
+  /** Store the dead letter, then notify the on-failure function (best effort: the letter is the record). */
+  async bury(
+    req: InvocationRequest,
+    outcome: { reason: DeadLetterReason; status: ActivationStatus; lastError?: Activation['error'] },
+  ): Promise<DeadLetter> {
+    const letter = DeadLetterStore.entryFor(req, outcome);
+    await this.o.letters.put(letter);
+    this.o.logger.warn({ activationId: req.activationId, function: req.fn.name, reason: outcome.reason }, 'async invocation dead-lettered');
+    const target = req.fn.onFailure;
+    if (target !== undefined && !(req.trigger ?? '').startsWith(ON_FAILURE_TRIGGER_PREFIX)) {
+      await this.notify(target, letter).catch((err: unknown) =>
+        this.o.logger.warn({ err, activationId: req.activationId, onFailure: target }, 'on-failure function not invoked'),
+      );
+    }
+    return letter;
+  }
+
+  private async notify(target: string, letter: DeadLetter): Promise<void> {
+    const rec = await this.o.store.getFunction(letter.namespace, target);
+    if (rec === undefined) {
+      this.o.logger.warn({ namespace: letter.namespace, onFailure: target }, 'on-failure function does not exist');
+      return;
+    }
+    const { payload, ...deadLetter } = letter;
+    const event = { source: 'brisk.dead-letter', deadLetter, event: safeParse(payload) };
+    const now = Date.now();
+    const req: InvocationRequest = {
+      // Derived from the failed activation, so a duplicate bury (a message delivered twice) notifies once.
+      activationId: `f${letter.activationId.replace(/[^a-zA-Z0-9]/g, '').slice(0, 40)}`,
+      fn: rec.latest,
+      mode: 'async',
+      payload: JSON.stringify(event),
+      deadline: now + ON_FAILURE_DEADLINE_MS,
+      attempt: 1,
+      queuedAt: new Date(now).toISOString(),
+      trigger: `${ON_FAILURE_TRIGGER_PREFIX}${letter.function}`,
+    };
+    const existing = await this.o.store.getActivation(letter.namespace, req.activationId);
+    if (existing !== undefined) return; // already notified
+    await this.o.store.putActivation({
+      activationId: req.activationId,
+      namespace: rec.latest.namespace,
+      function: rec.latest.name,
+      version: rec.latest.version,
+      status: 'queued',
+      mode: 'async',
+      logs: [],
+      coldStart: false,
+      attempts: 0,
+      queuedAt: req.queuedAt,
+      ...(req.trigger !== undefined ? { trigger: req.trigger } : {}),
+    });
+    await this.o.bus.send(this.o.topology.invokeQueue, req);
+  }
+}
+
+function safeParse(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}

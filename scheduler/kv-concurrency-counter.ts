@@ -1,0 +1,161 @@
+import type { Logger } from '../core/logger.js';
+import type { KeyValueStore } from '../storage/types.js';
+import type { ConcurrencyCounter } from './concurrency-limiter.js';
+
+export interface KvConcurrencyCounterOptions {
+  kv: KeyValueStore;
+  /** This scheduler's id: names its holder entry. */
+  holderId: string;
+  logger: Logger;
+  /**
+   * A holder silent for this long counts as crashed and its slots are given
+   * back by whichever scheduler notices first. Default {@link DEFAULT_HOLDER_LEASE_MS}.
+   */
+  leaseMs?: number;
+  now?: () => number;
+}
+
+/**
+ * Long enough that a scheduler busy with a burst (or a GC pause) is not
+ * mistaken for a dead one; short enough that a crashed scheduler's slots come
+ * back before a user notices a function stuck at its limit.
+ */
+export const DEFAULT_HOLDER_LEASE_MS = 15_000;
+
+const HOLDERS = 'concurrency:holders';
+const counterKey = (name: string): string => `concurrency:${name}`;
+
+/** What one scheduler last published about the slots it holds. */
+interface HolderSnapshot {
+  at: number;
+  held: Record<string, number>;
+}
+
+/**
+ * {@link ConcurrencyCounter} shared by several schedulers, on the key-value
+ * store's atomic `incr`: one counter per namespace and one per function.
+ * Acquire increments and, over the cap, takes the increment back; release
+ * decrements.
+ *
+ * Crash safety (the trade-off): a counter has no TTL — a slot lives as long
+ * as its run. Instead every scheduler keeps a holder entry in the collection
+ * `concurrency:holders` (the slots it holds and a timestamp, rewritten on each
+ * change and every lease/3). When a holder's timestamp is older than the
+ * lease, another scheduler claims the right to reap it (a `set ifAbsent`
+ * marker, so exactly one does) and subtracts its slots from the counters. So
+ * a crashed scheduler's slots come back within about one lease; what it cannot
+ * cover is a crash between the counter increment and the holder write (two
+ * consecutive store calls), which can leak one slot per crash. A scheduler
+ * that was only frozen past its lease finds its reap marker on the next write
+ * and adds its slots back.
+ */
+export class KvConcurrencyCounter implements ConcurrencyCounter {
+  private readonly held = new Map<string, number>();
+  private readonly leaseMs: number;
+  private readonly now: () => number;
+  private timer: NodeJS.Timeout | undefined;
+  /** Serialises holder writes so an older snapshot never lands after a newer one. */
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: KvConcurrencyCounterOptions) {
+    this.leaseMs = o.leaseMs ?? DEFAULT_HOLDER_LEASE_MS;
+    this.now = o.now ?? Date.now;
+  }
+
+  /** Publish the (empty) holder entry, reap dead holders, and keep doing both every lease/3. */
+  async start(): Promise<void> {
+    await this.publish();
+    await this.reap();
+    this.timer = setInterval(() => {
+      this.publish(true)
+        .then(() => this.reap())
+        .catch((err: unknown) => this.o.logger.warn({ err }, 'concurrency holder refresh failed'));
+    }, Math.max(100, Math.floor(this.leaseMs / 3)));
+    this.timer.unref();
+  }
+
+  /** Give back every slot still held (their completions will not reach a stopped scheduler) and leave. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.writing;
+    const held = [...this.held];
+    this.held.clear();
+    await Promise.all(held.map(([key, n]) => this.o.kv.incr(key, -n)));
+    await this.o.kv.hdel(HOLDERS, this.o.holderId);
+  }
+
+  async tryAcquire(namespace: string, fnKey: string, fnMax: number, nsMax: number): Promise<boolean> {
+    const nsKey = counterKey(`ns:${namespace}`);
+    const fKey = counterKey(`fn:${fnKey}`);
+    const ns = await this.o.kv.incr(nsKey);
+    if (nsMax > 0 && ns > nsMax) {
+      await this.o.kv.incr(nsKey, -1);
+      return false;
+    }
+    const fn = await this.o.kv.incr(fKey);
+    if (fnMax > 0 && fn > fnMax) {
+      await Promise.all([this.o.kv.incr(fKey, -1), this.o.kv.incr(nsKey, -1)]);
+      return false;
+    }
+    this.add(nsKey, 1);
+    this.add(fKey, 1);
+    await this.publish();
+    return true;
+  }
+
+  async release(namespace: string, fnKey: string): Promise<void> {
+    const nsKey = counterKey(`ns:${namespace}`);
+    const fKey = counterKey(`fn:${fnKey}`);
+    if ((this.held.get(fKey) ?? 0) === 0) return; // never more releases than acquires
+    this.add(nsKey, -1);
+    this.add(fKey, -1);
+    await Promise.all([this.o.kv.incr(fKey, -1), this.o.kv.incr(nsKey, -1)]);
+    await this.publish();
+  }
+
+  /** Slots this scheduler holds for a counter key (tests, debugging). */
+  heldBy(namespace: string, fnKey?: string): number {
+    return this.held.get(counterKey(fnKey === undefined ? `ns:${namespace}` : `fn:${fnKey}`)) ?? 0;
+  }
+
+  private add(key: string, by: number): void {
+    const n = (this.held.get(key) ?? 0) + by;
+    if (n <= 0) this.held.delete(key);
+    else this.held.set(key, n);
+  }
+
+  /** Rewrite the holder entry; `checkReaped` (the periodic refresh) also looks for a reap marker. */
+  private publish(checkReaped = false): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (checkReaped && (await this.o.kv.delete(reapedMarker(this.o.holderId)))) {
+        // We were taken for dead while only slow: our slots were subtracted; add them back.
+        this.o.logger.error({ holderId: this.o.holderId }, 'concurrency slots were reaped while this scheduler lived; restoring them');
+        await Promise.all([...this.held].map(([key, n]) => this.o.kv.incr(key, n)));
+      }
+      const snap: HolderSnapshot = { at: this.now(), held: Object.fromEntries(this.held) };
+      await this.o.kv.hset(HOLDERS, this.o.holderId, JSON.stringify(snap));
+    };
+    this.writing = this.writing.then(run, run);
+    return this.writing;
+  }
+
+  /** Give back the slots of holders silent for longer than the lease. */
+  private async reap(): Promise<void> {
+    const holders = await this.o.kv.hgetall(HOLDERS);
+    for (const [id, json] of Object.entries(holders)) {
+      if (id === this.o.holderId) continue;
+      const snap = JSON.parse(json) as HolderSnapshot;
+      if (this.now() - snap.at < this.leaseMs) continue;
+      // Exactly one reaper per dead holder; the marker outlives any plausible freeze.
+      if (!(await this.o.kv.set(reapedMarker(id), '1', { ifAbsent: true, ttlMs: 24 * 3600 * 1000 }))) continue;
+      await Promise.all(Object.entries(snap.held).map(([key, n]) => this.o.kv.incr(key, -n)));
+      await this.o.kv.hdel(HOLDERS, id);
+      this.o.logger.warn({ holderId: id, held: snap.held }, 'reaped the concurrency slots of a silent scheduler');
+    }
+  }
+}
+
+function reapedMarker(holderId: string): string {
+  return `concurrency:reaped:${holderId}`;
+}

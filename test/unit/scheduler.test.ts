@@ -1,0 +1,442 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryBus } from '../../bus/memory-bus.js';
+import { Topology } from '../../bus/topology.js';
+import type {
+  Activation,
+  Dispatch,
+  FunctionVersion,
+  Heartbeat,
+  InvocationRequest,
+  InvocationResult,
+} from '../../core/types.js';
+import { CodeCache } from '../../executor/code-cache.js';
+import { Executor } from '../../executor/executor.js';
+import type { ExecutorBackend, Instance, InstanceSpec } from '../../executor/types.js';
+import { WarmPool } from '../../executor/warm-pool.js';
+import type { InitRequest, RunRequest, RunResponse } from '../../runtime/protocol.js';
+import { ConcurrencyLimiter } from '../../scheduler/concurrency-limiter.js';
+import { DeadLetterOffice } from '../../scheduler/dead-letter-office.js';
+import { DeadLetterStore } from '../../scheduler/dead-letters.js';
+import { ExecutorRegistry } from '../../scheduler/executor-registry.js';
+import { KvConcurrencyCounter } from '../../scheduler/kv-concurrency-counter.js';
+import { Scheduler } from '../../scheduler/scheduler.js';
+import { FileKeyValueStore } from '../../storage/file-kv-store.js';
+import { FileObjectStore } from '../../storage/file-object-store.js';
+import { FileStore } from '../../storage/file-store.js';
+
+/**
+ * Scheduler + Executor together on the in-memory bus, with a fake instance
+ * backend whose runs are driven by the event: `{ "do": "ok" | "fail" | "hold" }`.
+ * Covers retries and dead letters, the on-failure function, duplicate
+ * dispatches, limits, maximum event age, a lost executor and drain pre-warming.
+ */
+
+const log = pino({ level: 'silent' });
+const HEARTBEAT_MS = 40;
+
+/** Every run any fake instance performed, in order. */
+interface RunLog {
+  activationId: string;
+  fn: string;
+  executorId: string;
+}
+
+class FakeInstance implements Instance {
+  private fn = '';
+  constructor(
+    readonly id: string,
+    readonly spec: InstanceSpec,
+    private readonly backend: FakeBackend,
+  ) {}
+  async init(req: InitRequest): Promise<void> {
+    this.fn = req.name;
+  }
+  async run(req: RunRequest): Promise<RunResponse> {
+    this.backend.runs.push({ activationId: req.activationId, fn: this.fn, executorId: this.backend.executorId });
+    const ev = JSON.parse(req.payload) as { do?: string };
+    if (ev.do === 'hold') await this.backend.gate;
+    if (ev.do === 'fail') {
+      return { ok: false, error: { errorType: 'Error', errorMessage: 'boom' }, logs: [], logsTruncated: false, durationMs: 1 };
+    }
+    return { ok: true, resultJson: JSON.stringify({ ran: req.activationId }), logs: [], logsTruncated: false, durationMs: 1 };
+  }
+  async destroy(): Promise<void> {}
+}
+
+class FakeBackend implements ExecutorBackend {
+  readonly name = 'process' as const;
+  private n = 0;
+  gate: Promise<void> = Promise.resolve();
+  constructor(
+    readonly executorId: string,
+    readonly runs: RunLog[],
+  ) {}
+  async start(): Promise<void> {}
+  async createInstance(spec: InstanceSpec): Promise<Instance> {
+    return new FakeInstance(`${this.executorId}-${++this.n}`, spec, this);
+  }
+  async close(): Promise<void> {}
+}
+
+interface Node {
+  executor: Executor;
+  pool: WarmPool;
+  backend: FakeBackend;
+}
+
+class Harness {
+  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brisk-sched-'));
+  readonly bus = new MemoryBus({ prefix: 't' });
+  readonly topology = new Topology('t');
+  readonly store = new FileStore(path.join(this.dir, 'meta'));
+  readonly kv = new FileKeyValueStore(path.join(this.dir, 'meta'));
+  readonly letters = new DeadLetterStore(this.kv);
+  readonly office = new DeadLetterOffice({ letters: this.letters, store: this.store, bus: this.bus, topology: this.topology, logger: log });
+  readonly limiter = new ConcurrencyLimiter();
+  readonly registry = new ExecutorRegistry({ heartbeatMs: HEARTBEAT_MS });
+  readonly runs: RunLog[] = [];
+  readonly nodes = new Map<string, Node>();
+  scheduler!: Scheduler;
+  private replies = new Map<string, (r: InvocationResult) => void>();
+
+  async start(opts: { executors: string[]; maxEventAgeMs?: number; namespaceConcurrency?: number }): Promise<void> {
+    await Promise.all([this.store.waitUntilReady(), this.kv.waitUntilReady()]);
+    this.scheduler = new Scheduler({
+      bus: this.bus,
+      topology: this.topology,
+      store: this.store,
+      registry: this.registry,
+      limiter: this.limiter,
+      logger: log,
+      policy: 'spread',
+      namespaceConcurrency: opts.namespaceConcurrency ?? 100,
+      deadLetters: this.office,
+      maxEventAgeMs: opts.maxEventAgeMs ?? 3600_000,
+      kv: this.kv,
+    });
+    await this.scheduler.start();
+    await this.bus.assertQueue('t.reply.test', { durable: false });
+    await this.bus.consume<InvocationResult>('t.reply.test', async (r) => this.replies.get(r.activationId)?.(r), { prefetch: 100 });
+    for (const id of opts.executors) await this.addExecutor(id);
+    await until(() => opts.executors.every((id) => this.registry.get(id)?.state === 'healthy'));
+  }
+
+  async addExecutor(id: string, memoryMb = 512): Promise<Node> {
+    const backend = new FakeBackend(id, this.runs);
+    const pool = new WarmPool({
+      backend,
+      prepareInit: async () => ({ code: 'fake' }),
+      memoryMb,
+      idleTtlMs: 60_000,
+      poolSize: 0,
+      poolMax: 0,
+    });
+    const executor = new Executor({
+      id,
+      backend: 'process',
+      bus: this.bus,
+      topology: this.topology,
+      store: this.store,
+      pool,
+      code: new CodeCache(new FileObjectStore(path.join(this.dir, 'objects'))),
+      logger: log,
+      heartbeatMs: HEARTBEAT_MS,
+      concurrency: 4,
+      deadLetters: this.office,
+      kv: this.kv,
+      retryBaseMs: 10,
+    });
+    await executor.start();
+    const node = { executor, pool, backend };
+    this.nodes.set(id, node);
+    return node;
+  }
+
+  async deploy(name: string, over: Partial<FunctionVersion> = {}): Promise<FunctionVersion> {
+    const { version } = await this.store.putFunctionVersion({
+      namespace: 'default',
+      name,
+      handler: 'index.handler',
+      memoryMb: 128,
+      timeoutMs: 5000,
+      env: {},
+      maxConcurrency: 0,
+      retries: 0,
+      allowEgress: false,
+      codeHash: 'a'.repeat(64),
+      codeSize: 4,
+      exportName: 'handler',
+      ...over,
+    });
+    return version;
+  }
+
+  request(fn: FunctionVersion, event: unknown, mode: 'sync' | 'async', over: Partial<InvocationRequest> = {}): InvocationRequest {
+    const id = `act${Math.random().toString(16).slice(2, 14)}`;
+    return {
+      activationId: id,
+      fn,
+      mode,
+      payload: JSON.stringify(event),
+      ...(mode === 'sync' ? { replyTo: 't.reply.test' } : {}),
+      deadline: Date.now() + 60_000,
+      attempt: 1,
+      queuedAt: new Date().toISOString(),
+      ...over,
+    };
+  }
+
+  async invokeAsync(fn: FunctionVersion, event: unknown, over: Partial<InvocationRequest> = {}): Promise<string> {
+    const req = this.request(fn, event, 'async', over);
+    await this.store.putActivation({
+      activationId: req.activationId,
+      namespace: 'default',
+      function: fn.name,
+      version: fn.version,
+      status: 'queued',
+      mode: 'async',
+      logs: [],
+      coldStart: false,
+      attempts: 0,
+      queuedAt: req.queuedAt,
+    });
+    await this.bus.send(this.topology.invokeQueue, req);
+    return req.activationId;
+  }
+
+  invokeSync(fn: FunctionVersion, event: unknown): Promise<InvocationResult> {
+    const req = this.request(fn, event, 'sync');
+    const result = new Promise<InvocationResult>((resolve) => this.replies.set(req.activationId, resolve));
+    void this.bus.send(this.topology.invokeQueue, req);
+    return result;
+  }
+
+  async final(id: string, timeoutMs = 3000): Promise<Activation> {
+    let a: Activation | undefined;
+    await until(async () => {
+      a = await this.store.getActivation('default', id);
+      return a !== undefined && a.status !== 'queued' && a.status !== 'running';
+    }, timeoutMs);
+    return a as Activation;
+  }
+
+  async stop(): Promise<void> {
+    await this.scheduler?.stop();
+    for (const n of this.nodes.values()) await n.executor.stop();
+    await this.bus.close();
+    await Promise.all([this.store.close(), this.kv.close()]);
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.stop();
+  h = undefined;
+});
+
+describe('Scheduler + Executor: async reliability', () => {
+  it('retries a failing async invocation `retries` times, then dead-letters it with the last error', async () => {
+    h = new Harness();
+    await h.start({ executors: ['ex-a'] });
+    const fn = await h.deploy('flaky', { retries: 2 });
+    const id = await h.invokeAsync(fn, { do: 'fail' });
+    const act = await h.final(id);
+    expect(act).toMatchObject({ status: 'error', attempts: 3, executor: 'ex-a', error: { errorMessage: 'boom' } });
+    expect(typeof act.placement).toBe('string');
+    expect(h.runs.filter((r) => r.activationId === id)).toHaveLength(3);
+    await until(async () => (await h!.letters.get('default', id)) !== undefined);
+    const letter = await h.letters.get('default', id);
+    expect(letter).toMatchObject({
+      activationId: id,
+      function: 'flaky',
+      reason: 'RETRIES_EXHAUSTED',
+      attempts: 3,
+      status: 'error',
+      lastError: { errorType: 'Error', errorMessage: 'boom' },
+      payload: JSON.stringify({ do: 'fail' }),
+    });
+    expect((await h.letters.list('default')).map((d) => d.activationId)).toEqual([id]);
+  });
+
+  it('a successful invocation is never dead-lettered and runs once', async () => {
+    h = new Harness();
+    await h.start({ executors: ['ex-a'] });
+    const fn = await h.deploy('fine', { retries: 2 });
+    const id = await h.invokeAsync(fn, { do: 'ok' });
+    expect(await h.final(id)).toMatchObject({ status: 'success', attempts: 1 });
+    expect(h.runs.filter((r) => r.activationId === id)).toHaveLength(1);
+    expect(await h.letters.list('default')).toEqual([]);
+  });
+
+  it('invokes the on-failure function with the dead letter, and never feeds an on-failure function to itself', async () => {
+    h = new Harness();
+    await h.start({ executors: ['ex-a'] });
+    const fn = await h.deploy('worker', { retries: 0, onFailure: 'sink' });
+    await h.deploy('sink', { onFailure: 'sink' });
+    const id = await h.invokeAsync(fn, { do: 'fail', order: 7 });
+    await h.final(id);
+    const sinkId = `f${id}`;
+    const sink = await h.final(sinkId);
+    expect(sink).toMatchObject({ function: 'sink', status: 'success', trigger: 'on-failure:worker' });
+    // The sink saw the event, not only an id.
+    expect(h.runs.some((r) => r.activationId === sinkId && r.fn === 'sink')).toBe(true);
+
+    // A failing on-failure function is dead-lettered but does not notify itself again.
+    const failingSinkReq = await h.invokeAsync(await h.deploy('sink2', { onFailure: 'sink2' }), { do: 'fail' }, { trigger: 'on-failure:x' });
+    await h.final(failingSinkReq);
+    await until(async () => (await h!.letters.get('default', failingSinkReq)) !== undefined);
+    expect(await h.store.getActivation('default', `f${failingSinkReq}`)).toBeUndefined();
+  });
+
+  it('runs a dispatch delivered twice only once', async () => {
+    h = new Harness();
+    await h.start({ executors: ['ex-a'] });
+    const fn = await h.deploy('once');
+    const req = h.request(fn, { do: 'ok' }, 'async');
+    const queue = h.topology.executorQueue('ex-a');
+    const d: Dispatch = { request: req, placement: 'test', scheduler: h.topology.schedulerQueue(h.scheduler.id) };
+    await Promise.all([h.bus.send(queue, d), h.bus.send(queue, d)]);
+    expect(await h.final(req.activationId)).toMatchObject({ status: 'success', attempts: 1 });
+    await new Promise((r) => setTimeout(r, 50)); // give a (wrong) second run the chance to happen
+    expect(h.runs.filter((r) => r.activationId === req.activationId)).toHaveLength(1);
+  });
+
+  it('dead-letters an async invocation older than the maximum event age (EVENT_TOO_OLD)', async () => {
+    h = new Harness();
+    await h.start({ executors: ['ex-a'], maxEventAgeMs: 1000 });
+    const fn = await h.deploy('late');
+    const id = await h.invokeAsync(fn, { do: 'ok' }, { queuedAt: new Date(Date.now() - 5000).toISOString() });
+    expect(await h.final(id)).toMatchObject({ status: 'platform_error', error: { code: 'EVENT_TOO_OLD' } });
+    await until(async () => (await h!.letters.get('default', id))?.reason === 'EVENT_TOO_OLD');
+    expect(h.runs).toHaveLength(0);
+  });
+});
+
+describe('Scheduler + Executor: limits', () => {
+  it('refuses a sync call over maxConcurrency (throttled) while an async one waits and then runs', async () => {
+    h = new Harness();
+    await h.start({ executors: ['ex-a'] });
+    const node = h.nodes.get('ex-a') as Node;
+    let open!: () => void;
+    node.backend.gate = new Promise<void>((r) => (open = r));
+    const fn = await h.deploy('capped', { maxConcurrency: 1 });
+    const held = h.invokeSync(fn, { do: 'hold' });
+    await until(() => h!.limiter.inFlight('default') === 1);
+    const refused = await h.invokeSync(fn, { do: 'ok' });
+    expect(refused).toMatchObject({ status: 'throttled', error: { code: 'CONCURRENCY_LIMIT' } });
+    const queued = await h.invokeAsync(fn, { do: 'ok' });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(h.runs.some((r) => r.activationId === queued)).toBe(false); // still waiting, not dropped
+    open();
+    expect((await held).status).toBe('success');
+    expect(await h.final(queued)).toMatchObject({ status: 'success' });
+    await until(() => h!.limiter.inFlight('default') === 0);
+  });
+
+  it('KvConcurrencyCounter: two schedulers share one limit, and a silent one\'s slots are reaped', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brisk-kvc-'));
+    const kv = new FileKeyValueStore(dir);
+    await kv.waitUntilReady();
+    let now = 1_000_000;
+    const a = new KvConcurrencyCounter({ kv, holderId: 'a', logger: log, leaseMs: 1000, now: () => now });
+    const b = new KvConcurrencyCounter({ kv, holderId: 'b', logger: log, leaseMs: 1000, now: () => now });
+    await a.start();
+    await b.start();
+    expect(await a.tryAcquire('ns', 'ns/f', 2, 10)).toBe(true);
+    expect(await b.tryAcquire('ns', 'ns/f', 2, 10)).toBe(true);
+    expect(await a.tryAcquire('ns', 'ns/f', 2, 10)).toBe(false); // the function's cap counts both schedulers
+    expect(await b.tryAcquire('ns', 'ns/g', 0, 3)).toBe(true);
+    expect(await a.tryAcquire('ns', 'ns/h', 0, 3)).toBe(false); // the namespace's cap too
+    await a.release('ns', 'ns/f');
+    expect(await b.tryAcquire('ns', 'ns/f', 2, 10)).toBe(true);
+    // b goes silent (crashed): after the lease, a reaps its three slots.
+    now += 1500;
+    await (a as unknown as { publish(check: boolean): Promise<void> }).publish(true);
+    await (a as unknown as { reap(): Promise<void> }).reap();
+    expect(await kv.get('concurrency:ns:ns')).toBe('0');
+    expect(await kv.get('concurrency:fn:ns/f')).toBe('0');
+    expect(await a.tryAcquire('ns', 'ns/f', 2, 3)).toBe(true);
+    await a.stop();
+    await b.stop();
+    await kv.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('Scheduler + Executor: lost and draining executors', () => {
+  it('re-dispatches a lost executor\'s async work elsewhere and tells a sync caller EXECUTOR_LOST', async () => {
+    h = new Harness();
+    await h.start({ executors: [] });
+    const harness = h;
+    // A ghost executor: heartbeats, takes its dispatches and hangs on them until it "crashes".
+    const ghostQueue = h.topology.executorQueue('ghost');
+    await h.bus.assertQueue(ghostQueue, { durable: true });
+    const beat = (): Promise<void> =>
+      harness.bus.publish(harness.topology.heartbeatTopic, {
+        executorId: 'ghost', backend: 'process', memoryMb: 100_000, memoryUsedMb: 0, inFlight: 0, pool: {}, warm: [],
+        systemErrors: 0, draining: false, leaving: false, sentAt: Date.now(),
+      } satisfies Heartbeat);
+    await beat();
+    const beating = setInterval(() => void beat(), HEARTBEAT_MS);
+    await until(() => harness.registry.get('ghost')?.state === 'healthy');
+    let crash!: (err: Error) => void;
+    const crashed = new Promise<never>((_, reject) => (crash = reject));
+    crashed.catch(() => undefined);
+    let taken = 0;
+    const ghost = await h.bus.consume(ghostQueue, async () => {
+      taken++;
+      await crashed; // the bus gives the message back (redelivered) when this rejects
+    }, { prefetch: 10 });
+    const fn = await h.deploy('moved', { memoryMb: 50_000 });
+    const asyncId = await h.invokeAsync(fn, { do: 'ok' });
+    const sync = h.invokeSync(fn, { do: 'ok' });
+    await until(() => taken === 2);
+    await h.addExecutor('ex-c', 100_000);
+    // kill -9: the messages go back unacked, the heartbeats stop.
+    crash(new Error('killed'));
+    const cancelled = ghost.cancel();
+    clearInterval(beating);
+    await cancelled;
+    expect(await sync).toMatchObject({ status: 'platform_error', error: { code: 'EXECUTOR_LOST' } });
+    const act = await h.final(asyncId, 5000);
+    expect(act).toMatchObject({ status: 'success', executor: 'ex-c' });
+    expect(h.runs.filter((r) => r.activationId === asyncId)).toHaveLength(1);
+    expect(await h.store.getActivation('default', asyncId)).toMatchObject({ status: 'success' });
+  });
+
+  it('on drain, a warm function gets a warm instance on another executor before the drained one leaves', async () => {
+    h = new Harness();
+    await h.start({ executors: ['ex-a', 'ex-b'] });
+    const fn = await h.deploy('hot');
+    const r = await h.invokeSync(fn, { do: 'ok' });
+    expect(r.status).toBe('success');
+    const first = h.runs[0]?.executorId as string;
+    const other = first === 'ex-a' ? 'ex-b' : 'ex-a';
+    const warmOn = (id: string): boolean => h!.nodes.get(id)!.pool.stats().warm.some((w) => w.function === 'hot');
+    expect(warmOn(first)).toBe(true);
+    expect(warmOn(other)).toBe(false);
+    const drained = h.nodes.get(first)!;
+    h.nodes.delete(first);
+    const stopping = drained.executor.stop();
+    await until(() => warmOn(other));
+    await stopping;
+    await until(() => h!.registry.get(first) === undefined);
+    const again = await h.invokeSync(fn, { do: 'ok' });
+    expect(again.status).toBe('success');
+    expect(again.coldStart).toBe(false);
+    expect(h.runs.at(-1)?.executorId).toBe(other);
+  });
+});
