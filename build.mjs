@@ -1,5 +1,6 @@
-// Builds the platform into dist/: the CLI (every role) and the self-contained
-// runtime server that runs inside each instance (process or container).
+// Builds the platform into dist/: the CLI (every role), the self-contained
+// runtime server that runs inside each instance (process or container), and
+// the web console (Vite → dist/console, served by the gateway at /console).
 import { build } from 'esbuild';
 
 const common = { bundle: true, platform: 'node', target: 'node20', sourcemap: true, logLevel: 'warning' };
@@ -23,3 +24,15 @@ await Promise.all([
     external: [],
   }),
 ]);
+
+// The console is built with Vite, a dev dependency: an install without dev
+// dependencies still builds the server, and the gateway answers /console with
+// 503 CONSOLE_NOT_BUILT. CI always has it, and must not skip it.
+let vite;
+try {
+  vite = await import('vite');
+} catch (err) {
+  if (err?.code !== 'ERR_MODULE_NOT_FOUND' || process.env.CI === 'true') throw err;
+  console.warn('build: vite is not installed (dev dependency); skipping the web console');
+}
+if (vite) await vite.build({ configFile: new URL('./console/vite.config.ts', import.meta.url).pathname });

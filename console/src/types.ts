@@ -1,0 +1,119 @@
+/**
+ * The shapes of the gateway's JSON API as the console reads them (see the
+ * README's HTTP API table). Kept apart from core/types.ts on purpose: this is
+ * the public wire contract, and the console is built without the server code.
+ */
+
+export interface FunctionInfo {
+  name: string;
+  namespace: string;
+  version: number;
+  codeHash: string;
+  codeSize: number;
+  handler: string;
+  memoryMb: number;
+  timeoutMs: number;
+  env: Record<string, string>;
+  maxConcurrency: number;
+  retries: number;
+  allowEgress: boolean;
+  /** `/fn/{name}` answers without a key. */
+  public?: boolean;
+  /** Names of the encrypted secrets (values are never returned). */
+  secretNames?: string[];
+  /** Function that receives this one's dead letters. */
+  onFailure?: string;
+  versions?: number[];
+  createdAt?: string;
+  updatedAt?: string;
+  created?: boolean;
+}
+
+export type ActivationStatus = 'queued' | 'running' | 'success' | 'error' | 'timeout' | 'oom' | 'platform_error';
+
+export interface Activation {
+  activationId: string;
+  function: string;
+  version: number;
+  status: ActivationStatus;
+  mode?: 'sync' | 'async';
+  result?: unknown;
+  error?: { code?: string; message?: string; errorType?: string; errorMessage?: string; stack?: string[] | string };
+  logs: string[];
+  logsTruncated?: boolean;
+  coldStart: boolean;
+  startKind?: 'warm' | 'pool' | 'cold';
+  startMs?: number;
+  executor?: string;
+  placement?: string;
+  attempts: number;
+  trigger?: string;
+  queuedAt: string;
+  startedAt?: string;
+  endedAt?: string;
+  durationMs?: number;
+}
+
+export interface WarmInstance {
+  namespace: string;
+  function: string;
+  version: number;
+  state: 'idle' | 'busy';
+}
+
+export interface ExecutorInfo {
+  executorId: string;
+  backend: 'process' | 'docker';
+  state: 'healthy' | 'unhealthy' | 'offline' | 'draining';
+  memoryMb: number;
+  usedMb: number;
+  freeMb: number;
+  inFlight: number;
+  warm: WarmInstance[];
+  pool: Record<string, number>;
+  systemErrors: number;
+  lastHeartbeatAt: number;
+}
+
+/**
+ * A trigger as `GET /v1/triggers` returns it: the spec (discriminated by
+ * `type`) plus name and bookkeeping. Type-specific fields are optional here.
+ */
+export interface TriggerInfo {
+  name: string;
+  type: 'schedule' | 'topic' | 'queue' | 'storage' | 'http' | string;
+  function: string;
+  cron?: string;
+  timezone?: string;
+  topic?: string;
+  queue?: string;
+  batchSize?: number;
+  bucket?: string;
+  prefix?: string;
+  events?: string[];
+  method?: string;
+  path?: string;
+  url?: string;
+  public?: boolean;
+  createdAt?: string;
+  updatedAt?: string;
+}
+
+/** An async invocation that failed for good, as `GET /v1/dead-letters` returns it. */
+export interface DeadLetterInfo {
+  activationId: string;
+  function: string;
+  version: number;
+  /** `RETRIES_EXHAUSTED`, `PLATFORM_RETRIES_EXHAUSTED`, `EVENT_TOO_OLD`, `NO_CAPACITY`. */
+  reason: string;
+  status: ActivationStatus;
+  lastError?: { code?: string; message?: string; errorType?: string; errorMessage?: string };
+  attempts: number;
+  /** The event as JSON text. */
+  payload: string;
+  trigger?: string;
+  queuedAt: string;
+  failedAt: string;
+}
+
+export const FINAL_STATUSES: readonly ActivationStatus[] = ['success', 'error', 'timeout', 'oom', 'platform_error'];

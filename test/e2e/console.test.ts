@@ -1,0 +1,283 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { zipOf } from '../fixtures/archives.js';
+import { startStandalone, type Cluster } from '../helpers/cluster.js';
+import { requireService } from '../helpers/services.js';
+
+/**
+ * The web console end to end: a real standalone server (built by
+ * `npm run build`, console included), driven by Playwright in Debian's
+ * headless Chromium. Screenshots go to test-output/console/.
+ *
+ * Playwright's own browser download does not work here (no network), so the
+ * system `chromium` is used; `.ci/run` installs it. Under CI=true a missing
+ * chromium fails the suite instead of skipping it.
+ */
+
+const CHROMIUM = '/usr/bin/chromium';
+const KEY = 'console-test-key';
+const SHOTS = path.resolve('test-output/console');
+// Flags known to work on these machines: the closed network refuses Chromium's
+// background connections, and GPU/sandbox are unavailable in CI containers.
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+const FUNCTION_CODE = `export const handler = async (event: { name?: string }, context: { functionName: string }) => {
+  console.log('console-e2e: greeting ' + event.name + ' from ' + context.functionName);
+  return { greeting: 'hello ' + event.name };
+};`;
+
+describe.skipIf(!requireService('chromium', fs.existsSync(CHROMIUM)))('web console in headless Chromium', () => {
+  let cluster: Cluster;
+  let browser: Browser;
+  let page: Page;
+  const pageErrors: string[] = [];
+
+  const shot = async (name: string): Promise<void> => {
+    await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  };
+
+  beforeAll(async () => {
+    if (!fs.existsSync(path.resolve('dist/console/index.html'))) {
+      throw new Error('dist/console is missing: run `npm run build` (node build.mjs) before the e2e tests');
+    }
+    fs.mkdirSync(SHOTS, { recursive: true });
+    cluster = await startStandalone({ BRISK_ADMIN_KEY: KEY });
+    // launch() gives every run a fresh temporary profile (--user-data-dir).
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+    page = await context.newPage();
+    page.setDefaultTimeout(20_000);
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await cluster?.stop();
+  });
+
+  it('serves the app shell at /console and its assets', async () => {
+    const html = await fetch(`${cluster.url}/console/functions/anything`);
+    expect(html.status).toBe(200);
+    expect(await html.text()).toContain('<div id="app">');
+    expect((await fetch(`${cluster.url}/console/assets/missing.js`)).status).toBe(404);
+  });
+
+  it('refuses a wrong key, then logs in with the right one', async () => {
+    await page.goto(`${cluster.url}/console`);
+    await page.fill('#key', 'not-the-key');
+    await page.click('button[type=submit]');
+    await expect.poll(() => page.textContent('[data-testid=login-error]')).toContain('refused');
+    await shot('01-login-refused');
+
+    await page.fill('#key', KEY);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('h1:text-is("Functions")');
+    await page.waitForSelector('text=No functions yet');
+    expect(await page.evaluate('sessionStorage.getItem("brisk.console.key")')).toBe(KEY);
+    await shot('02-functions-empty');
+  });
+
+  it('deploys a function from the editor', async () => {
+    await page.fill('#deploy-name', 'hello-console');
+    await page.fill('#deploy-code', FUNCTION_CODE);
+    await page.fill('#deploy-env', 'GREETING=hi');
+    await page.click('[data-testid=deploy-button]');
+    await page.waitForURL('**/console/functions/hello-console');
+    await page.waitForSelector('h1:text-is("hello-console")');
+    expect(await page.textContent('[data-testid=function-version]')).toBe('v1');
+    await shot('03-function-deployed');
+
+    // What the console did is what the API holds.
+    const res = await fetch(`${cluster.url}/v1/functions/hello-console`, { headers: { authorization: `Bearer ${KEY}` } });
+    const fn = (await res.json()) as { version: number; env: Record<string, string> };
+    expect(fn.version).toBe(1);
+    expect(fn.env).toEqual({ GREETING: 'hi' });
+  });
+
+  it('shows a build error with its location', async () => {
+    await page.fill('#deploy-code', 'export const handler = async ( => 1;');
+    await page.click('[data-testid=deploy-button]');
+    const box = page.locator('.deploy-result .error-box');
+    await box.waitFor();
+    expect(await box.textContent()).toContain('BUILD_FAILED');
+    expect(await page.textContent('[data-testid=function-version]')).toBe('v1');
+  });
+
+  let activationId = '';
+
+  it('invokes with a payload and shows the result, the activation and its logs', async () => {
+    await page.fill('#invoke-payload', '{"name":"Brisk"}');
+    await page.click('[data-testid=invoke-button]');
+    await expect.poll(() => page.textContent('[data-testid=invoke-output]')).toContain('"greeting": "hello Brisk"');
+    activationId = (await page.textContent('[data-testid=invoke-activation-id]'))?.trim() ?? '';
+    expect(activationId).toMatch(/^[a-zA-Z0-9_-]+$/);
+    const logs = page.locator('[data-testid=invoke-result] [data-testid=activation-logs]');
+    await expect.poll(() => logs.textContent()).toContain('console-e2e: greeting Brisk from hello-console');
+    expect(await page.textContent('[data-testid=invoke-result] [data-testid=activation-view]')).toContain('success');
+    await shot('04-invoked');
+  });
+
+  it('finds the activation in the history, filtered, with its logs', async () => {
+    await page.click('nav a:text-is("Activations")');
+    await page.waitForSelector('h1:text-is("Activations")');
+    await page.selectOption('[data-testid=filter-function]', 'hello-console');
+    await page.selectOption('[data-testid=filter-status]', 'success');
+    const row = page.locator(`tr[data-activation="${activationId}"]`);
+    await row.waitFor();
+    await row.click();
+    const detail = page.locator('[data-testid=activation-detail]');
+    await expect.poll(() => detail.textContent()).toContain(activationId);
+    await expect.poll(() => detail.locator('[data-testid=activation-logs]').textContent()).toContain('console-e2e: greeting Brisk');
+    expect(page.url()).toContain(`/console/activations/${activationId}`);
+    await shot('05-activations');
+
+    // A status filter that matches nothing hides the row.
+    await page.selectOption('[data-testid=filter-status]', 'error');
+    await row.waitFor({ state: 'detached' });
+
+    // Reloading the deep link keeps the session (sessionStorage) and the activation.
+    await page.reload();
+    await expect.poll(() => page.locator('[data-testid=activation-detail]').textContent()).toContain('console-e2e: greeting Brisk');
+  });
+
+  it('deploys a .zip dropped on the form, with a handler path', async () => {
+    const zip = zipOf({
+      'package.json': '{"name":"zipped","type":"module"}',
+      'src/index.js': "import { shout } from './lib.js';\nexport const handler = async (e) => ({ shouted: shout(e.word ?? 'zip') });\n",
+      'src/lib.js': 'export const shout = (s) => s.toUpperCase() + "!";\n',
+    });
+    await page.click('nav a:text-is("Functions")');
+    await page.waitForSelector('[data-testid=function-table]');
+    await page.fill('#deploy-name', 'zipped');
+    await page.fill('#deploy-handler', 'src/index.handler');
+    // A real drop event carrying the file, as a file manager would send it.
+    const dataTransfer = await page.evaluateHandle(
+      `(() => { const dt = new DataTransfer(); dt.items.add(new File([new Uint8Array(${JSON.stringify([...zip])})], 'app.zip', { type: 'application/zip' })); return dt; })()`,
+    );
+    await page.dispatchEvent('[data-testid=dropzone]', 'drop', { dataTransfer });
+    await expect.poll(() => page.textContent('[data-testid=dropzone]')).toContain('app.zip');
+    await page.click('[data-testid=deploy-button]');
+    await page.waitForURL('**/console/functions/zipped');
+    await page.waitForSelector('h1:text-is("zipped")');
+    await page.fill('#invoke-payload', '{"word":"brisk"}');
+    await page.click('[data-testid=invoke-button]');
+    await expect.poll(() => page.textContent('[data-testid=invoke-output]')).toContain('"shouted": "BRISK!"');
+  });
+
+  it('shows the executors with their pool and warm instances', async () => {
+    await page.click('nav a:text-is("Executors")');
+    const card = page.locator('[data-testid=executor-card]').first();
+    await card.waitFor();
+    expect(await card.textContent()).toContain('healthy');
+    // The function just ran, so its instance is warm on the one executor.
+    await expect.poll(() => card.textContent()).toContain('hello-console v1');
+    await shot('06-executors');
+  });
+
+  it('draws the live charts', async () => {
+    // A few more calls so the charts have something to show.
+    for (let i = 0; i < 5; i++) {
+      const r = await fetch(`${cluster.url}/v1/functions/hello-console/invoke`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}` },
+        body: JSON.stringify({ name: `n${i}` }),
+      });
+      expect(r.status).toBe(200);
+    }
+    await page.click('nav a:text-is("Metrics")');
+    for (const id of ['chart-invocations', 'chart-errors', 'chart-latency', 'chart-starts', 'chart-pool']) {
+      // A flat line has an empty bounding box, which Playwright calls hidden.
+      await page.locator(`[data-testid=${id}] svg path`).first().waitFor({ state: 'attached' });
+    }
+    // The sync call from the console plus these five, all within the last minute.
+    const inLastMinute = async (): Promise<number> => Number(/(\d+) in the last minute/.exec((await page.textContent('[data-testid=metrics-page] .tiles')) ?? '')?.[1] ?? 0);
+    await expect.poll(inLastMinute, { timeout: 15_000 }).toBeGreaterThanOrEqual(6);
+    await page.waitForTimeout(5_500); // one more 5 s bucket completes, so the lines show the calls
+    await shot('07-metrics');
+  });
+
+  it('creates a topic trigger that fires the function, and deletes it', async () => {
+    page.once('dialog', (d) => void d.accept());
+    await page.click('nav a:text-is("Triggers")');
+    await page.waitForSelector('[data-testid=trigger-form]');
+    await page.fill('#trigger-name', 'on-greet');
+    await page.selectOption('#trigger-kind', 'topic');
+    await page.fill('#trigger-spec', JSON.stringify({ type: 'topic', function: 'hello-console', topic: 'greetings' }));
+    await page.click('[data-testid=trigger-form] button[type=submit]');
+    const row = page.locator('tr[data-trigger="on-greet"]');
+    await row.waitFor();
+    expect(await row.textContent()).toContain('topic greetings');
+    await shot('08-triggers');
+
+    // The trigger is real: an event on the topic runs the function, and the history shows it.
+    const published = await fetch(`${cluster.url}/v1/events/greetings`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'topic' }),
+    });
+    expect(published.status).toBe(202);
+    const body = (await published.json()) as { events: { deliveries: { activationId: string }[] }[] };
+    const fired = body.events[0]?.deliveries[0]?.activationId ?? '';
+    expect(fired).not.toBe('');
+    await page.goto(`${cluster.url}/console/activations/${fired}`);
+    await expect.poll(() => page.textContent('[data-testid=activation-detail]'), { timeout: 20_000 }).toContain('topic:on-greet');
+
+    await page.click('nav a:text-is("Triggers")');
+    await row.waitFor();
+    await row.locator('button:text-is("Delete")').click();
+    await row.waitFor({ state: 'detached' });
+  });
+
+  it('lists a dead letter and re-drives it', async () => {
+    const auth = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+    const deployed = await fetch(`${cluster.url}/v1/functions/always-fails`, {
+      method: 'PUT',
+      headers: auth,
+      body: JSON.stringify({ code: 'export const handler = async () => { throw new Error("boom from the console test"); };', retries: 0 }),
+    });
+    expect(deployed.status).toBe(201);
+    const invoked = await fetch(`${cluster.url}/v1/functions/always-fails/invoke?async=true`, { method: 'POST', headers: auth, body: '{"n":1}' });
+    const { activationId: failed } = (await invoked.json()) as { activationId: string };
+
+    await page.click('nav a:text-is("Dead letters")');
+    const row = page.locator(`tr[data-dead-letter="${failed}"]`);
+    // The dead letter is written once the async attempt failed; the page lists what is there when opened.
+    await expect
+      .poll(
+        async () => {
+          await page.click('button:text-is("Refresh")');
+          return row.count();
+        },
+        { timeout: 20_000, interval: 500 },
+      )
+      .toBe(1);
+    expect(await row.textContent()).toContain('RETRIES_EXHAUSTED');
+    expect(await row.textContent()).toContain('boom from the console test');
+    await row.click(); // opens the event
+    await shot('09-dead-letters');
+    await row.locator('[data-testid=redrive-button]').click();
+    await expect.poll(() => row.textContent()).toContain('Re-driven');
+    const again = (await row.locator('a code').last().textContent())?.trim() ?? '';
+    expect(again).not.toBe(failed);
+    const res = await fetch(`${cluster.url}/v1/activations/${again}`, { headers: auth });
+    expect(((await res.json()) as { trigger?: string }).trigger).toBe('redrive');
+  });
+
+  it('logs out back to the key prompt, and raised no page errors', async () => {
+    await page.click('button:text-is("Log out")');
+    await page.waitForSelector('#key');
+    expect(await page.evaluate('sessionStorage.getItem("brisk.console.key")')).toBeNull();
+    expect(pageErrors).toEqual([]);
+  });
+});
