@@ -1,20 +1,34 @@
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { AmqpBus } from '../bus/amqp-bus.js';
 import { MemoryBus } from '../bus/memory-bus.js';
 import { Topology } from '../bus/topology.js';
 import type { Bus } from '../bus/types.js';
 import type { BriskConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
+import { Metrics } from '../core/metrics.js';
+import { SecretBox } from '../core/secret-box.js';
 import { CodeCache } from '../executor/code-cache.js';
+import { FunctionSecrets } from '../tenancy/function-secrets.js';
 import { DockerBackend } from '../executor/docker-backend.js';
 import { Executor } from '../executor/executor.js';
+import { defaultPlatformSocketPath, PlatformApi } from '../executor/platform-api.js';
 import { ProcessBackend } from '../executor/process-backend.js';
 import type { ExecutorBackend } from '../executor/types.js';
 import { WarmPool } from '../executor/warm-pool.js';
 import { GatewayServer } from '../gateway/gateway-server.js';
+import { objectRoutes } from '../gateway/routes/objects.js';
+import { consoleRoutes } from '../gateway/routes/console.js';
+import { ExecutorMonitor, executorRoutes } from '../gateway/routes/executors.js';
+import { deadLetterRoutes } from '../gateway/routes/dead-letters.js';
 import { ConcurrencyLimiter } from '../scheduler/concurrency-limiter.js';
+import { DeadLetterOffice } from '../scheduler/dead-letter-office.js';
+import { DeadLetterStore } from '../scheduler/dead-letters.js';
+import { KvConcurrencyCounter } from '../scheduler/kv-concurrency-counter.js';
 import { ExecutorRegistry } from '../scheduler/executor-registry.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { FileObjectStore } from '../storage/file-object-store.js';
@@ -23,7 +37,9 @@ import { FileKeyValueStore } from '../storage/file-kv-store.js';
 import { RedisConnection } from '../storage/redis-connection.js';
 import { RedisKeyValueStore } from '../storage/redis-kv-store.js';
 import { RedisStore } from '../storage/redis-store.js';
+import { ObjectService } from '../storage/object-service.js';
 import { S3ObjectStore } from '../storage/s3-object-store.js';
+import { createUserQueues, startTriggerRunners, triggerGatewayRouters } from '../triggers/trigger-feature.js';
 import type { KeyValueStore, MetadataStore, ObjectStore } from '../storage/types.js';
 
 /**
@@ -40,17 +56,20 @@ export interface Stoppable {
 }
 
 export interface Infrastructure {
+  mode: Mode;
   bus: Bus;
   topology: Topology;
   store: MetadataStore;
   objects: ObjectStore;
   kv: KeyValueStore;
+  /** This process's Prometheus metrics (all roles in it share them). */
+  metrics: Metrics;
   /** Close connections (after the roles have stopped). */
   close(): Promise<void>;
 }
 
 /** Connect to the bus and stores of a mode. Fails fast when a service is unreachable. */
-export async function connectInfrastructure(cfg: BriskConfig, mode: Mode, logger: Logger): Promise<Infrastructure> {
+export async function connectInfrastructure(cfg: BriskConfig, mode: Mode, role: string, logger: Logger): Promise<Infrastructure> {
   const topology = new Topology(cfg.BRISK_BUS_PREFIX);
   let bus: Bus;
   let store: MetadataStore;
@@ -86,11 +105,13 @@ export async function connectInfrastructure(cfg: BriskConfig, mode: Mode, logger
     throw err;
   }
   return {
+    mode,
     bus,
     topology,
     store,
     objects,
     kv,
+    metrics: new Metrics({ role: mode === 'standalone' ? 'standalone' : role }),
     close: async () => {
       await bus.close();
       await Promise.allSettled([store.close(), objects.close(), kv.close()]);
@@ -99,57 +120,184 @@ export async function connectInfrastructure(cfg: BriskConfig, mode: Mode, logger
   };
 }
 
+/**
+ * Users' objects (`/v1/objects`, `context.objects`): one per process, over
+ * the process's object store; puts and deletes publish object events.
+ */
+export function createObjectService(cfg: BriskConfig, infra: Infrastructure): ObjectService {
+  return new ObjectService({
+    objects: infra.objects,
+    bus: infra.bus,
+    topology: infra.topology,
+    kv: infra.kv,
+    maxObjectBytes: cfg.BRISK_MAX_PAYLOAD_BYTES,
+  });
+}
+
+/**
+ * Prometheus `/metrics` for a process without a gateway (scheduler,
+ * executor), on BRISK_METRICS_PORT. Returns undefined when not configured.
+ */
+export async function startMetricsServer(cfg: BriskConfig, metrics: Metrics, logger: Logger): Promise<Stoppable | undefined> {
+  if (cfg.BRISK_METRICS_PORT === undefined) return undefined;
+  const server = http.createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    metrics.text().then(
+      ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
+      () => res.writeHead(500).end(),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(cfg.BRISK_METRICS_PORT, cfg.BRISK_METRICS_HOST, () => resolve());
+  });
+  logger.info({ port: (server.address() as AddressInfo).port }, 'metrics listening');
+  return { stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
 export async function startGateway(cfg: BriskConfig, infra: Infrastructure, logger: Logger): Promise<GatewayServer & { port: number }> {
+  const gwLogger = logger.child({ role: 'gateway' });
+  // The gateway's own view of the executors (GET /v1/executors, the console).
+  const executors = new ExecutorMonitor({ bus: infra.bus, topology: infra.topology, logger: gwLogger, heartbeatMs: cfg.BRISK_HEARTBEAT_MS });
+  await executors.start();
+  // Triggers: /v1/triggers, /v1/events, /v1/queues and the /http/… routes.
+  const userQueues = createUserQueues(infra, cfg.BRISK_RABBITMQ_URL, gwLogger);
+  const triggers = triggerGatewayRouters(infra, { queues: userQueues, logger: gwLogger, maxPayloadBytes: cfg.BRISK_MAX_PAYLOAD_BYTES });
   const gw = new GatewayServer({
     config: cfg,
     ...infra,
-    logger: logger.child({ role: 'gateway' }),
+    logger: gwLogger,
     // Feature routers behind /v1 authentication; each feature adds its line here.
-    apiRouters: (_ctx) => [],
+    apiRouters: (ctx) => [
+      executorRoutes({ executors }),
+      objectRoutes({ objects: createObjectService(cfg, infra) }),
+      deadLetterRoutes({ letters: new DeadLetterStore(infra.kv), functions: ctx.functions, invoker: ctx.invoker }),
+      ...triggers.api(ctx),
+    ],
     // Feature routers outside /v1 (public endpoints).
-    publicRouters: (_ctx) => [],
+    publicRouters: (ctx) => [consoleRoutes(), ...triggers.public(ctx)],
   });
-  const port = await gw.start();
-  return Object.assign(gw, { port });
+  let port: number;
+  try {
+    port = await gw.start();
+  } catch (err) {
+    await executors.stop();
+    await userQueues.close();
+    throw err;
+  }
+  const stopServer = gw.stop.bind(gw);
+  return Object.assign(gw, {
+    port,
+    stop: async () => {
+      await stopServer();
+      await executors.stop();
+      await userQueues.close();
+    },
+  });
+}
+
+/** Dead-letter store + on-failure notifications, for schedulers and executors. */
+export function createDeadLetterOffice(infra: Infrastructure, logger: Logger): DeadLetterOffice {
+  return new DeadLetterOffice({
+    letters: new DeadLetterStore(infra.kv),
+    store: infra.store,
+    bus: infra.bus,
+    topology: infra.topology,
+    logger: logger.child({ component: 'dead-letters' }),
+  });
 }
 
 export async function startScheduler(cfg: BriskConfig, infra: Infrastructure, logger: Logger): Promise<Scheduler> {
+  const log = logger.child({ role: 'scheduler' });
+  const registry = new ExecutorRegistry({ heartbeatMs: cfg.BRISK_HEARTBEAT_MS });
+  // Standalone has one scheduler: limits in memory. Distributed schedulers share counters in Redis.
+  const shared =
+    infra.mode === 'distributed'
+      ? new KvConcurrencyCounter({ kv: infra.kv, holderId: `sch-${randomUUID().slice(0, 8)}`, logger: log })
+      : undefined;
+  await shared?.start();
   const scheduler = new Scheduler({
     bus: infra.bus,
     topology: infra.topology,
     store: infra.store,
-    registry: new ExecutorRegistry({ heartbeatMs: cfg.BRISK_HEARTBEAT_MS }),
-    limiter: new ConcurrencyLimiter(),
-    logger: logger.child({ role: 'scheduler' }),
+    registry,
+    limiter: shared ?? new ConcurrencyLimiter(),
+    logger: log,
     policy: cfg.BRISK_PLACEMENT,
     namespaceConcurrency: cfg.BRISK_NAMESPACE_CONCURRENCY,
+    deadLetters: createDeadLetterOffice(infra, log),
+    maxEventAgeMs: cfg.BRISK_MAX_EVENT_AGE_S * 1000,
+    kv: infra.kv,
   });
   await scheduler.start();
+  // Schedules, queue consumers and the storage listener run beside every scheduler.
+  const triggerRunners = await startTriggerRunners(infra, { rabbitUrl: cfg.BRISK_RABBITMQ_URL, logger: log });
   logger.info({ role: 'scheduler', schedulerId: scheduler.id, policy: cfg.BRISK_PLACEMENT }, 'scheduler ready');
-  return scheduler;
+  const stopScheduler = scheduler.stop.bind(scheduler);
+  return Object.assign(scheduler, {
+    stop: async () => {
+      await triggerRunners.stop();
+      await stopScheduler();
+      // After the scheduler: slots still held are given back for good.
+      await shared?.stop();
+    },
+  });
 }
 
-export function createBackend(cfg: BriskConfig, executorId: string, logger: Logger): ExecutorBackend {
+/** `platformSocket`: the executor's platform API socket, made reachable from instances. */
+export function createBackend(cfg: BriskConfig, executorId: string, logger: Logger, platformSocket?: string): ExecutorBackend {
   if (cfg.BRISK_EXECUTOR_BACKEND === 'docker') {
     return new DockerBackend({
       image: cfg.BRISK_RUNTIME_IMAGE,
       executorId,
       socketDir: path.join(os.tmpdir(), 'brisk-sockets', executorId),
       logger: logger.child({ component: 'docker' }),
+      ...(platformSocket !== undefined ? { platformSocket } : {}),
+      ...runtimeBundleHash(),
     });
   }
-  return new ProcessBackend({});
+  return new ProcessBackend(platformSocket !== undefined ? { platformSocket } : {});
+}
+
+/** sha256 of the runtime bundle next to this build, so a stale offline image is rebuilt. */
+function runtimeBundleHash(): { runtimeHash?: string } {
+  const bundle = path.resolve(process.cwd(), 'dist/runtime/server.mjs');
+  if (!fs.existsSync(bundle)) return {};
+  return { runtimeHash: createHash('sha256').update(fs.readFileSync(bundle)).digest('hex') };
 }
 
 export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, logger: Logger): Promise<Executor> {
   const id = cfg.BRISK_EXECUTOR_ID ?? `ex-${randomUUID().slice(0, 8)}`;
   const log = logger.child({ role: 'executor', executorId: id });
-  const backend = createBackend(cfg, id, log);
-  await backend.start();
+  // context.state / context.objects: instances reach this over a unix socket with a per-load token.
+  const platform = new PlatformApi({
+    socketPath: defaultPlatformSocketPath(id),
+    kv: infra.kv,
+    objects: createObjectService(cfg, infra),
+    logger: log.child({ component: 'platform-api' }),
+  });
+  await platform.start();
+  const backend = createBackend(cfg, id, log, platform.socketPath);
+  try {
+    await backend.start();
+  } catch (err) {
+    await platform.close();
+    throw err;
+  }
   const code = new CodeCache(infra.objects);
+  const secrets = new FunctionSecrets(infra.kv, cfg.BRISK_SECRET_KEY !== undefined ? new SecretBox(cfg.BRISK_SECRET_KEY) : undefined);
   const pool = new WarmPool({
-    backend,
-    prepareInit: async (fn) => ({ code: await code.get(fn.codeHash) }),
+    // Tracked: an instance's platform token is revoked when the instance is destroyed.
+    backend: platform.track(backend),
+    prepareInit: async (fn) => ({
+      code: await code.get(fn.codeHash),
+      // Secrets go into the instance's environment only, at /init.
+      env: await secrets.load(fn.namespace, fn.name, fn.secretsDigest),
+      platform: { token: platform.issueToken({ namespace: fn.namespace, function: fn.name }) },
+    }),
     memoryMb: cfg.BRISK_EXECUTOR_MEMORY_MB,
     idleTtlMs: cfg.BRISK_IDLE_TTL_MS,
     poolSize: cfg.BRISK_POOL_SIZE,
@@ -168,10 +316,19 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
     code,
     logger: log,
     heartbeatMs: cfg.BRISK_HEARTBEAT_MS,
+    deadLetters: createDeadLetterOffice(infra, log),
+    kv: infra.kv,
     // Enough to keep every core busy and the pool's memory budget full of small functions.
     concurrency: Math.max(4, Math.floor(cfg.BRISK_EXECUTOR_MEMORY_MB / 128)),
   });
   await executor.start();
   log.info({ backend: backend.name, memoryMb: cfg.BRISK_EXECUTOR_MEMORY_MB }, 'executor ready');
-  return executor;
+  // The platform API outlives the drain: runs still in flight may call it.
+  const stopExecutor = executor.stop.bind(executor);
+  return Object.assign(executor, {
+    stop: async () => {
+      await stopExecutor();
+      await platform.close();
+    },
+  });
 }

@@ -1,6 +1,8 @@
 import express, { type Request, type Response } from 'express';
-import { BriskError, NotFoundError } from '../core/errors.js';
-import { DEFAULT_NAMESPACE, type FunctionVersion, type InvocationResult } from '../core/types.js';
+import { AuthError, BriskError, NotFoundError } from '../core/errors.js';
+import type { FunctionVersion, InvocationResult } from '../core/types.js';
+import { param, type Principal } from '../gateway/http.js';
+import { webNamespace } from '../gateway/routes/web.js';
 import type { InvokeOptions } from '../gateway/invoker.js';
 import { ACTIVATION_HEADER } from '../gateway/responses.js';
 import { sendWebResult, toHttpEvent } from '../gateway/web-endpoint.js';
@@ -11,13 +13,6 @@ import { triggerLabel, type TriggerOf } from './types.js';
 /** Where http trigger routes are served: `/http/<path pattern>`. */
 export const HTTP_TRIGGER_PREFIX = '/http';
 
-/**
- * The namespace whose http triggers serve a request. The one place this is
- * decided: the default namespace for now; tenancy may route by host or prefix.
- */
-export function httpTriggerNamespace(_req: Request): string {
-  return DEFAULT_NAMESPACE;
-}
 
 export interface HttpTriggerRouterDeps {
   triggers: Pick<TriggerStore, 'list'>;
@@ -27,7 +22,10 @@ export interface HttpTriggerRouterDeps {
     invokeSync(fn: FunctionVersion, payload: string, opts?: InvokeOptions): Promise<InvocationResult>;
   };
   maxPayloadBytes: number;
-  namespaceFor?: (req: Request) => string;
+  /** The caller, if it presented a valid key (undefined: anonymous). */
+  caller: (req: Request) => Promise<Principal | undefined>;
+  /** Namespace rate and payload quotas; throws when over. */
+  admit?: (namespace: string, payloadBytes: number, mode: 'sync' | 'async') => Promise<void>;
 }
 
 /** The http trigger that serves a method and path, with its path parameters. */
@@ -71,10 +69,12 @@ export function matchHttpTrigger(triggers: TriggerOf<'http'>[], method: string, 
 export function httpTriggerRouter(deps: HttpTriggerRouterDeps): express.Router {
   const r = express.Router();
   const rawBody = express.raw({ type: () => true, limit: deps.maxPayloadBytes });
-  const namespaceFor = deps.namespaceFor ?? httpTriggerNamespace;
   const serve = async (req: Request, res: Response): Promise<void> => {
-    const ns = namespaceFor(req);
-    const subPath = req.path.slice(HTTP_TRIGGER_PREFIX.length) || '/';
+    // `/http/…` serves the caller key's namespace (or `default`); `/ns/{ns}/http/…` names it.
+    const target = await webNamespace(req, param(req, 'ns'), deps.caller);
+    const ns = target.namespace;
+    const rest = req.params['path'];
+    const subPath = '/' + (Array.isArray(rest) ? rest.join('/') : typeof rest === 'string' ? rest : '');
     const http = (await deps.triggers.list(ns)).filter((t): t is TriggerOf<'http'> => t.type === 'http');
     let match: HttpRouteMatch;
     try {
@@ -82,6 +82,9 @@ export function httpTriggerRouter(deps: HttpTriggerRouterDeps): express.Router {
     } catch (err) {
       if (err instanceof BriskError && err.code === 'METHOD_NOT_ALLOWED') res.setHeader('allow', String(err.data?.['allow'] ?? ''));
       throw err;
+    }
+    if (match.trigger.public !== true && !target.authorized) {
+      throw new AuthError('UNAUTHORIZED', 'this route needs an API key of its namespace (the trigger is not public)');
     }
     let fn: FunctionVersion;
     try {
@@ -95,12 +98,16 @@ export function httpTriggerRouter(deps: HttpTriggerRouterDeps): express.Router {
       throw err;
     }
     const event = toHttpEvent(req, subPath, match.params);
+    const payload = JSON.stringify(event);
+    await deps.admit?.(ns, Buffer.byteLength(payload), 'sync');
     const activationId = deps.invoker.newActivationId();
     res.setHeader(ACTIVATION_HEADER, activationId);
-    const result = await deps.invoker.invokeSync(fn, JSON.stringify(event), { activationId, trigger: triggerLabel(match.trigger) });
+    const result = await deps.invoker.invokeSync(fn, payload, { activationId, trigger: triggerLabel(match.trigger) });
     sendWebResult(res, result);
   };
   r.all(HTTP_TRIGGER_PREFIX, rawBody, serve);
   r.all(`${HTTP_TRIGGER_PREFIX}/*path`, rawBody, serve);
+  r.all(`/ns/:ns${HTTP_TRIGGER_PREFIX}`, rawBody, serve);
+  r.all(`/ns/:ns${HTTP_TRIGGER_PREFIX}/*path`, rawBody, serve);
   return r;
 }

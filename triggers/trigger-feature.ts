@@ -53,7 +53,16 @@ export function triggerGatewayRouters(
       const topics = new TopicDispatcher({ triggers, firer, logger: log });
       return [triggerRoutes({ triggers: service }), eventRoutes({ topics, queues: opts.queues, maxPayloadBytes: opts.maxPayloadBytes })];
     },
-    public: (ctx) => [httpTriggerRouter({ triggers, functions: ctx.functions, invoker: ctx.invoker, maxPayloadBytes: opts.maxPayloadBytes })],
+    public: (ctx) => [
+      httpTriggerRouter({
+        triggers,
+        functions: ctx.functions,
+        invoker: ctx.invoker,
+        maxPayloadBytes: opts.maxPayloadBytes,
+        caller: (req) => ctx.auth.principal(req),
+        admit: ctx.admit,
+      }),
+    ],
   };
 }
 

@@ -86,6 +86,8 @@ const httpSpec = z.strictObject({
     .transform((m) => m.toUpperCase())
     .pipe(z.enum(HTTP_METHODS)),
   path: z.string().max(512).regex(HTTP_PATH_PATTERN, 'must look like /users/:id or /files/*rest'),
+  /** Answer without an API key (default: a key of the namespace is needed, like `/fn/…`). */
+  public: z.boolean().optional(),
 });
 
 /** The body of `PUT /v1/triggers/{name}`. */

@@ -47,7 +47,7 @@ async function redisDump(url: string): Promise<string> {
       const type = await r.type(key);
       if (type === 'string') out.push(key, String(await r.get(key)));
       else if (type === 'hash') out.push(key, JSON.stringify(await r.hgetall(key)));
-      else if (type === 'zset') out.push(key, JSON.stringify(await r.zrange(key, 0, -1)));
+      else if (type === 'zset') out.push(key, JSON.stringify(await r.zrange(key, '0', '-1')));
     }
     return out.join('\n');
   } finally {

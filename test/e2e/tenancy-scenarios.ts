@@ -73,6 +73,33 @@ export function tenancyScenarios(label: string, start: () => Promise<Cluster>, h
       expect((await fetch(`${cluster.url}/ns/team-a/fn/only-a`, { headers: { authorization: `Bearer ${keyB}` } })).status).toBe(401);
       expect((await fetch(`${cluster.url}/ns/team-a/fn/only-a`, { headers: { authorization: `Bearer ${keyA}` } })).status).toBe(200);
       expect((await fetch(`${cluster.url}/fn/only-a`, { headers: { authorization: `Bearer ${keyA}` } })).status).toBe(200);
+      // Triggers and objects belong to the namespace too.
+      expect((await a.req('PUT', '/v1/triggers/t-a', { type: 'topic', function: 'only-a', topic: 'news' })).status).toBeLessThan(300);
+      expect((await b.req('GET', '/v1/triggers/t-a')).status).toBe(404);
+      expect((await b.req('GET', '/v1/triggers')).json.triggers).toEqual([]);
+      expect((await b.req('DELETE', '/v1/triggers/t-a')).status).toBe(404);
+      expect((await a.req('PUT', '/v1/objects/docs/note.txt', 'for a only', { 'content-type': 'text/plain' })).status).toBeLessThan(300);
+      expect((await a.req('GET', '/v1/objects/docs/note.txt')).text).toBe('for a only');
+      expect((await b.req('GET', '/v1/objects/docs/note.txt')).status).toBe(404);
+      expect((await b.req('GET', '/v1/objects/docs')).text).not.toContain('note.txt');
+      // State: a counter in each namespace counts on its own.
+      const counter = 'export const handler = async (_e, ctx) => ({ n: await ctx.state.incr("hits") })';
+      expect((await a.req('PUT', '/v1/functions/count', { code: counter })).status).toBe(201);
+      expect((await b.req('PUT', '/v1/functions/count', { code: counter })).status).toBe(201);
+      expect((await a.req('POST', '/v1/functions/count/invoke', {})).json).toEqual({ n: 1 });
+      expect((await a.req('POST', '/v1/functions/count/invoke', {})).json).toEqual({ n: 2 });
+      expect((await b.req('POST', '/v1/functions/count/invoke', {})).json).toEqual({ n: 1 });
+      // http trigger routes: a key of the namespace unless the trigger is public.
+      const web = 'export const handler = async (ev) => ({ statusCode: 200, body: "id " + ev.params.id })';
+      expect((await a.req('PUT', '/v1/functions/route', { code: web })).status).toBe(201);
+      expect((await a.req('PUT', '/v1/triggers/r-private', { type: 'http', function: 'route', method: 'GET', path: '/private/:id' })).status).toBeLessThan(300);
+      expect((await a.req('PUT', '/v1/triggers/r-public', { type: 'http', function: 'route', method: 'GET', path: '/open/:id', public: true })).status).toBeLessThan(300);
+      expect((await fetch(`${cluster.url}/ns/team-a/http/private/7`)).status).toBe(401);
+      expect((await fetch(`${cluster.url}/ns/team-a/http/private/7`, { headers: { authorization: `Bearer ${keyB}` } })).status).toBe(401);
+      const own = await fetch(`${cluster.url}/http/private/7`, { headers: { authorization: `Bearer ${keyA}` } });
+      expect([own.status, await own.text()]).toEqual([200, 'id 7']);
+      const open = await fetch(`${cluster.url}/ns/team-a/http/open/8`);
+      expect([open.status, await open.text()]).toEqual([200, 'id 8']);
       // Only the operator manages namespaces.
       expect((await a.req('GET', '/v1/namespaces')).status).toBe(403);
       expect((await a.req('POST', '/v1/namespaces/team-a/keys', {})).status).toBe(403);
