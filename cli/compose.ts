@@ -11,6 +11,7 @@ import type { Bus } from '../bus/types.js';
 import type { BriskConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { Metrics } from '../core/metrics.js';
+import { UsageMeter } from '../metering/usage-meter.js';
 import { SecretBox } from '../core/secret-box.js';
 import { CodeCache } from '../executor/code-cache.js';
 import { FunctionSecrets } from '../tenancy/function-secrets.js';
@@ -231,6 +232,7 @@ export async function startScheduler(cfg: BriskConfig, infra: Infrastructure, lo
     deadLetters: createDeadLetterOffice(infra, log),
     maxEventAgeMs: cfg.BRISK_MAX_EVENT_AGE_S * 1000,
     kv: infra.kv,
+    metrics: infra.metrics,
   });
   await scheduler.start();
   // Schedules, queue consumers and the storage listener run beside every scheduler.
@@ -306,9 +308,13 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
     logger: log.child({ component: 'pool' }),
   });
   pool.start();
+  const meter = new UsageMeter(infra.kv);
+  meter.start();
   const executor = new Executor({
     id,
     backend: backend.name,
+    metrics: infra.metrics,
+    meter,
     bus: infra.bus,
     topology: infra.topology,
     store: infra.store,

@@ -130,6 +130,8 @@ export interface InvocationRequest {
   notBefore?: number;
   /** Retries caused by throttling or platform faults (not counted in `attempt`). */
   platformRetries?: number;
+  /** The namespace's concurrency quota, resolved by the gateway (unset: the scheduler's default). */
+  namespaceConcurrency?: number;
 }
 
 /** Scheduler → executor: an invocation and why it was placed there. */

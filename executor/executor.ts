@@ -2,6 +2,8 @@ import type { Bus, DeliveryInfo, Subscription } from '../bus/types.js';
 import type { Topology } from '../bus/topology.js';
 import { BriskError, BuildError, serializeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { fnLabel, type Metrics } from '../core/metrics.js';
+import type { UsageMeter } from '../metering/usage-meter.js';
 import { parseDispatch, parsePrewarm } from '../core/schemas.js';
 import type { Activation, ActivationStatus, Completion, Dispatch, Heartbeat, InvocationRequest, InvocationResult } from '../core/types.js';
 import type { RunResponse } from '../runtime/protocol.js';
@@ -24,6 +26,10 @@ export interface ExecutorOptions {
   heartbeatMs: number;
   /** Activations this executor runs at once (bus prefetch). */
   concurrency: number;
+  /** Prometheus metrics of this process. */
+  metrics?: Metrics;
+  /** Usage metering (invocations, GB-seconds …) per namespace and function. */
+  meter?: UsageMeter;
   /** Where async invocations go when their last retry failed. */
   deadLetters: DeadLetterOffice;
   /** Run claims: one run per (activation, attempt) even when a dispatch arrives twice. */
@@ -102,6 +108,7 @@ export class Executor {
     await this.handBack();
     await this.sendHeartbeat(true).catch(() => undefined);
     await this.o.pool.close();
+    await this.o.meter?.close();
   }
 
   /** Move dispatches still waiting in this executor's queue back to the invoke queue. */
@@ -120,8 +127,43 @@ export class Executor {
     await bus.deleteQueue(this.queue).catch(() => undefined);
   }
 
+  /**
+   * Count one run where the work happened: metrics, and usage for the bill.
+   * Platform faults are not the tenant's usage and are not metered.
+   */
+  private observe(request: InvocationRequest, o: RunOutcome): void {
+    const label = fnLabel(request.fn.namespace, request.fn.name);
+    const m = this.o.metrics;
+    if (m) {
+      m.runs.inc({ function: label, status: o.status });
+      if (o.startKind !== undefined) {
+        m.starts.inc({ kind: o.startKind });
+        m.startLatency.observe({ kind: o.startKind }, (o.startMs ?? 0) / 1000);
+      }
+      m.execution.observe({ function: label }, Math.max(0, o.durationMs - (o.startMs ?? 0)) / 1000);
+    }
+    if (o.status === 'platform_error' || o.status === 'throttled') return;
+    this.o.meter?.record({
+      namespace: request.fn.namespace,
+      function: request.fn.name,
+      memoryMb: request.fn.memoryMb,
+      durationMs: o.durationMs,
+      coldStart: o.coldStart,
+      error: o.status !== 'success',
+    });
+  }
+
   private async sendHeartbeat(leaving = false): Promise<void> {
     const s = this.o.pool.stats();
+    const m = this.o.metrics;
+    if (m) {
+      m.poolSize.reset();
+      for (const [size, n] of Object.entries(s.pool)) m.poolSize.set({ memory_mb: size }, n);
+      m.warmInstances.set({ state: 'idle' }, s.warm.filter((w) => w.state === 'idle').length);
+      m.warmInstances.set({ state: 'busy' }, s.warm.filter((w) => w.state === 'busy').length);
+      m.capacity.set({ kind: 'budget' }, s.memoryMb);
+      m.capacity.set({ kind: 'used' }, s.memoryUsedMb);
+    }
     const hb: Heartbeat = {
       executorId: this.o.id,
       backend: this.o.backend,
@@ -333,6 +375,7 @@ export class Executor {
   private async report(d: Dispatch, o: RunOutcome): Promise<void> {
     const { request } = d;
     const { bus, store } = this.o;
+    this.observe(request, o);
     const record: Activation = {
       activationId: request.activationId,
       namespace: request.fn.namespace,

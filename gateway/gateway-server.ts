@@ -48,14 +48,17 @@ export interface GatewayContext {
 /** The gateway role: HTTP server + invoker, on whatever bus and stores it is handed. */
 export class GatewayServer {
   readonly invoker: Invoker;
+  private readonly tenancy: TenancyService;
   private server: http.Server | undefined;
 
   constructor(private readonly deps: GatewayServerDeps) {
+    this.tenancy = new TenancyService(deps.kv, defaultQuotas(deps.config));
     this.invoker = new Invoker({
       bus: deps.bus,
       store: deps.store,
       topology: deps.topology,
       ...(deps.metrics ? { metrics: deps.metrics } : {}),
+      namespaceConcurrency: async (ns) => (await this.tenancy.quotas(ns)).maxConcurrency,
     });
   }
 
@@ -63,7 +66,7 @@ export class GatewayServer {
   async start(): Promise<number> {
     const { config: c, logger } = this.deps;
     await this.invoker.start();
-    const tenancy = new TenancyService(this.deps.kv, defaultQuotas(c));
+    const tenancy = this.tenancy;
     const secretBox = c.BRISK_SECRET_KEY !== undefined ? new SecretBox(c.BRISK_SECRET_KEY) : undefined;
     const functions = new FunctionService({
       store: this.deps.store,

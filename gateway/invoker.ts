@@ -38,6 +38,8 @@ export class Invoker {
       /** Extra wait beyond the function's timeout before a sync caller gets 504. */
       syncGraceMs?: number;
       metrics?: Metrics;
+      /** The namespace's concurrency quota, passed to the scheduler with each request. */
+      namespaceConcurrency?: (namespace: string) => Promise<number>;
     },
   ) {}
 
@@ -77,6 +79,7 @@ export class Invoker {
     const activationId = opts.activationId ?? this.newActivationId();
     const waitMs = fn.timeoutMs + (this.deps.syncGraceMs ?? 30_000);
     const request = this.request(fn, payload, activationId, 'sync', waitMs, opts.trigger);
+    if (this.deps.namespaceConcurrency) request.namespaceConcurrency = await this.deps.namespaceConcurrency(fn.namespace);
     const result = new Promise<InvocationResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(activationId);
@@ -111,6 +114,7 @@ export class Invoker {
     const activationId = opts.activationId ?? this.newActivationId();
     // Async work may wait for capacity and be retried; it lives for a day at most.
     const request = this.request(fn, payload, activationId, 'async', 24 * 3600 * 1000, opts.trigger);
+    if (this.deps.namespaceConcurrency) request.namespaceConcurrency = await this.deps.namespaceConcurrency(fn.namespace);
     const record: Activation = {
       activationId,
       namespace: fn.namespace,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bus, DeliveryInfo, Subscription } from '../bus/types.js';
 import type { Topology } from '../bus/topology.js';
 import type { Logger } from '../core/logger.js';
+import type { Metrics } from '../core/metrics.js';
 import { parseCompletion, parseDispatch, parseHeartbeat, parseInvocationRequest } from '../core/schemas.js';
 import type { Activation, Completion, Dispatch, Heartbeat, InvocationRequest, InvocationResult, PrewarmRequest } from '../core/types.js';
 import type { KeyValueStore, MetadataStore } from '../storage/types.js';
@@ -12,6 +13,7 @@ import { functionVersionKey, type ExecutorRegistry } from './executor-registry.j
 import { choosePlacement, placementKey, type PlacementPolicy } from './placement.js';
 
 export interface SchedulerOptions {
+  metrics?: Metrics;
   bus: Bus;
   topology: Topology;
   store: MetadataStore;
@@ -103,8 +105,25 @@ export class Scheduler {
         parse: parseInvocationRequest,
       }),
     );
-    this.sweepTimer = setInterval(() => registry.sweep(), SWEEP_MS);
+    this.sweepTimer = setInterval(() => {
+      registry.sweep();
+      this.observe();
+    }, SWEEP_MS);
     this.sweepTimer.unref();
+  }
+
+  /** Gauges: executors by state, and the invoke queue's depth. */
+  private observe(): void {
+    const m = this.o.metrics;
+    if (!m) return;
+    const counts: Record<string, number> = { healthy: 0, unhealthy: 0, offline: 0, draining: 0 };
+    for (const e of this.o.registry.states()) counts[e.state] = (counts[e.state] ?? 0) + 1;
+    for (const [state, n] of Object.entries(counts)) m.executors.set({ state }, n);
+    const queue = this.o.topology.invokeQueue;
+    this.o.bus.queueDepth(queue).then(
+      (n) => m.queueDepth.set({ queue }, n),
+      () => undefined,
+    );
   }
 
   /** Stop taking requests; requests held while waiting go back to the queue unacked. */
@@ -121,7 +140,9 @@ export class Scheduler {
     const { fn } = req;
     const fnKey = placementKey(fn.namespace, fn.name);
     // Limits: a sync call over the limit is refused at once (429); async work waits.
-    while (!(await this.o.limiter.tryAcquire(fn.namespace, fnKey, fn.maxConcurrency, this.o.namespaceConcurrency))) {
+    // The gateway resolves the namespace's own limit (its quota) into the request.
+    const nsMax = req.namespaceConcurrency ?? this.o.namespaceConcurrency;
+    while (!(await this.o.limiter.tryAcquire(fn.namespace, fnKey, fn.maxConcurrency, nsMax))) {
       if (req.mode === 'sync') return this.refuse(req, 'throttled', 'CONCURRENCY_LIMIT', 'concurrency limit reached');
       try {
         await this.waitOrExpire(req);
@@ -156,6 +177,8 @@ export class Scheduler {
             this.release(req.activationId);
             throw err;
           }
+          this.o.metrics?.dispatches.inc({ placement: placement.reason });
+          this.o.metrics?.queueing.observe(Math.max(0, Date.now() - Date.parse(req.queuedAt)) / 1000);
           dispatched = true;
           return;
         }
