@@ -11,6 +11,10 @@ await Promise.all([
     entryPoints: { cli: 'cli/main.ts' },
     outdir: 'dist',
     format: 'esm',
+    // The servers' code is a separate chunk, loaded only for server roles, so
+    // client commands (`brisk invoke …`) start fast.
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
     // Dependencies stay in node_modules; only our code is bundled.
     packages: 'external',
   }),

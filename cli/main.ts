@@ -4,16 +4,7 @@ import path from 'node:path';
 import { loadConfig, redactConfig, type BriskConfig } from '../core/config.js';
 import { BriskError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/logger.js';
-import {
-  connectInfrastructure,
-  startExecutor,
-  startGateway,
-  startMetricsServer,
-  startScheduler,
-  type Infrastructure,
-  type Mode,
-  type Stoppable,
-} from './compose.js';
+import type { Infrastructure, Mode, Stoppable } from './compose.js';
 import { CLIENT_USAGE, runClientCommand } from './client/commands.js';
 
 const USAGE = `brisk — a fast Functions-as-a-Service platform
@@ -33,6 +24,8 @@ Configuration comes from BRISK_* environment variables (see README.md).
 type Role = 'standalone' | 'gateway' | 'scheduler' | 'executor';
 
 async function runServer(role: Role, config: BriskConfig, logger: Logger): Promise<void> {
+  // Loaded only for server roles: client commands start without express, amqplib, ioredis …
+  const { connectInfrastructure, startExecutor, startGateway, startMetricsServer, startScheduler } = await import('./compose.js');
   let cfg = config;
   const mode: Mode = role === 'standalone' ? 'standalone' : 'distributed';
   if (role === 'standalone' && cfg.BRISK_ADMIN_KEY === undefined) {

@@ -111,8 +111,8 @@ describe('ObjectService over FileObjectStore + MemoryBus', () => {
     expect(await svc.delete('ns', 'bkt', 'a/b.txt')).toBe(false);
     await flush();
     expect(events).toEqual([
-      { namespace: 'ns', bucket: 'bkt', key: 'a/b.txt', size: 5, type: 'created', at: at.toISOString() },
-      { namespace: 'ns', bucket: 'bkt', key: 'a/b.txt', size: 0, type: 'deleted', at: at.toISOString() },
+      { namespace: 'ns', bucket: 'bkt', key: 'a/b.txt', size: 5, type: 'created', eventId: expect.any(String), at: at.toISOString() },
+      { namespace: 'ns', bucket: 'bkt', key: 'a/b.txt', size: 0, type: 'deleted', eventId: expect.any(String), at: at.toISOString() },
     ]);
   });
 
