@@ -149,6 +149,49 @@ export class RedisConnection {
   }
 }
 
+/**
+ * What every Redis-backed store shares: a connection it either owns or was
+ * handed (several stores of a process share one), a status, and commands that
+ * refuse to run once the store is closed.
+ */
+export abstract class RedisBackedStore {
+  protected readonly conn: RedisConnection;
+  private readonly ownsConnection: boolean;
+  private state: StoreStatus = 'connecting';
+
+  constructor(opts: RedisConnectionOptions & { connection?: RedisConnection }) {
+    this.ownsConnection = opts.connection === undefined;
+    this.conn = opts.connection ?? new RedisConnection(opts);
+  }
+
+  get status(): StoreStatus {
+    return this.state === 'ready' && this.conn.status === 'closed' ? 'closed' : this.state;
+  }
+
+  async waitUntilReady(): Promise<void> {
+    if (this.state === 'closed') throw new ServiceUnavailableError('redis', 'store is closed');
+    await this.conn.waitUntilReady();
+    this.state = 'ready';
+  }
+
+  /** Idempotent; closes the connection only if this store made it. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    if (this.ownsConnection) await this.conn.close();
+  }
+
+  protected run(sc: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
+    if (this.state === 'closed') throw new ServiceUnavailableError('redis', 'store is closed');
+    return this.conn.run(sc, keys, args);
+  }
+
+  protected call<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.state === 'closed') throw new ServiceUnavailableError('redis', 'store is closed');
+    return this.conn.call(fn);
+  }
+}
+
 function isReplyError(err: unknown): boolean {
   return err instanceof Error && err.name === 'ReplyError';
 }

@@ -1,6 +1,5 @@
-import { ServiceUnavailableError } from '../core/errors.js';
-import { RedisConnection, script, type RedisConnectionOptions } from './redis-connection.js';
-import type { KeyValueStore, StoreStatus } from './types.js';
+import { RedisBackedStore, script, type RedisConnection, type RedisConnectionOptions } from './redis-connection.js';
+import type { KeyValueStore } from './types.js';
 
 export interface RedisKeyValueStoreOptions extends RedisConnectionOptions {
   /** Prefix of every key, e.g. `brisk:`; this store adds `kv:` and `kvh:`. */
@@ -37,45 +36,25 @@ return {allowed, retry}
  * {@link KeyValueStore} on Redis: plain keys under `<prefix>kv:` (SET with PX /
  * NX, INCRBY) and collections as hashes under `<prefix>kvh:`.
  */
-export class RedisKeyValueStore implements KeyValueStore {
-  private readonly conn: RedisConnection;
-  private readonly owns: boolean;
+export class RedisKeyValueStore extends RedisBackedStore implements KeyValueStore {
   private readonly keyPrefix: string;
   private readonly hashPrefix: string;
-  private state: StoreStatus = 'connecting';
 
   constructor(opts: RedisKeyValueStoreOptions) {
-    this.owns = opts.connection === undefined;
-    this.conn = opts.connection ?? new RedisConnection(opts);
+    super(opts);
     this.keyPrefix = `${opts.prefix}kv:`;
     this.hashPrefix = `${opts.prefix}kvh:`;
   }
 
-  get status(): StoreStatus {
-    return this.state === 'ready' && this.conn.status === 'closed' ? 'closed' : this.state;
-  }
-
-  async waitUntilReady(): Promise<void> {
-    if (this.state === 'closed') throw new ServiceUnavailableError('redis', 'store is closed');
-    await this.conn.waitUntilReady();
-    this.state = 'ready';
-  }
-
-  async close(): Promise<void> {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
-    if (this.owns) await this.conn.close();
-  }
-
   async get(key: string): Promise<string | undefined> {
-    const v = await this.conn.call(() => this.conn.client.get(this.keyPrefix + key));
+    const v = await this.call(() => this.conn.client.get(this.keyPrefix + key));
     return v ?? undefined;
   }
 
   async set(key: string, value: string, opts: { ttlMs?: number; ifAbsent?: boolean } = {}): Promise<boolean> {
     const k = this.keyPrefix + key;
     const c = this.conn.client;
-    const reply = await this.conn.call(() => {
+    const reply = await this.call(() => {
       if (opts.ttlMs !== undefined && opts.ifAbsent) return c.set(k, value, 'PX', opts.ttlMs, 'NX');
       if (opts.ttlMs !== undefined) return c.set(k, value, 'PX', opts.ttlMs);
       if (opts.ifAbsent) return c.set(k, value, 'NX');
@@ -85,32 +64,32 @@ export class RedisKeyValueStore implements KeyValueStore {
   }
 
   async delete(key: string): Promise<boolean> {
-    return (await this.conn.call(() => this.conn.client.del(this.keyPrefix + key))) > 0;
+    return (await this.call(() => this.conn.client.del(this.keyPrefix + key))) > 0;
   }
 
   async incr(key: string, by = 1, opts: { ttlMs?: number } = {}): Promise<number> {
-    return Number(await this.conn.run(INCR, [this.keyPrefix + key], [by, opts.ttlMs ?? 0]));
+    return Number(await this.run(INCR, [this.keyPrefix + key], [by, opts.ttlMs ?? 0]));
   }
 
   async takeTokens(key: string, ratePerSecond: number, burst: number, cost = 1): Promise<{ allowed: boolean; retryAfterMs: number }> {
-    const reply = (await this.conn.run(TAKE_TOKENS, [this.keyPrefix + key], [ratePerSecond, burst, cost, Date.now()])) as [number, number];
+    const reply = (await this.run(TAKE_TOKENS, [this.keyPrefix + key], [ratePerSecond, burst, cost, Date.now()])) as [number, number];
     return { allowed: Number(reply[0]) === 1, retryAfterMs: Number(reply[1]) };
   }
 
   async hget(collection: string, field: string): Promise<string | undefined> {
-    const v = await this.conn.call(() => this.conn.client.hget(this.hashPrefix + collection, field));
+    const v = await this.call(() => this.conn.client.hget(this.hashPrefix + collection, field));
     return v ?? undefined;
   }
 
   async hset(collection: string, field: string, value: string): Promise<void> {
-    await this.conn.call(() => this.conn.client.hset(this.hashPrefix + collection, field, value));
+    await this.call(() => this.conn.client.hset(this.hashPrefix + collection, field, value));
   }
 
   async hdel(collection: string, field: string): Promise<boolean> {
-    return (await this.conn.call(() => this.conn.client.hdel(this.hashPrefix + collection, field))) > 0;
+    return (await this.call(() => this.conn.client.hdel(this.hashPrefix + collection, field))) > 0;
   }
 
   async hgetall(collection: string): Promise<Record<string, string>> {
-    return await this.conn.call(() => this.conn.client.hgetall(this.hashPrefix + collection));
+    return await this.call(() => this.conn.client.hgetall(this.hashPrefix + collection));
   }
 }

@@ -1,7 +1,6 @@
-import { ServiceUnavailableError } from '../core/errors.js';
 import { FINAL_STATUSES, type Activation, type FunctionRecord, type FunctionVersion } from '../core/types.js';
-import { RedisConnection, script, type RedisConnectionOptions, type Script } from './redis-connection.js';
-import { deploymentSignature, type ListActivationsQuery, type MetadataStore, type PutVersionResult, type StoreStatus } from './types.js';
+import { RedisBackedStore, script, type RedisConnection, type RedisConnectionOptions } from './redis-connection.js';
+import { deploymentSignature, type ListActivationsQuery, type MetadataStore, type PutVersionResult } from './types.js';
 
 export interface RedisStoreOptions extends RedisConnectionOptions {
   /** A connection shared with other stores; when given, `url` etc. are ignored and close() leaves it open. */
@@ -125,41 +124,20 @@ const FINAL_LIST = `,${[...FINAL_STATUSES].join(',')},`;
  * Scripts use keys they compute (activation records) and so target a single
  * Redis, not Redis Cluster.
  */
-export class RedisStore implements MetadataStore {
-  private readonly conn: RedisConnection;
-  private readonly ownsConnection: boolean;
+export class RedisStore extends RedisBackedStore implements MetadataStore {
   private readonly prefix: string;
   private readonly ttlS: number;
   private readonly cap: number;
-  private state: StoreStatus = 'connecting';
 
   constructor(opts: RedisStoreOptions) {
+    super(opts);
     this.prefix = opts.prefix;
     this.ttlS = opts.activationTtlS;
     this.cap = opts.maxActivationsListed ?? 10_000;
-    this.ownsConnection = opts.connection === undefined;
-    this.conn = opts.connection ?? new RedisConnection(opts);
   }
 
   private get client(): RedisConnection['client'] {
     return this.conn.client;
-  }
-
-  get status(): StoreStatus {
-    return this.state === 'ready' && this.conn.status === 'closed' ? 'closed' : this.state;
-  }
-
-  async waitUntilReady(): Promise<void> {
-    if (this.state === 'closed') throw new ServiceUnavailableError('redis', 'store is closed');
-    await this.conn.waitUntilReady();
-    this.state = 'ready';
-  }
-
-  /** Closes the connection only if this store made it. */
-  async close(): Promise<void> {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
-    if (this.ownsConnection) await this.conn.close();
   }
 
   // -------------------------------------------------------------------------
@@ -283,15 +261,6 @@ export class RedisStore implements MetadataStore {
     return `${this.prefix}actsfn:${ns}:${fn}`;
   }
 
-  private run(sc: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
-    if (this.state === 'closed') throw new ServiceUnavailableError('redis', 'store is closed');
-    return this.conn.run(sc, keys, args);
-  }
-
-  private call<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.state === 'closed') throw new ServiceUnavailableError('redis', 'store is closed');
-    return this.conn.call(fn);
-  }
 }
 
 

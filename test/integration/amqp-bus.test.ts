@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Channel, type GetMessage } from 'amqplib';
 import { AmqpBus } from '../../bus/amqp-bus.js';
 import { Topology } from '../../bus/topology.js';
-import { DEAD_LETTER_HEADERS, type DeliveryInfo } from '../../bus/types.js';
+import { DEAD_LETTER_HEADERS } from '../../bus/types.js';
 import { ServiceUnavailableError } from '../../core/errors.js';
 import { busContract } from '../contracts/bus-contract.js';
 import {
