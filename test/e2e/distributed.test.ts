@@ -1,34 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDistributed, type Cluster } from '../helpers/cluster.js';
-import { distributedServicesAvailable, startDistributedServices } from '../helpers/distributed-env.js';
+import type { Cluster } from '../helpers/cluster.js';
+import { distributedServicesAvailable, startDistributedCluster } from '../helpers/distributed-env.js';
 import { api, skeletonScenarios, waitForActivation } from './scenarios.js';
 
 const available = await distributedServicesAvailable();
 
 describe.skipIf(!available)('distributed mode on RabbitMQ, Redis and S3', () => {
-  skeletonScenarios('distributed: 2 gateways, 1 scheduler, 2 process executors', async () => {
-    const services = await startDistributedServices('e2e');
-    const cluster = await startDistributed({ env: services.env, gateways: 2, executors: 2 });
-    const stop = cluster.stop;
-    return Object.assign(cluster, {
-      stop: async () => {
-        await stop();
-        await services.stop();
-      },
-    });
-  });
+  skeletonScenarios('distributed: 2 gateways, 1 scheduler, 2 process executors', () =>
+    startDistributedCluster('e2e', { gateways: 2, executors: 2 }),
+  );
 
   describe('several gateways and executors', () => {
     let cluster: Cluster;
-    let stopServices: () => Promise<void>;
     beforeAll(async () => {
-      const services = await startDistributedServices('e2e-multi');
-      stopServices = services.stop;
-      cluster = await startDistributed({ env: services.env, gateways: 2, executors: 2, schedulers: 2 });
+      cluster = await startDistributedCluster('e2e-multi', { gateways: 2, executors: 2, schedulers: 2 });
     });
     afterAll(async () => {
       await cluster?.stop();
-      await stopServices?.();
     });
 
     it('accepts invocations at either gateway and sees the same functions and activations', async () => {

@@ -1,7 +1,7 @@
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDistributed, startStandalone, TEST_ADMIN_KEY, type Cluster } from '../helpers/cluster.js';
-import { distributedServicesAvailable, startDistributedServices, type DistributedServices } from '../helpers/distributed-env.js';
+import { startStandalone, TEST_ADMIN_KEY, type Cluster } from '../helpers/cluster.js';
+import { distributedServicesAvailable, startDistributedCluster } from '../helpers/distributed-env.js';
 import { requireDocker } from '../helpers/docker.js';
 import { uniqueId } from '../helpers/services.js';
 import { api, skeletonScenarios, waitForActivation } from './scenarios.js';
@@ -130,22 +130,9 @@ describe.skipIf(!available)('Docker executor backend, standalone', () => {
 const servicesAvailable = await distributedServicesAvailable();
 describe.skipIf(!available || !servicesAvailable)('Docker executor backend, distributed', () => {
   const executorId = `e2e-dist-docker-${uniqueId()}`;
-  let services: DistributedServices | undefined;
-  skeletonScenarios('distributed, Docker backend', async () => {
-    services = await startDistributedServices('docker');
-    const cluster = await startDistributed({
-      env: { ...services.env, BRISK_EXECUTOR_BACKEND: 'docker', BRISK_EXECUTOR_ID: executorId },
-      gateways: 1,
-      executors: 1,
-    });
-    const stop = cluster.stop;
-    return Object.assign(cluster, {
-      stop: async () => {
-        await stop();
-        await services?.stop();
-      },
-    });
-  });
+  skeletonScenarios('distributed, Docker backend', () =>
+    startDistributedCluster('docker', { env: { BRISK_EXECUTOR_BACKEND: 'docker', BRISK_EXECUTOR_ID: executorId } }),
+  );
 
   afterAll(async () => {
     expect(await containersOf(executorId)).toEqual([]);

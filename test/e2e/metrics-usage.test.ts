@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDistributed, startStandalone, TEST_ADMIN_KEY, type Cluster } from '../helpers/cluster.js';
-import { distributedServicesAvailable, startDistributedServices, type DistributedServices } from '../helpers/distributed-env.js';
+import { startStandalone, TEST_ADMIN_KEY, type Cluster } from '../helpers/cluster.js';
+import { distributedServicesAvailable, startDistributedCluster } from '../helpers/distributed-env.js';
 import { api, waitForActivation } from './scenarios.js';
 
 /** The value of one sample line of a Prometheus text exposition (0 when absent). */
@@ -19,7 +19,7 @@ async function scrape(url: string, key = TEST_ADMIN_KEY): Promise<string> {
   return r.text();
 }
 
-function meteringScenarios(label: string, start: () => Promise<Cluster>, stop: () => Promise<void>): void {
+function meteringScenarios(label: string, start: () => Promise<Cluster>): void {
   describe(`metrics and metering (${label})`, () => {
     let cluster: Cluster;
     const a = api(() => cluster.url);
@@ -28,7 +28,6 @@ function meteringScenarios(label: string, start: () => Promise<Cluster>, stop: (
     });
     afterAll(async () => {
       await cluster?.stop();
-      await stop();
     });
 
     it('serves /metrics to the admin only, and the counters move with invocations', async () => {
@@ -72,17 +71,9 @@ function meteringScenarios(label: string, start: () => Promise<Cluster>, stop: (
   });
 }
 
-meteringScenarios('standalone', () => startStandalone(), async () => undefined);
+meteringScenarios('standalone', () => startStandalone());
 
 const available = await distributedServicesAvailable();
-let services: DistributedServices | undefined;
 describe.skipIf(!available)('distributed', () => {
-  meteringScenarios(
-    'distributed',
-    async () => {
-      services = await startDistributedServices('metering');
-      return startDistributed({ env: services.env, gateways: 1, executors: 2 });
-    },
-    async () => services?.stop(),
-  );
+  meteringScenarios('distributed', () => startDistributedCluster('metering', { executors: 2 }));
 });

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDistributed, startStandalone, type Cluster } from '../helpers/cluster.js';
-import { distributedServicesAvailable, startDistributedServices } from '../helpers/distributed-env.js';
+import { startStandalone, type Cluster } from '../helpers/cluster.js';
+import { distributedServicesAvailable, startDistributedCluster } from '../helpers/distributed-env.js';
 import { cleanupDocker, requireDocker } from '../helpers/docker.js';
 import { api } from './scenarios.js';
 
@@ -120,17 +120,7 @@ stateObjectScenarios('standalone, process backend', () => startStandalone());
 
 const distributed = await distributedServicesAvailable();
 describe.skipIf(!distributed)('distributed mode', () => {
-  stateObjectScenarios('distributed: gateway, scheduler, 2 process executors', async () => {
-    const services = await startDistributedServices('e2e-state');
-    const cluster = await startDistributed({ env: services.env, executors: 2 });
-    const stop = cluster.stop;
-    return Object.assign(cluster, {
-      stop: async () => {
-        await stop();
-        await services.stop();
-      },
-    });
-  });
+  stateObjectScenarios('distributed: gateway, scheduler, 2 process executors', () => startDistributedCluster('e2e-state', { executors: 2 }));
 });
 
 const docker = new Dockerode();

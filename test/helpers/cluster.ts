@@ -87,32 +87,42 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-/** One standalone process on a random port with its own data dir. */
-export async function startStandalone(extraEnv: Record<string, string> = {}): Promise<Cluster> {
-  const dataDir = tempDir('data');
-  const env = { BRISK_PORT: '0', BRISK_DATA_DIR: dataDir, BRISK_POOL_SIZE: '1', BRISK_ADMIN_KEY: TEST_ADMIN_KEY, ...extraEnv };
+/**
+ * A cluster whose processes `boot` starts: `stop` ends them all, `restart`
+ * stops and boots again (data dirs and services stay).
+ */
+async function bootCluster(boot: () => Promise<{ processes: BriskProcess[]; gateways: BriskProcess[] }>): Promise<Cluster> {
   const cluster: Cluster = {
     urls: [],
     url: '',
     processes: [],
     restart: async () => {
-      await stopAll();
-      await boot();
+      await cluster.stop();
+      await start();
     },
-    stop: () => stopAll(),
+    stop: async () => {
+      await Promise.all(cluster.processes.map((p) => stopProcess(p)));
+      cluster.processes = [];
+    },
   };
-  const stopAll = async (): Promise<void> => {
-    await Promise.all(cluster.processes.map((p) => stopProcess(p)));
-    cluster.processes = [];
+  const start = async (): Promise<void> => {
+    const { processes, gateways } = await boot();
+    cluster.processes = processes;
+    cluster.urls = gateways.map((g) => `http://127.0.0.1:${(g as { port?: number }).port}`);
+    cluster.url = cluster.urls[0] as string;
   };
-  const boot = async (): Promise<void> => {
-    const p = await spawnRole('standalone', env);
-    cluster.processes = [p];
-    cluster.url = `http://127.0.0.1:${p.port}`;
-    cluster.urls = [cluster.url];
-  };
-  await boot();
+  await start();
   return cluster;
+}
+
+/** One standalone process on a random port with its own data dir. */
+export async function startStandalone(extraEnv: Record<string, string> = {}): Promise<Cluster> {
+  const dataDir = tempDir('data');
+  const env = { BRISK_PORT: '0', BRISK_DATA_DIR: dataDir, BRISK_POOL_SIZE: '1', BRISK_ADMIN_KEY: TEST_ADMIN_KEY, ...extraEnv };
+  return bootCluster(async () => {
+    const p = await spawnRole('standalone', env);
+    return { processes: [p], gateways: [p] };
+  });
 }
 
 export interface DistributedOptions {
@@ -125,35 +135,19 @@ export interface DistributedOptions {
 /** Separate gateway, scheduler and executor processes on real services. */
 export async function startDistributed(opts: DistributedOptions): Promise<Cluster & { spawnExecutor(id?: string): Promise<BriskProcess> }> {
   const base = { BRISK_POOL_SIZE: '1', BRISK_HEARTBEAT_MS: '500', BRISK_ADMIN_KEY: TEST_ADMIN_KEY, ...opts.env };
-  const cluster = {
-    urls: [] as string[],
-    url: '',
-    processes: [] as BriskProcess[],
+  const cluster = await bootCluster(async () => {
+    const schedulers = await Promise.all(Array.from({ length: opts.schedulers ?? 1 }, () => spawnRole('scheduler', base)));
+    const executors = await Promise.all(Array.from({ length: opts.executors ?? 1 }, () => spawnRole('executor', base)));
+    const gateways = await Promise.all(Array.from({ length: opts.gateways ?? 1 }, () => spawnRole('gateway', { ...base, BRISK_PORT: '0' })));
+    // Give the schedulers one heartbeat to learn about the executors.
+    await new Promise((r) => setTimeout(r, 700));
+    return { processes: [...schedulers, ...executors, ...gateways], gateways };
+  });
+  return Object.assign(cluster, {
     spawnExecutor: async (id?: string) => {
       const p = await spawnRole('executor', { ...base, ...(id ? { BRISK_EXECUTOR_ID: id } : {}) });
       cluster.processes.push(p);
       return p;
     },
-    restart: async () => {
-      await stopAll();
-      await boot();
-    },
-    stop: () => stopAll(),
-  };
-  const stopAll = async (): Promise<void> => {
-    await Promise.all(cluster.processes.map((p) => stopProcess(p)));
-    cluster.processes = [];
-  };
-  const boot = async (): Promise<void> => {
-    const schedulers = await Promise.all(Array.from({ length: opts.schedulers ?? 1 }, () => spawnRole('scheduler', base)));
-    const executors = await Promise.all(Array.from({ length: opts.executors ?? 1 }, () => spawnRole('executor', base)));
-    const gateways = await Promise.all(Array.from({ length: opts.gateways ?? 1 }, () => spawnRole('gateway', { ...base, BRISK_PORT: '0' })));
-    cluster.processes = [...schedulers, ...executors, ...gateways];
-    cluster.urls = gateways.map((g) => `http://127.0.0.1:${g.port}`);
-    cluster.url = cluster.urls[0] as string;
-    // Give the schedulers one heartbeat to learn about the executors.
-    await new Promise((r) => setTimeout(r, 700));
-  };
-  await boot();
-  return cluster;
+  });
 }

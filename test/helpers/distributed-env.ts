@@ -11,6 +11,7 @@ import {
   type RedisHandle,
   type S3Handle,
 } from './services.js';
+import { startDistributed, type Cluster, type DistributedOptions } from './cluster.js';
 
 /** Real services for one distributed test file: a private Redis, an S3 endpoint, a RabbitMQ vhost. */
 export interface DistributedServices {
@@ -50,4 +51,24 @@ export async function startDistributedServices(label: string): Promise<Distribut
       await Promise.allSettled([redis.stop(), s3.stop(), rabbit.stop()]);
     },
   };
+}
+
+/**
+ * Fresh services and a distributed cluster on them; `stop()` ends both (a
+ * `restart()` restarts only the processes, so data survives it).
+ */
+export async function startDistributedCluster(
+  label: string,
+  opts: Omit<DistributedOptions, 'env'> & { env?: Record<string, string> } = {},
+): Promise<Cluster & { services: DistributedServices }> {
+  const services = await startDistributedServices(label);
+  const cluster = await startDistributed({ ...opts, env: { ...services.env, ...opts.env } });
+  const stopProcesses = cluster.stop;
+  return Object.assign(cluster, {
+    services,
+    stop: async () => {
+      await stopProcesses();
+      await services.stop();
+    },
+  });
 }
