@@ -1,0 +1,195 @@
+/**
+ * The load generator: a separate Node process (forked by bench/run.mjs) that
+ * drives HTTP requests at the system under test and reports latencies.
+ *
+ * Why a separate process: on a 2-core machine the generator competes with the
+ * system under test for CPU. In its own process it cannot stall the bench's
+ * orchestration, and its own CPU time is measured (process.cpuUsage) and
+ * reported next to every figure, so a reader can see what it took.
+ *
+ * Closed loop: `concurrency` workers each keep exactly one request in flight
+ * over a keep-alive `http.Agent` bounded to `concurrency` sockets; a worker
+ * sends its next request when the previous one has answered. So the generator
+ * never queues more than the system can take (no coordinated-omission
+ * inflation from an open-loop backlog), and never opens more connections
+ * than the concurrency asked for.
+ *
+ * Protocol (IPC): the parent sends `{ id, job }`, the child answers
+ * `{ id, result }` or `{ id, error }`. Jobs:
+ *  - `{ kind: 'latency', target, count, warmup }`: sequential requests (concurrency 1).
+ *  - `{ kind: 'throughput', target, concurrency, durationMs, warmupMs }`.
+ * A target is `{ host, port, socketPath?, method, path, headers, body }`.
+ * A throughput job may give `targets` (a list of instances) instead: each
+ * request then takes a free target and holds it until answered, a zero-cost
+ * dispatcher in front of single-activation instances (the floor baseline).
+ */
+import http from 'node:http';
+
+/** A request unanswered after this long is abandoned and counted as `timeout`. */
+const REQUEST_TIMEOUT_MS = 15_000;
+/** A latency run stops after this many timeouts (the system is stuck; waiting longer measures nothing). */
+const MAX_TIMEOUTS = 3;
+
+/** Nearest-rank percentile of a sorted array. */
+function pct(sorted, p) {
+  if (sorted.length === 0) return null;
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[idx];
+}
+
+function summarise(latMs) {
+  const s = Float64Array.from(latMs).sort();
+  const sum = s.reduce((a, b) => a + b, 0);
+  const r3 = (x) => (x === null ? null : Math.round(x * 1000) / 1000);
+  return {
+    samples: s.length,
+    p50: r3(pct(s, 50)),
+    p90: r3(pct(s, 90)),
+    p99: r3(pct(s, 99)),
+    max: r3(s.length ? s[s.length - 1] : null),
+    mean: r3(s.length ? sum / s.length : null),
+  };
+}
+
+/** One request; resolves with { status, ms } (ms = time to the last byte of the response). */
+function once(target, agent, body) {
+  return new Promise((resolve) => {
+    const t0 = process.hrtime.bigint();
+    const req = http.request(
+      {
+        agent,
+        ...(target.socketPath ? { socketPath: target.socketPath } : { host: target.host, port: target.port }),
+        method: target.method,
+        path: target.path,
+        headers: { ...target.headers, 'content-length': body.length },
+      },
+      (res) => {
+        let bytes = 0;
+        res.on('data', (c) => {
+          bytes += c.length;
+        });
+        res.on('end', () => {
+          const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+          resolve({ status: res.statusCode ?? 0, ms, bytes });
+        });
+        res.on('error', () => resolve({ status: -1, ms: Number(process.hrtime.bigint() - t0) / 1e6, bytes }));
+      },
+    );
+    req.on('error', (err) => resolve({ status: err.message === 'timeout' ? 'timeout' : -1, ms: Number(process.hrtime.bigint() - t0) / 1e6, bytes: 0 }));
+    // A request the system never answers must not hang the bench: it counts as an error.
+    req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error('timeout')));
+    req.end(body);
+  });
+}
+
+function cpuMs(start) {
+  const u = process.cpuUsage(start);
+  return Math.round((u.user + u.system) / 1000);
+}
+
+async function latency({ target, count, warmup = 20 }) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const body = Buffer.from(target.body ?? '');
+  const errors = {};
+  for (let i = 0, timeouts = 0; i < warmup && timeouts < MAX_TIMEOUTS; i++) {
+    if ((await once(target, agent, body)).status === 'timeout') timeouts++;
+  }
+  const lat = [];
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let aborted = false;
+  for (let i = 0; i < count; i++) {
+    const r = await once(target, agent, body);
+    if (r.status === 200) lat.push(r.ms);
+    else errors[r.status] = (errors[r.status] ?? 0) + 1;
+    if ((errors.timeout ?? 0) >= MAX_TIMEOUTS) {
+      aborted = true;
+      break;
+    }
+  }
+  const wallMs = performance.now() - t0;
+  agent.destroy();
+  return { ...summarise(lat), errors, ...(aborted ? { aborted: true } : {}), wallMs: Math.round(wallMs), loadgenCpuMs: cpuMs(cpu0) };
+}
+
+/** Free targets handed out one request at a time; waiters queue in order. */
+class TargetPool {
+  constructor(targets) {
+    this.free = [...targets];
+    this.waiters = [];
+  }
+  take() {
+    const t = this.free.pop();
+    return t ? Promise.resolve(t) : new Promise((r) => this.waiters.push(r));
+  }
+  give(t) {
+    const w = this.waiters.shift();
+    if (w) w(t);
+    else this.free.push(t);
+  }
+}
+
+async function throughput({ target, targets, concurrency, durationMs, warmupMs = 500 }) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const one = target ?? targets[0];
+  const body = Buffer.from(one.body ?? '');
+  const pool = targets ? new TargetPool(targets.map((t) => ({ t, agent: new http.Agent({ keepAlive: true, maxSockets: 1 }) }))) : undefined;
+  const send = async () => {
+    if (!pool) return once(target, agent, body);
+    const slot = await pool.take();
+    try {
+      return await once(slot.t, slot.agent, body);
+    } finally {
+      pool.give(slot);
+    }
+  };
+  const errors = {};
+  let lat = [];
+  let ok = 0;
+  let measuring = false;
+  let stop = false;
+  const worker = async () => {
+    while (!stop) {
+      const r = await send();
+      if (!measuring) continue;
+      if (r.status === 200) {
+        ok++;
+        lat.push(r.ms);
+      } else errors[r.status] = (errors[r.status] ?? 0) + 1;
+    }
+  };
+  const workers = Array.from({ length: concurrency }, worker);
+  await new Promise((r) => setTimeout(r, warmupMs));
+  lat = [];
+  measuring = true;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, durationMs));
+  measuring = false;
+  const wallMs = performance.now() - t0;
+  const loadgenCpuMs = cpuMs(cpu0);
+  stop = true;
+  await Promise.all(workers);
+  agent.destroy();
+  if (pool) for (const s of pool.free) s.agent.destroy();
+  return {
+    concurrency,
+    ...(targets ? { instances: targets.length } : {}),
+    ok,
+    rps: Math.round((ok / wallMs) * 1000),
+    ...summarise(lat),
+    errors,
+    wallMs: Math.round(wallMs),
+    loadgenCpuMs,
+  };
+}
+
+process.on('message', async ({ id, job }) => {
+  try {
+    const result = job.kind === 'latency' ? await latency(job) : await throughput(job);
+    process.send({ id, result });
+  } catch (err) {
+    process.send({ id, error: String(err?.stack ?? err) });
+  }
+});
+process.on('disconnect', () => process.exit(0));

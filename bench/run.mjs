@@ -1,0 +1,712 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: Brisk side by side with its baselines, in one run.
+ *
+ * Writes bench/results/<date>.json and bench/results/<date>.md, prints the
+ * Markdown tables. See bench/README.md for what each figure means.
+ *
+ * Options:
+ *   --quick              fewer samples, shorter runs (a smoke test, ~2 min)
+ *   --only=a,b           Brisk systems to run: standalone-process, standalone-docker,
+ *                        distributed-process, distributed-docker (default: all)
+ *   --no-baselines       skip floor, docker run and serverless-offline
+ *   --profile            run the Brisk processes with --cpu-prof; profiles and
+ *                        their top functions go to bench/results/profiles/<date>/
+ *   --root=DIR           bench the Brisk built in another tree (its bin/ and dist/;
+ *                        default: this repo), e.g. to compare two commits
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import Dockerode from 'dockerode';
+import {
+  bundleHandler,
+  closedLoop,
+  dockerRunPlatform,
+  ensureServerlessOffline,
+  runBody,
+  startFloorContainers,
+  startFloorProcesses,
+  startServerlessOffline,
+} from './lib/baselines.mjs';
+import { AUTH, activation, briskRoot, deployJson, deployZip, instancePids, invoke, leftoverContainers, setBriskRoot, startBrisk, waitInvocable } from './lib/brisk.mjs';
+import { summariseProfiles } from './lib/cpuprofile.mjs';
+import { packageZip, smallFunctionBody, PACKAGE_DEPS } from './lib/fixtures.mjs';
+import { LoadGen } from './lib/loadgen-client.mjs';
+import { transformEvent, trivialEvent } from './lib/payload.mjs';
+import { ProcSampler, descendants, rssMb } from './lib/procstat.mjs';
+import { renderMarkdown } from './lib/report.mjs';
+import { rabbitAvailable, rabbitPid, s3Available, commandExists, startRabbitVhost, startRedis, startS3, uniqueId } from './lib/services.mjs';
+
+const execFileAsync = promisify(execFile);
+const REPO = path.resolve(import.meta.dirname, '..');
+const IMAGE = 'brisk-runtime:latest';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------
+// options
+
+const argv = process.argv.slice(2);
+const QUICK = argv.includes('--quick');
+const PROFILE = argv.includes('--profile');
+const BASELINES = !argv.includes('--no-baselines');
+const ALL_SYSTEMS = ['standalone-process', 'standalone-docker', 'distributed-process', 'distributed-docker'];
+const onlyArg = argv.find((a) => a.startsWith('--only='));
+const rootArg = argv.find((a) => a.startsWith('--root='));
+if (rootArg) setBriskRoot(rootArg.slice(7));
+const SYSTEMS = onlyArg ? onlyArg.slice(7).split(',').filter((s) => ALL_SYSTEMS.includes(s)) : ALL_SYSTEMS;
+
+/** Sample sizes and durations: small enough for < 10 minutes in all, large enough for a stable p99. */
+const S = QUICK
+  ? { latencyCount: 200, warmup: 30, tputMs: 1500, tputWarmupMs: 800, coldPool: 4, coldEmpty: 3, deploySmall: 5, deployPkg: 3, dockerRunC1: 3, dockerRunMs: 2500 }
+  : { latencyCount: 600, warmup: 100, tputMs: 3000, tputWarmupMs: 1500, coldPool: 10, coldEmpty: 5, deploySmall: 12, deployPkg: 6, dockerRunC1: 8, dockerRunMs: 5000 };
+const CONCURRENCIES = [16, 64];
+
+const FUNCTIONS = {
+  trivial: { file: path.join(REPO, 'bench/functions/trivial.mjs'), event: JSON.stringify(trivialEvent()) },
+  transform: { file: path.join(REPO, 'bench/functions/transform.mjs'), event: JSON.stringify(transformEvent()) },
+};
+for (const f of Object.values(FUNCTIONS)) f.code = readFileSync(f.file, 'utf8');
+
+// ---------------------------------------------------------------------------
+// bookkeeping
+
+const t0 = Date.now();
+const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..+$/, 'Z');
+const resultsDir = path.join(REPO, 'bench/results');
+const profileRoot = path.join(resultsDir, 'profiles', stamp);
+const log = (msg) => process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(3)}s] ${msg}\n`);
+
+const results = {
+  date: new Date().toISOString(),
+  quick: QUICK,
+  profiled: PROFILE,
+  machine: {},
+  loadGenerator: '',
+  settings: { ...S, concurrencies: CONCURRENCIES },
+  payloadBytes: { trivial: FUNCTIONS.trivial.event.length, transform: FUNCTIONS.transform.event.length },
+  systems: {},
+  targets: [],
+  skipped: [],
+  notes: [],
+};
+
+/** Stops that must run whatever happens, most recent first. */
+const cleanups = [];
+async function runCleanups() {
+  while (cleanups.length) {
+    const fn = cleanups.pop();
+    try {
+      await fn();
+    } catch (err) {
+      log(`cleanup failed: ${err.message}`);
+    }
+  }
+}
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    log(`${sig}: cleaning up`);
+    void runCleanups().then(() => process.exit(130));
+  });
+}
+
+const skip = (what, why) => {
+  log(`SKIP ${what}: ${why}`);
+  results.skipped.push({ what, why });
+};
+
+// ---------------------------------------------------------------------------
+// machine and services
+
+const docker = new Dockerode();
+
+async function machineInfo() {
+  const cpus = os.cpus();
+  const version = async (cmd, args) => {
+    try {
+      const { stdout } = await execFileAsync(cmd, args, { timeout: 20_000 });
+      return stdout.trim().split('\n')[0];
+    } catch {
+      return null;
+    }
+  };
+  let dockerVersion = null;
+  let otherContainers = null;
+  try {
+    dockerVersion = (await docker.version()).Version;
+    otherContainers = (await docker.listContainers()).length;
+  } catch {
+    // reported as missing below
+  }
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    os: `${os.type()} ${os.arch()}`,
+    node: process.version,
+    docker: dockerVersion,
+    redis: await version('redis-server', ['--version']),
+    rabbitmq: await version('rabbitmqctl', ['-q', 'version']),
+    loadAvgAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    otherRunningContainersAtStart: otherContainers,
+  };
+}
+
+async function dockerReady() {
+  try {
+    await docker.ping();
+  } catch {
+    return 'dockerd is not reachable';
+  }
+  try {
+    await docker.getImage(IMAGE).inspect();
+  } catch {
+    log(`${IMAGE} missing: building it with infra/runtime/build-offline.sh`);
+    try {
+      await execFileAsync('bash', [path.join(REPO, 'infra/runtime/build-offline.sh'), IMAGE], { cwd: REPO, timeout: 300_000 });
+    } catch (err) {
+      return `could not build ${IMAGE}: ${String(err.message).slice(0, 300)}`;
+    }
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------
+// measurement primitives
+
+const lg = new LoadGen();
+cleanups.push(async () => lg.close());
+
+function briskTarget(url, fn) {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: Number(u.port),
+    method: 'POST',
+    path: `/v1/functions/${fn}/invoke`,
+    headers: { ...AUTH, 'content-type': 'application/json' },
+    body: FUNCTIONS[fn].event,
+  };
+}
+
+/** Latency at c1 and throughput at each concurrency against `target(s)`, sampling `procs` during the throughput runs. */
+async function warmScenarios(label, fn, { target, targets, procs, perConcurrencyTargets, afterLatency }) {
+  const out = {};
+  log(`${label} ${fn}: latency c1 (${S.latencyCount} samples)`);
+  out.latency = await lg.run({ kind: 'latency', target: target ?? targets[0], count: S.latencyCount, warmup: S.warmup });
+  if (afterLatency) out.breakdown = await afterLatency(out.latency);
+  for (const c of CONCURRENCIES) {
+    const tg = perConcurrencyTargets ? perConcurrencyTargets(c) : targets;
+    const sampler = procs ? new ProcSampler(procs()) : undefined;
+    sampler?.start();
+    log(`${label} ${fn}: throughput c${c} (${S.tputMs} ms)`);
+    const r = await lg.run({ kind: 'throughput', ...(tg ? { targets: tg } : { target }), concurrency: c, durationMs: S.tputMs, warmupMs: S.tputWarmupMs });
+    if (sampler) {
+      const st = sampler.stop();
+      r.processes = st;
+      r.cpuUsPerInvocation = Object.fromEntries(Object.entries(st.cpuMs).map(([k, v]) => [k, r.ok ? Math.round((v * 1000) / r.ok) : null]));
+    }
+    out[`c${c}`] = r;
+  }
+  return out;
+}
+
+const pct = (arr, p) => {
+  if (!arr.length) return null;
+  const s = [...arr].sort((a, b) => a - b);
+  return Math.round(s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] * 100) / 100;
+};
+const stats = (arr) => ({ samples: arr.length, p50: pct(arr, 50), p90: pct(arr, 90), max: pct(arr, 100) });
+
+// ---------------------------------------------------------------------------
+// Brisk systems
+
+let distServices; // { env, redisPid, stop } shared by the distributed systems
+async function distributedServices() {
+  if (distServices !== undefined) return distServices;
+  const missing = [];
+  if (!(await commandExists('redis-server'))) missing.push('redis-server');
+  if (!s3Available()) missing.push('s3rver');
+  if (!(await rabbitAvailable())) missing.push('rabbitmq (127.0.0.1:5672 + rabbitmqctl)');
+  if (missing.length) {
+    distServices = { missing: missing.join(', ') };
+    return distServices;
+  }
+  log('starting redis-server, s3rver and a RabbitMQ vhost');
+  const [redis, s3, rabbit] = await Promise.all([startRedis(), startS3(), startRabbitVhost()]);
+  const stop = async () => {
+    await Promise.allSettled([redis.stop(), s3.stop(), rabbit.stop()]);
+  };
+  cleanups.push(stop);
+  distServices = {
+    env: {
+      BRISK_RABBITMQ_URL: rabbit.url,
+      BRISK_REDIS_URL: redis.url,
+      BRISK_S3_ENDPOINT: s3.endpoint,
+      BRISK_S3_ACCESS_KEY: s3.accessKey,
+      BRISK_S3_SECRET_KEY: s3.secretKey,
+      BRISK_S3_BUCKET: `brisk-bench-${uniqueId()}`,
+      BRISK_HEARTBEAT_MS: '500',
+    },
+    redisPid: redis.pid,
+    rabbitPid: await rabbitPid(),
+    stop,
+  };
+  return distServices;
+}
+
+let dockerdPid;
+async function findDockerdPid() {
+  try {
+    const { stdout } = await execFileAsync('pgrep', ['-o', '-x', 'dockerd']);
+    return Number(stdout.trim());
+  } catch {
+    return undefined;
+  }
+}
+
+async function withBrisk(system, extraEnv, profileTag, fn) {
+  const [mode, backend] = system.split('-');
+  let serviceEnv = {};
+  let svc;
+  if (mode === 'distributed') {
+    svc = await distributedServices();
+    serviceEnv = svc.env;
+  }
+  const brisk = await startBrisk({
+    mode,
+    backend,
+    serviceEnv,
+    extraEnv,
+    profileDir: PROFILE ? path.join(profileRoot, `${system}${profileTag}`) : undefined,
+  });
+  const stop = async () => {
+    await brisk.stop();
+    if (backend === 'docker') {
+      const left = await leftoverContainers(brisk.executorId);
+      if (left.length) {
+        results.notes.push(`${system}: ${left.length} container(s) left after the executor stopped; removed by the bench`);
+        await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+      }
+    }
+  };
+  cleanups.push(stop);
+  try {
+    return await fn(brisk, svc);
+  } finally {
+    cleanups.splice(cleanups.indexOf(stop), 1);
+    await stop();
+  }
+}
+
+/** Warm runs of one function on a fresh Brisk: latency c1, throughput c16/c64, idle RSS, and (trivial) the after-burst probe. */
+async function warmBrisk(system, fn, brisk, svc, out) {
+  await deployJson(brisk.url, fn, { code: FUNCTIONS[fn].code });
+  await waitInvocable(brisk.url, fn, FUNCTIONS[fn].event);
+  // The response is checked once against the handler run locally, so a fast wrong answer cannot pass.
+  const { handler } = await import(FUNCTIONS[fn].file);
+  const want = JSON.stringify(await handler(JSON.parse(FUNCTIONS[fn].event), {}));
+  const got = await invoke(brisk.url, fn, FUNCTIONS[fn].event);
+  if (got.text !== want) throw new Error(`${system} ${fn}: wrong result ${got.text.slice(0, 200)}`);
+
+  // Process figures: each platform process, the runtime instances (summed), and the services.
+  let instPids = [];
+  const refresh = async () => {
+    instPids = await instancePids(brisk).catch(() => instPids);
+  };
+  await refresh();
+  const timer = setInterval(() => void refresh(), 500);
+  const procs = () => {
+    const p = {};
+    for (const [role, r] of Object.entries(brisk.roles)) p[role] = r.pid;
+    p.instances = () => instPids;
+    if (svc?.rabbitPid) p.rabbitmq = svc.rabbitPid;
+    if (svc?.redisPid) p.redis = svc.redisPid;
+    if (brisk.backend === 'docker' && dockerdPid) p.dockerd = dockerdPid;
+    p.loadgen = lg.pid;
+    return p;
+  };
+  try {
+    out.warm[fn] = await warmScenarios(system, fn, { target: briskTarget(brisk.url, fn), procs, afterLatency: (lat) => breakdown(brisk.url, fn, lat) });
+    if (fn !== 'trivial') return;
+    // Idle RSS: every live instance (warm ones + the pre-started pool) after the load, at rest.
+    await sleep(1000);
+    await refresh();
+    const rss = instPids.map((p) => rssMb(p)).filter((x) => x !== undefined);
+    out.memory.idleInstanceRssMb = { instances: rss.length, median: pct(rss, 50), max: pct(rss, 100) };
+    out.memory.idlePlatformRssMb = Object.fromEntries(Object.entries(brisk.roles).map(([role, r]) => [role, rssMb(r.pid)]));
+  } finally {
+    clearInterval(timer);
+  }
+
+  // A new function right after the burst: the executor's budget is full of idle warm instances,
+  // which it could evict; a platform that cannot place the new function here stalls real users.
+  log(`${system}: new function right after the c64 burst (10 s limit)`);
+  await deployJson(brisk.url, 'after-burst', smallFunctionBody(FUNCTIONS.trivial.code, `after ${uniqueId()}`));
+  const tb = performance.now();
+  const ab = await fetch(`${brisk.url}/v1/functions/after-burst/invoke`, { method: 'POST', headers: AUTH, body: FUNCTIONS.trivial.event, signal: AbortSignal.timeout(10_000) })
+    .then(async (res) => ({ status: res.status, text: (await res.text()).slice(0, 200) }))
+    .catch((err) => ({ status: null, text: String(err.name === 'TimeoutError' ? 'no answer within 10 s' : err.message) }));
+  out.afterBurst = { ms: Math.round(performance.now() - tb), ...ab };
+  if (ab.status !== 200) {
+    results.notes.push(`${system}: a new function invoked right after the c64 burst got ${ab.status ?? 'no answer'} after ${out.afterBurst.ms} ms (${ab.text}); see bench/README.md, hot spots.`);
+  }
+}
+
+/**
+ * Where a c1 invocation's time goes, from the activation records of the latency
+ * run: queuedAt (gateway) → startedAt (executor took it) → + durationMs (instance
+ * acquired and run) → the rest is the way back (reply, gateway, client). Record
+ * times are whole milliseconds, so means over many samples are used.
+ */
+async function breakdown(url, fn, lat) {
+  try {
+    const res = await fetch(`${url}/v1/activations?function=${fn}&limit=${Math.min(1000, S.latencyCount)}`, { headers: AUTH });
+    const body = await res.json();
+    const recs = (Array.isArray(body) ? body : body.activations ?? body.items ?? []).filter((a) => a.status === 'success' && a.startKind === 'warm');
+    if (!recs.length) return undefined;
+    const mean = (xs) => Math.round((xs.reduce((a, b) => a + b, 0) / xs.length) * 100) / 100;
+    const toExecutor = mean(recs.map((a) => Date.parse(a.startedAt) - Date.parse(a.queuedAt)));
+    const inExecutor = mean(recs.map((a) => a.durationMs));
+    return {
+      samples: recs.length,
+      clientMeanMs: lat.mean,
+      gatewayToExecutorMs: toExecutor,
+      executorAcquireAndRunMs: inExecutor,
+      replyPathAndHttpMs: Math.round((lat.mean - toExecutor - inExecutor) * 100) / 100,
+    };
+  } catch (err) {
+    return { error: String(err.message) };
+  }
+}
+
+async function benchBriskSystem(system) {
+  const label = system;
+  const out = { kind: 'brisk', warm: {}, coldStart: {}, deploy: {}, memory: {} };
+  results.systems[system] = out;
+
+  // One fresh platform per function for the warm runs: the c64 burst of one function leaves the
+  // executor's budget full of its idle instances, which must not decide the other function's figures.
+  for (const fn of Object.keys(FUNCTIONS)) {
+    await withBrisk(system, {}, `-${fn}`, async (brisk, svc) => {
+      await warmBrisk(system, fn, brisk, svc, out);
+    });
+  }
+
+  // A fresh platform for cold starts and deploys, so neither runs into instances the warm runs left behind.
+  await withBrisk(system, {}, '-cold', async (brisk) => {
+    await deployJson(brisk.url, 'probe', { code: FUNCTIONS.trivial.code });
+    await waitInvocable(brisk.url, 'probe', FUNCTIONS.trivial.event);
+    // Cold start with a pool hit: a new function (new code hash) invoked once, after the pool has refilled.
+    log(`${label}: cold start with a pool hit (${S.coldPool} samples)`);
+    const client = [];
+    const startMs = [];
+    const kinds = {};
+    for (let i = 0; i < S.coldPool; i++) {
+      await sleep(brisk.backend === 'docker' ? 1200 : 600); // let the pool refill
+      const name = `coldp-${i}`;
+      await deployJson(brisk.url, name, smallFunctionBody(FUNCTIONS.trivial.code, `cold ${uniqueId()}`));
+      const r = await invoke(brisk.url, name, FUNCTIONS.trivial.event);
+      if (r.status !== 200) throw new Error(`${system} cold start: ${r.status} ${r.text}`);
+      const rec = await activation(brisk.url, r.activationId);
+      kinds[rec.startKind] = (kinds[rec.startKind] ?? 0) + 1;
+      if (rec.startKind === 'pool') {
+        client.push(r.ms);
+        startMs.push(rec.startMs);
+      }
+    }
+    out.coldStart.pool = { client: stats(client), startMs: stats(startMs), startKinds: kinds };
+
+    // Deploy latency: esbuild bundle + store, measured at the client.
+    log(`${label}: deploy latency`);
+    const small = [];
+    for (let i = 0; i < S.deploySmall; i++) {
+      small.push((await deployJson(brisk.url, `dep-small-${i}`, smallFunctionBody(FUNCTIONS.transform.code, `deploy ${uniqueId()}`))).ms);
+    }
+    const pkg = [];
+    let zipBytes = 0;
+    for (let i = 0; i < S.deployPkg; i++) {
+      const zip = packageZip(`deploy ${uniqueId()}`);
+      zipBytes = zip.length;
+      pkg.push((await deployZip(brisk.url, `dep-pkg-${i}`, zip, 'src/index.handler')).ms);
+    }
+    // The package really runs (its dependencies were bundled).
+    const pr = await invoke(brisk.url, `dep-pkg-0`, '{"cookie":"x=1"}');
+    if (pr.status !== 200 || !pr.text.includes('"ttl":"2m"')) throw new Error(`${system} package function: ${pr.status} ${pr.text}`);
+    out.deploy = { small: stats(small), package: { ...stats(pkg), zipBytes, dependencies: PACKAGE_DEPS } };
+  });
+
+  // Cold start with the pool empty: a platform started with BRISK_POOL_SIZE=0 and BRISK_POOL_MAX=0.
+  log(`${label}: cold start with an empty pool (${S.coldEmpty} samples)`);
+  await withBrisk(system, { BRISK_POOL_SIZE: '0', BRISK_POOL_MAX: '0' }, '-nopool', async (brisk) => {
+    await deployJson(brisk.url, 'probe', { code: FUNCTIONS.trivial.code });
+    await waitInvocable(brisk.url, 'probe', FUNCTIONS.trivial.event);
+    const client = [];
+    const startMs = [];
+    const kinds = {};
+    for (let i = 0; i < S.coldEmpty; i++) {
+      const name = `colde-${i}`;
+      await deployJson(brisk.url, name, smallFunctionBody(FUNCTIONS.trivial.code, `cold ${uniqueId()}`));
+      const r = await invoke(brisk.url, name, FUNCTIONS.trivial.event);
+      if (r.status !== 200) throw new Error(`${system} cold start (empty pool): ${r.status} ${r.text}`);
+      const rec = await activation(brisk.url, r.activationId);
+      kinds[rec.startKind] = (kinds[rec.startKind] ?? 0) + 1;
+      if (rec.startKind === 'cold') {
+        client.push(r.ms);
+        startMs.push(rec.startMs);
+      }
+    }
+    out.coldStart.empty = { client: stats(client), startMs: stats(startMs), startKinds: kinds };
+  });
+}
+
+// ---------------------------------------------------------------------------
+// baselines
+
+async function benchFloor(kind) {
+  const system = `floor-${kind}`;
+  const out = { kind: 'floor', warm: {}, memory: {} };
+  results.systems[system] = out;
+  for (const fn of Object.keys(FUNCTIONS)) {
+    const code = await bundleHandler(FUNCTIONS[fn].file);
+    const maxC = Math.max(...CONCURRENCIES);
+    // As many instances as Brisk's default executor may run at once (4096 MB / 256 MB).
+    const count = 16;
+    log(`${system} ${fn}: starting ${count} warm runtime instances`);
+    const floor =
+      kind === 'docker'
+        ? await startFloorContainers({ image: IMAGE, code, count, name: fn })
+        : await startFloorProcesses({ code, count, name: fn, root: briskRoot() });
+    cleanups.push(floor.stop);
+    try {
+      const body = runBody(FUNCTIONS[fn].event);
+      const targets = floor.targets.map((t) => ({ ...t, method: 'POST', path: '/run', headers: { 'content-type': 'application/json' }, body }));
+      const runtimePids = () => floor.rootPids.flatMap((p) => [p, ...descendants(p)]);
+      out.warm[fn] = await warmScenarios(system, fn, {
+        target: targets[0],
+        targets,
+        perConcurrencyTargets: (c) => targets.slice(0, Math.min(c, count, maxC)),
+        procs: () => ({ instances: runtimePids, ...(kind === 'docker' && dockerdPid ? { dockerd: dockerdPid } : {}), loadgen: lg.pid }),
+      });
+      const rss = floor.rootPids.map((root) => {
+        // The node process: the root itself (process) or tini's child (container).
+        const node = kind === 'process' ? root : descendants(root)[0] ?? root;
+        return rssMb(node);
+      });
+      out.memory.idleInstanceRssMb = { instances: rss.length, median: pct(rss, 50), max: pct(rss, 100) };
+    } finally {
+      cleanups.splice(cleanups.indexOf(floor.stop), 1);
+      await floor.stop();
+    }
+  }
+}
+
+async function benchDockerRun() {
+  const system = 'docker-run';
+  const out = { kind: 'docker-run', warm: {} };
+  results.systems[system] = out;
+  for (const fn of Object.keys(FUNCTIONS)) {
+    const p = dockerRunPlatform({ image: IMAGE, handlerFile: FUNCTIONS[fn].file });
+    cleanups.push(p.stop);
+    try {
+      const call = () => p.invoke(FUNCTIONS[fn].event);
+      await call(); // first run warms the page cache
+      log(`${system} ${fn}: ${S.dockerRunC1} sequential runs`);
+      const c1 = await closedLoop(call, { concurrency: 1, durationMs: 60_000, maxCount: S.dockerRunC1 });
+      const lat = c1.lat;
+      out.warm[fn] = { latency: { ...stats(lat), p99: pct(lat, 99), errors: c1.errors ? { failed: c1.errors } : {} } };
+      log(`${system} ${fn}: throughput c16 (${S.dockerRunMs} ms)`);
+      const t = await closedLoop(call, { concurrency: 16, durationMs: S.dockerRunMs });
+      out.warm[fn].c16 = {
+        concurrency: 16,
+        ok: t.lat.length,
+        rps: Math.round((t.lat.length / t.wallMs) * 10000) / 10,
+        p50: pct(t.lat, 50),
+        p99: pct(t.lat, 99),
+        errors: t.errors ? { failed: t.errors } : {},
+      };
+    } finally {
+      cleanups.splice(cleanups.indexOf(p.stop), 1);
+      await p.stop();
+    }
+  }
+  results.notes.push('docker-run: c64 not measured (64 parallel `docker run` only queue behind dockerd; c16 already shows the ceiling).');
+}
+
+async function benchServerlessOffline() {
+  const system = 'serverless-offline';
+  if (!(await ensureServerlessOffline(log))) {
+    skip(system, 'npm ci of bench/baselines/serverless-offline failed (no registry access?)');
+    return;
+  }
+  const out = { kind: 'serverless-offline', warm: {}, coldStart: {}, deploy: {}, memory: {} };
+  log(`${system}: starting sls offline`);
+  const sls = await startServerlessOffline({ functionFiles: Object.values(FUNCTIONS).map((f) => f.file) });
+  cleanups.push(sls.stop);
+  try {
+    results.systems[system] = out;
+    out.deploy.startupMs = Math.round(sls.startupMs);
+    const target = (fn) => ({
+      host: '127.0.0.1',
+      port: sls.lambdaPort,
+      method: 'POST',
+      path: sls.invokePath(fn),
+      headers: { 'content-type': 'application/json' },
+      body: FUNCTIONS[fn].event,
+    });
+    // Cold start: the first call of a function starts its worker thread and loads the handler.
+    const cold = [];
+    for (let i = 1; i <= 8; i++) {
+      const t = performance.now();
+      const res = await fetch(`http://127.0.0.1:${sls.lambdaPort}${sls.invokePath(`cold0${i}`)}`, { method: 'POST', body: FUNCTIONS.trivial.event });
+      await res.text();
+      if (res.status === 200) cold.push(performance.now() - t);
+    }
+    out.coldStart.first = { client: stats(cold) };
+    for (const fn of Object.keys(FUNCTIONS)) {
+      const { handler } = await import(FUNCTIONS[fn].file);
+      const want = JSON.stringify(await handler(JSON.parse(FUNCTIONS[fn].event), {}));
+      const res = await fetch(`http://127.0.0.1:${sls.lambdaPort}${sls.invokePath(fn)}`, { method: 'POST', body: FUNCTIONS[fn].event });
+      const got = await res.text();
+      if (got !== want) throw new Error(`serverless-offline ${fn}: unexpected result ${got.slice(0, 200)}`);
+      out.warm[fn] = await warmScenarios(system, fn, { target: target(fn), procs: () => ({ 'sls offline': sls.pid, loadgen: lg.pid }) });
+    }
+    await sleep(500);
+    out.memory.idlePlatformRssMb = { 'sls offline': rssMb(sls.pid) };
+  } finally {
+    cleanups.splice(cleanups.indexOf(sls.stop), 1);
+    await sls.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// targets (issue 7) and ratios
+
+function evaluateTargets() {
+  const d = results.systems['distributed-docker'];
+  const sls = results.systems['serverless-offline'];
+  const add = (name, target, measured, pass) => results.targets.push({ name, target, measured, pass: measured === null || measured === undefined ? null : pass });
+  if (d) {
+    for (const fn of Object.keys(FUNCTIONS)) {
+      const w = d.warm[fn];
+      add(`distributed docker ${fn}: warm p50 at c1`, '≤ 1.5 ms', w?.latency.p50, w?.latency.p50 <= 1.5);
+      add(`distributed docker ${fn}: warm p99 at c1`, '≤ 5 ms', w?.latency.p99, w?.latency.p99 <= 5);
+      add(`distributed docker ${fn}: throughput at c64`, '≥ 3000 /s', w?.c64?.rps, w?.c64?.rps >= 3000);
+    }
+    add('distributed docker: cold start, pool hit, p50 (client)', '≤ 50 ms', d.coldStart.pool?.client.p50, d.coldStart.pool?.client.p50 <= 50);
+    add('distributed docker: deploy small function p50', '≤ 150 ms', d.deploy.small?.p50, d.deploy.small?.p50 <= 150);
+  }
+  if (!sls) return;
+  for (const [system, s] of Object.entries(results.systems)) {
+    if (s.kind !== 'brisk') continue;
+    for (const fn of Object.keys(FUNCTIONS)) {
+      const a = s.warm[fn];
+      const b = sls.warm[fn];
+      if (!a || !b) continue;
+      add(`${system} ${fn}: p50 c1 vs serverless-offline`, 'faster', ratio(b.latency.p50, a.latency.p50), a.latency.p50 < b.latency.p50);
+      add(`${system} ${fn}: p99 c1 vs serverless-offline`, 'faster', ratio(b.latency.p99, a.latency.p99), a.latency.p99 < b.latency.p99);
+      for (const c of CONCURRENCIES) add(`${system} ${fn}: throughput c${c} vs serverless-offline`, 'higher', ratio(a[`c${c}`].rps, b[`c${c}`].rps), a[`c${c}`].rps > b[`c${c}`].rps);
+    }
+    const cp = s.coldStart.pool?.client.p50;
+    const cs = sls.coldStart.first?.client.p50;
+    if (cp && cs) add(`${system}: cold start (pool hit) vs serverless-offline first call`, 'faster', ratio(cs, cp), cp < cs);
+  }
+}
+
+/** "how many times better", as a number with two decimals. */
+function ratio(worse, better) {
+  if (!worse || !better) return null;
+  return Math.round((worse / better) * 100) / 100;
+}
+
+// ---------------------------------------------------------------------------
+// main
+
+async function main() {
+  mkdirSync(resultsDir, { recursive: true });
+  results.machine = await machineInfo();
+  results.brisk = { root: briskRoot(), commit: await execFileAsync('git', ['-C', briskRoot(), 'rev-parse', '--short', 'HEAD']).then((r) => r.stdout.trim()).catch(() => {
+      // A tree exported with `git archive` has no .git; the exporter may leave the commit in .bench-commit.
+      try {
+        return readFileSync(path.join(briskRoot(), '.bench-commit'), 'utf8').trim();
+      } catch {
+        return null;
+      }
+    }) };
+  results.loadGenerator =
+    'bench/lib/loadgen.mjs: one separate Node.js process, closed loop (N workers, one request in flight each) over a keep-alive http.Agent with maxSockets = concurrency; its own CPU time is reported per run (loadgenCpuMs, and "loadgen" in the process CPU figures). Not pinned: on a 2-core machine it shares the CPUs with the system under test, as any client on the same box would.';
+  log(`machine: ${results.machine.cpus} × ${results.machine.cpuModel}, ${results.machine.memGiB} GiB, node ${results.machine.node}, load avg ${results.machine.loadAvgAtStart.join(' ')}`);
+  if (results.machine.otherRunningContainersAtStart) {
+    results.notes.push(`${results.machine.otherRunningContainersAtStart} other container(s) were running when the bench started: the machine was not idle.`);
+  }
+
+  const dockerProblem = await dockerReady();
+  dockerdPid = dockerProblem ? undefined : await findDockerdPid();
+
+  for (const system of SYSTEMS) {
+    const [mode, backend] = system.split('-');
+    if (backend === 'docker' && dockerProblem) {
+      skip(system, dockerProblem);
+      continue;
+    }
+    if (mode === 'distributed') {
+      const svc = await distributedServices();
+      if (svc.missing) {
+        skip(system, `missing service(s): ${svc.missing}`);
+        continue;
+      }
+    }
+    try {
+      await benchBriskSystem(system);
+    } catch (err) {
+      log(`${system} FAILED: ${err.stack}`);
+      results.skipped.push({ what: system, why: `failed: ${String(err.message).slice(0, 400)}` });
+    }
+  }
+  if (distServices?.stop) {
+    await distServices.stop();
+    cleanups.splice(cleanups.indexOf(distServices.stop), 1);
+  }
+
+  if (BASELINES) {
+    const baselineRuns = [
+      ['floor-process', () => benchFloor('process')],
+      ['floor-docker', () => (dockerProblem ? skip('floor-docker', dockerProblem) : benchFloor('docker'))],
+      ['serverless-offline', () => benchServerlessOffline()],
+      ['docker-run', () => (dockerProblem ? skip('docker-run', dockerProblem) : benchDockerRun())],
+    ];
+    for (const [name, run] of baselineRuns) {
+      try {
+        await run();
+      } catch (err) {
+        log(`${name} FAILED: ${err.stack}`);
+        results.skipped.push({ what: name, why: `failed: ${String(err.message).slice(0, 400)}` });
+      }
+    }
+  }
+
+  evaluateTargets();
+  if (PROFILE) {
+    results.profiles = await summariseProfiles(profileRoot);
+  }
+  results.durationS = Math.round((Date.now() - t0) / 1000);
+  const md = renderMarkdown(results);
+  const jsonPath = path.join(resultsDir, `${stamp}.json`);
+  writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(path.join(resultsDir, `${stamp}.md`), md);
+  process.stdout.write(`${md}\n`);
+  log(`wrote ${path.relative(REPO, jsonPath)} (${results.durationS} s)`);
+}
+
+try {
+  await main();
+} finally {
+  await runCleanups();
+}
+process.exit(0);
