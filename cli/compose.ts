@@ -42,6 +42,7 @@ import { ObjectService } from '../storage/object-service.js';
 import { S3ObjectStore } from '../storage/s3-object-store.js';
 import { createUserQueues, startTriggerRunners, triggerGatewayRouters } from '../triggers/trigger-feature.js';
 import type { KeyValueStore, MetadataStore, ObjectStore } from '../storage/types.js';
+import { runtimeBundlePath } from '../core/package-root.js';
 
 /**
  * The composition root: the one place where the bus, the stores and the
@@ -266,7 +267,7 @@ export function createBackend(cfg: BriskConfig, executorId: string, logger: Logg
 
 /** sha256 of the runtime bundle next to this build, so a stale offline image is rebuilt. */
 function runtimeBundleHash(): { runtimeHash?: string } {
-  const bundle = path.resolve(process.cwd(), 'dist/runtime/server.mjs');
+  const bundle = runtimeBundlePath();
   if (!fs.existsSync(bundle)) return {};
   return { runtimeHash: createHash('sha256').update(fs.readFileSync(bundle)).digest('hex') };
 }

@@ -19,6 +19,7 @@ import {
   type RuntimeErrorBody,
 } from '../runtime/protocol.js';
 import { InstanceFailure, type ExecutorBackend, type Instance, type InstanceFault, type InstanceSpec } from './types.js';
+import { packageRoot } from '../core/package-root.js';
 
 /** Where the per-container socket directory is mounted inside the container. */
 export const CONTAINER_SOCKET_DIR = '/run/brisk';
@@ -632,11 +633,11 @@ async function removeContainer(container: Dockerode.Container): Promise<void> {
   }
 }
 
-/** Default image builder: `infra/runtime/build-offline.sh <image>` from the repo root (process.cwd()). */
+/** Default image builder: `infra/runtime/build-offline.sh <image>` of this package. */
 function runOfflineBuild(image: string): Promise<void> {
-  const script = path.resolve(process.cwd(), 'infra/runtime/build-offline.sh');
+  const script = path.join(packageRoot(), 'infra/runtime/build-offline.sh');
   return new Promise((resolve, reject) => {
-    execFile('bash', [script, image], { cwd: process.cwd(), maxBuffer: 4 * 1024 * 1024 }, (err, _stdout, stderr) => {
+    execFile('bash', [script, image], { cwd: packageRoot(), maxBuffer: 4 * 1024 * 1024 }, (err, _stdout, stderr) => {
       if (err) reject(new Error(`${script} failed: ${stderr.trim() || err.message}`));
       else resolve();
     });

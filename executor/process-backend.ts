@@ -7,13 +7,12 @@ import { BuildError, PlatformError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { InitRequest, RunRequest, RunResponse, RuntimeErrorBody } from '../runtime/protocol.js';
 import { InstanceFailure, type ExecutorBackend, type Instance, type InstanceFault, type InstanceSpec } from './types.js';
+import { runtimeBundlePath } from '../core/package-root.js';
 
 export interface ProcessBackendOptions {
   /**
-   * The bundled runtime server. Defaults to `dist/runtime/server.mjs` under the
-   * current working directory (the package root when started via `brisk` or
-   * `npm start`); `import.meta.url` cannot be used because this file is itself
-   * bundled into `dist/cli.js`. Pass an absolute path when running elsewhere.
+   * The bundled runtime server. Defaults to `dist/runtime/server.mjs` of this
+   * package, wherever the process was started from (see core/package-root.ts).
    */
   runtimePath?: string;
   /** The node binary; defaults to the one running us. */
@@ -132,7 +131,7 @@ export class ProcessBackend implements ExecutorBackend {
   };
 
   constructor(private readonly opts: ProcessBackendOptions = {}) {
-    this.runtimePath = path.resolve(opts.runtimePath ?? path.join(process.cwd(), 'dist/runtime/server.mjs'));
+    this.runtimePath = path.resolve(opts.runtimePath ?? runtimeBundlePath());
     this.nodePath = opts.nodePath ?? process.execPath;
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
     process.on('exit', this.onParentExit);

@@ -6,6 +6,7 @@ import type { Metrics } from '../core/metrics.js';
 import { parseCompletion, parseDispatch, parseHeartbeat, parseInvocationRequest } from '../core/schemas.js';
 import type { Activation, Completion, Dispatch, Heartbeat, InvocationRequest, InvocationResult, PrewarmRequest } from '../core/types.js';
 import type { KeyValueStore, MetadataStore } from '../storage/types.js';
+import { CapacitySignal } from './capacity-signal.js';
 import type { ConcurrencyCounter } from './concurrency-limiter.js';
 import type { DeadLetterOffice } from './dead-letter-office.js';
 import type { DeadLetterReason } from './dead-letters.js';
@@ -42,7 +43,12 @@ interface InFlight {
 }
 
 /** How long a waiting invocation sleeps before asking placement again. */
-const CAPACITY_POLL_MS = 10;
+const CAPACITY_RECHECK_MS = 100;
+/**
+ * Waiters woken per completion: one slot freed, plus one spare because the
+ * first woken may wait for something else (another function's limit).
+ */
+const WAKE_PER_COMPLETION = 2;
 /** How often executor health is re-evaluated (offline detection). */
 const SWEEP_MS = 250;
 /** How often a recovery consumer checks whether its executor came back (or was forgotten). */
@@ -62,6 +68,7 @@ const RECOVERY_POLL_MS = 100;
 export class Scheduler {
   readonly id = `sch-${randomUUID().slice(0, 8)}`;
   private readonly subs: Subscription[] = [];
+  private readonly capacity = new CapacitySignal();
   private readonly inFlight = new Map<string, InFlight>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -94,6 +101,8 @@ export class Scheduler {
           this.o.logger.warn({ err }, 'malformed heartbeat ignored');
           return;
         }
+        // A heartbeat can bring room (a new executor, instances evicted): everyone looks again.
+        this.capacity.notifyAll();
         this.noticeDrain(hb);
       }),
       await bus.consume<Completion>(this.completionQueue, async (c) => this.complete(c), {
@@ -204,7 +213,7 @@ export class Scheduler {
     if (this.stopping) throw new Error('scheduler stopping; request left for another scheduler');
     if (this.tooOld(req)) throw new EventTooOld();
     if (Date.now() > req.deadline) throw new DeadlinePassed();
-    await sleep(CAPACITY_POLL_MS);
+    await this.capacity.wait(CAPACITY_RECHECK_MS);
   }
 
   /** Past the maximum event age (async only: a sync caller's deadline is shorter). */
@@ -216,6 +225,7 @@ export class Scheduler {
     if (c.systemError) this.o.registry.recordSystemError(c.executorId);
     else this.o.registry.recordSuccess(c.executorId);
     this.release(c.activationId);
+    this.capacity.notify(WAKE_PER_COMPLETION);
   }
 
   private release(activationId: string): void {
