@@ -73,8 +73,27 @@ export class FunctionService {
       quotas: (namespace: string) => Promise<NamespaceQuotas>;
       /** Memory and timeout of a function whose deploy does not say. */
       defaults: { memoryMb: number; timeoutMs: number };
+      /** Told after every deploy or delete (the gateway tells the other gateways). */
+      onChange?: (namespace: string, name: string) => void;
     },
   ) {}
+
+  /**
+   * Latest versions by `<ns>/<name>`, read on every invocation, kept for
+   * {@link LATEST_CACHE_MS}: a deploy through this gateway, or a change notice
+   * from another, drops the entry at once; the time bound covers a lost notice.
+   */
+  private readonly latest = new Map<string, { fn: FunctionVersion; until: number }>();
+
+  /** Drop what is cached of a function (it was deployed or deleted, here or elsewhere). */
+  forget(namespace: string, name: string): void {
+    this.latest.delete(`${namespace}/${name}`);
+  }
+
+  private changed(namespace: string, name: string): void {
+    this.forget(namespace, name);
+    this.deps.onChange?.(namespace, name);
+  }
 
   async deploy(namespace: string, name: string, source: DeploySource, requested: DeploySettings): Promise<DeployResult> {
     assertName(name);
@@ -113,6 +132,7 @@ export class FunctionService {
       public: settings.public,
       ...(secrets ?? {}),
     });
+    if (created) this.changed(namespace, name);
     return { created, fn: version };
   }
 
@@ -143,7 +163,15 @@ export class FunctionService {
 
   /** A specific version, or the latest when `version` is undefined. */
   async resolve(namespace: string, name: string, version?: number): Promise<FunctionVersion> {
-    if (version === undefined) return (await this.get(namespace, name)).latest;
+    if (version === undefined) {
+      const key = `${namespace}/${name}`;
+      const hit = this.latest.get(key);
+      if (hit && hit.until > Date.now()) return hit.fn;
+      const fn = (await this.get(namespace, name)).latest;
+      if (this.latest.size >= LATEST_CACHE_MAX) this.latest.clear();
+      this.latest.set(key, { fn, until: Date.now() + LATEST_CACHE_MS });
+      return fn;
+    }
     assertName(name);
     const v = await this.deps.store.getFunctionVersion(namespace, name, version);
     if (!v) throw new NotFoundError('function', `${name}@${version}`);
@@ -157,9 +185,14 @@ export class FunctionService {
   async delete(namespace: string, name: string): Promise<void> {
     assertName(name);
     if (!(await this.deps.store.deleteFunction(namespace, name))) throw new NotFoundError('function', name);
+    this.changed(namespace, name);
     await this.deps.secrets.drop(namespace, name);
   }
 }
+
+/** How long a gateway reuses a function's latest version without asking the store. */
+export const LATEST_CACHE_MS = 1000;
+const LATEST_CACHE_MAX = 10_000;
 
 /** Names: `[a-z0-9][a-z0-9-_]{0,62}` — safe in URLs, keys, queue names and file paths. */
 export function assertName(name: string): void {

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Bus } from '../bus/types.js';
+import type { Bus, Subscription } from '../bus/types.js';
 import type { Topology } from '../bus/topology.js';
 import type { BriskConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
@@ -9,7 +9,7 @@ import type { Router } from 'express';
 import type { Metrics } from '../core/metrics.js';
 import { SecretBox } from '../core/secret-box.js';
 import { FunctionSecrets } from '../tenancy/function-secrets.js';
-import { admitInvocation, defaultQuotas } from '../tenancy/quotas.js';
+import { defaultQuotas, InvocationAdmission } from '../tenancy/quotas.js';
 import { TenancyService } from '../tenancy/tenancy-service.js';
 import { createGatewayApp } from './app.js';
 import { Authenticator } from './auth.js';
@@ -18,6 +18,13 @@ import { usageRoutes } from './routes/usage.js';
 import { Bundler } from './deploy/bundler.js';
 import { FunctionService } from './function-service.js';
 import { Invoker } from './invoker.js';
+
+/** On the control topic after a deploy or delete, so every gateway drops its cached copy. */
+interface FunctionChangedNotice {
+  kind: 'function-changed';
+  namespace: string;
+  name: string;
+}
 
 export interface GatewayServerDeps {
   config: BriskConfig;
@@ -49,6 +56,7 @@ export interface GatewayContext {
 export class GatewayServer {
   readonly invoker: Invoker;
   private readonly tenancy: TenancyService;
+  private control: Subscription | undefined;
   private server: http.Server | undefined;
 
   constructor(private readonly deps: GatewayServerDeps) {
@@ -75,10 +83,20 @@ export class GatewayServer {
       secrets: new FunctionSecrets(this.deps.kv, secretBox),
       quotas: (ns) => tenancy.quotas(ns),
       defaults: { memoryMb: c.BRISK_DEFAULT_MEMORY_MB, timeoutMs: c.BRISK_DEFAULT_TIMEOUT_MS },
+      onChange: (namespace, name) => {
+        const notice: FunctionChangedNotice = { kind: 'function-changed', namespace, name };
+        this.deps.bus.publish(this.deps.topology.controlTopic, notice).catch((err: unknown) => logger.warn({ err }, 'change notice not sent'));
+      },
+    });
+    // Other gateways' deploys and deletes: drop what this one caches of those functions.
+    this.control = await this.deps.bus.subscribe(this.deps.topology.controlTopic, (raw) => {
+      const n = raw as Partial<FunctionChangedNotice> | null;
+      if (n?.kind === 'function-changed' && typeof n.namespace === 'string' && typeof n.name === 'string') functions.forget(n.namespace, n.name);
     });
     const auth = new Authenticator(c.BRISK_ADMIN_KEY, tenancy);
+    const admission = new InvocationAdmission(this.deps.kv);
     const admit = async (ns: string, bytes: number, mode: 'sync' | 'async'): Promise<void> =>
-      admitInvocation(this.deps.kv, ns, await tenancy.quotas(ns), bytes, mode);
+      admission.admit(ns, await tenancy.quotas(ns), bytes, mode);
     const ctx: GatewayContext = { functions, invoker: this.invoker, auth, admit, tenancy };
     const app = createGatewayApp({
       functions,
@@ -131,5 +149,6 @@ export class GatewayServer {
       clearTimeout(timer);
     }
     await this.invoker.stop();
+    await this.control?.cancel();
   }
 }

@@ -32,6 +32,15 @@ describe.skipIf(!available)('distributed mode on RabbitMQ, Redis and S3', () => 
       const act = await waitForActivation(g1, async.json.activationId);
       expect(act.result.twice).toBe(42);
       expect((await g2.req('GET', '/v1/functions/twice')).json.version).toBe(1);
+      // A deploy through one gateway reaches the other's invocations at once (a change
+      // notice drops its cached version), well before the cache's own 1 s bound.
+      const v2 = 'export const handler = async (e) => ({ twice: e.n * 2, v: 2 })';
+      expect((await g1.req('PUT', '/v1/functions/twice', { code: v2 })).json.version).toBe(2);
+      const t0 = Date.now();
+      while ((await g2.req('POST', '/v1/functions/twice/invoke', { n: 1 })).json.v !== 2) {
+        expect(Date.now() - t0).toBeLessThan(500);
+        await new Promise((r) => setTimeout(r, 10));
+      }
     });
   });
 });

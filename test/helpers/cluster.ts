@@ -92,18 +92,20 @@ export interface Cluster {
  * stops and boots again (data dirs and services stay).
  */
 async function bootCluster(boot: () => Promise<{ processes: BriskProcess[]; gateways: BriskProcess[] }>): Promise<Cluster> {
+  // `restart` uses this, not `cluster.stop`, which callers may extend (to stop services too).
+  const stopProcesses = async (): Promise<void> => {
+    await Promise.all(cluster.processes.map((p) => stopProcess(p)));
+    cluster.processes = [];
+  };
   const cluster: Cluster = {
     urls: [],
     url: '',
     processes: [],
     restart: async () => {
-      await cluster.stop();
+      await stopProcesses();
       await start();
     },
-    stop: async () => {
-      await Promise.all(cluster.processes.map((p) => stopProcess(p)));
-      cluster.processes = [];
-    },
+    stop: stopProcesses,
   };
   const start = async (): Promise<void> => {
     const { processes, gateways } = await boot();
