@@ -1,0 +1,160 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryBus } from '../../bus/memory-bus.js';
+import { Topology } from '../../bus/topology.js';
+import type { InvocationRequest, InvocationResult } from '../../core/types.js';
+import { createGatewayApp } from '../../gateway/app.js';
+import { Authenticator } from '../../gateway/auth.js';
+import { Bundler } from '../../gateway/deploy/bundler.js';
+import { FunctionService } from '../../gateway/function-service.js';
+import { Invoker } from '../../gateway/invoker.js';
+import { eventPayload, exceedsDepth } from '../../gateway/routes/functions.js';
+import { FileKeyValueStore } from '../../storage/file-kv-store.js';
+import { FileObjectStore } from '../../storage/file-object-store.js';
+import { FileStore } from '../../storage/file-store.js';
+import { FunctionSecrets } from '../../tenancy/function-secrets.js';
+import { InvocationAdmission } from '../../tenancy/quotas.js';
+import { TenancyService } from '../../tenancy/tenancy-service.js';
+import type { NamespaceQuotas } from '../../tenancy/types.js';
+
+/**
+ * The v1 API's validation, over HTTP against the real Express app with
+ * in-process fakes behind it (memory bus, file stores in a temp dir, and a
+ * fake executor that echoes each event back as the result).
+ */
+
+const QUOTAS: NamespaceQuotas = {
+  maxConcurrency: 100,
+  invocationsPerSecond: 10_000,
+  maxFunctions: 100,
+  maxCodeBytes: 1 << 20,
+  maxUnpackedBytes: 1 << 22,
+  maxSyncPayloadBytes: 64 * 1024,
+  maxAsyncPayloadBytes: 1024,
+  maxTimeoutMs: 60_000,
+  maxMemoryMb: 1024,
+};
+const ADMIN = 'unit-admin-key';
+
+describe('gateway v1 API validation', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brisk-gw-'));
+  const bus = new MemoryBus({ prefix: 'gwtest' });
+  const topology = new Topology('gwtest');
+  const store = new FileStore(path.join(dir, 'meta'), { activationTtlS: 3600 });
+  const objects = new FileObjectStore(path.join(dir, 'objects'));
+  const kv = new FileKeyValueStore(path.join(dir, 'meta'));
+  const invoker = new Invoker({ bus, store, topology });
+  let server: http.Server;
+  let base = '';
+
+  const req = async (method: string, p: string, body?: string | Uint8Array, headers: Record<string, string> = {}) => {
+    const res = await fetch(base + p, { method, headers: { authorization: `Bearer ${ADMIN}`, ...headers }, ...(body !== undefined ? { body: body as BodyInit } : {}) });
+    const text = await res.text();
+    return { status: res.status, text, json: text ? (JSON.parse(text) as any) : undefined };
+  };
+  const json = (method: string, p: string, value: unknown) => req(method, p, JSON.stringify(value), { 'content-type': 'application/json' });
+
+  beforeAll(async () => {
+    await Promise.all([store.waitUntilReady(), objects.waitUntilReady(), kv.waitUntilReady()]);
+    await invoker.start();
+    // The fake executor: every request's event comes back as its result.
+    await bus.consume<InvocationRequest>(topology.invokeQueue, async (r) => {
+      if (r.replyTo === undefined) return;
+      const result: InvocationResult = { activationId: r.activationId, status: 'success', resultJson: r.payload, coldStart: false, durationMs: 0 };
+      await bus.send(r.replyTo, result);
+    }, { prefetch: 10 });
+    const tenancy = new TenancyService(kv, QUOTAS);
+    const admission = new InvocationAdmission(kv);
+    const functions = new FunctionService({
+      store,
+      objects,
+      bundler: (l) => new Bundler({ maxUnpackedBytes: l.maxUnpackedBytes, maxFiles: 100 }),
+      secrets: new FunctionSecrets(kv, undefined),
+      quotas: async () => QUOTAS,
+      defaults: { memoryMb: 128, timeoutMs: 1000 },
+    });
+    const app = createGatewayApp({
+      functions,
+      invoker,
+      store,
+      logger: pino({ level: 'silent' }),
+      limits: { defaultMemoryMb: 128, maxMemoryMb: 2048, defaultTimeoutMs: 1000, maxTimeoutMs: 60_000, maxPayloadBytes: 64 * 1024, maxCodeBytes: 1 << 20 },
+      auth: new Authenticator(ADMIN, tenancy),
+      admit: async (ns, bytes, mode) => admission.admit(ns, QUOTAS, bytes, mode),
+      health: () => ({ bus: bus.status }),
+    });
+    server = http.createServer(app);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    expect((await json('PUT', '/v1/functions/echo', { code: 'export const handler = async (e) => e' })).status).toBe(201);
+  });
+  afterAll(async () => {
+    await new Promise<void>((r) => server.close(() => r()));
+    await invoker.stop();
+    await bus.close();
+    await Promise.all([store.close(), objects.close(), kv.close()]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('needs the key on /v1 but not on /healthz', async () => {
+    expect((await fetch(`${base}/v1/functions`)).status).toBe(401);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await req('GET', '/v1/nothing-here')).json.error.code).toBe('ROUTE_NOT_FOUND');
+  });
+
+  it('validates deploys: name, body shape, settings, archive type', async () => {
+    expect((await json('PUT', '/v1/functions/Bad_Name!', { code: 'x' })).json.error.code).toBe('INVALID_NAME');
+    expect((await json('PUT', '/v1/functions/a', [1, 2])).json.error.code).toBe('INVALID_BODY');
+    expect((await json('PUT', '/v1/functions/a', { handler: 'index.handler' })).json.error.code).toBe('INVALID_BODY');
+    const settings = await json('PUT', '/v1/functions/a', { code: 'export const handler = () => 1', memoryMb: 1, env: { 'BAD-KEY': 'x' } });
+    expect([settings.status, settings.json.error.code]).toEqual([400, 'INVALID_SETTINGS']);
+    expect(settings.json.error.details.issues.map((i: { path: string }) => i.path).sort()).toEqual(['env.BAD-KEY', 'memoryMb']);
+    const notArchive = await req('PUT', '/v1/functions/a', new Uint8Array([1, 2, 3]), { 'content-type': 'application/octet-stream' });
+    expect(notArchive.json.error.code).toBe('UNSUPPORTED_ARCHIVE');
+    const malformed = await req('PUT', '/v1/functions/a', '{"code":', { 'content-type': 'application/json' });
+    expect([malformed.status, malformed.json.error.code]).toEqual([400, 'MALFORMED_JSON']);
+  });
+
+  it('validates invocations: JSON, depth, size, version; an empty body is {}', async () => {
+    const ok = await req('POST', '/v1/functions/echo/invoke', '{"a":[1,{"b":2}]}');
+    expect([ok.status, ok.json]).toEqual([200, { a: [1, { b: 2 }] }]);
+    expect((await req('POST', '/v1/functions/echo/invoke', '')).json).toEqual({});
+    expect((await req('POST', '/v1/functions/echo/invoke', '{"a":')).json.error.code).toBe('MALFORMED_JSON');
+    expect((await req('POST', '/v1/functions/echo/invoke', '['.repeat(65) + ']'.repeat(65))).json.error.code).toBe('JSON_TOO_DEEP');
+    expect((await req('POST', '/v1/functions/echo/invoke', '['.repeat(64) + ']'.repeat(64))).status).toBe(200);
+    const big = await req('POST', '/v1/functions/echo/invoke', JSON.stringify({ s: 'x'.repeat(70 * 1024) }));
+    expect([big.status, big.json.error.code]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+    const asyncBig = await req('POST', '/v1/functions/echo/invoke?async=true', JSON.stringify({ s: 'x'.repeat(2000) }));
+    expect([asyncBig.status, asyncBig.json.error.code]).toEqual([413, 'QUOTA_PAYLOAD']);
+    expect((await req('POST', '/v1/functions/echo/invoke?version=0', '{}')).json.error.code).toBe('INVALID_VERSION');
+    expect((await req('POST', '/v1/functions/echo/invoke?version=9', '{}')).json.error.code).toBe('FUNCTION_NOT_FOUND');
+    expect((await req('POST', '/v1/functions/missing/invoke', '{}')).status).toBe(404);
+  });
+
+  it('validates activation lookups', async () => {
+    expect((await req('GET', '/v1/activations/..%2Fetc')).json.error.code).toBe('INVALID_ACTIVATION_ID');
+    expect((await req('GET', '/v1/activations/abc123')).status).toBe(404);
+    expect((await req('GET', '/v1/activations?limit=0')).json.error.code).toBe('INVALID_LIMIT');
+    expect((await req('GET', '/v1/activations?function=NOPE!')).json.error.code).toBe('INVALID_NAME');
+  });
+});
+
+describe('eventPayload and exceedsDepth', () => {
+  it('passes the text through untouched', () => {
+    const text = '{ "a" : 1 }';
+    expect(eventPayload(text)).toBe(text);
+  });
+
+  it('measures nesting of arrays and objects only, stopping early', () => {
+    expect(exceedsDepth({ a: [{ b: 'x' }] }, 3)).toBe(false);
+    expect(exceedsDepth({ a: [{ b: {} }] }, 3)).toBe(true);
+    expect(exceedsDepth('just a string', 0)).toBe(false);
+    const deep = JSON.parse('['.repeat(100_000) + ']'.repeat(100_000)) as unknown;
+    expect(exceedsDepth(deep, 64)).toBe(true);
+  });
+});
