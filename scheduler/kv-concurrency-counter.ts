@@ -54,6 +54,9 @@ export class KvConcurrencyCounter implements ConcurrencyCounter {
   private readonly leaseMs: number;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
+  private publishPending = false;
+  /** The holder write scheduled by the last acquire or release. */
+  private scheduled: Promise<void> = Promise.resolve();
   /** Serialises holder writes so an older snapshot never lands after a newer one. */
   private writing: Promise<void> = Promise.resolve();
 
@@ -78,7 +81,7 @@ export class KvConcurrencyCounter implements ConcurrencyCounter {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    await this.writing;
+    await this.flush();
     const held = [...this.held];
     this.held.clear();
     await Promise.all(held.map(([key, n]) => this.o.kv.incr(key, -n)));
@@ -88,19 +91,15 @@ export class KvConcurrencyCounter implements ConcurrencyCounter {
   async tryAcquire(namespace: string, fnKey: string, fnMax: number, nsMax: number): Promise<boolean> {
     const nsKey = counterKey(`ns:${namespace}`);
     const fKey = counterKey(`fn:${fnKey}`);
-    const ns = await this.o.kv.incr(nsKey);
-    if (nsMax > 0 && ns > nsMax) {
-      await this.o.kv.incr(nsKey, -1);
-      return false;
-    }
-    const fn = await this.o.kv.incr(fKey);
-    if (fnMax > 0 && fn > fnMax) {
+    // Both counters in one round trip; over either cap, both increments are taken back.
+    const [ns, fn] = await Promise.all([this.o.kv.incr(nsKey), this.o.kv.incr(fKey)]);
+    if ((nsMax > 0 && ns > nsMax) || (fnMax > 0 && fn > fnMax)) {
       await Promise.all([this.o.kv.incr(fKey, -1), this.o.kv.incr(nsKey, -1)]);
       return false;
     }
     this.add(nsKey, 1);
     this.add(fKey, 1);
-    await this.publish();
+    this.schedulePublish();
     return true;
   }
 
@@ -111,7 +110,29 @@ export class KvConcurrencyCounter implements ConcurrencyCounter {
     this.add(nsKey, -1);
     this.add(fKey, -1);
     await Promise.all([this.o.kv.incr(fKey, -1), this.o.kv.incr(nsKey, -1)]);
-    await this.publish();
+    this.schedulePublish();
+  }
+
+  /**
+   * Rewrite the holder entry soon, off the dispatch path: one write in flight
+   * at a time, carrying the latest counts (a burst of acquires costs one or two
+   * writes, not one each). A crash before it lands is the leak window above.
+   */
+  private schedulePublish(): void {
+    if (this.publishPending) return;
+    this.publishPending = true;
+    this.scheduled = this.writing
+      .then(() => {
+        this.publishPending = false;
+        return this.publish();
+      })
+      .catch((err: unknown) => this.o.logger.warn({ err }, 'concurrency holder write failed'));
+  }
+
+  /** Resolves once the holder entry written last reflects every acquire and release so far. */
+  async flush(): Promise<void> {
+    await this.scheduled;
+    await this.writing;
   }
 
   /** Slots this scheduler holds for a counter key (tests, debugging). */

@@ -362,7 +362,10 @@ describe('Scheduler + Executor: limits', () => {
     expect(await a.tryAcquire('ns', 'ns/h', 0, 3)).toBe(false); // the namespace's cap too
     await a.release('ns', 'ns/f');
     expect(await b.tryAcquire('ns', 'ns/f', 2, 10)).toBe(true);
-    // b goes silent (crashed): after the lease, a reaps its three slots.
+    // b's holder entry is written (off the dispatch path), then b goes silent (crashed):
+    // after the lease, a reaps its three slots.
+    await b.flush();
+    await a.flush();
     now += 1500;
     await (a as unknown as { publish(check: boolean): Promise<void> }).publish(true);
     await (a as unknown as { reap(): Promise<void> }).reap();
