@@ -195,7 +195,7 @@ export class AmqpBus implements Bus {
     const content = encode(body);
     const props: Options.Publish = {
       contentType: 'application/json',
-      persistent: opts.persistent ?? this.queues.get(queue)?.durable ?? true,
+      persistent: this.queues.get(queue)?.durable ?? true,
       headers: opts.headers ?? {},
     };
     if (opts.expirationMs !== undefined) props.expiration = String(Math.max(0, Math.round(opts.expirationMs)));

@@ -61,13 +61,6 @@ export interface SendOptions {
    * to a waiting caller may skip it for latency.
    */
   confirm?: boolean;
-  /**
-   * Whether the message survives a broker restart (written to disk before it is
-   * confirmed). Default: as durable as its queue. Work whose caller is waiting
-   * on an open connection (sync invocations) skips the disk: a restart fails the
-   * caller anyway, and the confirm then costs no fsync.
-   */
-  persistent?: boolean;
 }
 
 export interface Subscription {

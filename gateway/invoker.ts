@@ -88,7 +88,7 @@ export class Invoker {
       this.pending.set(activationId, { resolve, reject, timer });
     });
     try {
-      await this.deps.bus.send(this.deps.topology.invokeQueue, request, { persistent: false });
+      await this.deps.bus.send(this.deps.topology.invokeQueue, request);
     } catch (err) {
       this.fail(activationId, err as Error);
     }

@@ -181,7 +181,7 @@ export class Scheduler {
           const d: Dispatch = { request: req, placement: placement.reason, scheduler: this.completionQueue };
           const q = this.o.topology.executorQueue(placement.executorId);
           try {
-            await this.o.bus.send(q, d, { persistent: req.mode === 'async' });
+            await this.o.bus.send(q, d);
           } catch (err) {
             this.release(req.activationId);
             throw err;
