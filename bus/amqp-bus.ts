@@ -1,10 +1,11 @@
 import { connect as amqpConnect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
 import { pino } from 'pino';
-import { BriskError, NotFoundError, PlatformError, ServiceUnavailableError } from '../core/errors.js';
+import { BriskError, isOutage, NotFoundError, PlatformError, ServiceUnavailableError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { Topology } from './topology.js';
 import {
   DEAD_LETTER_HEADERS,
+  OUTAGE_RETRY_MS,
   type Bus,
   type ConnectionStatus,
   type ConsumeOptions,
@@ -621,6 +622,11 @@ export class AmqpBus implements Bus {
     err: unknown,
   ): Promise<void> {
     const limit = this.queues.get(c.queue)?.deliveryLimit ?? DEFAULT_DELIVERY_LIMIT;
+    if (isOutage(err)) {
+      // A dependency is down: hold the message a moment, then try again, uncounted.
+      await new Promise((r) => setTimeout(r, OUTAGE_RETRY_MS));
+      return await this.forward(session, ch, msg, c.queue, republishProps(msg, { [DELIVERIES_HEADER]: prior }));
+    }
     if (prior + 1 >= limit) return await this.deadLetter(session, c, ch, msg, 'delivery-limit', err);
     const props = republishProps(msg, { [DELIVERIES_HEADER]: prior + 1 });
     await this.forward(session, ch, msg, c.queue, props);

@@ -1,7 +1,8 @@
-import { BriskError } from '../core/errors.js';
+import { BriskError, isOutage } from '../core/errors.js';
 import { Topology } from './topology.js';
 import {
   DEAD_LETTER_HEADERS,
+  OUTAGE_RETRY_MS,
   type Bus,
   type ConnectionStatus,
   type ConsumeOptions,
@@ -202,7 +203,11 @@ export class MemoryBus implements Bus {
         await consumer.handler(body, info);
       } catch (err) {
         const limit = q.opts.deliveryLimit ?? DEFAULT_DELIVERY_LIMIT;
-        if (err instanceof BriskError && !err.retryable) this.deadLetter(queue, env, 'rejected', err);
+        if (isOutage(err)) {
+          // A dependency is down: hold the message a moment, then try again, uncounted.
+          await new Promise((r) => setTimeout(r, OUTAGE_RETRY_MS));
+          if (this.queues.get(queue) === q) q.messages.push(env);
+        } else if (err instanceof BriskError && !err.retryable) this.deadLetter(queue, env, 'rejected', err);
         else if (env.redeliveries + 1 >= limit) this.deadLetter(queue, env, 'delivery-limit', err);
         else if (this.queues.get(queue) === q) q.messages.push({ ...env, redeliveries: env.redeliveries + 1 });
       }

@@ -9,7 +9,11 @@
  *   throws a non-retryable error (or a message that fails validation) sends the
  *   message to the dead-letter queue; a retryable error redelivers it, up to a
  *   delivery limit, then dead-letters it. A poison message never kills a
- *   consumer and never loops forever.
+ *   consumer and never loops forever. An outage of a dependency
+ *   (`isOutage`: Redis, S3 unreachable) is not the message's fault: it is
+ *   redelivered after {@link OUTAGE_RETRY_MS}, held meanwhile, and not counted
+ *   toward the limit, so work waits out a restart instead of being
+ *   dead-lettered in the first milliseconds of it.
  * - **topics**: fan-out to every current subscriber, fire-and-forget
  *   (heartbeats, function-updated notices). Nothing is stored for absent
  *   subscribers.
@@ -19,6 +23,9 @@
  * dead-lettered messages land in `Topology.deadLetterQueue` with
  * {@link DEAD_LETTER_HEADERS}.
  */
+
+/** Pause before redelivering a message whose handler met an outage. */
+export const OUTAGE_RETRY_MS = 250;
 
 export type ConnectionStatus = 'connecting' | 'ready' | 'reconnecting' | 'closing' | 'closed';
 

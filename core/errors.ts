@@ -108,6 +108,15 @@ export class ServiceUnavailableError extends PlatformError {
   }
 }
 
+/**
+ * Whether an error means a dependency is down (Redis, S3, the broker) rather
+ * than that this piece of work is bad: such work is retried until the
+ * dependency is back, and never counts toward a delivery limit.
+ */
+export function isOutage(err: unknown): boolean {
+  return err instanceof BriskError && err.code === 'SERVICE_UNAVAILABLE';
+}
+
 /** The caller waited longer than the platform allows for a sync result. */
 export class GatewayTimeoutError extends PlatformError {
   constructor(message: string, data?: Record<string, unknown>) {

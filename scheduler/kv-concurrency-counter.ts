@@ -55,6 +55,8 @@ export class KvConcurrencyCounter implements ConcurrencyCounter {
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
   private publishPending = false;
+  /** Decrements the store did not take (an outage), per counter key. */
+  private readonly owed = new Map<string, number>();
   /** The holder write scheduled by the last acquire or release. */
   private scheduled: Promise<void> = Promise.resolve();
   /** Serialises holder writes so an older snapshot never lands after a newer one. */
@@ -70,7 +72,8 @@ export class KvConcurrencyCounter implements ConcurrencyCounter {
     await this.publish();
     await this.reap();
     this.timer = setInterval(() => {
-      this.publish(true)
+      this.settleOwed()
+        .then(() => this.publish(true))
         .then(() => this.reap())
         .catch((err: unknown) => this.o.logger.warn({ err }, 'concurrency holder refresh failed'));
     }, Math.max(100, Math.floor(this.leaseMs / 3)));
@@ -82,6 +85,7 @@ export class KvConcurrencyCounter implements ConcurrencyCounter {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.flush();
+    await this.settleOwed().catch(() => undefined);
     const held = [...this.held];
     this.held.clear();
     await Promise.all(held.map(([key, n]) => this.o.kv.incr(key, -n)));
@@ -92,9 +96,15 @@ export class KvConcurrencyCounter implements ConcurrencyCounter {
     const nsKey = counterKey(`ns:${namespace}`);
     const fKey = counterKey(`fn:${fnKey}`);
     // Both counters in one round trip; over either cap, both increments are taken back.
-    const [ns, fn] = await Promise.all([this.o.kv.incr(nsKey), this.o.kv.incr(fKey)]);
-    if ((nsMax > 0 && ns > nsMax) || (fnMax > 0 && fn > fnMax)) {
-      await Promise.all([this.o.kv.incr(fKey, -1), this.o.kv.incr(nsKey, -1)]);
+    const [ns, fn] = await Promise.allSettled([this.o.kv.incr(nsKey), this.o.kv.incr(fKey)]);
+    if (ns.status === 'rejected' || fn.status === 'rejected') {
+      // The store failed half-way (an outage): take back the half that counted.
+      if (ns.status === 'fulfilled') await this.decrement([nsKey]);
+      if (fn.status === 'fulfilled') await this.decrement([fKey]);
+      throw ns.status === 'rejected' ? ns.reason : (fn as PromiseRejectedResult).reason;
+    }
+    if ((nsMax > 0 && ns.value > nsMax) || (fnMax > 0 && fn.value > fnMax)) {
+      await this.decrement([fKey, nsKey]);
       return false;
     }
     this.add(nsKey, 1);
@@ -109,8 +119,32 @@ export class KvConcurrencyCounter implements ConcurrencyCounter {
     if ((this.held.get(fKey) ?? 0) === 0) return; // never more releases than acquires
     this.add(nsKey, -1);
     this.add(fKey, -1);
-    await Promise.all([this.o.kv.incr(fKey, -1), this.o.kv.incr(nsKey, -1)]);
+    await this.decrement([fKey, nsKey]);
     this.schedulePublish();
+  }
+
+  /**
+   * Take slots back in the store. What cannot be taken back now (the store is
+   * down) is owed and settled by the periodic refresh, so an outage during a
+   * release does not leak the slot.
+   */
+  private async decrement(keys: string[]): Promise<void> {
+    await Promise.all(
+      keys.map((key) =>
+        this.o.kv.incr(key, -1).catch((err: unknown) => {
+          this.owed.set(key, (this.owed.get(key) ?? 0) + 1);
+          this.o.logger.warn({ err, key }, 'concurrency slot release deferred');
+        }),
+      ),
+    );
+  }
+
+  /** Settle releases deferred by an outage. */
+  private async settleOwed(): Promise<void> {
+    for (const [key, n] of [...this.owed]) {
+      await this.o.kv.incr(key, -n);
+      this.owed.delete(key);
+    }
   }
 
   /**
@@ -154,7 +188,10 @@ export class KvConcurrencyCounter implements ConcurrencyCounter {
         this.o.logger.error({ holderId: this.o.holderId }, 'concurrency slots were reaped while this scheduler lived; restoring them');
         await Promise.all([...this.held].map(([key, n]) => this.o.kv.incr(key, n)));
       }
-      const snap: HolderSnapshot = { at: this.now(), held: Object.fromEntries(this.held) };
+      // What the store counts for this scheduler: slots held, and releases it still owes.
+      const counted = new Map(this.held);
+      for (const [key, n] of this.owed) counted.set(key, (counted.get(key) ?? 0) + n);
+      const snap: HolderSnapshot = { at: this.now(), held: Object.fromEntries(counted) };
       await this.o.kv.hset(HOLDERS, this.o.holderId, JSON.stringify(snap));
     };
     this.writing = this.writing.then(run, run);

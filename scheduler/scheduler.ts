@@ -233,7 +233,9 @@ export class Scheduler {
     const f = this.inFlight.get(activationId);
     if (!f) return;
     this.inFlight.delete(activationId);
-    void this.o.limiter.release(f.namespace, f.fnKey);
+    Promise.resolve(this.o.limiter.release(f.namespace, f.fnKey)).catch((err: unknown) =>
+      this.o.logger.warn({ err, activationId }, 'concurrency slot not released'),
+    );
   }
 
   /** Tell a waiting caller (sync) or the record (async) that the platform could not run it. */
