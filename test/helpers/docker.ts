@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import Dockerode from 'dockerode';
-import { build } from 'esbuild';
+import { bundleRuntimeTo } from './runtime-bundle.js';
 
 const run = promisify(execFile);
 
@@ -40,16 +40,7 @@ export async function requireDocker(docker = new Dockerode()): Promise<boolean> 
 export async function bundleRuntime(): Promise<string> {
   const entry = path.join(REPO_ROOT, 'runtime/server.ts');
   if (!existsSync(entry)) throw new Error(`${entry} does not exist yet; cannot build the runtime image`);
-  await build({
-    entryPoints: [entry],
-    outfile: RUNTIME_BUNDLE,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    logLevel: 'warning',
-  });
-  return RUNTIME_BUNDLE;
+  return bundleRuntimeTo(RUNTIME_BUNDLE);
 }
 
 /** Run infra/runtime/build-offline.sh for `tag` from `bundle`. */

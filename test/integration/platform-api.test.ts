@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { build } from 'esbuild';
+import { bundleRuntimeTo } from '../helpers/runtime-bundle.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../bus/memory-bus.js';
 import { Topology } from '../../bus/topology.js';
@@ -26,7 +26,6 @@ import { redisAvailable, requireService, startRedis, uniquePrefix, waitFor, type
  * Redis (distributed), the two stores context.state lives in.
  */
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
 const redisOk = requireService('redis', await redisAvailable());
 
 /** One handler that does what the event says, so one bundle serves every test. */
@@ -72,17 +71,8 @@ let runtimePath: string;
 
 beforeAll(async () => {
   workDir = await mkdtemp(path.join(os.tmpdir(), 'brisk-platform-test-'));
-  runtimePath = path.join(workDir, 'runtime/server.mjs');
   // Bundled from source (as build.mjs does) so the test runs the current runtime.
-  await build({
-    entryPoints: [path.join(repoRoot, 'runtime/server.ts')],
-    outfile: runtimePath,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    logLevel: 'warning',
-  });
+  runtimePath = await bundleRuntimeTo(path.join(workDir, 'runtime/server.mjs'));
 });
 
 afterAll(async () => {

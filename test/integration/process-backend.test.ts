@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
+import { bundleRuntimeTo } from '../helpers/runtime-bundle.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BuildError, PlatformError } from '../../core/errors.js';
 import type { FunctionVersion } from '../../core/types.js';
@@ -25,16 +26,7 @@ const repoRoot = path.resolve(import.meta.dirname, '../..');
 
 beforeAll(async () => {
   workDir = await mkdtemp(path.join(os.tmpdir(), 'brisk-proc-test-'));
-  runtimePath = path.join(workDir, 'runtime/server.mjs');
-  await build({
-    entryPoints: [path.join(repoRoot, 'runtime/server.ts')],
-    outfile: runtimePath,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    logLevel: 'warning',
-  });
+  runtimePath = await bundleRuntimeTo(path.join(workDir, 'runtime/server.mjs'));
   backend = new ProcessBackend({ runtimePath, codeDir: workDir });
   await backend.start();
 });
