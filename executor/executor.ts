@@ -202,17 +202,16 @@ export class Executor {
   private async handle(d: Dispatch, info: DeliveryInfo): Promise<void> {
     const { request } = d;
     this.sizes.set(`${request.fn.namespace}/${request.fn.name}@${request.fn.version}`, request.fn.memoryMb);
-    const log = this.o.logger.child({ activationId: request.activationId });
     if (info.redeliveries > 0) {
       // Delivered again (we crashed or lost the channel mid-run): maybe it already finished.
       const existing = await this.o.store.getActivation(request.fn.namespace, request.activationId);
       if (existing && existing.status !== 'queued' && existing.status !== 'running' && existing.attempts >= request.attempt) {
-        log.info('duplicate delivery of a finished activation; skipped');
+        this.o.logger.info({ activationId: request.activationId }, 'duplicate delivery of a finished activation; skipped');
         return this.completeSkipped(d, existing.status);
       }
     }
     if (!(await this.claim(request))) {
-      log.info('this attempt already runs (or ran) elsewhere; duplicate dispatch skipped');
+      this.o.logger.info({ activationId: request.activationId }, 'this attempt already runs (or ran) elsewhere; duplicate dispatch skipped');
       return this.completeSkipped(d, 'success');
     }
     this.inFlight++;

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStandalone, TEST_ADMIN_KEY, type Cluster } from '../helpers/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { startStandalone, TEST_ADMIN_KEY, useCluster, type Cluster } from '../helpers/cluster.js';
 import { distributedServicesAvailable, startDistributedCluster } from '../helpers/distributed-env.js';
 import { api, waitForActivation } from './scenarios.js';
 
@@ -21,14 +21,8 @@ async function scrape(url: string, key = TEST_ADMIN_KEY): Promise<string> {
 
 function meteringScenarios(label: string, start: () => Promise<Cluster>): void {
   describe(`metrics and metering (${label})`, () => {
-    let cluster: Cluster;
+    const cluster = useCluster(start);
     const a = api(() => cluster.url);
-    beforeAll(async () => {
-      cluster = await start();
-    });
-    afterAll(async () => {
-      await cluster?.stop();
-    });
 
     it('serves /metrics to the admin only, and the counters move with invocations', async () => {
       expect((await fetch(`${cluster.url}/metrics`)).status).toBe(401);

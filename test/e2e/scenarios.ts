@@ -1,6 +1,6 @@
 import { strToU8, zipSync } from 'fflate';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_ADMIN_KEY, type Cluster } from '../helpers/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { TEST_ADMIN_KEY, useCluster, type Cluster } from '../helpers/cluster.js';
 
 /**
  * The walking skeleton's end-to-end scenarios, run over HTTP against a real
@@ -56,15 +56,8 @@ const SUM = 'export const handler = async (e: { a: number; b: number }) => ({ su
 
 export function skeletonScenarios(label: string, start: () => Promise<Cluster>): void {
   describe(`walking skeleton (${label})`, () => {
-    let cluster: Cluster;
+    const cluster = useCluster(start);
     const a = api(() => cluster.url);
-
-    beforeAll(async () => {
-      cluster = await start();
-    });
-    afterAll(async () => {
-      await cluster?.stop();
-    });
 
     it('deploys a TS function and invokes it twice, the second time warm', async () => {
       const d = await a.req('PUT', '/v1/functions/sum', { code: SUM });

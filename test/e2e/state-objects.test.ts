@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import Dockerode from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStandalone, type Cluster } from '../helpers/cluster.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startStandalone, useCluster, type Cluster } from '../helpers/cluster.js';
 import { distributedServicesAvailable, startDistributedCluster } from '../helpers/distributed-env.js';
 import { cleanupDocker, requireDocker } from '../helpers/docker.js';
 import { api } from './scenarios.js';
@@ -33,14 +33,8 @@ export const handler = async (e: { key: string }, ctx: any) => {
 
 function counterScenario(label: string, start: () => Promise<Cluster>): void {
   describe(`context.state counter (${label})`, () => {
-    let cluster: Cluster;
+    const cluster = useCluster(start);
     const a = api(() => cluster.url);
-    beforeAll(async () => {
-      cluster = await start();
-    });
-    afterAll(async () => {
-      await cluster?.stop();
-    });
 
     it('counts 1..5 over five invocations', async () => {
       expect((await a.req('PUT', '/v1/functions/counter', { code: COUNTER })).status).toBe(201);
@@ -59,14 +53,8 @@ function stateObjectScenarios(label: string, start: () => Promise<Cluster>): voi
   counterScenario(label, start);
 
   describe(`objects between functions and users (${label})`, () => {
-    let cluster: Cluster;
+    const cluster = useCluster(start);
     const a = api(() => cluster.url);
-    beforeAll(async () => {
-      cluster = await start();
-    });
-    afterAll(async () => {
-      await cluster?.stop();
-    });
 
     it('a function writes an object and GET /v1/objects returns it with its content type', async () => {
       expect((await a.req('PUT', '/v1/functions/writer', { code: WRITER })).status).toBe(201);

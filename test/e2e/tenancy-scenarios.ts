@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { strToU8, zipSync } from 'fflate';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Cluster } from '../helpers/cluster.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useCluster, type Cluster } from '../helpers/cluster.js';
 import { api, waitForActivation, type Api } from './scenarios.js';
 
 /**
@@ -19,7 +19,7 @@ export interface TenancyHooks {
 
 export function tenancyScenarios(label: string, start: () => Promise<Cluster>, hooks: TenancyHooks): void {
   describe(`tenancy and security (${label})`, () => {
-    let cluster: Cluster;
+    const cluster = useCluster(start);
     const admin = api(() => cluster.url);
     const at = (i: number, key: string): Api => api(() => cluster.urls[i % cluster.urls.length] as string, key);
     let keyA = '';
@@ -27,7 +27,6 @@ export function tenancyScenarios(label: string, start: () => Promise<Cluster>, h
     let keyB = '';
 
     beforeAll(async () => {
-      cluster = await start();
       for (const ns of ['team-a', 'team-b']) expect((await admin.req('PUT', `/v1/namespaces/${ns}`, {})).status).toBe(201);
       const a = await admin.req('POST', '/v1/namespaces/team-a/keys', { description: 'ci' });
       expect(a.status).toBe(201);
@@ -36,10 +35,6 @@ export function tenancyScenarios(label: string, start: () => Promise<Cluster>, h
       keyAro = (await admin.req('POST', '/v1/namespaces/team-a/keys', { readOnly: true })).json.key;
       keyB = (await admin.req('POST', '/v1/namespaces/team-b/keys', {})).json.key;
     });
-    afterAll(async () => {
-      await cluster?.stop();
-    });
-
     it('shows a key once and stores only its hash', async () => {
       const list = await admin.req('GET', '/v1/namespaces/team-a/keys');
       expect(list.status).toBe(200);

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -152,4 +153,36 @@ export async function startDistributed(opts: DistributedOptions): Promise<Cluste
       return p;
     },
   });
+}
+
+/**
+ * A cluster for one `describe` block: started before its tests, stopped after
+ * them. The returned object stands for the started cluster (it reads through
+ * to it), so tests write `cluster.url` as usual.
+ */
+export function useCluster(start: () => Promise<Cluster>): Cluster {
+  let current: Cluster | undefined;
+  const started = (): Cluster => {
+    if (!current) throw new Error('the cluster is not started yet (use it inside a test or a later hook)');
+    return current;
+  };
+  beforeAll(async () => {
+    current = await start();
+  });
+  afterAll(async () => {
+    await current?.stop();
+  });
+  return {
+    get url() {
+      return started().url;
+    },
+    get urls() {
+      return started().urls;
+    },
+    get processes() {
+      return started().processes;
+    },
+    restart: () => started().restart(),
+    stop: () => started().stop(),
+  };
 }
