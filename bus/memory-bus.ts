@@ -193,15 +193,18 @@ export class MemoryBus implements Bus {
     const info: DeliveryInfo = { redeliveries: env.redeliveries, headers: env.headers };
     const run = async (): Promise<void> => {
       let body: unknown;
+      const autoAck = consumer.opts.autoAck === true;
       try {
         body = consumer.opts.parse ? consumer.opts.parse(env.body) : env.body;
       } catch (err) {
-        this.deadLetter(queue, env, 'malformed', err);
+        if (!autoAck) this.deadLetter(queue, env, 'malformed', err);
         return;
       }
       try {
         await consumer.handler(body, info);
       } catch (err) {
+        // Settled on delivery: a failure drops the message, as on RabbitMQ.
+        if (autoAck) return;
         const limit = q.opts.deliveryLimit ?? DEFAULT_DELIVERY_LIMIT;
         if (isOutage(err)) {
           // A dependency is down: hold the message a moment, then try again, uncounted.

@@ -57,6 +57,14 @@ export interface ConsumeOptions {
    * here dead-letters the message (it is malformed and will never succeed).
    */
   parse?: (raw: unknown) => unknown;
+  /**
+   * Settle each message as it is delivered instead of after its handler: no
+   * ack travels back, and a message whose handler fails is logged and
+   * dropped, never redelivered or dead-lettered. Only for transient queues
+   * whose messages are worthless once their consumer is gone (a gateway's
+   * replies, a scheduler's completions).
+   */
+  autoAck?: boolean;
 }
 
 export interface SendOptions {

@@ -54,7 +54,7 @@ export class Invoker {
     this.subscription = await bus.consume<InvocationResult>(
       this.replyQueue,
       async (result) => this.settle(result),
-      { prefetch: 1000, parse: parseInvocationResult },
+      { prefetch: 1000, parse: parseInvocationResult, autoAck: true },
     );
   }
 

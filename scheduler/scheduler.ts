@@ -108,6 +108,7 @@ export class Scheduler {
       await bus.consume<Completion>(this.completionQueue, async (c) => this.complete(c), {
         prefetch: 1000,
         parse: parseCompletion,
+        autoAck: true,
       }),
       await bus.consume<InvocationRequest>(topology.invokeQueue, (r, info) => this.schedule(r, info), {
         prefetch: this.o.maxWaiting ?? 512,

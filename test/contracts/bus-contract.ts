@@ -254,6 +254,25 @@ export function busContract(name: string, makeBus: MakeBus): void {
       expect(dead).toHaveLength(0);
     });
 
+    it('autoAck: a failing handler drops its message (no redelivery, no dead letter) and later messages still arrive', async () => {
+      const { bus, topology: t, queue } = await setup();
+      const q = queue('auto');
+      await bus.assertQueue(q, { durable: false });
+      const dead = await watchDeadLetters(bus, t);
+      const seen: Array<{ id: number; redeliveries: number }> = [];
+      await bus.consume<{ id: number }>(q, async (body, info) => {
+        seen.push({ id: body.id, redeliveries: info.redeliveries });
+        if (body.id === 1) throw new Error('handler failed');
+      }, { prefetch: 10, autoAck: true });
+      await bus.send(q, { id: 1 }, { confirm: false });
+      await bus.send(q, { id: 2 }, { confirm: false });
+      await eventually(() => seen.length === 2);
+      await sleep(300);
+      expect(seen).toEqual([{ id: 1, redeliveries: 0 }, { id: 2, redeliveries: 0 }]);
+      expect(dead).toHaveLength(0);
+      expect(await bus.queueDepth(q)).toBe(0);
+    });
+
     it('fans a topic message out to every subscriber, and stops after cancel', async () => {
       const { bus, queue } = await setup();
       const topic = queue('topic');

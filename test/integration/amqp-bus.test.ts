@@ -68,6 +68,40 @@ describe.skipIf(!available)('AmqpBus (RabbitMQ)', () => {
       await bus.close();
     });
 
+    it('coalesces the frames written in one pass: many sends in one tick leave in a few socket writes', async () => {
+      let socket: { _writev?: (...a: unknown[]) => unknown; _write: (...a: unknown[]) => unknown } | undefined;
+      const bus = new AmqpBus({
+        url: vhost.url,
+        prefix: uniquePrefix('cork'),
+        connect: async (url, opts) => {
+          const model = await connect(url, opts);
+          socket = (model as unknown as { connection: { stream: NonNullable<typeof socket> } }).connection.stream;
+          return model;
+        },
+      });
+      buses.push(bus);
+      await bus.waitUntilReady();
+      const q = `${uniquePrefix('cork')}.q`;
+      await bus.assertQueue(q, { durable: false });
+      await bus.send(q, { warm: true }, { confirm: false }); // opens the plain channel
+      let writes = 0;
+      const s = socket!;
+      for (const name of ['_write', '_writev'] as const) {
+        const orig = s[name];
+        if (!orig) continue;
+        s[name] = function counted(this: unknown, ...a: unknown[]): unknown {
+          writes++;
+          return orig.apply(this, a);
+        };
+      }
+      const sends = Array.from({ length: 50 }, (_, i) => bus.send(q, { i }, { confirm: false }));
+      await Promise.all(sends);
+      await waitFor(async () => (await bus.queueDepth(q)) === 51, 5000);
+      // 50 publishes, plus the queue-depth checks; one write per frame would be 50+.
+      expect(writes).toBeGreaterThan(0);
+      expect(writes).toBeLessThan(20);
+    });
+
     it('uses the injected connect function', async () => {
       let calls = 0;
       const bus = new AmqpBus({
