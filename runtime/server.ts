@@ -14,6 +14,10 @@
  *   before `import()`; Docker runs with a read-only root and a tmpfs /tmp
  * - `BRISK_RUNTIME_EXIT_ON_STDIN_CLOSE=1`: exit when stdin closes, so a child
  *   process dies with its parent even when the parent is SIGKILLed
+ * - `BRISK_RUNTIME_LOG_MARKERS=0`: no activation start/end markers on the real
+ *   stdout and stderr. The Docker backend cuts the container's log stream with
+ *   them; the process backend reads logs from `/run` answers only, and the
+ *   four pipe writes per activation (and the parent's reads) are pure cost.
  */
 import http from 'node:http';
 import os from 'node:os';
@@ -118,7 +122,10 @@ function capturingWrite(real: WriteFn): WriteFn {
 process.stdout.write = capturingWrite(realStdoutWrite);
 process.stderr.write = capturingWrite(realStderrWrite);
 
+const logMarkers = process.env['BRISK_RUNTIME_LOG_MARKERS'] !== '0';
+
 function markBoth(marker: string, activationId: string): void {
+  if (!logMarkers) return;
   const line = `${marker} ${activationId}\n`;
   realStdoutWrite(line);
   realStderrWrite(line);

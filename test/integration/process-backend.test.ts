@@ -12,7 +12,14 @@ import type { FunctionVersion } from '../../core/types.js';
 import { ProcessBackend, type ProcessInstance } from '../../executor/process-backend.js';
 import { WarmPool } from '../../executor/warm-pool.js';
 import { InstanceFailure, type Instance } from '../../executor/types.js';
-import { LOG_TRUNCATED_MARKER, MAX_LOG_BYTES, type InitRequest, type RunResponse } from '../../runtime/protocol.js';
+import {
+  ACTIVATION_END_MARKER,
+  ACTIVATION_START_MARKER,
+  LOG_TRUNCATED_MARKER,
+  MAX_LOG_BYTES,
+  type InitRequest,
+  type RunResponse,
+} from '../../runtime/protocol.js';
 
 /**
  * Real child processes running the real runtime. The runtime is bundled from
@@ -332,10 +339,31 @@ describe('ProcessBackend + runtime server', () => {
     expect(own.size).toBe(0);
   });
 
+  it('reaches each child over its own unix socket in a private directory, removed on close', async () => {
+    const own = new ProcessBackend({ runtimePath, codeDir: workDir });
+    await own.start();
+    const a = (await own.createInstance({ memoryMb: 128, allowEgress: false })) as ProcessInstance;
+    const b = (await own.createInstance({ memoryMb: 128, allowEgress: false })) as ProcessInstance;
+    const pa = a.address && 'socketPath' in a.address ? a.address.socketPath : '';
+    const pb = b.address && 'socketPath' in b.address ? b.address.socketPath : '';
+    expect(pa).toMatch(/\.sock$/);
+    expect(pb).toMatch(/\.sock$/);
+    expect(pa).not.toBe(pb);
+    expect(path.dirname(pa)).toBe(path.dirname(pb));
+    expect(statSync(path.dirname(pa)).mode & 0o777).toBe(0o700);
+    await a.init(initReq(`export const handler = async (e) => e.x + 1;`));
+    expect(await run(a, { x: 41 })).toMatchObject({ ok: true, resultJson: '42' });
+    await a.destroy();
+    expect(existsSync(pa)).toBe(false);
+    await own.close();
+    expect(existsSync(path.dirname(pb))).toBe(false);
+  });
+
   describe('runtime server protocol (spoken directly)', () => {
-    async function startRuntime(env: Record<string, string>): Promise<{ kill: () => void; ready: string }> {
+    async function startRuntime(env: Record<string, string>): Promise<{ kill: () => void; ready: string; stdout: () => string; stderr: () => string }> {
       const child = spawn(process.execPath, [runtimePath], { stdio: ['ignore', 'pipe', 'pipe'], env });
-      child.stderr.resume();
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
       let out = '';
       const ready = await new Promise<string>((resolve, reject) => {
         child.stdout.on('data', (d: Buffer) => {
@@ -346,7 +374,7 @@ describe('ProcessBackend + runtime server', () => {
         child.on('exit', (code) => reject(new Error(`runtime exited ${code}: ${out}`)));
       });
       child.stdout.resume();
-      return { kill: () => child.kill('SIGKILL'), ready };
+      return { kill: () => child.kill('SIGKILL'), ready, stdout: () => out, stderr: () => err };
     }
 
     function request(target: { socketPath: string } | { port: number }, method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -379,6 +407,33 @@ describe('ProcessBackend + runtime server', () => {
         expect(res).toMatchObject({ status: 200, body: { ok: true, resultJson: '8' } });
       } finally {
         rt.kill();
+      }
+    });
+
+    it('marks each activation on the real stdout and stderr, unless BRISK_RUNTIME_LOG_MARKERS=0', async () => {
+      const code = `export const handler = async () => { console.log('said'); return 1; };`;
+      for (const markers of [true, false]) {
+        const rt = await startRuntime({
+          BRISK_RUNTIME_PORT: '0',
+          BRISK_RUNTIME_HOST: '127.0.0.1',
+          BRISK_RUNTIME_CODE_DIR: workDir,
+          ...(markers ? {} : { BRISK_RUNTIME_LOG_MARKERS: '0' }),
+        });
+        const target = { port: Number(rt.ready) };
+        try {
+          await request(target, 'POST', '/init', initReq(code));
+          const res = await request(target, 'POST', '/run', { activationId: `m-${markers}`, payload: '{}', deadline: Date.now() + 1000 });
+          // The function's own output is captured into the answer either way.
+          expect(res).toMatchObject({ status: 200, body: { ok: true, resultJson: '1' } });
+          expect(JSON.stringify(res.body['logs'])).toContain('said');
+          await new Promise((r) => setTimeout(r, 100));
+          for (const stream of [rt.stdout(), rt.stderr()]) {
+            expect(stream.includes(`${ACTIVATION_START_MARKER} m-${markers}`)).toBe(markers);
+            expect(stream.includes(`${ACTIVATION_END_MARKER} m-${markers}`)).toBe(markers);
+          }
+        } finally {
+          rt.kill();
+        }
       }
     });
 
