@@ -161,7 +161,7 @@ export async function startMetricsServer(cfg: BriskConfig, metrics: Metrics, log
 }
 
 export async function startGateway(cfg: BriskConfig, infra: Infrastructure, logger: Logger): Promise<GatewayServer & { port: number }> {
-  const gwLogger = logger.child({ role: 'gateway' });
+  const gwLogger = logger.child({ service: 'gateway' });
   // The gateway's own view of the executors (GET /v1/executors, the console).
   const executors = new ExecutorMonitor({ bus: infra.bus, topology: infra.topology, logger: gwLogger, heartbeatMs: cfg.BRISK_HEARTBEAT_MS });
   await executors.start();
@@ -213,7 +213,7 @@ export function createDeadLetterOffice(infra: Infrastructure, logger: Logger): D
 }
 
 export async function startScheduler(cfg: BriskConfig, infra: Infrastructure, logger: Logger): Promise<Scheduler> {
-  const log = logger.child({ role: 'scheduler' });
+  const log = logger.child({ service: 'scheduler' });
   const registry = new ExecutorRegistry({ heartbeatMs: cfg.BRISK_HEARTBEAT_MS });
   // Standalone has one scheduler: limits in memory. Distributed schedulers share counters in Redis.
   const shared =
@@ -238,7 +238,7 @@ export async function startScheduler(cfg: BriskConfig, infra: Infrastructure, lo
   await scheduler.start();
   // Schedules, queue consumers and the storage listener run beside every scheduler.
   const triggerRunners = await startTriggerRunners(infra, { rabbitUrl: cfg.BRISK_RABBITMQ_URL, logger: log });
-  logger.info({ role: 'scheduler', schedulerId: scheduler.id, policy: cfg.BRISK_PLACEMENT }, 'scheduler ready');
+  log.info({ schedulerId: scheduler.id, policy: cfg.BRISK_PLACEMENT }, 'scheduler ready');
   const stopScheduler = scheduler.stop.bind(scheduler);
   return Object.assign(scheduler, {
     stop: async () => {
@@ -274,7 +274,7 @@ function runtimeBundleHash(): { runtimeHash?: string } {
 
 export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, logger: Logger): Promise<Executor> {
   const id = cfg.BRISK_EXECUTOR_ID ?? `ex-${randomUUID().slice(0, 8)}`;
-  const log = logger.child({ role: 'executor', executorId: id });
+  const log = logger.child({ service: 'executor', executorId: id });
   // context.state / context.objects: instances reach this over a unix socket with a per-load token.
   const platform = new PlatformApi({
     socketPath: defaultPlatformSocketPath(id),

@@ -36,7 +36,7 @@ async function runServer(role: Role, config: BriskConfig, logger: Logger): Promi
   if (role === 'gateway' && cfg.BRISK_ADMIN_KEY === undefined) {
     fail('BRISK_ADMIN_KEY is required for a gateway in distributed mode: it is the operator key that manages namespaces and keys', logger);
   }
-  logger.info({ role, config: redactConfig(cfg) }, 'starting');
+  logger.info({ config: redactConfig(cfg) }, 'starting');
   let infra: Infrastructure;
   try {
     infra = await connectInfrastructure(cfg, mode, role, logger);
