@@ -65,12 +65,15 @@ function once(target, agent, body) {
       },
       (res) => {
         let bytes = 0;
+        // An error answer is kept (its start) to count errors by their code.
+        let errorText = res.statusCode === 200 ? undefined : '';
         res.on('data', (c) => {
           bytes += c.length;
+          if (errorText !== undefined && errorText.length < 2048) errorText += c.toString('utf8');
         });
         res.on('end', () => {
           const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-          resolve({ status: res.statusCode ?? 0, ms, bytes });
+          resolve({ status: res.statusCode ?? 0, ms, bytes, ...(errorText !== undefined ? { code: errorCode(errorText) } : {}) });
         });
         res.on('error', () => resolve({ status: -1, ms: Number(process.hrtime.bigint() - t0) / 1e6, bytes }));
       },
@@ -80,6 +83,21 @@ function once(target, agent, body) {
     req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error('timeout')));
     req.end(body);
   });
+}
+
+/** `error.code` of a Brisk error body; undefined for any other body. */
+function errorCode(text) {
+  try {
+    const code = JSON.parse(text)?.error?.code;
+    return typeof code === 'string' ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Errors are counted by status and, when the body names one, the error code: "429 CONCURRENCY_LIMIT". */
+function errorKey(r) {
+  return r.code === undefined ? r.status : `${r.status} ${r.code}`;
 }
 
 function cpuMs(start) {
@@ -101,7 +119,7 @@ async function latency({ target, count, warmup = 20 }) {
   for (let i = 0; i < count; i++) {
     const r = await once(target, agent, body);
     if (r.status === 200) lat.push(r.ms);
-    else errors[r.status] = (errors[r.status] ?? 0) + 1;
+    else errors[errorKey(r)] = (errors[errorKey(r)] ?? 0) + 1;
     if ((errors.timeout ?? 0) >= MAX_TIMEOUTS) {
       aborted = true;
       break;
@@ -155,7 +173,7 @@ async function throughput({ target, targets, concurrency, durationMs, warmupMs =
       if (r.status === 200) {
         ok++;
         lat.push(r.ms);
-      } else errors[r.status] = (errors[r.status] ?? 0) + 1;
+      } else errors[errorKey(r)] = (errors[errorKey(r)] ?? 0) + 1;
     }
   };
   const workers = Array.from({ length: concurrency }, worker);
