@@ -33,11 +33,16 @@ const LEASE_TTL_MS = 1000;
  * size of its event. Concurrency is the scheduler's to enforce.
  *
  * At high rates a gateway leases a small batch of tokens per store round trip
- * instead of one per invocation; at low rates (under 50/s) every invocation
- * asks the store, so small quotas are exact.
+ * instead of one per invocation, one lease at a time per namespace: callers
+ * that find the lease empty while a lease is being taken wait for it and
+ * share it (otherwise a burst of N concurrent callers takes N batches and
+ * drains the bucket). At low rates (under 50/s) every invocation asks the
+ * store, so small quotas are exact.
  */
 export class InvocationAdmission {
   private readonly leases = new Map<string, { tokens: number; until: number }>();
+  /** The lease being taken from the store, per namespace. */
+  private readonly leasing = new Map<string, Promise<TakeResult>>();
 
   constructor(
     private readonly kv: KeyValueStore,
@@ -47,23 +52,52 @@ export class InvocationAdmission {
   async admit(namespace: string, q: NamespaceQuotas, payloadBytes: number, mode: 'sync' | 'async'): Promise<void> {
     const limit = mode === 'sync' ? q.maxSyncPayloadBytes : q.maxAsyncPayloadBytes;
     if (payloadBytes > limit) throw new PayloadTooLargeError(limit, 'QUOTA_PAYLOAD');
-    const lease = this.leases.get(namespace);
-    if (lease && lease.tokens >= 1 && lease.until > this.now()) {
-      lease.tokens--;
-      return;
-    }
     const rate = q.invocationsPerSecond;
     const batch = Math.max(1, Math.floor(rate * LEASE_FRACTION));
+    if (batch > 1) {
+      if (this.takeLeased(namespace)) return;
+      let leasing = this.leasing.get(namespace);
+      if (leasing === undefined) {
+        leasing = this.lease(namespace, rate, batch).finally(() => this.leasing.delete(namespace));
+        this.leasing.set(namespace, leasing);
+      }
+      const r = await leasing;
+      if (this.takeLeased(namespace)) return;
+      if (!r.allowed) throw rateExceeded(namespace, rate, r.retryAfterMs);
+      // The batch ran out before our turn: one token of our own.
+    }
+    const r = await this.kv.takeTokens(`rate:${namespace}`, rate, rate * 2, 1);
+    if (!r.allowed) throw rateExceeded(namespace, rate, r.retryAfterMs);
+  }
+
+  private takeLeased(namespace: string): boolean {
+    const lease = this.leases.get(namespace);
+    if (!lease || lease.tokens < 1 || lease.until <= this.now()) return false;
+    lease.tokens--;
+    return true;
+  }
+
+  /** Take a batch (or, near the limit, a single token) into the namespace's lease. */
+  private async lease(namespace: string, rate: number, batch: number): Promise<TakeResult> {
     const key = `rate:${namespace}`;
     let took = batch;
     let r = await this.kv.takeTokens(key, rate, rate * 2, batch);
-    if (!r.allowed && batch > 1) {
+    if (!r.allowed) {
       took = 1;
       r = await this.kv.takeTokens(key, rate, rate * 2, 1);
     }
-    if (!r.allowed) {
-      throw new ThrottledError('QUOTA_RATE', `over ${rate} invocations per second in namespace '${namespace}'`, Math.max(1, Math.ceil(r.retryAfterMs / 1000)));
+    if (r.allowed) {
+      const now = this.now();
+      const old = this.leases.get(namespace);
+      const left = old && old.until > now ? old.tokens : 0;
+      this.leases.set(namespace, { tokens: left + took, until: now + LEASE_TTL_MS });
     }
-    this.leases.set(namespace, { tokens: took - 1, until: this.now() + LEASE_TTL_MS });
+    return r;
   }
+}
+
+type TakeResult = Awaited<ReturnType<KeyValueStore['takeTokens']>>;
+
+function rateExceeded(namespace: string, rate: number, retryAfterMs: number): ThrottledError {
+  return new ThrottledError('QUOTA_RATE', `over ${rate} invocations per second in namespace '${namespace}'`, Math.max(1, Math.ceil(retryAfterMs / 1000)));
 }

@@ -46,6 +46,38 @@ describe('InvocationAdmission', () => {
     expect(calls).toBe(5);
   });
 
+  it('a burst of concurrent callers shares one lease instead of each taking a batch', async () => {
+    const kv = await kvStore();
+    let calls = 0;
+    let tokens = 0;
+    const take = kv.takeTokens.bind(kv);
+    kv.takeTokens = async (key, rate, burst, n = 1) => {
+      calls++;
+      tokens += n;
+      return take(key, rate, burst, n);
+    };
+    const admission = new InvocationAdmission(kv);
+    // 5000/s: a batch of 100; a burst of 64 callers with an empty lease.
+    await Promise.all(Array.from({ length: 64 }, () => admission.admit('ns', quotas(5000), 1, 'sync')));
+    expect(calls).toBe(1);
+    expect(tokens).toBe(100);
+    // 200 more in waves of 64: the bucket (burst 10,000) is never drained.
+    for (let wave = 0; wave < 4; wave++) {
+      await Promise.all(Array.from({ length: 64 }, () => admission.admit('ns', quotas(5000), 1, 'sync')));
+    }
+    expect(tokens).toBeLessThanOrEqual(400);
+  });
+
+  it('near the limit a burst still gets exactly the tokens left, then QUOTA_RATE', async () => {
+    const admission = new InvocationAdmission(await kvStore());
+    // 100/s: batches of 2, burst 200. 250 concurrent callers: 200 pass, 50 are refused.
+    const results = await Promise.allSettled(Array.from({ length: 250 }, () => admission.admit('ns', quotas(100), 1, 'sync')));
+    const refused = results.filter((r) => r.status === 'rejected');
+    expect(results.length - refused.length).toBe(200);
+    expect(refused.length).toBe(50);
+    expect((refused[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'QUOTA_RATE', status: 429 });
+  });
+
   it('checks the payload against the sync and async limits', async () => {
     const admission = new InvocationAdmission(await kvStore());
     await expect(admission.admit('ns', quotas(10), 50, 'async')).rejects.toMatchObject({ code: 'QUOTA_PAYLOAD', status: 413 });
