@@ -5,12 +5,23 @@
  * heartbeat (new executor, evicted instances) wakes everyone. A waiter also
  * wakes after `maxMs` on its own, as a safety net for capacity freed where this
  * scheduler cannot see it (another scheduler's slot in a shared limit).
+ *
+ * Waiters are ordered by a ticket taken once per invocation ({@link ticket}),
+ * not by when they last started waiting: one that was woken, found nothing
+ * and waits again keeps its place at the front instead of going to the back
+ * (which let a few unlucky invocations wait many times longer than the rest).
  */
 export class CapacitySignal {
-  private waiters: Array<() => void> = [];
+  private waiters: Array<{ ticket: number; wake: () => void }> = [];
+  private nextTicket = 0;
+
+  /** A place in line for one invocation; pass it to every {@link wait} of that invocation. */
+  ticket(): number {
+    return ++this.nextTicket;
+  }
 
   /** Resolves on the next notification that reaches this waiter, or after `maxMs`. */
-  wait(maxMs: number): Promise<void> {
+  wait(maxMs: number, ticket = this.ticket()): Promise<void> {
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined = undefined;
       const wake = (): void => {
@@ -18,16 +29,19 @@ export class CapacitySignal {
         resolve();
       };
       timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== wake);
+        this.waiters = this.waiters.filter((w) => w.wake !== wake);
         resolve();
       }, maxMs);
-      this.waiters.push(wake);
+      // Insert in ticket order; the usual case (a new ticket) appends.
+      let i = this.waiters.length;
+      while (i > 0 && (this.waiters[i - 1] as { ticket: number }).ticket > ticket) i--;
+      this.waiters.splice(i, 0, { ticket, wake });
     });
   }
 
-  /** Wake the `n` longest-waiting (first in, first out). */
+  /** Wake the `n` with the oldest tickets. */
   notify(n = 1): void {
-    for (const wake of this.waiters.splice(0, n)) wake();
+    for (const w of this.waiters.splice(0, n)) w.wake();
   }
 
   notifyAll(): void {

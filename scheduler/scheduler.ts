@@ -68,7 +68,10 @@ const RECOVERY_POLL_MS = 100;
 export class Scheduler {
   readonly id = `sch-${randomUUID().slice(0, 8)}`;
   private readonly subs: Subscription[] = [];
+  /** Invocations waiting for room on an executor. */
   private readonly capacity = new CapacitySignal();
+  /** Async invocations waiting for a concurrency slot (their function's or namespace's limit). */
+  private readonly limits = new CapacitySignal();
   private readonly inFlight = new Map<string, InFlight>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -103,6 +106,7 @@ export class Scheduler {
         }
         // A heartbeat can bring room (a new executor, instances evicted): everyone looks again.
         this.capacity.notifyAll();
+        this.limits.notifyAll();
         this.noticeDrain(hb);
       }),
       await bus.consume<Completion>(this.completionQueue, async (c) => this.complete(c), {
@@ -152,10 +156,11 @@ export class Scheduler {
     // Limits: a sync call over the limit is refused at once (429); async work waits.
     // The gateway resolves the namespace's own limit (its quota) into the request.
     const nsMax = req.namespaceConcurrency ?? this.o.namespaceConcurrency;
+    const limitTicket = this.limits.ticket();
     while (!(await this.o.limiter.tryAcquire(fn.namespace, fnKey, fn.maxConcurrency, nsMax))) {
       if (req.mode === 'sync') return this.refuse(req, 'throttled', 'CONCURRENCY_LIMIT', 'concurrency limit reached');
       try {
-        await this.waitOrExpire(req);
+        await this.waitOrExpire(req, this.limits, limitTicket);
       } catch (err) {
         if (err instanceof EventTooOld) return this.giveUp(req, 'EVENT_TOO_OLD', 'the event is older than the maximum event age');
         if (err instanceof DeadlinePassed) return this.giveUp(req, 'NO_CAPACITY', 'the concurrency limit did not free up before the deadline');
@@ -163,9 +168,13 @@ export class Scheduler {
       }
     }
     let dispatched = false;
+    const capacityTicket = this.capacity.ticket();
+    // Invocations already waiting for room go first: a newcomer does not take
+    // the slot that one of them is being woken for.
+    let mayPlace = this.capacity.waiting === 0;
     try {
-      for (;;) {
-        const placement = choosePlacement({
+      for (;; mayPlace = true) {
+        const placement = mayPlace && choosePlacement({
           fn: { namespace: fn.namespace, name: fn.name, version: fn.version, memoryMb: fn.memoryMb },
           executors: this.o.registry.states(),
           policy: this.o.policy,
@@ -194,7 +203,7 @@ export class Scheduler {
         }
         // Backpressure: every executor is full (or none is there); the request waits here,
         // unacked, and the broker holds the rest of the queue.
-        await this.waitOrExpire(req);
+        await this.waitOrExpire(req, this.capacity, capacityTicket);
       }
     } catch (err) {
       if (err instanceof EventTooOld) return this.giveUp(req, 'EVENT_TOO_OLD', 'the event is older than the maximum event age');
@@ -210,11 +219,11 @@ export class Scheduler {
     }
   }
 
-  private async waitOrExpire(req: InvocationRequest): Promise<void> {
+  private async waitOrExpire(req: InvocationRequest, signal: CapacitySignal, ticket: number): Promise<void> {
     if (this.stopping) throw new Error('scheduler stopping; request left for another scheduler');
     if (this.tooOld(req)) throw new EventTooOld();
     if (Date.now() > req.deadline) throw new DeadlinePassed();
-    await this.capacity.wait(CAPACITY_RECHECK_MS);
+    await signal.wait(CAPACITY_RECHECK_MS, ticket);
   }
 
   /** Past the maximum event age (async only: a sync caller's deadline is shorter). */
@@ -227,6 +236,7 @@ export class Scheduler {
     else this.o.registry.recordSuccess(c.executorId);
     this.release(c.activationId);
     this.capacity.notify(WAKE_PER_COMPLETION);
+    this.limits.notify(WAKE_PER_COMPLETION);
   }
 
   private release(activationId: string): void {
