@@ -42,6 +42,8 @@ export interface ExecutorOptions {
 interface RunOutcome {
   status: ActivationStatus;
   resultJson?: string;
+  /** `resultJson` parsed (it was checked to be JSON), for the record. */
+  result?: unknown;
   error?: Activation['error'];
   logs: string[];
   logsTruncated: boolean;
@@ -290,11 +292,17 @@ export class Executor {
       if (err instanceof InstanceFailure) return { ...this.instanceFault(err), ...start, startedAt, durationMs: round(performance.now() - t0) };
       return { ...this.platformFailure(err, startedAt, t0), ...start };
     }
-    this.o.pool.release(instance, { healthy: true });
+    const checked = checkRunResponse(res);
+    this.o.pool.release(instance, { healthy: checked.ok });
     const durationMs = round(performance.now() - t0);
+    if (!checked.ok) {
+      // The function's own process answered garbage (its code tampered with the runtime): its fault, and the instance goes.
+      const error = { errorType: 'InvalidResultError', errorMessage: checked.why };
+      return { status: 'error', error, logs: [], logsTruncated: false, ...start, startedAt, durationMs, systemError: false };
+    }
     const common = { logs: res.logs, logsTruncated: res.logsTruncated, ...start, startedAt, durationMs, systemError: false };
     return res.ok
-      ? { status: 'success', resultJson: res.resultJson, ...common }
+      ? { status: 'success', resultJson: res.resultJson, result: checked.result, ...common }
       : { status: 'error', error: res.error, ...common };
   }
 
@@ -382,7 +390,7 @@ export class Executor {
       version: request.fn.version,
       status: o.status,
       mode: request.mode,
-      ...(o.resultJson !== undefined ? { result: JSON.parse(o.resultJson) as unknown } : {}),
+      ...(o.resultJson !== undefined ? { result: o.result } : {}),
       ...(o.error !== undefined ? { error: o.error } : {}),
       logs: o.logs,
       ...(o.logsTruncated ? { logsTruncated: true } : {}),
@@ -475,6 +483,31 @@ export const MAX_PLATFORM_RETRIES = 10;
 export const DRAIN_GRACE_HEARTBEATS = 2;
 /** A run claim outlives the run's longest possible duration by this much. */
 const CLAIM_MARGIN_MS = 60_000;
+
+/**
+ * A /run answer comes from the function's own process, which its code can
+ * tamper with: check its shape, and that `resultJson` is JSON (parsed once
+ * here; the record needs the value), before any of it is trusted.
+ */
+function checkRunResponse(res: RunResponse): { ok: true; result?: unknown } | { ok: false; why: string } {
+  const r = res as unknown as Record<string, unknown> | null;
+  if (typeof r !== 'object' || r === null || typeof r['ok'] !== 'boolean') return { ok: false, why: 'the instance answered /run with no outcome' };
+  const logs = r['logs'];
+  if (!Array.isArray(logs) || !logs.every((l) => typeof l === 'string') || typeof r['logsTruncated'] !== 'boolean') {
+    return { ok: false, why: 'the instance answered /run with malformed logs' };
+  }
+  if (r['ok'] === false) {
+    const e = r['error'] as Record<string, unknown> | null;
+    const valid = typeof e === 'object' && e !== null && typeof e['errorType'] === 'string' && typeof e['errorMessage'] === 'string' && (e['stack'] === undefined || typeof e['stack'] === 'string');
+    return valid ? { ok: true } : { ok: false, why: 'the instance answered /run with a malformed error' };
+  }
+  if (typeof r['resultJson'] !== 'string') return { ok: false, why: 'the instance answered /run with no result' };
+  try {
+    return { ok: true, result: JSON.parse(r['resultJson']) as unknown };
+  } catch {
+    return { ok: false, why: 'the function returned a result that is not JSON' };
+  }
+}
 
 /** Why an async invocation that got no retry is dead-lettered. */
 function finalReason(req: InvocationRequest, status: ActivationStatus): DeadLetterReason {
