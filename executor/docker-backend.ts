@@ -434,7 +434,11 @@ export class DockerInstance implements Instance {
   async run(req: RunRequest, timeoutMs: number): Promise<RunResponse> {
     const res = await this.call('/run', JSON.stringify(req), timeoutMs);
     const body = parseJson<RunResponse>(res.text);
-    if (res.status !== 200 || body === undefined || typeof body.ok !== 'boolean') {
+    if (res.status === 200 && (body === undefined || typeof body.ok !== 'boolean')) {
+      await this.destroy();
+      throw new InstanceFailure({ kind: 'garbled', message: 'the instance answered /run with something that is not a run result' }, `instance ${this.id} answered /run outside the protocol`);
+    }
+    if (res.status !== 200 || body === undefined) {
       const err = parseJson<RuntimeErrorBody>(res.text);
       throw new PlatformError('RUNTIME_PROTOCOL_ERROR', `/run failed with ${res.status}: ${err?.error.message ?? res.text.slice(0, 200)}`);
     }
@@ -723,6 +727,8 @@ function describeFault(f: InstanceFault): string {
       return `exited with code ${f.exitCode}${f.signal ? ` (${f.signal})` : ''}`;
     case 'unreachable':
       return `unreachable: ${f.message}`;
+    case 'garbled':
+      return `answered outside the protocol: ${f.message}`;
   }
 }
 

@@ -280,6 +280,10 @@ export class Executor {
       instance = acquired.instance;
     } catch (err) {
       if (err instanceof BuildError) return this.initFailure(err, startedAt, t0);
+      // Code that rewrote the runtime's answer while loading: still the function's fault.
+      if (err instanceof InstanceFailure && err.fault.kind === 'garbled') {
+        return { ...this.instanceFault(err), coldStart: true, startedAt, durationMs: round(performance.now() - t0) };
+      }
       return this.platformFailure(err, startedAt, t0);
     }
     const start = { coldStart: acquired.startKind !== 'warm', startKind: acquired.startKind, startMs: round(acquired.startMs) };
@@ -340,6 +344,8 @@ export class Executor {
         };
       case 'unreachable':
         return { ...base, status: 'platform_error', error: { code: 'INSTANCE_UNREACHABLE', message: err.message }, systemError: true };
+      case 'garbled':
+        return { ...base, status: 'error', error: { errorType: 'InvalidResultError', errorMessage: err.fault.message }, systemError: false };
     }
   }
 

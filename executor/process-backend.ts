@@ -55,6 +55,9 @@ interface RuntimeReply {
   body: unknown;
 }
 
+/** The runtime answered, but not with JSON: something inside the instance rewrote its answer. */
+class GarbledAnswer extends Error {}
+
 /** Where a runtime server listens: a unix socket, or a TCP port on loopback. */
 export type RuntimeAddress = { socketPath: string } | { host: string; port: number };
 
@@ -83,7 +86,7 @@ export function postRuntime(agent: http.Agent, address: RuntimeAddress, urlPath:
           try {
             resolve({ status: res.statusCode ?? 0, body: JSON.parse(raw) as unknown });
           } catch {
-            reject(new Error(`runtime answered ${res.statusCode ?? '?'} with non-JSON: ${raw.slice(0, 200)}`));
+            reject(new GarbledAnswer(`runtime answered ${res.statusCode ?? '?'} with non-JSON: ${raw.slice(0, 200)}`));
           }
         });
       },
@@ -362,6 +365,10 @@ export class ProcessInstance implements Instance {
         (reply) => finish(() => resolve(reply)),
         (err: unknown) => {
           if (settled) return;
+          if (err instanceof GarbledAnswer) {
+            finish(() => reject(new InstanceFailure({ kind: 'garbled', message: 'the instance answered with something that is not JSON' }, `instance ${this.id}: ${err.message}`)));
+            return;
+          }
           const message = err instanceof Error ? err.message : String(err);
           graceTimer = setTimeout(() => {
             finish(() => reject(new InstanceFailure({ kind: 'unreachable', message }, `instance ${this.id} unreachable: ${message}`)));

@@ -12,7 +12,13 @@ export type InstanceFault =
   | { kind: 'timeout' }
   | { kind: 'oom' }
   | { kind: 'crash'; exitCode: number | null; signal?: string | null }
-  | { kind: 'unreachable'; message: string };
+  | { kind: 'unreachable'; message: string }
+  /**
+   * The instance answered, but not in the runtime protocol (not JSON). Only
+   * code inside the instance can make the runtime do that, so it is the
+   * function's fault and does not count against the executor's health.
+   */
+  | { kind: 'garbled'; message: string };
 
 export class InstanceFailure extends Error {
   constructor(readonly fault: InstanceFault, message: string) {

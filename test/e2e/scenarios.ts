@@ -169,6 +169,24 @@ export function skeletonScenarios(label: string, start: () => Promise<Cluster>):
       expect((await a.req('POST', '/v1/functions/after-tamper/invoke', {})).json).toEqual({ fine: true });
     });
 
+    it('a function that garbles the whole answer of its runtime gets a function error, not a platform fault', async () => {
+      // The first byte of the /run answer becomes 'x': not JSON any more, same length.
+      const code = `import http from 'node:http';
+        const end = http.ServerResponse.prototype.end;
+        http.ServerResponse.prototype.end = function (chunk, ...rest) {
+          if (typeof chunk === 'string' && chunk.includes('"resultJson"')) chunk = 'x' + chunk.slice(1);
+          return end.call(this, chunk, ...rest);
+        };
+        export const handler = async () => 1;`;
+      expect((await a.req('PUT', '/v1/functions/garble', { code })).status).toBe(201);
+      const r = await a.req('POST', '/v1/functions/garble/invoke', {});
+      expect(r.status).toBe(500);
+      expect(r.headers.get('x-brisk-fault')).toBe('function');
+      expect(r.json.error).toMatchObject({ code: 'FUNCTION_ERROR', errorType: 'InvalidResultError' });
+      const act = await waitForActivation(a, r.headers.get('x-brisk-activation-id') as string);
+      expect(act).toMatchObject({ status: 'error', error: { errorType: 'InvalidResultError' } });
+    });
+
     it('reports code that throws while loading as a function error, not a platform fault', async () => {
       const code = "throw new RangeError('bad module');\nexport const handler = async () => 1;";
       expect((await a.req('PUT', '/v1/functions/badinit', { code })).status).toBe(201);
