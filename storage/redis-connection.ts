@@ -62,8 +62,6 @@ export class RedisConnection {
         enableOfflineQueue: false,
         // 50 ms, 100 ms, … capped at 2 s.
         retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-        // Commands issued in the same tick leave in one write (many invocations at once under load).
-        enableAutoPipelining: true,
       });
     }
     this.client.on('error', (err: Error) => this.onClientError(err));
