@@ -21,6 +21,12 @@ export interface FunctionUsage {
 }
 
 const METRICS = ['invocations', 'errors', 'coldStarts', 'mbMs'] as const;
+/**
+ * Order of the writes in a flush: `invocations` last. A reader that sees a
+ * flush's invocations (read first, on the same ordered store) then sees its
+ * other counters too, never invocations without the cold starts they had.
+ */
+const WRITE_ORDER = ['errors', 'coldStarts', 'mbMs', 'invocations'] as const;
 type Metric = (typeof METRICS)[number];
 const HOUR_MS = 3600_000;
 /** Hourly counters are kept this long (13 months: a year of bills plus a month to dispute them). */
@@ -77,16 +83,18 @@ export class UsageMeter {
     this.pending = new Map();
     for (const [key, c] of batch) {
       const [namespace, hour, fn] = key.split('\u0000') as [string, string, string];
+      const left = { ...c };
       try {
         await this.kv.hset(`usageidx:${namespace}`, `${hour}:${fn}`, '1');
-        for (const m of METRICS) {
-          if (c[m] !== 0) await this.kv.incr(`usage:${namespace}:${hour}:${fn}:${m}`, c[m], { ttlMs: RETENTION_MS });
+        for (const m of WRITE_ORDER) {
+          if (left[m] !== 0) await this.kv.incr(`usage:${namespace}:${hour}:${fn}:${m}`, left[m], { ttlMs: RETENTION_MS });
+          left[m] = 0;
         }
       } catch {
-        // The store is down: keep the counts for the next flush rather than lose them.
+        // The store is down: keep what was not written for the next flush rather than lose it (or count it twice).
         const again = this.pending.get(key);
-        if (again) for (const m of METRICS) again[m] += c[m];
-        else this.pending.set(key, c);
+        if (again) for (const m of METRICS) again[m] += left[m];
+        else this.pending.set(key, left);
       }
     }
   }
@@ -105,6 +113,7 @@ export async function readUsage(kv: KeyValueStore, namespace: string, fromMs: nu
     const hour = Number(field.slice(0, sep));
     const fn = field.slice(sep + 1);
     if (hour < fromHour || hour >= toHour) continue;
+    // Issued in METRICS order, invocations first (see WRITE_ORDER).
     const values = await Promise.all(METRICS.map((m) => kv.get(`usage:${namespace}:${hour}:${fn}:${m}`)));
     const [inv, err, cold, mbMs] = values.map((v) => Number(v ?? 0)) as [number, number, number, number];
     const u = byFn.get(fn) ?? { function: fn, invocations: 0, errors: 0, coldStarts: 0, gbSeconds: 0 };

@@ -35,6 +35,38 @@ describe('UsageMeter', () => {
     await kv.close();
   });
 
+  it('writes invocations last, so a reader that sees them sees the cold starts and errors too', async () => {
+    const kv = await kvStore();
+    const order: string[] = [];
+    const incr = kv.incr.bind(kv);
+    kv.incr = async (key, by, opts) => {
+      order.push(key.slice(key.lastIndexOf(':') + 1));
+      return incr(key, by, opts);
+    };
+    const meter = new UsageMeter(kv);
+    meter.record({ namespace: 'a', function: 'f', memoryMb: 128, durationMs: 5, coldStart: true, error: true });
+    await meter.close();
+    expect(order).toEqual(['errors', 'coldStarts', 'mbMs', 'invocations']);
+    await kv.close();
+  });
+
+  it('a flush cut off half-way keeps only what was not written: nothing counted twice', async () => {
+    const kv = await kvStore();
+    const meter = new UsageMeter(kv);
+    meter.record({ namespace: 'a', function: 'f', memoryMb: 1024, durationMs: 1000, coldStart: true, error: true });
+    const incr = kv.incr.bind(kv);
+    let calls = 0;
+    kv.incr = async (key, by, opts) => {
+      if (++calls === 3) throw new Error('down');
+      return incr(key, by, opts);
+    };
+    await meter.flush(); // errors and coldStarts written, mbMs fails
+    kv.incr = incr;
+    await meter.close();
+    expect(await readUsage(kv, 'a', 0, Date.now() + 3600_000)).toEqual([{ function: 'f', invocations: 1, errors: 1, coldStarts: 1, gbSeconds: 1 }]);
+    await kv.close();
+  });
+
   it('keeps counts for the next flush when the store fails', async () => {
     const kv = await kvStore();
     const meter = new UsageMeter(kv);
