@@ -38,7 +38,7 @@ import { LoadGen } from './lib/loadgen-client.mjs';
 import { transformEvent, trivialEvent } from './lib/payload.mjs';
 import { ProcSampler, descendants, rssMb } from './lib/procstat.mjs';
 import { renderMarkdown } from './lib/report.mjs';
-import { rabbitAvailable, rabbitPid, s3Available, commandExists, startRabbitVhost, startRedis, startS3, uniqueId } from './lib/services.mjs';
+import { rabbitAvailable, rabbitPid, s3Available, commandExists, startDistributedServices, uniqueId } from './lib/services.mjs';
 
 const execFileAsync = promisify(execFile);
 const REPO = path.resolve(import.meta.dirname, '..');
@@ -239,24 +239,13 @@ async function distributedServices() {
     return distServices;
   }
   log('starting redis-server, s3rver and a RabbitMQ vhost');
-  const [redis, s3, rabbit] = await Promise.all([startRedis(), startS3(), startRabbitVhost()]);
-  const stop = async () => {
-    await Promise.allSettled([redis.stop(), s3.stop(), rabbit.stop()]);
-  };
-  cleanups.push(stop);
+  const services = await startDistributedServices();
+  cleanups.push(services.stop);
   distServices = {
-    env: {
-      BRISK_RABBITMQ_URL: rabbit.url,
-      BRISK_REDIS_URL: redis.url,
-      BRISK_S3_ENDPOINT: s3.endpoint,
-      BRISK_S3_ACCESS_KEY: s3.accessKey,
-      BRISK_S3_SECRET_KEY: s3.secretKey,
-      BRISK_S3_BUCKET: `brisk-bench-${uniqueId()}`,
-      BRISK_HEARTBEAT_MS: '500',
-    },
-    redisPid: redis.pid,
+    env: services.env,
+    redisPid: services.redis.pid,
     rabbitPid: await rabbitPid(),
-    stop,
+    stop: services.stop,
   };
   return distServices;
 }

@@ -162,6 +162,32 @@ export async function startRabbitVhost() {
   };
 }
 
+/**
+ * What a distributed Brisk needs, private to one run: a redis-server and an
+ * s3rver on free ports and a fresh RabbitMQ vhost. `env` is the BRISK_*
+ * settings that point at them; stop() removes all three.
+ */
+export async function startDistributedServices() {
+  const [redis, s3, rabbit] = await Promise.all([startRedis(), startS3(), startRabbitVhost()]);
+  return {
+    redis,
+    s3,
+    rabbit,
+    env: {
+      BRISK_RABBITMQ_URL: rabbit.url,
+      BRISK_REDIS_URL: redis.url,
+      BRISK_S3_ENDPOINT: s3.endpoint,
+      BRISK_S3_ACCESS_KEY: s3.accessKey,
+      BRISK_S3_SECRET_KEY: s3.secretKey,
+      BRISK_S3_BUCKET: `brisk-bench-${uniqueId()}`,
+      BRISK_HEARTBEAT_MS: '500',
+    },
+    stop: async () => {
+      await Promise.allSettled([redis.stop(), s3.stop(), rabbit.stop()]);
+    },
+  };
+}
+
 /** RabbitMQ's Erlang VM pid (beam.smp), for its RSS under load; undefined if not found. */
 export async function rabbitPid() {
   try {

@@ -13,27 +13,15 @@
 // their clocks agree.
 import fs from 'node:fs';
 import { ADMIN_KEY, invoke, startBrisk, waitInvocable } from '../lib/brisk.mjs';
-import { startRabbitVhost, startRedis, startS3, uniqueId } from '../lib/services.mjs';
+import { startDistributedServices } from '../lib/services.mjs';
 
 const system = process.argv[2] ?? 'distributed-docker';
 const [mode, backend] = system.split('-');
 const traceFiles = () => fs.readdirSync('/tmp').filter((f) => f.startsWith('trace-') && f.endsWith('.log')).map((f) => `/tmp/${f}`);
 const clear = () => traceFiles().forEach((f) => fs.rmSync(f));
 
-const services = mode === 'distributed' ? await Promise.all([startRedis(), startS3(), startRabbitVhost()]) : [];
-const [redis, s3, rabbit] = services;
-const serviceEnv = redis
-  ? {
-      BRISK_RABBITMQ_URL: rabbit.url,
-      BRISK_REDIS_URL: redis.url,
-      BRISK_S3_ENDPOINT: s3.endpoint,
-      BRISK_S3_ACCESS_KEY: s3.accessKey,
-      BRISK_S3_SECRET_KEY: s3.secretKey,
-      BRISK_S3_BUCKET: `brisk-trace-${uniqueId()}`,
-      BRISK_HEARTBEAT_MS: '500',
-    }
-  : {};
-const brisk = await startBrisk({ mode, backend, serviceEnv, extraEnv: { BRISK_TRACE: '1' } });
+const services = mode === 'distributed' ? await startDistributedServices() : undefined;
+const brisk = await startBrisk({ mode, backend, serviceEnv: services?.env ?? {}, extraEnv: { BRISK_TRACE: '1' } });
 try {
   const code = 'export const handler = async (event) => ({ ok: true, n: event.n ?? 0 });';
   const res = await fetch(`${brisk.url}/v1/functions/trivial`, {
@@ -90,5 +78,5 @@ try {
   console.log(`| client round trip | ${q(client, 0.5).toFixed(3)} | ${(client.reduce((s, x) => s + x, 0) / client.length).toFixed(3)} |`);
 } finally {
   await brisk.stop();
-  await Promise.allSettled(services.map((s) => s.stop()));
+  await services?.stop();
 }

@@ -13,7 +13,7 @@
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { ADMIN_KEY, setBriskRoot, startBrisk, waitInvocable } from '../lib/brisk.mjs';
-import { startRabbitVhost, startRedis, startS3, uniqueId } from '../lib/services.mjs';
+import { startDistributedServices } from '../lib/services.mjs';
 
 const arg = (name, dflt) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
 const root = arg('root', undefined);
@@ -85,20 +85,8 @@ async function closedLoop(url, n, c) {
   return errors;
 }
 
-const services = mode === 'distributed' ? await Promise.all([startRedis(), startS3(), startRabbitVhost()]) : [];
-const [redis, s3, rabbit] = services;
-const serviceEnv = redis
-  ? {
-      BRISK_RABBITMQ_URL: rabbit.url,
-      BRISK_REDIS_URL: redis.url,
-      BRISK_S3_ENDPOINT: s3.endpoint,
-      BRISK_S3_ACCESS_KEY: s3.accessKey,
-      BRISK_S3_SECRET_KEY: s3.secretKey,
-      BRISK_S3_BUCKET: `brisk-syscalls-${uniqueId()}`,
-      BRISK_HEARTBEAT_MS: '500',
-    }
-  : {};
-const brisk = await startBrisk({ mode, backend, serviceEnv });
+const services = mode === 'distributed' ? await startDistributedServices() : undefined;
+const brisk = await startBrisk({ mode, backend, serviceEnv: services?.env ?? {} });
 try {
   const res = await fetch(`${brisk.url}/v1/functions/trivial`, {
     method: 'PUT',
@@ -133,5 +121,5 @@ try {
   }
 } finally {
   await brisk.stop();
-  await Promise.allSettled(services.map((s) => s.stop()));
+  await services?.stop();
 }
