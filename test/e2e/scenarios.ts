@@ -147,45 +147,33 @@ export function skeletonScenarios(label: string, start: () => Promise<Cluster>):
       expect(act.logs.join('\n')).toContain('about to fail');
     });
 
-    it('a function that tampers with its runtime to answer a non-JSON result gets a function error at once', async () => {
-      // Rewrites the runtime's /run answer in place (same length, so the HTTP framing holds): resultJson "1" becomes "{".
-      const code = `import http from 'node:http';
-        const end = http.ServerResponse.prototype.end;
-        http.ServerResponse.prototype.end = function (chunk, ...rest) {
-          if (typeof chunk === 'string') chunk = chunk.replace('"resultJson":"1"', '"resultJson":"{"');
-          return end.call(this, chunk, ...rest);
-        };
-        export const handler = async () => 1;`;
-      expect((await a.req('PUT', '/v1/functions/tamper', { code })).status).toBe(201);
-      const r = await a.req('POST', '/v1/functions/tamper/invoke', {});
-      expect(r.status).toBe(500);
-      expect(r.headers.get('x-brisk-fault')).toBe('function');
-      expect(r.json.error).toMatchObject({ code: 'FUNCTION_ERROR', errorType: 'InvalidResultError' });
-      const act = await waitForActivation(a, r.headers.get('x-brisk-activation-id') as string);
-      expect(act).toMatchObject({ status: 'error', attempts: 1, error: { errorType: 'InvalidResultError' } });
-      expect(act.result).toBeUndefined();
-      // The platform is fine.
-      expect((await a.req('PUT', '/v1/functions/after-tamper', { code: 'export const handler = async () => ({ fine: true });' })).status).toBe(201);
-      expect((await a.req('POST', '/v1/functions/after-tamper/invoke', {})).json).toEqual({ fine: true });
-    });
-
-    it('a function that garbles the whole answer of its runtime gets a function error, not a platform fault', async () => {
-      // The first byte of the /run answer becomes 'x': not JSON any more, same length.
-      const code = `import http from 'node:http';
-        const end = http.ServerResponse.prototype.end;
-        http.ServerResponse.prototype.end = function (chunk, ...rest) {
-          if (typeof chunk === 'string' && chunk.includes('"resultJson"')) chunk = 'x' + chunk.slice(1);
-          return end.call(this, chunk, ...rest);
-        };
-        export const handler = async () => 1;`;
-      expect((await a.req('PUT', '/v1/functions/garble', { code })).status).toBe(201);
-      const r = await a.req('POST', '/v1/functions/garble/invoke', {});
-      expect(r.status).toBe(500);
-      expect(r.headers.get('x-brisk-fault')).toBe('function');
-      expect(r.json.error).toMatchObject({ code: 'FUNCTION_ERROR', errorType: 'InvalidResultError' });
-      const act = await waitForActivation(a, r.headers.get('x-brisk-activation-id') as string);
-      expect(act).toMatchObject({ status: 'error', error: { errorType: 'InvalidResultError' } });
-    });
+    // Function code can rewrite its own runtime's /run answer (kept the same length, so the HTTP framing holds).
+    const rewritingRuntime = (rewrite: string): string => `import http from 'node:http';
+      const end = http.ServerResponse.prototype.end;
+      http.ServerResponse.prototype.end = function (chunk, ...rest) {
+        if (typeof chunk === 'string' && chunk.includes('"resultJson"')) chunk = ${rewrite};
+        return end.call(this, chunk, ...rest);
+      };
+      export const handler = async () => 1;`;
+    const rewrites = [
+      { name: 'tamper', what: 'a result that is not JSON', rewrite: `chunk.replace('"resultJson":"1"', '"resultJson":"{"')` },
+      { name: 'garble', what: 'an answer that is not JSON at all', rewrite: `'x' + chunk.slice(1)` },
+    ];
+    for (const { name, what, rewrite } of rewrites) {
+      it(`a function that makes its runtime answer ${what} gets a function error at once, not a platform fault`, async () => {
+        expect((await a.req('PUT', `/v1/functions/${name}`, { code: rewritingRuntime(rewrite) })).status).toBe(201);
+        const r = await a.req('POST', `/v1/functions/${name}/invoke`, {});
+        expect(r.status).toBe(500);
+        expect(r.headers.get('x-brisk-fault')).toBe('function');
+        expect(r.json.error).toMatchObject({ code: 'FUNCTION_ERROR', errorType: 'InvalidResultError' });
+        const act = await waitForActivation(a, r.headers.get('x-brisk-activation-id') as string);
+        expect(act).toMatchObject({ status: 'error', attempts: 1, error: { errorType: 'InvalidResultError' } });
+        expect(act.result).toBeUndefined();
+        // The platform is fine.
+        expect((await a.req('PUT', `/v1/functions/after-${name}`, { code: 'export const handler = async () => ({ fine: true });' })).status).toBe(201);
+        expect((await a.req('POST', `/v1/functions/after-${name}/invoke`, {})).json).toEqual({ fine: true });
+      });
+    }
 
     it('reports code that throws while loading as a function error, not a platform fault', async () => {
       const code = "throw new RangeError('bad module');\nexport const handler = async () => 1;";
