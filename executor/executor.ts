@@ -1,6 +1,6 @@
 import type { Bus, DeliveryInfo, Subscription } from '../bus/types.js';
 import type { Topology } from '../bus/topology.js';
-import { BriskError, BuildError, serializeError } from '../core/errors.js';
+import { BriskError, BuildError, isOutage, serializeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { fnLabel, type Metrics } from '../core/metrics.js';
 import type { UsageMeter } from '../metering/usage-meter.js';
@@ -423,9 +423,9 @@ export class Executor {
     const retry = this.retryOf(request, o);
     if (retry) {
       // Handed back to the invoke queue (confirmed) before our message is acked: nothing is lost.
-      work.push(bus.send(this.o.topology.invokeQueue, retry), store.putActivation({ ...record, status: 'queued' }));
+      work.push(bus.send(this.o.topology.invokeQueue, retry), this.throughOutage(() => store.putActivation({ ...record, status: 'queued' })));
     } else {
-      work.push(this.finish(request, record));
+      work.push(this.throughOutage(() => this.finish(request, record)));
     }
     if (request.replyTo !== undefined) {
       const reply: InvocationResult = {
@@ -440,6 +440,26 @@ export class Executor {
       work.push(bus.send(request.replyTo, reply, { confirm: false, expirationMs: ttl }).catch(() => undefined));
     }
     await Promise.all(work);
+  }
+
+  /**
+   * Retry a record write through a store outage, here, for up to
+   * {@link RECORD_OUTAGE_WAIT_MS}. The run is over: handing the whole dispatch
+   * back to the bus instead would bring it back to this executor, which finds
+   * its own run claim, skips it as a duplicate, and the record stays
+   * 'queued' for ever.
+   */
+  private async throughOutage<T>(write: () => Promise<T>): Promise<T> {
+    const giveUpAt = Date.now() + RECORD_OUTAGE_WAIT_MS;
+    for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
+      try {
+        return await write();
+      } catch (err) {
+        if (!isOutage(err) || Date.now() + delay > giveUpAt) throw err;
+        this.o.logger.warn({ err }, 'store unavailable; retrying the activation record');
+        await sleep(delay);
+      }
+    }
   }
 
   /** Write the final record; an async invocation that failed for good is dead-lettered (once). */
@@ -487,6 +507,8 @@ export const MAX_PLATFORM_RETRIES = 10;
  * loaded and reported.
  */
 export const DRAIN_GRACE_HEARTBEATS = 2;
+/** How long a finished run keeps retrying its record through a store outage. */
+const RECORD_OUTAGE_WAIT_MS = 60_000;
 /** A run claim outlives the run's longest possible duration by this much. */
 const CLAIM_MARGIN_MS = 60_000;
 
