@@ -425,7 +425,7 @@ export class Executor {
       // Handed back to the invoke queue (confirmed) before our message is acked: nothing is lost.
       work.push(bus.send(this.o.topology.invokeQueue, retry), this.throughOutage(() => store.putActivation({ ...record, status: 'queued' })));
     } else {
-      work.push(this.throughOutage(() => this.finish(request, record)));
+      work.push(this.finish(request, record));
     }
     if (request.replyTo !== undefined) {
       const reply: InvocationResult = {
@@ -464,13 +464,16 @@ export class Executor {
 
   /** Write the final record; an async invocation that failed for good is dead-lettered (once). */
   private async finish(request: InvocationRequest, record: Activation): Promise<void> {
-    const first = await this.o.store.finishActivation(record);
+    // Each write retried on its own: a retry of both after the first landed would find the record final and skip the burial.
+    const first = await this.throughOutage(() => this.o.store.finishActivation(record));
     if (!first || request.mode !== 'async' || record.status === 'success') return;
-    await this.o.deadLetters.bury(request, {
-      reason: finalReason(request, record.status),
-      status: record.status,
-      ...(record.error !== undefined ? { lastError: record.error } : {}),
-    });
+    await this.throughOutage(() =>
+      this.o.deadLetters.bury(request, {
+        reason: finalReason(request, record.status),
+        status: record.status,
+        ...(record.error !== undefined ? { lastError: record.error } : {}),
+      }),
+    );
   }
 
   /**
