@@ -34,15 +34,16 @@ const LEASE_TTL_MS = 1000;
  *
  * At high rates a gateway leases a small batch of tokens per store round trip
  * instead of one per invocation, one lease at a time per namespace: callers
- * that find the lease empty while a lease is being taken wait for it and
- * share it (otherwise a burst of N concurrent callers takes N batches and
- * drains the bucket). At low rates (under 50/s) every invocation asks the
- * store, so small quotas are exact.
+ * that find the lease empty while a lease is being taken take a single token
+ * of their own (a burst of N concurrent callers used to take N batches and
+ * drain the bucket). Nobody waits on another caller's store call, so one
+ * slow or lost call cannot hold up the namespace. At low rates (under 50/s)
+ * every invocation asks the store, so small quotas are exact.
  */
 export class InvocationAdmission {
   private readonly leases = new Map<string, { tokens: number; until: number }>();
-  /** The lease being taken from the store, per namespace. */
-  private readonly leasing = new Map<string, Promise<TakeResult>>();
+  /** Namespaces whose lease is being taken from the store right now. */
+  private readonly leasing = new Set<string>();
 
   constructor(
     private readonly kv: KeyValueStore,
@@ -54,17 +55,21 @@ export class InvocationAdmission {
     if (payloadBytes > limit) throw new PayloadTooLargeError(limit, 'QUOTA_PAYLOAD');
     const rate = q.invocationsPerSecond;
     const batch = Math.max(1, Math.floor(rate * LEASE_FRACTION));
-    if (batch > 1) {
+    if (batch > 1 && !this.leasing.has(namespace)) {
       if (this.takeLeased(namespace)) return;
-      let leasing = this.leasing.get(namespace);
-      if (leasing === undefined) {
-        leasing = this.lease(namespace, rate, batch).finally(() => this.leasing.delete(namespace));
-        this.leasing.set(namespace, leasing);
+      const leasing = this.lease(namespace, rate, batch);
+      this.leasing.add(namespace);
+      let r: TakeResult;
+      try {
+        r = await leasing;
+      } finally {
+        this.leasing.delete(namespace);
       }
-      const r = await leasing;
       if (this.takeLeased(namespace)) return;
       if (!r.allowed) throw rateExceeded(namespace, rate, r.retryAfterMs);
       // The batch ran out before our turn: one token of our own.
+    } else if (batch > 1 && this.takeLeased(namespace)) {
+      return;
     }
     const r = await this.kv.takeTokens(`rate:${namespace}`, rate, rate * 2, 1);
     if (!r.allowed) throw rateExceeded(namespace, rate, r.retryAfterMs);
