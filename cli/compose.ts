@@ -85,7 +85,8 @@ export async function connectInfrastructure(cfg: BriskConfig, mode: Mode, role: 
     objects = new FileObjectStore(path.join(dir, 'objects'));
     kv = new FileKeyValueStore(path.join(dir, 'meta'));
   } else {
-    bus = new AmqpBus({ url: cfg.BRISK_RABBITMQ_URL, prefix: cfg.BRISK_BUS_PREFIX, logger: logger.child({ component: 'bus' }) });
+    if (cfg.BRISK_BUS_KEY === undefined) throw new Error('BRISK_BUS_KEY is required in distributed mode (it signs the messages between the roles)');
+    bus = new AmqpBus({ url: cfg.BRISK_RABBITMQ_URL, prefix: cfg.BRISK_BUS_PREFIX, signingKey: cfg.BRISK_BUS_KEY, logger: logger.child({ component: 'bus' }) });
     // One Redis connection per process, shared by the metadata and key-value stores.
     redis = new RedisConnection({ url: cfg.BRISK_REDIS_URL, logger: logger.child({ component: 'redis' }) });
     store = new RedisStore({ url: cfg.BRISK_REDIS_URL, connection: redis, prefix: cfg.BRISK_REDIS_PREFIX, activationTtlS: cfg.BRISK_ACTIVATION_TTL_S });
