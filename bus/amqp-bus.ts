@@ -2,6 +2,7 @@ import { connect as amqpConnect, type Channel, type ChannelModel, type ConfirmCh
 import { pino } from 'pino';
 import { BriskError, isOutage, NotFoundError, PlatformError, ServiceUnavailableError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { MessageSigner, SIGNATURE_HEADER } from './message-signer.js';
 import { Topology } from './topology.js';
 import {
   DEAD_LETTER_HEADERS,
@@ -31,6 +32,12 @@ export interface AmqpBusOptions {
   url: string;
   /** Topology prefix: names the dead-letter exchange and queue. */
   prefix: string;
+  /**
+   * BRISK_BUS_KEY: every message sent or published is signed with it, and
+   * every message consumed must carry a valid signature (see
+   * {@link MessageSigner}); one without is dead-lettered, never handled.
+   */
+  signingKey: string;
   logger?: Logger;
   connect?: AmqpConnect;
   /** Backoff between reconnect attempts after a lost connection. */
@@ -52,6 +59,11 @@ const DEFAULT_DELIVERY_LIMIT = 5;
 const TRANSIENT_QUEUE_EXPIRES_MS = 60_000;
 /** Error texts in dead-letter headers are cut to keep the header table small (64 KiB frame limit). */
 const MAX_ERROR_HEADER_CHARS = 1000;
+/** Why a message without a valid signature was never handled (the dead letter's `x-brisk-dead-error`). */
+const UNSIGNED_ERROR = 'the message has no valid signature for this queue: it was not sent by a holder of the bus key';
+
+/** `x-brisk-dead-reason` values (see {@link DEAD_LETTER_HEADERS}). */
+type DeadReason = 'malformed' | 'rejected' | 'delivery-limit' | 'unauthenticated';
 
 type HeaderValue = string | number | boolean;
 
@@ -113,6 +125,7 @@ export class AmqpBus implements Bus {
   private readyWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
 
   private readonly topology: Topology;
+  private readonly signer: MessageSigner;
   private readonly log: Logger;
   private readonly connectFn: AmqpConnect;
   private readonly url: string;
@@ -130,6 +143,7 @@ export class AmqpBus implements Bus {
 
   constructor(opts: AmqpBusOptions) {
     this.topology = new Topology(opts.prefix);
+    this.signer = new MessageSigner(opts.signingKey);
     this.log = opts.logger ?? pino({ level: 'silent' });
     this.connectFn = opts.connect ?? ((url, socketOptions) => amqpConnect(url, socketOptions));
     this.url = withHeartbeat(opts.url, opts.heartbeatS ?? 10);
@@ -197,7 +211,7 @@ export class AmqpBus implements Bus {
     const props: Options.Publish = {
       contentType: 'application/json',
       persistent: this.queues.get(queue)?.durable ?? true,
-      headers: opts.headers ?? {},
+      headers: { ...opts.headers, [SIGNATURE_HEADER]: this.signer.sign('', queue, content) },
     };
     if (opts.expirationMs !== undefined) props.expiration = String(Math.max(0, Math.round(opts.expirationMs)));
     if (opts.confirm === false) {
@@ -238,8 +252,9 @@ export class AmqpBus implements Bus {
       this.exchanges.add(topic);
     }
     const ch = await this.plainChannel(session);
+    const content = encode(body);
     try {
-      ch.publish(topic, '', encode(body), { contentType: 'application/json' });
+      ch.publish(topic, '', content, { contentType: 'application/json', headers: { [SIGNATURE_HEADER]: this.signer.sign(topic, '', content) } });
     } catch (err) {
       throw unavailable('publish failed', err);
     }
@@ -587,6 +602,9 @@ export class AmqpBus implements Bus {
 
   private async onMessage(session: Session, c: ConsumerState, ch: Channel, msg: ConsumeMessage): Promise<void> {
     const rawHeaders = (msg.properties.headers ?? {}) as Record<string, unknown>;
+    if (!this.signedFor(c.queue, msg.content, rawHeaders)) {
+      return await this.deadLetter(session, c, ch, msg, 'unauthenticated', new Error(UNSIGNED_ERROR));
+    }
     const prior = deliveriesOf(rawHeaders[DELIVERIES_HEADER]);
     const headers = cleanHeaders(rawHeaders);
 
@@ -616,6 +634,8 @@ export class AmqpBus implements Bus {
 
   /** A message the broker counted as delivered already (`autoAck`): handle it; a failure only logs. */
   private async onAutoAckedMessage(c: ConsumerState, msg: ConsumeMessage): Promise<void> {
+    const rawHeaders = (msg.properties.headers ?? {}) as Record<string, unknown>;
+    if (!this.signedFor(c.queue, msg.content, rawHeaders)) return await this.deadLetterCopy(c.queue, msg, new Error(UNSIGNED_ERROR));
     let body: unknown;
     try {
       body = JSON.parse(msg.content.toString('utf8'));
@@ -625,7 +645,7 @@ export class AmqpBus implements Bus {
       return;
     }
     try {
-      await c.handler(body, { redeliveries: 0, headers: cleanHeaders((msg.properties.headers ?? {}) as Record<string, unknown>) });
+      await c.handler(body, { redeliveries: 0, headers: cleanHeaders(rawHeaders) });
     } catch (err) {
       this.log.warn({ queue: c.queue, err: errMessage(err) }, 'handler failed; message dropped');
     }
@@ -656,7 +676,7 @@ export class AmqpBus implements Bus {
     c: ConsumerState,
     ch: Channel,
     msg: ConsumeMessage,
-    reason: 'malformed' | 'rejected' | 'delivery-limit',
+    reason: DeadReason,
     err: unknown,
   ): Promise<void> {
     if (c.queue === this.topology.deadLetterQueue) {
@@ -666,14 +686,31 @@ export class AmqpBus implements Bus {
       return;
     }
     this.log.warn({ queue: c.queue, reason, err: errMessage(err) }, 'message dead-lettered');
-    const props = republishProps(msg, {
-      [DEAD_LETTER_HEADERS.originalQueue]: c.queue,
-      [DEAD_LETTER_HEADERS.reason]: reason,
-      [DEAD_LETTER_HEADERS.error]: errMessage(err).slice(0, MAX_ERROR_HEADER_CHARS),
-    });
-    props.persistent = true;
-    delete props.expiration;
-    await this.forward(session, ch, msg, this.topology.deadLetterQueue, props);
+    await this.forward(session, ch, msg, this.topology.deadLetterQueue, deadLetterProps(msg, c.queue, reason, err));
+  }
+
+  /**
+   * A message that was settled on delivery (`autoAck` queues, topics) and
+   * carries no valid signature: a copy goes to the dead-letter queue for the
+   * operators, best effort (the original is gone either way).
+   */
+  private async deadLetterCopy(source: string, msg: ConsumeMessage, err: Error): Promise<void> {
+    this.log.warn({ source, reason: 'unauthenticated', err: err.message }, 'message dead-lettered');
+    const session = this.session;
+    if (!session) return;
+    await this.confirmedPublish(session, '', this.topology.deadLetterQueue, msg.content, deadLetterProps(msg, source, 'unauthenticated', err)).catch(
+      (e: unknown) => this.log.warn({ source, err: errMessage(e) }, 'could not dead-letter an unsigned message; dropped'),
+    );
+  }
+
+  /**
+   * Whether a message consumed from `queue` was signed, by a holder of the bus
+   * key, for that queue. A dead letter keeps the signature of the queue it was
+   * first sent to, which its {@link DEAD_LETTER_HEADERS.originalQueue} names.
+   */
+  private signedFor(queue: string, content: Buffer, headers: Record<string, unknown>): boolean {
+    const original = queue === this.topology.deadLetterQueue ? headerText(headers[DEAD_LETTER_HEADERS.originalQueue]) : undefined;
+    return this.signer.verify('', original ?? queue, content, headers[SIGNATURE_HEADER]);
   }
 
   /**
@@ -728,6 +765,8 @@ export class AmqpBus implements Bus {
 
   private async onTopicMessage(s: SubscriberState, msg: ConsumeMessage): Promise<void> {
     if (s.cancelled) return;
+    const headers = (msg.properties.headers ?? {}) as Record<string, unknown>;
+    if (!this.signer.verify(s.topic, '', msg.content, headers[SIGNATURE_HEADER])) return await this.deadLetterCopy(s.topic, msg, new Error(UNSIGNED_ERROR));
     let body: unknown;
     try {
       body = JSON.parse(msg.content.toString('utf8'));
@@ -809,16 +848,35 @@ function deliveriesOf(v: unknown): number {
   return Number.isInteger(n) && n > 0 ? n : 0;
 }
 
-/** Sender headers as plain scalars, without our internal delivery counter. */
+/** Sender headers as plain scalars, without our internal delivery counter and the signature. */
 function cleanHeaders(raw: Record<string, unknown>): Record<string, HeaderValue> {
   const out: Record<string, HeaderValue> = {};
   for (const [k, v] of Object.entries(raw)) {
-    if (k === DELIVERIES_HEADER) continue;
+    if (k === DELIVERIES_HEADER || k === SIGNATURE_HEADER) continue;
     if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
     else if (typeof v === 'bigint') out[k] = Number(v);
     else if (Buffer.isBuffer(v)) out[k] = v.toString('utf8');
   }
   return out;
+}
+
+/** A text header as sent (amqplib hands some back as bytes). */
+function headerText(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (Buffer.isBuffer(v)) return v.toString('utf8');
+  return undefined;
+}
+
+/** Properties of the dead-letter copy of `msg`, which was consumed from `source`. */
+function deadLetterProps(msg: ConsumeMessage, source: string, reason: DeadReason, err: unknown): Options.Publish {
+  const props = republishProps(msg, {
+    [DEAD_LETTER_HEADERS.originalQueue]: source,
+    [DEAD_LETTER_HEADERS.reason]: reason,
+    [DEAD_LETTER_HEADERS.error]: errMessage(err).slice(0, MAX_ERROR_HEADER_CHARS),
+  });
+  props.persistent = true;
+  delete props.expiration;
+  return props;
 }
 
 /** Properties for a copy of `msg`, with extra headers merged in. */

@@ -19,7 +19,10 @@
  *   subscribers.
  *
  * Implementations: `memory-bus.ts` (standalone and unit tests) and
- * `amqp-bus.ts` (RabbitMQ). The queue names are built by `topology.ts`;
+ * `amqp-bus.ts` (RabbitMQ). The RabbitMQ bus signs every message and hands a
+ * handler only messages signed for the queue or topic it came from: others
+ * on the broker (users' producers) cannot speak for the platform. The memory
+ * bus lives inside one process, where nobody else can reach it, and does not. The queue names are built by `topology.ts`;
  * dead-lettered messages land in `Topology.deadLetterQueue` with
  * {@link DEAD_LETTER_HEADERS}.
  */
@@ -90,7 +93,11 @@ export interface Subscription {
 export const DEAD_LETTER_HEADERS = {
   /** Queue the message was first sent to. */
   originalQueue: 'x-brisk-original-queue',
-  /** Why it was dead-lettered: `malformed`, `rejected`, `delivery-limit`. */
+  /**
+   * Why it was dead-lettered: `malformed`, `rejected`, `delivery-limit`, or
+   * `unauthenticated` (RabbitMQ: no valid signature, so not sent by a Brisk
+   * role; see `message-signer.ts`).
+   */
   reason: 'x-brisk-dead-reason',
   /** The error message of the last failure, if any. */
   error: 'x-brisk-dead-error',

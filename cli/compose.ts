@@ -17,6 +17,7 @@ import { CodeCache } from '../executor/code-cache.js';
 import { FunctionSecrets } from '../tenancy/function-secrets.js';
 import { DockerBackend } from '../executor/docker-backend.js';
 import { Executor } from '../executor/executor.js';
+import { FunctionVersions } from '../executor/function-versions.js';
 import { defaultPlatformSocketPath, PlatformApi } from '../executor/platform-api.js';
 import { ProcessBackend } from '../executor/process-backend.js';
 import type { ExecutorBackend } from '../executor/types.js';
@@ -85,7 +86,8 @@ export async function connectInfrastructure(cfg: BriskConfig, mode: Mode, role: 
     objects = new FileObjectStore(path.join(dir, 'objects'));
     kv = new FileKeyValueStore(path.join(dir, 'meta'));
   } else {
-    bus = new AmqpBus({ url: cfg.BRISK_RABBITMQ_URL, prefix: cfg.BRISK_BUS_PREFIX, logger: logger.child({ component: 'bus' }) });
+    if (cfg.BRISK_BUS_KEY === undefined) throw new Error('BRISK_BUS_KEY is required in distributed mode (it signs the messages between the roles)');
+    bus = new AmqpBus({ url: cfg.BRISK_RABBITMQ_URL, prefix: cfg.BRISK_BUS_PREFIX, signingKey: cfg.BRISK_BUS_KEY, logger: logger.child({ component: 'bus' }) });
     // One Redis connection per process, shared by the metadata and key-value stores.
     redis = new RedisConnection({ url: cfg.BRISK_REDIS_URL, logger: logger.child({ component: 'redis' }) });
     store = new RedisStore({ url: cfg.BRISK_REDIS_URL, connection: redis, prefix: cfg.BRISK_REDIS_PREFIX, activationTtlS: cfg.BRISK_ACTIVATION_TTL_S });
@@ -291,16 +293,22 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
     throw err;
   }
   const code = new CodeCache(infra.objects);
+  // What runs is the stored version, whatever a message says (one store read per version, cached).
+  const versions = new FunctionVersions(infra.store);
   const secrets = new FunctionSecrets(infra.kv, cfg.BRISK_SECRET_KEY !== undefined ? new SecretBox(cfg.BRISK_SECRET_KEY) : undefined);
   const pool = new WarmPool({
     // Tracked: an instance's platform token is revoked when the instance is destroyed.
     backend: platform.track(backend),
-    prepareInit: async (fn) => ({
-      code: await code.get(fn.codeHash),
-      // Secrets go into the instance's environment only, at /init.
-      env: await secrets.load(fn.namespace, fn.name, fn.secretsDigest),
-      platform: { token: platform.issueToken({ namespace: fn.namespace, function: fn.name }) },
-    }),
+    prepareInit: async (claimed) => {
+      // Code, secrets and the token's namespace come from the stored version only, never from a bus message's description.
+      const fn = await versions.resolve(claimed);
+      return {
+        code: await code.get(fn.codeHash),
+        // Secrets go into the instance's environment only, at /init.
+        env: await secrets.load(fn.namespace, fn.name, fn.secretsDigest),
+        platform: { token: platform.issueToken({ namespace: fn.namespace, function: fn.name }) },
+      };
+    },
     memoryMb: cfg.BRISK_EXECUTOR_MEMORY_MB,
     idleTtlMs: cfg.BRISK_IDLE_TTL_MS,
     poolSize: cfg.BRISK_POOL_SIZE,
@@ -325,6 +333,7 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
     heartbeatMs: cfg.BRISK_HEARTBEAT_MS,
     deadLetters: createDeadLetterOffice(infra, log),
     kv: infra.kv,
+    versions,
     // Enough to keep every core busy and the pool's memory budget full of small functions.
     concurrency: Math.max(4, Math.floor(cfg.BRISK_EXECUTOR_MEMORY_MB / 128)),
   });

@@ -36,6 +36,12 @@ async function runServer(role: Role, config: BriskConfig, logger: Logger): Promi
   if (role === 'gateway' && cfg.BRISK_ADMIN_KEY === undefined) {
     fail('BRISK_ADMIN_KEY is required for a gateway in distributed mode: it is the operator key that manages namespaces and keys', logger);
   }
+  if (mode === 'distributed' && cfg.BRISK_BUS_KEY === undefined) {
+    fail(
+      `BRISK_BUS_KEY is required for a ${role} in distributed mode: every gateway, scheduler and executor signs and checks the messages they exchange on RabbitMQ with it (the same secret on each, at least 32 characters)`,
+      logger,
+    );
+  }
   logger.info({ config: redactConfig(cfg) }, 'starting');
   let infra: Infrastructure;
   try {

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 
+/** Shortest BRISK_BUS_KEY accepted: 32 characters, so it cannot be guessed. */
+export const MIN_BUS_KEY_CHARS = 32;
+
 /**
  * Every setting Brisk reads from the environment, parsed once at start-up.
  * Nothing else in the code base reads `process.env` (the README lists these).
@@ -91,11 +94,19 @@ export const configSchema = z.object({
   BRISK_METRICS_HOST: z.string().default('127.0.0.1'),
   /** Log level: fatal, error, warn, info, debug, trace, silent. */
   BRISK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * Key that signs every message the roles exchange on RabbitMQ (HMAC-SHA256
+   * over the body and its queue or topic); a message without a valid signature
+   * is dead-lettered, never handled. Required in distributed mode, the same on
+   * every gateway, scheduler and executor, known to nobody else (not to users'
+   * producers). Standalone's in-process bus needs none.
+   */
+  BRISK_BUS_KEY: z.string().min(MIN_BUS_KEY_CHARS, `must be at least ${MIN_BUS_KEY_CHARS} characters`).optional(),
 });
 
 export type BriskConfig = z.infer<typeof configSchema>;
 
-const SECRET_KEYS = ['BRISK_ADMIN_KEY', 'BRISK_S3_SECRET_KEY', 'BRISK_SECRET_KEY'] as const;
+const SECRET_KEYS = ['BRISK_ADMIN_KEY', 'BRISK_S3_SECRET_KEY', 'BRISK_SECRET_KEY', 'BRISK_BUS_KEY'] as const;
 
 /** Parse the environment once; throws a readable message on bad values. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): BriskConfig {

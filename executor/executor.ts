@@ -5,12 +5,13 @@ import type { Logger } from '../core/logger.js';
 import { fnLabel, type Metrics } from '../core/metrics.js';
 import type { UsageMeter } from '../metering/usage-meter.js';
 import { parseDispatch, parsePrewarm } from '../core/schemas.js';
-import type { Activation, ActivationStatus, Completion, Dispatch, Heartbeat, InvocationRequest, InvocationResult } from '../core/types.js';
+import type { Activation, ActivationStatus, Completion, Dispatch, FunctionVersion, Heartbeat, InvocationRequest, InvocationResult } from '../core/types.js';
 import type { RunResponse } from '../runtime/protocol.js';
 import type { DeadLetterOffice } from '../scheduler/dead-letter-office.js';
 import type { DeadLetterReason } from '../scheduler/dead-letters.js';
 import type { KeyValueStore, MetadataStore } from '../storage/types.js';
 import type { CodeCache } from './code-cache.js';
+import { FunctionVersions } from './function-versions.js';
 import { InstanceFailure, type Instance } from './types.js';
 import type { WarmPool } from './warm-pool.js';
 
@@ -36,6 +37,8 @@ export interface ExecutorOptions {
   kv: KeyValueStore;
   /** First retry delay of an async invocation; doubles per attempt. Default {@link RETRY_BASE_MS}. */
   retryBaseMs?: number;
+  /** The stored versions dispatches are checked against and run as. Default: read through `store`. */
+  versions?: FunctionVersions;
 }
 
 /** What one run produced, before it becomes a record, a reply and a completion. */
@@ -71,8 +74,11 @@ export class Executor {
   private inFlight = 0;
   /** Memory of each function version run here (warm instances in stats carry no size). */
   private readonly sizes = new Map<string, number>();
+  private readonly versions: FunctionVersions;
 
-  constructor(private readonly o: ExecutorOptions) {}
+  constructor(private readonly o: ExecutorOptions) {
+    this.versions = o.versions ?? new FunctionVersions(o.store);
+  }
 
   get queue(): string {
     return this.o.topology.executorQueue(this.o.id);
@@ -201,7 +207,8 @@ export class Executor {
     return mb;
   }
 
-  private async handle(d: Dispatch, info: DeliveryInfo): Promise<void> {
+  private async handle(received: Dispatch, info: DeliveryInfo): Promise<void> {
+    const d = await this.withStoredVersion(received);
     const { request } = d;
     this.sizes.set(`${request.fn.namespace}/${request.fn.name}@${request.fn.version}`, request.fn.memoryMb);
     if (info.redeliveries > 0) {
@@ -225,6 +232,27 @@ export class Executor {
     }
     this.systemErrors = outcome.systemError ? this.systemErrors + 1 : 0;
     await this.report(d, outcome);
+  }
+
+  /**
+   * The dispatch with its function version as the metadata store has it: that
+   * is what runs, never the message's description (see {@link FunctionVersions}).
+   * A dispatch naming a missing version, or misdescribing it, is not run: the
+   * error is not retryable, so the bus dead-letters the message with the
+   * reason, and the scheduler that placed it gets its reservation back.
+   */
+  private async withStoredVersion(d: Dispatch): Promise<Dispatch> {
+    let fn: FunctionVersion;
+    try {
+      fn = await this.versions.resolve(d.request.fn);
+    } catch (err) {
+      if (err instanceof BriskError && !err.retryable) {
+        this.o.logger.error({ err, activationId: d.request.activationId }, 'dispatch refused: it does not match the stored function version');
+        await this.completeSkipped(d, 'platform_error');
+      }
+      throw err;
+    }
+    return { ...d, request: { ...d.request, fn } };
   }
 
   /**
@@ -258,9 +286,10 @@ export class Executor {
     if (typeof raw !== 'object' || raw === null || (raw as { kind?: unknown }).kind !== 'prewarm') return;
     const req = parsePrewarm(raw);
     if (req.executorId !== this.o.id || this.draining) return;
-    this.sizes.set(`${req.fn.namespace}/${req.fn.name}@${req.fn.version}`, req.fn.memoryMb);
     try {
-      const { instance } = await this.o.pool.acquire(req.fn);
+      const fn = await this.versions.resolve(req.fn);
+      this.sizes.set(`${fn.namespace}/${fn.name}@${fn.version}`, fn.memoryMb);
+      const { instance } = await this.o.pool.acquire(fn);
       this.o.pool.release(instance, { healthy: true });
       this.o.logger.info({ fn: `${req.fn.namespace}/${req.fn.name}@${req.fn.version}` }, 'pre-warmed');
       await this.sendHeartbeat();

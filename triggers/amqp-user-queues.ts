@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import type { Subscription } from '../bus/types.js';
 import { ServiceUnavailableError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { deadQueueName, type QueueDelivery, type UserQueues } from './user-queues.js';
+import { deadQueueName, userQueueBrokerName, type QueueDelivery, type UserQueues } from './user-queues.js';
 
 export type UserQueueStatus = 'connecting' | 'ready' | 'reconnecting' | 'closing' | 'closed';
 
@@ -16,9 +16,12 @@ interface ConsumerState {
 }
 
 /**
- * {@link UserQueues} on the users' RabbitMQ (distributed mode): a connection
- * of its own, separate from Brisk's bus, to consume the queues `queue`
- * triggers name, by their plain names (they are the user's, not prefixed).
+ * {@link UserQueues} on RabbitMQ (distributed mode): a connection of its own,
+ * separate from Brisk's bus, to the queues `queue` triggers name. On the
+ * broker each is scoped to its namespace, `<prefix>.userq.<namespace>.<queue>`
+ * (see {@link userQueueBrokerName}): a tenant never reaches the platform's
+ * queues nor another namespace's. Nothing here signs a message (see
+ * `bus/message-signer.ts`): users' messages never pass for the platform's.
  *
  * - A queue that does not exist yet is declared durable (so a trigger can be
  *   set up before the producer); an existing queue is used with whatever
@@ -42,6 +45,8 @@ export class AmqpUserQueues implements UserQueues {
   constructor(
     private readonly opts: {
       url: string;
+      /** BRISK_BUS_PREFIX: user queues are named under `<prefix>.userq.`. */
+      prefix: string;
       logger?: Logger;
       connect?: (url: string) => Promise<ChannelModel>;
       reconnect?: { initialMs: number; maxMs: number };
@@ -78,7 +83,16 @@ export class AmqpUserQueues implements UserQueues {
     this.state = 'closed';
   }
 
-  async send(_namespace: string, queue: string, body: Buffer, opts: { contentType?: string; headers?: Record<string, string> } = {}): Promise<void> {
+  brokerName(namespace: string, queue: string): string {
+    return userQueueBrokerName(this.opts.prefix, namespace, queue);
+  }
+
+  async send(namespace: string, queue: string, body: Buffer, opts: { contentType?: string; headers?: Record<string, string> } = {}): Promise<void> {
+    await this.publish(this.brokerName(namespace, queue), body, opts);
+  }
+
+  /** Publish to a broker queue (already scoped), declaring it when missing. */
+  private async publish(queue: string, body: Buffer, opts: { contentType?: string; headers?: Record<string, string> }): Promise<void> {
     await this.waitUntilReady();
     await this.ensureQueue(queue);
     const ch = await this.confirmChannel();
@@ -92,9 +106,10 @@ export class AmqpUserQueues implements UserQueues {
     });
   }
 
-  async consume(_namespace: string, queue: string, onMessage: (d: QueueDelivery) => void, opts: { prefetch: number }): Promise<Subscription> {
+  async consume(namespace: string, queue: string, onMessage: (d: QueueDelivery) => void, opts: { prefetch: number }): Promise<Subscription> {
+    const brokerQueue = this.brokerName(namespace, queue);
     await this.waitUntilReady();
-    const state: ConsumerState = { queue, prefetch: opts.prefetch, onMessage, channel: undefined, cancelled: false };
+    const state: ConsumerState = { queue: brokerQueue, prefetch: opts.prefetch, onMessage, channel: undefined, cancelled: false };
     this.consumers.add(state);
     await this.startConsumer(state);
     return {
@@ -109,7 +124,8 @@ export class AmqpUserQueues implements UserQueues {
     };
   }
 
-  async depth(_namespace: string, queue: string): Promise<{ messages: number; deadLetters: number }> {
+  async depth(namespace: string, queue: string): Promise<{ messages: number; deadLetters: number }> {
+    const brokerQueue = this.brokerName(namespace, queue);
     await this.waitUntilReady();
     const count = async (q: string): Promise<number> => {
       const ch = await this.requireModel().createChannel();
@@ -122,7 +138,7 @@ export class AmqpUserQueues implements UserQueues {
         await ch.close().catch(() => undefined);
       }
     };
-    const [messages, deadLetters] = await Promise.all([count(queue), count(deadQueueName(queue))]);
+    const [messages, deadLetters] = await Promise.all([count(brokerQueue), count(deadQueueName(brokerQueue))]);
     return { messages, deadLetters };
   }
 
@@ -261,7 +277,8 @@ export class AmqpUserQueues implements UserQueues {
       deadLetter: async (mode, headers) => {
         if (mode === 'reject') return settle(() => ch.nack(msg, false, false));
         // Copy first (confirmed), then ack: a crash in between duplicates, never loses.
-        await this.send('', deadQueueName(queue), msg.content, {
+        // `queue` is the broker's (scoped) name, so its companion is scoped too.
+        await this.publish(deadQueueName(queue), msg.content, {
           headers: { ...stringHeaders(p.headers), ...headers },
           ...(typeof p.contentType === 'string' ? { contentType: p.contentType } : {}),
         });

@@ -1,6 +1,6 @@
 import type { Bus, Subscription } from '../bus/types.js';
 import { BriskError } from '../core/errors.js';
-import { deadQueueName, type QueueDelivery, type UserQueues } from './user-queues.js';
+import { deadQueueName, userQueueBrokerName, type QueueDelivery, type UserQueues } from './user-queues.js';
 
 /** What a user message looks like on the memory bus (bodies are passed by reference, never mutated). */
 interface StoredMessage {
@@ -13,8 +13,9 @@ interface StoredMessage {
 /**
  * {@link UserQueues} on Brisk's own bus, for standalone mode where there is no
  * RabbitMQ: each user queue is a bus queue named
- * `<prefix>.userq.<namespace>.<queue>`. Messages live in memory: they do not
- * survive a restart of the standalone process.
+ * `<prefix>.userq.<namespace>.<queue>` ({@link userQueueBrokerName}).
+ * Messages live in memory: they do not survive a restart of the standalone
+ * process.
  */
 export class BusUserQueues implements UserQueues {
   private seq = 0;
@@ -32,12 +33,16 @@ export class BusUserQueues implements UserQueues {
   /** The bus belongs to the process, not to us. */
   async close(): Promise<void> {}
 
-  private name(namespace: string, queue: string): string {
-    return `${this.deps.prefix}.userq.${namespace}.${queue}`;
+  brokerName(namespace: string, queue: string): string {
+    return userQueueBrokerName(this.deps.prefix, namespace, queue);
   }
 
   async send(namespace: string, queue: string, body: Buffer, opts: { contentType?: string; headers?: Record<string, string> } = {}): Promise<void> {
-    const q = this.name(namespace, queue);
+    await this.publish(this.brokerName(namespace, queue), body, opts);
+  }
+
+  /** Put a message on a bus queue (already scoped), declaring it when missing. */
+  private async publish(q: string, body: Buffer, opts: { contentType?: string; headers?: Record<string, string> }): Promise<void> {
     await this.deps.bus.assertQueue(q, { durable: true });
     const msg: StoredMessage = {
       body,
@@ -49,7 +54,7 @@ export class BusUserQueues implements UserQueues {
   }
 
   async consume(namespace: string, queue: string, onMessage: (d: QueueDelivery) => void, opts: { prefetch: number }): Promise<Subscription> {
-    const q = this.name(namespace, queue);
+    const q = this.brokerName(namespace, queue);
     await this.deps.bus.assertQueue(q, { durable: true });
     return this.deps.bus.consume<StoredMessage>(
       q,
@@ -65,7 +70,7 @@ export class BusUserQueues implements UserQueues {
             deadLetter: async (_mode, headers) => {
               // No broker-side dead-letter exchange here: both modes keep a copy in `<queue>.dead`.
               try {
-                await this.send(namespace, deadQueueName(queue), msg.body, {
+                await this.publish(deadQueueName(q), msg.body, {
                   headers: { ...msg.headers, ...headers },
                   ...(msg.contentType !== undefined ? { contentType: msg.contentType } : {}),
                 });
@@ -83,9 +88,10 @@ export class BusUserQueues implements UserQueues {
   }
 
   async depth(namespace: string, queue: string): Promise<{ messages: number; deadLetters: number }> {
+    const q = this.brokerName(namespace, queue);
     const [messages, deadLetters] = await Promise.all([
-      this.deps.bus.queueDepth(this.name(namespace, queue)).catch(() => 0),
-      this.deps.bus.queueDepth(this.name(namespace, deadQueueName(queue))).catch(() => 0),
+      this.deps.bus.queueDepth(q).catch(() => 0),
+      this.deps.bus.queueDepth(deadQueueName(q)).catch(() => 0),
     ]);
     return { messages, deadLetters };
   }

@@ -1,5 +1,5 @@
 import type { Subscription } from '../bus/types.js';
-import { NotFoundError } from '../core/errors.js';
+import { NotFoundError, ValidationError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { TriggerInvoker } from './trigger-invoker.js';
 import { triggerLabel, triggerRevision, type QueueEvent, type QueueMessageEvent, type Trigger, type TriggerOf } from './types.js';
@@ -82,6 +82,11 @@ export class QueueConsumer {
     r.subscription = this.deps.queues
       .consume(trigger.namespace, trigger.queue, (d) => this.onMessage(r, d), { prefetch: trigger.batchSize * trigger.concurrency })
       .catch((err: unknown) => {
+        if (err instanceof ValidationError) {
+          // A name no longer allowed (stored before reserved names were refused): it never will be; not retried until the trigger changes.
+          this.deps.logger.error({ err, trigger: trigger.name, queue: trigger.queue }, 'queue trigger names a queue it may not use; not consuming');
+          return undefined;
+        }
         // Retried on the next catalog refresh (the entry is dropped so reconcile starts it again).
         this.deps.logger.error({ err, trigger: trigger.name, queue: trigger.queue }, 'queue trigger could not start consuming');
         if (this.running.get(key) === r) this.running.delete(key);

@@ -32,11 +32,12 @@ export interface TriggerInfrastructure {
 
 /**
  * The users' queues: the in-process bus in standalone mode (no RabbitMQ
- * there), else a connection of their own to RabbitMQ.
+ * there), else a connection of their own to RabbitMQ. Either way each queue
+ * is scoped to its namespace under `<prefix>.userq.`.
  */
 export function createUserQueues(infra: Pick<TriggerInfrastructure, 'mode' | 'bus' | 'topology'>, rabbitUrl: string, logger: Logger): UserQueues {
   if (infra.mode === 'standalone') return new BusUserQueues({ bus: infra.bus, prefix: infra.topology.prefix });
-  return new AmqpUserQueues({ url: rabbitUrl, logger: logger.child({ component: 'user-queues' }) });
+  return new AmqpUserQueues({ url: rabbitUrl, prefix: infra.topology.prefix, logger: logger.child({ component: 'user-queues' }) });
 }
 
 /** The gateway's trigger routers: `/v1/triggers`, `/v1/events`, `/v1/queues` (behind auth) and `/http/…` (public). */

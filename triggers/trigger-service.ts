@@ -8,6 +8,7 @@ import type { MetadataStore } from '../storage/types.js';
 import { compileHttpPattern } from './http-pattern.js';
 import type { TriggerStore } from './trigger-store.js';
 import type { Trigger, TriggerSpec, TriggersChangedNotice } from './types.js';
+import { userQueueBrokerName } from './user-queues.js';
 
 export interface TriggerServiceDeps {
   triggers: TriggerStore;
@@ -43,6 +44,8 @@ export class TriggerService {
   async put(namespace: string, name: string, spec: TriggerSpec): Promise<PutTriggerResult> {
     assertTriggerName(name);
     if (spec.type === 'schedule') assertCron(spec.cron, spec.timezone);
+    // A reserved name (the platform's prefix, `amq.`) or one too long for the broker: refused now, not at consume time.
+    if (spec.type === 'queue') userQueueBrokerName(this.deps.topology.prefix, namespace, spec.queue);
     if (!(await this.deps.functions.getFunction(namespace, spec.function))) {
       throw new NotFoundError('function', spec.function);
     }

@@ -1,17 +1,27 @@
 import type { Subscription } from '../bus/types.js';
+import { ValidationError } from '../core/errors.js';
+import { QUEUE_PATTERN } from './types.js';
 
 /**
  * Users' own message queues, which `queue` triggers consume. This is not
- * Brisk's bus: in distributed mode it is the user's queue on RabbitMQ
+ * Brisk's bus: in distributed mode it is a queue on RabbitMQ
  * (`amqp-user-queues.ts`, a connection of its own), in standalone mode an
  * in-process queue on the memory bus (`bus-user-queues.ts`) that users fill
  * with `POST /v1/queues/{queue}/messages`.
+ *
+ * Every queue belongs to a namespace: the user names it `jobs`, the broker
+ * holds it as `<prefix>.userq.<namespace>.jobs` ({@link userQueueBrokerName}),
+ * so a tenant can neither reach a platform queue (`<prefix>.invoke` …) nor
+ * another namespace's queue of the same name.
  */
 export interface UserQueues {
   readonly status: string;
   waitUntilReady(): Promise<void>;
   /** Idempotent. Unacknowledged deliveries go back to their queue. */
   close(): Promise<void>;
+
+  /** The broker's name of a namespace's queue; throws ValidationError INVALID_QUEUE for a name a user may not use. */
+  brokerName(namespace: string, queue: string): string;
 
   /** Publish one message (the queue is declared durable when missing). Resolves once stored. */
   send(namespace: string, queue: string, body: Buffer, opts?: { contentType?: string; headers?: Record<string, string> }): Promise<void>;
@@ -51,4 +61,37 @@ export interface QueueDelivery {
 /** Name of the companion queue dead-lettered messages are copied to. */
 export function deadQueueName(queue: string): string {
   return `${queue}.dead`;
+}
+
+/** AMQP's limit on a queue name (a short string), in bytes. */
+const MAX_BROKER_NAME_BYTES = 255;
+
+/**
+ * Refuse a user queue name that is malformed or reserved: `amq.` (the
+ * broker's own) and the platform's prefix (`<prefix>` itself or
+ * `<prefix>.…`). Scoping already keeps such a name away from the platform's
+ * queues; refusing it too keeps the answer plain instead of surprising.
+ */
+export function assertUserQueueName(prefix: string, queue: string): void {
+  if (!QUEUE_PATTERN.test(queue)) {
+    throw new ValidationError('INVALID_QUEUE', 'queue must match [A-Za-z0-9][A-Za-z0-9._:-]{0,199} and not start with amq.');
+  }
+  if (queue.startsWith('amq.') || queue === prefix || queue.startsWith(`${prefix}.`)) {
+    throw new ValidationError('INVALID_QUEUE', `queue '${queue}' is reserved: names starting with 'amq.' or '${prefix}.' belong to the broker and the platform`);
+  }
+}
+
+/**
+ * The broker queue behind `queue` of `namespace`: `<prefix>.userq.<namespace>.<queue>`.
+ * Namespace names have no dot, so two namespaces can never map to one name,
+ * and nothing a user names can be a platform queue. Checks the name, and that
+ * the longest name it leads to (its `.dead` companion) fits in AMQP.
+ */
+export function userQueueBrokerName(prefix: string, namespace: string, queue: string): string {
+  assertUserQueueName(prefix, queue);
+  const name = `${prefix}.userq.${namespace}.${queue}`;
+  if (Buffer.byteLength(deadQueueName(name)) > MAX_BROKER_NAME_BYTES) {
+    throw new ValidationError('INVALID_QUEUE', `queue '${queue}' is too long: its broker name ${deadQueueName(name)} would pass AMQP's ${MAX_BROKER_NAME_BYTES} bytes`);
+  }
+  return name;
 }

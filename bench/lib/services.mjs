@@ -181,6 +181,8 @@ export async function startDistributedServices() {
       BRISK_S3_SECRET_KEY: s3.secretKey,
       BRISK_S3_BUCKET: `brisk-bench-${uniqueId()}`,
       BRISK_HEARTBEAT_MS: '500',
+      // The roles sign their bus messages with it (required in distributed mode).
+      BRISK_BUS_KEY: randomBytes(32).toString('base64url'),
     },
     stop: async () => {
       await Promise.allSettled([redis.stop(), s3.stop(), rabbit.stop()]);

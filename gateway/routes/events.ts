@@ -2,7 +2,7 @@ import { CloudEvent, HTTP, ValidationError as CloudEventValidationError, type Cl
 import express, { type Request } from 'express';
 import { ValidationError } from '../../core/errors.js';
 import type { TopicDispatcher } from '../../triggers/topic-dispatcher.js';
-import { QUEUE_PATTERN, TOPIC_PATTERN } from '../../triggers/types.js';
+import { TOPIC_PATTERN } from '../../triggers/types.js';
 import type { UserQueues } from '../../triggers/user-queues.js';
 import { namespaceOf, param, requireWrite } from '../http.js';
 
@@ -17,11 +17,16 @@ export const PLAIN_EVENT_TYPE = 'dev.brisk.event.published';
  *   which is wrapped in a CloudEvent of type {@link PLAIN_EVENT_TYPE}. Every
  *   function subscribed to the topic gets it asynchronously. 202
  *   `{ topic, events: [{ id, deliveries: [{ trigger, function, activationId }] }] }`.
- * - `POST /v1/queues/{queue}/messages`: put a message on a user queue (the
- *   body as sent, with its content type) for `queue` triggers; in standalone
- *   mode the way to fill a queue, in distributed mode a convenience over
- *   publishing to RabbitMQ directly. 202.
- * - `GET /v1/queues/{queue}`: `{ queue, messages, deadLetters }` waiting.
+ * - `POST /v1/queues/{queue}/messages`: put a message on a user queue of the
+ *   caller's namespace (the body as sent, with its content type) for `queue`
+ *   triggers; in standalone mode the way to fill a queue, in distributed mode
+ *   a convenience over publishing to RabbitMQ directly. 202.
+ * - `GET /v1/queues/{queue}`: `{ queue, brokerQueue, messages, deadLetters }`;
+ *   `brokerQueue` is the name the queue has on the broker (where producers
+ *   outside Brisk publish in distributed mode).
+ *
+ * Queue names are the namespace's own (see `triggers/user-queues.ts`); a
+ * reserved one is a 400 INVALID_QUEUE.
  */
 export function eventRoutes(deps: { topics: TopicDispatcher; queues: UserQueues; maxPayloadBytes: number }): express.Router {
   const r = express.Router();
@@ -40,7 +45,7 @@ export function eventRoutes(deps: { topics: TopicDispatcher; queues: UserQueues;
 
   r.post('/v1/queues/:queue/messages', rawBody, async (req, res) => {
     requireWrite(res);
-    const queue = queueName(req);
+    const queue = param(req, 'queue');
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const contentType = req.headers['content-type'];
     await deps.queues.send(namespaceOf(res), queue, body, contentType !== undefined ? { contentType } : {});
@@ -48,17 +53,13 @@ export function eventRoutes(deps: { topics: TopicDispatcher; queues: UserQueues;
   });
 
   r.get('/v1/queues/:queue', async (req, res) => {
-    const queue = queueName(req);
-    res.json({ queue, ...(await deps.queues.depth(namespaceOf(res), queue)) });
+    const queue = param(req, 'queue');
+    const ns = namespaceOf(res);
+    const brokerQueue = deps.queues.brokerName(ns, queue);
+    res.json({ queue, brokerQueue, ...(await deps.queues.depth(ns, queue)) });
   });
 
   return r;
-}
-
-function queueName(req: Request): string {
-  const queue = param(req, 'queue');
-  if (!QUEUE_PATTERN.test(queue)) throw new ValidationError('INVALID_QUEUE', 'queue must match [A-Za-z0-9][A-Za-z0-9._:-]{0,199} and not start with amq.');
-  return queue;
 }
 
 const TEXT_TYPES = /^(text\/|application\/([a-z0-9.+-]*\+)?(json|xml))/i;

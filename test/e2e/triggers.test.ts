@@ -145,7 +145,7 @@ describe('triggers (standalone)', () => {
     for (const i of [1, 2]) expect((await a.req('POST', '/v1/queues/jobs/messages', { i })).status).toBe(202);
     expect((await a.req('POST', '/v1/queues/bad-jobs/messages', { i: 0 })).status).toBe(202);
     await until(async () => ((await a.req('GET', '/v1/queues/bad-jobs')).json.deadLetters === 1 ? true : undefined), 20_000, 'dead letter');
-    expect((await a.req('GET', '/v1/queues/jobs')).json).toEqual({ queue: 'jobs', messages: 0, deadLetters: 0 });
+    expect((await a.req('GET', '/v1/queues/jobs')).json).toEqual({ queue: 'jobs', brokerQueue: 'brisk.userq.default.jobs', messages: 0, deadLetters: 0 });
     const ok = await activations(a, 'worker');
     expect(ok.map((x) => x.result?.event.messages[0].body.i).sort()).toEqual([1, 2]);
     const bad = await activations(a, 'poisoned');
@@ -190,20 +190,24 @@ describe.skipIf(!distributed)('triggers (distributed: 2 gateways, 2 schedulers)'
     await scheduleScenario(a);
   });
 
-  it("queue: consumes the user's RabbitMQ queue, acks after success, dead-letters a poison message", async () => {
+  it("queue: consumes the namespace's RabbitMQ queue, acks after success, dead-letters a poison message", async () => {
     const queue = `orders-${uniqueId()}`;
     const poisonQueue = `poison-${uniqueId()}`;
     await deploy(a, 'order-worker', ECHO);
     await deploy(a, 'order-poison', POISON, { retries: 1 });
     await putTrigger(a, 'order-queue', { type: 'queue', function: 'order-worker', queue });
     await putTrigger(a, 'poison-queue', { type: 'queue', function: 'order-poison', queue: poisonQueue });
+    // A producer outside Brisk publishes to the queue's broker name, scoped to the namespace.
+    const onBroker = async (q: string): Promise<string> => (await b.req('GET', `/v1/queues/${q}`)).json.brokerQueue;
+    const [brokerQueue, brokerPoison] = [await onBroker(queue), await onBroker(poisonQueue)];
+    expect(brokerQueue).toBe(`brisk.userq.default.${queue}`);
     const ch = await amqp.createConfirmChannel();
     ch.on('error', () => undefined);
-    // The user owns the queues; creating them first is what a producer would do.
-    await ch.assertQueue(queue, { durable: true });
-    await ch.assertQueue(poisonQueue, { durable: true });
-    for (const i of [1, 2, 3]) ch.sendToQueue(queue, Buffer.from(JSON.stringify({ i })), { contentType: 'application/json', persistent: true });
-    ch.sendToQueue(poisonQueue, Buffer.from('{"bad":true}'), { contentType: 'application/json', persistent: true });
+    // Creating the queues first is what a producer would do.
+    await ch.assertQueue(brokerQueue, { durable: true });
+    await ch.assertQueue(brokerPoison, { durable: true });
+    for (const i of [1, 2, 3]) ch.sendToQueue(brokerQueue, Buffer.from(JSON.stringify({ i })), { contentType: 'application/json', persistent: true });
+    ch.sendToQueue(brokerPoison, Buffer.from('{"bad":true}'), { contentType: 'application/json', persistent: true });
     await ch.waitForConfirms();
     const ok = await until(async () => {
       const list = (await activations(a, 'order-worker')).filter((x) => x.status === 'success');
@@ -216,7 +220,7 @@ describe.skipIf(!distributed)('triggers (distributed: 2 gateways, 2 schedulers)'
     expect((await b.req('GET', `/v1/queues/${queue}`)).json.deadLetters).toBe(0);
     // The poison message: tried 1 + 1 retry, then copied to <queue>.dead.
     await until(async () => ((await b.req('GET', `/v1/queues/${poisonQueue}`)).json.deadLetters === 1 ? true : undefined), 30_000, 'dead letter');
-    const dead = await ch.get(`${poisonQueue}.dead`, { noAck: true });
+    const dead = await ch.get(`${brokerPoison}.dead`, { noAck: true });
     expect(dead && dead.content.toString()).toBe('{"bad":true}');
     expect(dead && dead.properties.headers?.['x-brisk-dead-reason']).toBe('function-error');
     const bad = await activations(a, 'order-poison');

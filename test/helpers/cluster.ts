@@ -14,6 +14,9 @@ const BIN = path.resolve('bin/brisk.js');
 /** The admin key test clusters run with unless a test sets its own BRISK_ADMIN_KEY. */
 export const TEST_ADMIN_KEY = 'brisk-test-admin-key';
 
+/** The bus key distributed roles run with unless a test sets its own BRISK_BUS_KEY ('' for none). */
+export const TEST_BUS_KEY = 'brisk-test-bus-key-0123456789abcdef';
+
 export interface BriskProcess {
   role: string;
   child: ChildProcess;
@@ -29,7 +32,9 @@ export async function spawnRole(
   readyTimeoutMs = 30_000,
 ): Promise<BriskProcess & { port?: number }> {
   // An empty value removes the variable (e.g. BRISK_ADMIN_KEY: '' for a keyless start).
-  const merged: Record<string, string | undefined> = { ...process.env, BRISK_LOG_LEVEL: 'info', ...env };
+  // Distributed roles sign their bus messages: they share a key unless the test names one.
+  const busKey = role === 'standalone' ? {} : { BRISK_BUS_KEY: TEST_BUS_KEY };
+  const merged: Record<string, string | undefined> = { ...process.env, BRISK_LOG_LEVEL: 'info', ...busKey, ...env };
   for (const [k, v] of Object.entries(merged)) if (v === '') delete merged[k];
   const child = spawn(process.execPath, [BIN, role], {
     env: merged,

@@ -11,7 +11,7 @@ import {
   type RedisHandle,
   type S3Handle,
 } from './services.js';
-import { startDistributed, type Cluster, type DistributedOptions } from './cluster.js';
+import { startDistributed, TEST_BUS_KEY, type Cluster, type DistributedOptions } from './cluster.js';
 
 /** Real services for one distributed test file: a private Redis, an S3 endpoint, a RabbitMQ vhost. */
 export interface DistributedServices {
@@ -41,6 +41,7 @@ export async function startDistributedServices(label: string): Promise<Distribut
     BRISK_S3_SECRET_KEY: s3.secretKey,
     BRISK_S3_BUCKET: `brisk-${uniqueId()}`,
     BRISK_S3_REGION: s3.region,
+    BRISK_BUS_KEY: TEST_BUS_KEY,
   };
   return {
     redis,

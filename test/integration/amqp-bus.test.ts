@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type Channel, type GetMessage } from 'amqplib';
+import { connect, type Channel, type ConfirmChannel, type GetMessage } from 'amqplib';
 import { AmqpBus } from '../../bus/amqp-bus.js';
+import { MessageSigner, SIGNATURE_HEADER } from '../../bus/message-signer.js';
 import { Topology } from '../../bus/topology.js';
 import { DEAD_LETTER_HEADERS } from '../../bus/types.js';
 import { ServiceUnavailableError } from '../../core/errors.js';
@@ -21,6 +22,8 @@ import {
 const available = requireService('rabbitmq', await rabbitAvailable());
 const privateBroker = requireService('rabbitmq-server (private node)', await privateRabbitAvailable());
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** The key every bus of these tests signs with (BRISK_BUS_KEY). */
+const BUS_KEY = 'amqp-bus-test-key-0123456789abcdef';
 
 /** Poll a queue with basic.get (a plain amqplib channel) until one message arrives. */
 async function getOne(ch: Channel, queue: string, timeoutMs = 5000): Promise<GetMessage> {
@@ -46,7 +49,7 @@ describe.skipIf(!available)('AmqpBus (RabbitMQ)', () => {
   });
 
   function makeBus(prefix: string): AmqpBus {
-    const bus = new AmqpBus({ url: vhost.url, prefix, reconnect: { initialMs: 50, maxMs: 500 } });
+    const bus = new AmqpBus({ url: vhost.url, prefix, signingKey: BUS_KEY, reconnect: { initialMs: 50, maxMs: 500 } });
     buses.push(bus);
     return bus;
   }
@@ -60,7 +63,7 @@ describe.skipIf(!available)('AmqpBus (RabbitMQ)', () => {
 
     it('waitUntilReady rejects fast with ServiceUnavailableError when the broker is unreachable', async () => {
       const port = await freePort();
-      const bus = new AmqpBus({ url: `amqp://guest:guest@127.0.0.1:${port}`, prefix: uniquePrefix('down') });
+      const bus = new AmqpBus({ url: `amqp://guest:guest@127.0.0.1:${port}`, prefix: uniquePrefix('down'), signingKey: BUS_KEY });
       const t0 = Date.now();
       await expect(bus.waitUntilReady()).rejects.toBeInstanceOf(ServiceUnavailableError);
       expect(Date.now() - t0).toBeLessThan(3000);
@@ -73,6 +76,7 @@ describe.skipIf(!available)('AmqpBus (RabbitMQ)', () => {
       const bus = new AmqpBus({
         url: vhost.url,
         prefix: uniquePrefix('cork'),
+        signingKey: BUS_KEY,
         connect: async (url, opts) => {
           const model = await connect(url, opts);
           socket = (model as unknown as { connection: { stream: NonNullable<typeof socket> } }).connection.stream;
@@ -107,6 +111,7 @@ describe.skipIf(!available)('AmqpBus (RabbitMQ)', () => {
       const bus = new AmqpBus({
         url: vhost.url,
         prefix: uniquePrefix('inject'),
+        signingKey: BUS_KEY,
         connect: async (url, socketOptions) => {
           calls++;
           expect(socketOptions.noDelay).toBe(true);
@@ -128,10 +133,12 @@ describe.skipIf(!available)('AmqpBus (RabbitMQ)', () => {
       const good: unknown[] = [];
       await bus.consume(q, async (b) => void good.push(b), { prefetch: 1 });
 
-      // A foreign producer puts raw bytes on the queue.
+      // A producer holding the key (signed, so it is judged on its content) puts raw bytes on the queue.
       const conn = await connect(vhost.url);
       const ch = await conn.createConfirmChannel();
-      ch.sendToQueue(q, Buffer.from('{not json'), { persistent: true, headers: { 'x-from': 'foreign' } });
+      const raw = Buffer.from('{not json');
+      const sig = new MessageSigner(BUS_KEY).sign('', q, raw);
+      ch.sendToQueue(q, raw, { persistent: true, headers: { 'x-from': 'foreign', [SIGNATURE_HEADER]: sig } });
       await ch.waitForConfirms();
       await bus.send(q, { fine: true });
       await waitFor(() => good.length === 1, 5000);
@@ -340,6 +347,145 @@ describe.skipIf(!available)('AmqpBus (RabbitMQ)', () => {
       expect(samples).toHaveLength(200);
     }, 30_000);
   });
+
+  describe('message authentication (BRISK_BUS_KEY)', () => {
+    afterEach(async () => {
+      await Promise.allSettled(buses.splice(0).map((b) => b.close()));
+    });
+
+    /** A bus, its topology, and a plain amqplib connection acting as a producer on the same broker. */
+    async function setup(label: string): Promise<{ bus: AmqpBus; t: Topology; prefix: string; ch: ConfirmChannel; close: () => Promise<void> }> {
+      const prefix = uniquePrefix(label);
+      const bus = makeBus(prefix);
+      await bus.waitUntilReady();
+      const conn = await connect(vhost.url);
+      const ch = await conn.createConfirmChannel();
+      return { bus, t: new Topology(prefix), prefix, ch, close: () => conn.close() };
+    }
+
+    /** Put raw bytes on a queue behind the bus's back, as anyone with broker access could. */
+    async function inject(ch: ConfirmChannel, queue: string, content: Buffer, headers: Record<string, string> = {}): Promise<void> {
+      ch.sendToQueue(queue, content, { persistent: true, contentType: 'application/json', headers });
+      await ch.waitForConfirms();
+    }
+
+    it('signs what it sends, and its handlers see the message without the signature header', async () => {
+      const { bus, prefix, ch, close } = await setup('signed');
+      const q = `${prefix}.invoke`;
+      await bus.assertQueue(q, { durable: true });
+      await bus.send(q, { hello: 1 }, { headers: { 'x-test': 'yes' } });
+      const raw = await getOne(ch, q);
+      expect(new MessageSigner(BUS_KEY).verify('', q, raw.content, raw.properties.headers?.[SIGNATURE_HEADER])).toBe(true);
+      await close();
+      const got: { body: unknown; headers: Record<string, unknown> }[] = [];
+      await bus.consume(q, async (body, info) => void got.push({ body, headers: info.headers }), { prefetch: 1 });
+      await bus.send(q, { hello: 2 }, { headers: { 'x-test': 'yes' } });
+      await waitFor(() => got.length === 1, 5000);
+      expect(got[0]?.body).toEqual({ hello: 2 });
+      expect(got[0]?.headers['x-test']).toBe('yes');
+      expect(got[0]?.headers[SIGNATURE_HEADER]).toBeUndefined();
+    });
+
+    it('dead-letters an unsigned, wrongly signed or tampered message without handling it, and keeps consuming', async () => {
+      const { bus, t, prefix, ch, close } = await setup('forged');
+      const q = `${prefix}.exec.victim`;
+      await bus.assertQueue(q, { durable: true });
+      const handled: unknown[] = [];
+      await bus.consume(q, async (b) => void handled.push(b), { prefetch: 5 });
+      const forged = Buffer.from(JSON.stringify({ request: { fn: { namespace: 'ns-b' } } }));
+      const other = new MessageSigner('another-key-that-is-long-enough-000000');
+      const genuine = new MessageSigner(BUS_KEY);
+      const cases: [string, Record<string, string>][] = [
+        ['missing', {}],
+        ['wrong key', { [SIGNATURE_HEADER]: other.sign('', q, forged) }],
+        ['tampered body', { [SIGNATURE_HEADER]: genuine.sign('', q, Buffer.from('{"request":{"fn":{"namespace":"ns-a"}}}')) }],
+        ['garbage', { [SIGNATURE_HEADER]: 'not-a-signature' }],
+      ];
+      for (const [label, headers] of cases) await inject(ch, q, forged, { ...headers, 'x-case': label });
+      const dead: string[] = [];
+      while (dead.length < cases.length) {
+        const m = await getOne(ch, t.deadLetterQueue);
+        expect(m.content.equals(forged)).toBe(true);
+        expect(m.properties.headers?.[DEAD_LETTER_HEADERS.reason]).toBe('unauthenticated');
+        expect(m.properties.headers?.[DEAD_LETTER_HEADERS.originalQueue]).toBe(q);
+        expect(String(m.properties.headers?.[DEAD_LETTER_HEADERS.error])).toContain('signature');
+        dead.push(String(m.properties.headers?.['x-case']));
+      }
+      expect(dead.sort()).toEqual(cases.map(([l]) => l).sort());
+      // Nothing reached the handler; a genuine message still does.
+      await bus.send(q, { genuine: true });
+      await waitFor(() => handled.length === 1, 5000);
+      expect(handled).toEqual([{ genuine: true }]);
+      await close();
+    });
+
+    it('refuses a genuine message replayed into another queue', async () => {
+      const { bus, t, prefix, ch, close } = await setup('replay');
+      const replies = `${prefix}.reply.gw-1`;
+      const invoke = `${prefix}.invoke`;
+      await bus.assertQueue(replies, { durable: true });
+      await bus.assertQueue(invoke, { durable: true });
+      await bus.send(replies, { activationId: 'a1', status: 'success' });
+      // Captured where it was delivered (a tenant's queue in the attack), then put on the invoke queue.
+      const captured = await getOne(ch, replies);
+      await inject(ch, invoke, captured.content, { [SIGNATURE_HEADER]: String(captured.properties.headers?.[SIGNATURE_HEADER]) });
+      const handled: unknown[] = [];
+      await bus.consume(invoke, async (b) => void handled.push(b), { prefetch: 1 });
+      const m = await getOne(ch, t.deadLetterQueue);
+      expect(m.properties.headers?.[DEAD_LETTER_HEADERS.reason]).toBe('unauthenticated');
+      expect(m.properties.headers?.[DEAD_LETTER_HEADERS.originalQueue]).toBe(invoke);
+      expect(handled).toEqual([]);
+      await close();
+    });
+
+    it('an autoAck consumer and a topic subscriber never see an unsigned message; a copy is dead-lettered', async () => {
+      const { bus, t, prefix, ch, close } = await setup('fanout');
+      const completions = `${prefix}.sched.s1`;
+      const topic = `${prefix}.control`;
+      await bus.assertQueue(completions, { durable: false });
+      const got: unknown[] = [];
+      const notices: unknown[] = [];
+      await bus.consume(completions, async (b) => void got.push(b), { prefetch: 10, autoAck: true });
+      await bus.subscribe(topic, (b) => void notices.push(b));
+      await inject(ch, completions, Buffer.from('{"activationId":"x","executorId":"fake","status":"success","systemError":false}'));
+      ch.publish(topic, '', Buffer.from('{"kind":"prewarm","executorId":"e1"}'), { headers: {} });
+      await ch.waitForConfirms();
+      const sources = [
+        (await getOne(ch, t.deadLetterQueue)).properties.headers,
+        (await getOne(ch, t.deadLetterQueue)).properties.headers,
+      ];
+      expect(sources.map((h) => h?.[DEAD_LETTER_HEADERS.reason])).toEqual(['unauthenticated', 'unauthenticated']);
+      expect(sources.map((h) => h?.[DEAD_LETTER_HEADERS.originalQueue]).sort()).toEqual([topic, completions].sort());
+      // Genuine ones arrive.
+      await bus.send(completions, { n: 1 }, { confirm: false });
+      await bus.publish(topic, { kind: 'genuine' });
+      await waitFor(() => got.length === 1 && notices.length === 1, 5000);
+      expect(got).toEqual([{ n: 1 }]);
+      expect(notices).toEqual([{ kind: 'genuine' }]);
+      await close();
+    });
+
+    it('a bus with another key cannot talk to this one', async () => {
+      const prefix = uniquePrefix('twokeys');
+      const t = new Topology(prefix);
+      const ours = makeBus(prefix);
+      const theirs = new AmqpBus({ url: vhost.url, prefix, signingKey: 'a-different-bus-key-0123456789abcdef' });
+      buses.push(theirs);
+      await Promise.all([ours.waitUntilReady(), theirs.waitUntilReady()]);
+      const q = `${prefix}.invoke`;
+      await ours.assertQueue(q, { durable: true });
+      const handled: unknown[] = [];
+      await ours.consume(q, async (b) => void handled.push(b), { prefetch: 1 });
+      await theirs.send(q, { from: 'theirs' });
+      const conn = await connect(vhost.url);
+      const ch = await conn.createChannel();
+      const m = await getOne(ch, t.deadLetterQueue);
+      await conn.close();
+      expect(JSON.parse(m.content.toString())).toEqual({ from: 'theirs' });
+      expect(m.properties.headers?.[DEAD_LETTER_HEADERS.reason]).toBe('unauthenticated');
+      expect(handled).toEqual([]);
+    });
+  });
 });
 
 describe.skipIf(!privateBroker)('AmqpBus across a real broker restart (private node)', () => {
@@ -355,8 +501,8 @@ describe.skipIf(!privateBroker)('AmqpBus across a real broker restart (private n
 
   it('keeps confirmed durable messages, fails fast while down, and restores its consumer after the restart', async () => {
     const prefix = uniquePrefix('restart');
-    const producer = new AmqpBus({ url: broker.url, prefix, reconnect: { initialMs: 100, maxMs: 500 } });
-    const consumer = new AmqpBus({ url: broker.url, prefix, reconnect: { initialMs: 100, maxMs: 500 } });
+    const producer = new AmqpBus({ url: broker.url, prefix, signingKey: BUS_KEY, reconnect: { initialMs: 100, maxMs: 500 } });
+    const consumer = new AmqpBus({ url: broker.url, prefix, signingKey: BUS_KEY, reconnect: { initialMs: 100, maxMs: 500 } });
     buses.push(producer, consumer);
     await Promise.all([producer.waitUntilReady(), consumer.waitUntilReady()]);
     const q = `${prefix}.invoke`;

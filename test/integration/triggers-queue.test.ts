@@ -6,11 +6,15 @@ import { AmqpUserQueues } from '../../triggers/amqp-user-queues.js';
 import { QueueConsumer } from '../../triggers/queue-consumer.js';
 import type { QueueEvent, Trigger, TriggerOf } from '../../triggers/types.js';
 import { QUEUE_DEAD_HEADERS } from '../../triggers/user-queues.js';
-import { rabbitAvailable, requireService, startRabbitVhost, uniqueId, waitFor, type RabbitVhostHandle } from '../helpers/services.js';
+import { rabbitAvailable, requireService, startRabbitVhost, uniqueId, uniquePrefix, waitFor, type RabbitVhostHandle } from '../helpers/services.js';
 
 const available = requireService('rabbitmq', await rabbitAvailable());
 const logger = pino({ level: 'silent' });
 const stamp = { namespace: 'default', createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' };
+/** Bus prefix of these tests: user queues live on the broker as `<PREFIX>.userq.<namespace>.<queue>`. */
+const PREFIX = uniquePrefix('tq');
+/** The broker's name of `queue` in the `default` namespace, where a producer outside Brisk publishes. */
+const onBroker = (queue: string): string => `${PREFIX}.userq.default.${queue}`;
 
 /** A firer whose activations finish when the test says so. */
 class ControlledFirer {
@@ -61,7 +65,7 @@ describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
   });
   const publish = async (queue: string, body: string, contentType = 'application/json'): Promise<void> => {
     const ch = await admin.createConfirmChannel();
-    ch.sendToQueue(queue, Buffer.from(body), { contentType, persistent: true, messageId: uniqueId() });
+    ch.sendToQueue(onBroker(queue), Buffer.from(body), { contentType, persistent: true, messageId: uniqueId() });
     await ch.waitForConfirms();
     await ch.close();
   };
@@ -69,7 +73,7 @@ describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
     const ch = await admin.createChannel();
     ch.on('error', () => undefined); // a missing queue closes the channel; checkQueue rejects
     try {
-      const q = await ch.checkQueue(queue);
+      const q = await ch.checkQueue(onBroker(queue));
       return { ready: q.messageCount, consumers: q.consumerCount };
     } finally {
       await ch.close().catch(() => undefined);
@@ -78,7 +82,7 @@ describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
 
   it('acks a message only after its invocation succeeded', async () => {
     const queue = `jobs-${uniqueId()}`;
-    const queues = new AmqpUserQueues({ url: rabbit.url, logger });
+    const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, logger });
     await queues.waitUntilReady();
     const firer = new ControlledFirer();
     const consumer = new QueueConsumer({ queues, firer, logger });
@@ -106,7 +110,7 @@ describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
 
   it('dead-letters a poison message to <queue>.dead after the function failed for good', async () => {
     const queue = `poison-${uniqueId()}`;
-    const queues = new AmqpUserQueues({ url: rabbit.url, logger });
+    const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, logger });
     const firer = new ControlledFirer();
     firer.autoStatus = 'error';
     const consumer = new QueueConsumer({ queues, firer, logger });
@@ -121,7 +125,7 @@ describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
     });
     expect((await counts(queue)).ready).toBe(0);
     const ch = await admin.createChannel();
-    const msg = await ch.get(`${queue}.dead`, { noAck: true });
+    const msg = await ch.get(onBroker(`${queue}.dead`), { noAck: true });
     await ch.close();
     expect(msg && msg.content.toString()).toBe('not json at all');
     expect(msg && msg.properties.headers).toMatchObject({
@@ -138,10 +142,10 @@ describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
   it("with deadLetter: reject, uses the queue's own dead-letter exchange", async () => {
     const queue = `dlx-${uniqueId()}`;
     const ch = await admin.createChannel();
-    await ch.assertQueue(`${queue}-parking`, { durable: true });
-    await ch.assertQueue(queue, { durable: true, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': `${queue}-parking` } });
+    await ch.assertQueue(onBroker(`${queue}-parking`), { durable: true });
+    await ch.assertQueue(onBroker(queue), { durable: true, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': onBroker(`${queue}-parking`) } });
     await ch.close();
-    const queues = new AmqpUserQueues({ url: rabbit.url, logger });
+    const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, logger });
     const firer = new ControlledFirer();
     firer.autoStatus = 'timeout';
     const consumer = new QueueConsumer({ queues, firer, logger });
@@ -153,9 +157,44 @@ describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
     await queues.close();
   });
 
+  it('scopes queues to their namespace: ns-a and ns-b each get only their own "jobs"; platform queues cannot be named', async () => {
+    const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, logger });
+    await queues.waitUntilReady();
+    expect(queues.brokerName('ns-a', 'jobs')).toBe(`${PREFIX}.userq.ns-a.jobs`);
+    const firer = new ControlledFirer();
+    firer.autoStatus = 'success';
+    const consumer = new QueueConsumer({ queues, firer, logger });
+    await consumer.reconcile([
+      trigger('jobs', { namespace: 'ns-a', name: 'work' }),
+      trigger('jobs', { namespace: 'ns-b', name: 'work' }),
+    ]);
+    for (let i = 0; i < 4; i++) {
+      await queues.send('ns-a', 'jobs', Buffer.from(JSON.stringify({ from: 'ns-a', i })), { contentType: 'application/json' });
+      await queues.send('ns-b', 'jobs', Buffer.from(JSON.stringify({ from: 'ns-b', i })), { contentType: 'application/json' });
+    }
+    await waitFor(() => firer.fired.length === 8);
+    for (const f of firer.fired) expect((f.event.messages[0]?.body as { from: string }).from).toBe(f.trigger.namespace);
+    await consumer.stop();
+
+    // A platform queue with work in it: no namespace can send to it, consume it or read its depth.
+    const platformQueue = `${PREFIX}.invoke`;
+    const ch = await admin.createConfirmChannel();
+    await ch.assertQueue(platformQueue, { durable: true });
+    ch.sendToQueue(platformQueue, Buffer.from('{"platform":true}'));
+    await ch.waitForConfirms();
+    for (const name of [platformQueue, `${PREFIX}.exec.e1`, `${PREFIX}.dead`, PREFIX, 'amq.x']) {
+      await expect(queues.send('ns-a', name, Buffer.from('{}'))).rejects.toMatchObject({ code: 'INVALID_QUEUE', status: 400 });
+      await expect(queues.consume('ns-a', name, () => undefined, { prefetch: 1 })).rejects.toMatchObject({ code: 'INVALID_QUEUE' });
+      await expect(queues.depth('ns-a', name)).rejects.toMatchObject({ code: 'INVALID_QUEUE' });
+    }
+    expect((await ch.checkQueue(platformQueue)).messageCount).toBe(1);
+    await ch.close();
+    await queues.close();
+  });
+
   it('resumes consuming after the broker drops the connection', async () => {
     const queue = `resume-${uniqueId()}`;
-    const queues = new AmqpUserQueues({ url: rabbit.url, logger, reconnect: { initialMs: 50, maxMs: 500 } });
+    const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, logger, reconnect: { initialMs: 50, maxMs: 500 } });
     const firer = new ControlledFirer();
     firer.autoStatus = 'success';
     const consumer = new QueueConsumer({ queues, firer, logger });

@@ -140,6 +140,18 @@ describe('TriggerService', () => {
     ]);
   });
 
+  it('refuses a queue trigger on a platform or broker queue', async () => {
+    for (const queue of ['unit.invoke', 'unit.exec.x', 'unit.dead', 'unit.reply.gw', 'unit', 'amq.x']) {
+      await expect(service.put('default', 'spy', { type: 'queue', function: 'f', queue, batchSize: 1, batchWindowMs: 0, concurrency: 1, deadLetter: 'queue' })).rejects.toMatchObject({
+        code: 'INVALID_QUEUE',
+        status: 400,
+      });
+    }
+    expect(await service.list('default')).toEqual([]);
+    // Names that merely contain the prefix further on are the user's.
+    await service.put('default', 'ok', { type: 'queue', function: 'f', queue: 'jobs.unit.invoke', batchSize: 1, batchWindowMs: 0, concurrency: 1, deadLetter: 'queue' });
+  });
+
   it('refuses a missing function, a bad cron, a bad name and a taken route', async () => {
     await expect(service.put('default', 't', { type: 'topic', function: 'missing', topic: 'x' })).rejects.toMatchObject({ code: 'FUNCTION_NOT_FOUND' });
     await expect(service.put('default', 't', { type: 'schedule', function: 'f', cron: 'nope', timezone: 'UTC' })).rejects.toMatchObject({ code: 'INVALID_CRON' });
@@ -249,7 +261,19 @@ describe('/v1/triggers and /v1/events over HTTP', () => {
   it('puts messages on a user queue and reports its depth', async () => {
     const r = await post('/v1/queues/jobs/messages', '{"job":1}', { 'content-type': 'application/json' });
     expect(r).toMatchObject({ status: 202, json: { queue: 'jobs', bytes: 9 } });
-    expect((await (await fetch(`${base}/v1/queues/jobs`)).json()) as any).toEqual({ queue: 'jobs', messages: 1, deadLetters: 0 });
-    expect((await post('/v1/queues/amq.x/messages', 'x', {})).json.error.code).toBe('INVALID_QUEUE');
+    expect((await (await fetch(`${base}/v1/queues/jobs`)).json()) as any).toEqual({
+      queue: 'jobs',
+      brokerQueue: 'unit-http.userq.default.jobs',
+      messages: 1,
+      deadLetters: 0,
+    });
+    for (const reserved of ['amq.x', 'unit-http.invoke', 'unit-http.exec.e1', 'unit-http.dead', 'unit-http']) {
+      expect((await post(`/v1/queues/${reserved}/messages`, 'x', {})).json.error.code).toBe('INVALID_QUEUE');
+      const depth = await fetch(`${base}/v1/queues/${reserved}`);
+      expect(depth.status).toBe(400);
+      expect(((await depth.json()) as any).error.code).toBe('INVALID_QUEUE');
+    }
+    // Nothing reached the platform's own queues.
+    expect(await bus.queueDepth('unit-http.dead')).toBe(0);
   });
 });
