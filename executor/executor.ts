@@ -6,12 +6,11 @@ import { fnLabel, type Metrics } from '../core/metrics.js';
 import type { UsageMeter } from '../metering/usage-meter.js';
 import { parseDispatch, parsePrewarm } from '../core/schemas.js';
 import type { Activation, ActivationStatus, Completion, Dispatch, Heartbeat, InvocationRequest, InvocationResult } from '../core/types.js';
-import type { RunResponse } from '../runtime/protocol.js';
 import type { DeadLetterOffice } from '../scheduler/dead-letter-office.js';
 import type { DeadLetterReason } from '../scheduler/dead-letters.js';
 import type { KeyValueStore, MetadataStore } from '../storage/types.js';
 import type { CodeCache } from './code-cache.js';
-import { InstanceFailure, type Instance } from './types.js';
+import { InstanceFailure, type Instance, type RunAnswer } from './types.js';
 import type { WarmPool } from './warm-pool.js';
 
 export interface ExecutorOptions {
@@ -281,32 +280,26 @@ export class Executor {
     } catch (err) {
       if (err instanceof BuildError) return this.initFailure(err, startedAt, t0);
       // Code that rewrote the runtime's answer while loading: still the function's fault.
-      if (err instanceof InstanceFailure && err.fault.kind === 'garbled') {
+      if (err instanceof InstanceFailure && (err.fault.kind === 'garbled' || err.fault.kind === 'oversized')) {
         return { ...this.instanceFault(err), coldStart: true, startedAt, durationMs: round(performance.now() - t0) };
       }
       return this.platformFailure(err, startedAt, t0);
     }
     const start = { coldStart: acquired.startKind !== 'warm', startKind: acquired.startKind, startMs: round(acquired.startMs) };
-    let res: RunResponse;
+    let res: RunAnswer;
     try {
       const remaining = Math.max(1, Math.min(request.fn.timeoutMs, request.deadline - Date.now()));
+      // The runtime client checked the answer (protocol, size caps, result JSON) before it resolves.
       res = await instance.run({ activationId: request.activationId, payload: request.payload, deadline: Date.now() + remaining }, remaining);
     } catch (err) {
       this.o.pool.release(instance, { healthy: false });
       if (err instanceof InstanceFailure) return { ...this.instanceFault(err), ...start, startedAt, durationMs: round(performance.now() - t0) };
       return { ...this.platformFailure(err, startedAt, t0), ...start };
     }
-    const checked = checkRunResponse(res);
-    this.o.pool.release(instance, { healthy: checked.ok });
-    const durationMs = round(performance.now() - t0);
-    if (!checked.ok) {
-      // The function's own process answered garbage (its code tampered with the runtime): its fault, and the instance goes.
-      const error = { errorType: 'InvalidResultError', errorMessage: checked.why };
-      return { status: 'error', error, logs: [], logsTruncated: false, ...start, startedAt, durationMs, systemError: false };
-    }
-    const common = { logs: res.logs, logsTruncated: res.logsTruncated, ...start, startedAt, durationMs, systemError: false };
+    this.o.pool.release(instance, { healthy: true });
+    const common = { logs: res.logs, logsTruncated: res.logsTruncated, ...start, startedAt, durationMs: round(performance.now() - t0), systemError: false };
     return res.ok
-      ? { status: 'success', resultJson: res.resultJson, result: checked.result, ...common }
+      ? { status: 'success', resultJson: res.resultJson, result: res.result, ...common }
       : { status: 'error', error: res.error, ...common };
   }
 
@@ -346,6 +339,13 @@ export class Executor {
         return { ...base, status: 'platform_error', error: { code: 'INSTANCE_UNREACHABLE', message: err.message }, systemError: true };
       case 'garbled':
         return { ...base, status: 'error', error: { errorType: 'InvalidResultError', errorMessage: err.fault.message }, systemError: false };
+      case 'oversized':
+        return {
+          ...base,
+          status: 'error',
+          error: { errorType: 'ResponseTooLarge', errorMessage: `the instance's answer grew past ${err.fault.limitBytes} bytes; it was cut off and the instance replaced` },
+          systemError: false,
+        };
     }
   }
 
@@ -514,31 +514,6 @@ export const DRAIN_GRACE_HEARTBEATS = 2;
 const RECORD_OUTAGE_WAIT_MS = 60_000;
 /** A run claim outlives the run's longest possible duration by this much. */
 const CLAIM_MARGIN_MS = 60_000;
-
-/**
- * A /run answer comes from the function's own process, which its code can
- * tamper with: check its shape, and that `resultJson` is JSON (parsed once
- * here; the record needs the value), before any of it is trusted.
- */
-function checkRunResponse(res: RunResponse): { ok: true; result?: unknown } | { ok: false; why: string } {
-  const r = res as unknown as Record<string, unknown> | null;
-  if (typeof r !== 'object' || r === null || typeof r['ok'] !== 'boolean') return { ok: false, why: 'the instance answered /run with no outcome' };
-  const logs = r['logs'];
-  if (!Array.isArray(logs) || !logs.every((l) => typeof l === 'string') || typeof r['logsTruncated'] !== 'boolean') {
-    return { ok: false, why: 'the instance answered /run with malformed logs' };
-  }
-  if (r['ok'] === false) {
-    const e = r['error'] as Record<string, unknown> | null;
-    const valid = typeof e === 'object' && e !== null && typeof e['errorType'] === 'string' && typeof e['errorMessage'] === 'string' && (e['stack'] === undefined || typeof e['stack'] === 'string');
-    return valid ? { ok: true } : { ok: false, why: 'the instance answered /run with a malformed error' };
-  }
-  if (typeof r['resultJson'] !== 'string') return { ok: false, why: 'the instance answered /run with no result' };
-  try {
-    return { ok: true, result: JSON.parse(r['resultJson']) as unknown };
-  } catch {
-    return { ok: false, why: 'the function returned a result that is not JSON' };
-  }
-}
 
 /** Why an async invocation that got no retry is dead-lettered. */
 function finalReason(req: InvocationRequest, status: ActivationStatus): DeadLetterReason {

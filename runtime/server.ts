@@ -30,6 +30,7 @@ import { performance } from 'node:perf_hooks';
 import {
   ACTIVATION_END_MARKER,
   ACTIVATION_START_MARKER,
+  DEFAULT_MAX_RESULT_BYTES,
   LOG_TRUNCATED_MARKER,
   MAX_LOG_BYTES,
   type InitRequest,
@@ -140,6 +141,8 @@ interface LoadedFunction {
   name: string;
   version: number;
   memoryMb: number;
+  /** Results over this many bytes of JSON are the function error ResultTooLarge. */
+  maxResultBytes: number;
   /** Present when /init carried a platform token. */
   platform?: PlatformContext;
 }
@@ -208,7 +211,7 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
 // /init
 
 function parseInit(body: Record<string, unknown>): InitRequest | string {
-  const { namespace, name, version, code, exportName, env, timeoutMs, memoryMb, platform } = body;
+  const { namespace, name, version, code, exportName, env, timeoutMs, memoryMb, platform, limits } = body;
   if (typeof code !== 'string') return 'code must be a string';
   if (typeof exportName !== 'string') return 'exportName must be a string';
   if (typeof namespace !== 'string' || typeof name !== 'string') return 'namespace and name must be strings';
@@ -218,9 +221,22 @@ function parseInit(body: Record<string, unknown>): InitRequest | string {
   if (env !== undefined && (typeof env !== 'object' || env === null)) return 'env must be an object';
   const token = typeof platform === 'object' && platform !== null ? (platform as { token?: unknown }).token : undefined;
   if (platform !== undefined && (typeof token !== 'string' || token.length === 0)) return 'platform must be { token: string }';
+  const maxResultBytes = typeof limits === 'object' && limits !== null ? (limits as { maxResultBytes?: unknown }).maxResultBytes : undefined;
+  if (limits !== undefined && (typeof maxResultBytes !== 'number' || !(maxResultBytes > 0))) return 'limits must be { maxResultBytes: number > 0 }';
   const cleanEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries((env ?? {}) as Record<string, unknown>)) cleanEnv[k] = String(v);
-  return { namespace, name, version, code, exportName, env: cleanEnv, timeoutMs, memoryMb, ...(typeof token === 'string' ? { platform: { token } } : {}) };
+  return {
+    namespace,
+    name,
+    version,
+    code,
+    exportName,
+    env: cleanEnv,
+    timeoutMs,
+    memoryMb,
+    ...(typeof token === 'string' ? { platform: { token } } : {}),
+    ...(typeof maxResultBytes === 'number' ? { limits: { maxResultBytes } } : {}),
+  };
 }
 
 async function handleInit(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -275,6 +291,7 @@ async function handleInit(req: http.IncomingMessage, res: http.ServerResponse): 
     name: init.name,
     version: init.version,
     memoryMb: init.memoryMb,
+    maxResultBytes: init.limits?.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
     ...(init.platform ? { platform: createPlatformContext(platformSocket, init.platform.token) } : {}),
   };
   initState = 'ready';
@@ -321,7 +338,7 @@ async function activate(fn: LoadedFunction, run: RunRequest, event: unknown): Pr
       failCurrent = reject;
     });
     const result = await Promise.race([invokeHandler(fn.handler, event, buildContext(fn, run)), escaped]);
-    outcome = serializeResult(result);
+    outcome = serializeResult(result, fn.maxResultBytes);
   } catch (err) {
     outcome = { ok: false, error: toFunctionError(err) };
   } finally {

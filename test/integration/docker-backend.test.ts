@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DockerBackend, type DockerInstance } from '../../executor/docker-backend.js';
+import { readActivationLogs } from '../../executor/docker-logs.js';
 import { InstanceFailure, type Instance } from '../../executor/types.js';
 import type { InitRequest, RunResponse } from '../../runtime/protocol.js';
 import { bundleRuntime, containersOf, cleanupDocker, percentile, requireDocker } from '../helpers/docker.js';
@@ -272,7 +273,7 @@ describe('DockerBackend (real engine)', () => {
       const since = Date.now();
       await inst.run(runRequest({ word: 'one' }), 5000);
       await inst.run(runRequest({ word: 'two' }), 5000);
-      const segments = await inst.readActivationLogs(since);
+      const segments = await readActivationLogs(docker, inst.container, since);
       expect(segments.map((s) => s.stdout.filter((l) => l.startsWith('child says')))).toEqual([['child says one'], ['child says two']]);
       expect(segments.map((s) => s.stderr.filter((l) => l.startsWith('child warns')))).toEqual([['child warns'], ['child warns']]);
     } finally {

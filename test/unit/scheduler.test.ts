@@ -15,9 +15,9 @@ import type {
 } from '../../core/types.js';
 import { CodeCache } from '../../executor/code-cache.js';
 import { Executor } from '../../executor/executor.js';
-import type { ExecutorBackend, Instance, InstanceSpec } from '../../executor/types.js';
+import type { ExecutorBackend, Instance, InstanceSpec, RunAnswer } from '../../executor/types.js';
 import { WarmPool } from '../../executor/warm-pool.js';
-import type { InitRequest, RunRequest, RunResponse } from '../../runtime/protocol.js';
+import type { InitRequest, RunRequest } from '../../runtime/protocol.js';
 import { ConcurrencyLimiter } from '../../scheduler/concurrency-limiter.js';
 import { DeadLetterOffice } from '../../scheduler/dead-letter-office.js';
 import { DeadLetterStore } from '../../scheduler/dead-letters.js';
@@ -55,14 +55,14 @@ class FakeInstance implements Instance {
   async init(req: InitRequest): Promise<void> {
     this.fn = req.name;
   }
-  async run(req: RunRequest): Promise<RunResponse> {
+  async run(req: RunRequest): Promise<RunAnswer> {
     this.backend.runs.push({ activationId: req.activationId, fn: this.fn, executorId: this.backend.executorId });
     const ev = JSON.parse(req.payload) as { do?: string };
     if (ev.do === 'hold') await this.backend.gate;
     if (ev.do === 'fail') {
       return { ok: false, error: { errorType: 'Error', errorMessage: 'boom' }, logs: [], logsTruncated: false, durationMs: 1 };
     }
-    return { ok: true, resultJson: JSON.stringify({ ran: req.activationId }), logs: [], logsTruncated: false, durationMs: 1 };
+    return { ok: true, resultJson: JSON.stringify({ ran: req.activationId }), result: { ran: req.activationId }, logs: [], logsTruncated: false, durationMs: 1 };
   }
   async destroy(): Promise<void> {}
 }
