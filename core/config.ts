@@ -91,6 +91,13 @@ export const configSchema = z.object({
   BRISK_METRICS_HOST: z.string().default('127.0.0.1'),
   /** Log level: fatal, error, warn, info, debug, trace, silent. */
   BRISK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * Largest function result, as bytes of JSON (6 MiB like Lambda's sync
+   * response). A larger one is the function error `ResultTooLarge`: results
+   * travel whole through the bus (keep this well below RabbitMQ's
+   * max_message_size) and into the activation record.
+   */
+  BRISK_MAX_RESULT_BYTES: z.coerce.number().int().positive().max(64 * 1024 * 1024).default(6 * 1024 * 1024),
 });
 
 export type BriskConfig = z.infer<typeof configSchema>;

@@ -23,6 +23,13 @@ export const CONTAINER_PLATFORM_DIR = '/run/brisk-platform';
 /** Labels every Brisk container carries, so leftovers can be found and removed. */
 export const LABEL_MANAGED = 'brisk.managed';
 export const LABEL_EXECUTOR = 'brisk.executor';
+/**
+ * Which Brisk installation (one bus: broker, vhost and prefix, or one
+ * standalone data dir) a container belongs to. Orphans are reaped only within
+ * one installation: executors of another one sharing the Docker daemon are
+ * never heard, and must not look dead.
+ */
+export const LABEL_INSTALLATION = 'brisk.installation';
 const LABEL_SOCKET_DIR = 'brisk.socketDir';
 const LABEL_MEMORY = 'brisk.memoryMb';
 
@@ -36,6 +43,12 @@ export interface DockerBackendOptions {
   image: string;
   /** This executor's id; labels its containers so a restart can remove leftovers. */
   executorId: string;
+  /**
+   * This executor's installation (see {@link LABEL_INSTALLATION}); labels its
+   * containers so that another executor of the same installation can reap
+   * them when this one dies. Absent: {@link DockerBackend.removeOrphans} does nothing.
+   */
+  installation?: string;
   /**
    * Host directory holding one sub-directory (and socket) per container. Must
    * belong to this executor alone. Default: `<tmpdir>/brisk-<hash of executorId>`.
@@ -83,6 +96,7 @@ export class DockerBackend implements ExecutorBackend {
   readonly name = 'docker' as const;
   readonly image: string;
   readonly executorId: string;
+  readonly installation: string | undefined;
   readonly socketDir: string;
   private readonly docker: Dockerode;
   private readonly logger: Logger;
@@ -101,6 +115,7 @@ export class DockerBackend implements ExecutorBackend {
   constructor(opts: DockerBackendOptions) {
     this.image = opts.image;
     this.executorId = opts.executorId;
+    this.installation = opts.installation;
     this.socketDir = path.resolve(opts.socketDir ?? defaultSocketDir(opts.executorId));
     this.docker = opts.docker ?? new Dockerode();
     this.logger = opts.logger ?? pino({ level: 'silent' });
@@ -206,16 +221,55 @@ export class DockerBackend implements ExecutorBackend {
       all: true,
       filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_EXECUTOR}=${this.executorId}`] },
     });
-    await Promise.all(
-      leftovers.map(async (c) => {
-        await removeContainer(this.docker.getContainer(c.Id));
-        const dir = c.Labels[LABEL_SOCKET_DIR];
-        // Only delete directories inside our own socketDir, whatever a label says.
-        if (dir !== undefined && path.dirname(dir) === this.socketDir) await rm(dir, { recursive: true, force: true });
-      }),
-    );
+    await Promise.all(leftovers.map((c) => this.removeListed(c)));
     if (leftovers.length > 0) this.logger.info({ count: leftovers.length }, 'removed leftover containers');
     return leftovers.length;
+  }
+
+  /**
+   * Remove the containers of this installation whose executor is dead: not
+   * this one, not `isLive`, and created at least `minAgeMs` ago (an executor
+   * that just started may not have been heard yet). Executors die without
+   * cleaning up (kill -9, OOM kill, power loss) and may never come back under
+   * the same id; whoever finds their containers removes them. Returns how many.
+   */
+  async removeOrphans(isLive: (executorId: string) => boolean, minAgeMs: number): Promise<number> {
+    if (this.installation === undefined || this.statusValue !== 'ready') return 0;
+    const containers = await this.docker.listContainers({
+      all: true,
+      filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_INSTALLATION}=${this.installation}`] },
+    });
+    const bornBefore = (Date.now() - minAgeMs) / 1000;
+    const orphans = containers.filter((c) => {
+      const owner = c.Labels[LABEL_EXECUTOR];
+      return owner !== undefined && owner !== this.executorId && !isLive(owner) && c.Created <= bornBefore;
+    });
+    await Promise.all(orphans.map((c) => this.removeListed(c).catch((err: unknown) => this.logger.warn({ err, container: c.Id }, 'could not remove an orphaned container'))));
+    if (orphans.length > 0) {
+      const owners = [...new Set(orphans.map((c) => c.Labels[LABEL_EXECUTOR]))];
+      this.logger.warn({ count: orphans.length, executors: owners }, 'removed containers of executors that are gone');
+    }
+    return orphans.length;
+  }
+
+  /**
+   * Remove a listed container and its socket directory. Only a directory
+   * shaped like ours is deleted, whatever a label says: `<socket root>/<executor
+   * dir>/<24 hex>`, where the socket root is the parent of this executor's own
+   * socketDir (executors of one host keep their socket dirs side by side).
+   */
+  private async removeListed(c: Dockerode.ContainerInfo): Promise<void> {
+    await removeContainer(this.docker.getContainer(c.Id));
+    const dir = c.Labels[LABEL_SOCKET_DIR];
+    if (dir === undefined || !/^[0-9a-f]{24}$/.test(path.basename(dir))) return;
+    const ownerDir = path.dirname(dir);
+    if (ownerDir === this.socketDir) {
+      await rm(dir, { recursive: true, force: true });
+    } else if (path.dirname(ownerDir) === path.dirname(this.socketDir)) {
+      await rm(dir, { recursive: true, force: true });
+      // The dead executor's own directory goes once empty; rmdir refuses otherwise.
+      await rmdir(ownerDir).catch(() => undefined);
+    }
   }
 
   async createInstance(spec: InstanceSpec): Promise<Instance> {
@@ -275,6 +329,7 @@ export class DockerBackend implements ExecutorBackend {
       Labels: {
         [LABEL_MANAGED]: 'true',
         [LABEL_EXECUTOR]: this.executorId,
+        ...(this.installation !== undefined ? { [LABEL_INSTALLATION]: this.installation } : {}),
         [LABEL_SOCKET_DIR]: hostDir,
         [LABEL_MEMORY]: String(spec.memoryMb),
       },
