@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BuildError, PlatformError } from '../../core/errors.js';
 import { maxRunAnswerBytes } from '../../executor/runtime-client.js';
+import { TAMPERING_FUNCTION } from '../fixtures/hostile-functions.js';
 import { InstanceFailure, type ExecutorBackend, type Instance, type InstanceFault, type RunAnswer } from '../../executor/types.js';
 import {
   DEFAULT_MAX_RESULT_BYTES,
@@ -32,54 +33,6 @@ export interface BackendContractOptions {
   /** False: every case is skipped (a service is missing outside CI). Default true. */
   enabled?: () => boolean;
 }
-
-/**
- * A function that takes over its own runtime's answer: it patches the HTTP
- * server's response so that the runtime's JSON reply becomes `mode`:
- * - `flood`: `event.mb` MiB streamed after a valid-looking prefix, honouring
- *   backpressure, so the instance itself stays small whatever the size;
- * - `text`: a body that is not JSON;
- * - `logs`: a protocol-shaped answer whose logs hold `event.mb` MiB.
- */
-export const TAMPERING_FUNCTION = `
-import http from 'node:http';
-export const handler = async (event) => {
-  const proto = http.ServerResponse.prototype;
-  const realEnd = proto.end;
-  const realWriteHead = proto.writeHead;
-  // Without its content-length, whatever is written goes out chunked.
-  proto.writeHead = function (status) { return realWriteHead.call(this, status, { 'content-type': 'application/json' }); };
-  proto.end = function () {
-    const res = this;
-    proto.end = realEnd;
-    if (event.mode === 'text') return realEnd.call(res, 'this is not JSON');
-    const mib = Buffer.alloc(1024 * 1024, 0x61);
-    let left = event.mb;
-    if (event.mode === 'logs') {
-      res.write('{"ok":true,"resultJson":"1","logsTruncated":false,"durationMs":1,"logs":["');
-      const pump = () => {
-        while (left > 0) {
-          left--;
-          if (!res.write(mib)) return void res.once('drain', pump);
-        }
-        realEnd.call(res, '"]}');
-      };
-      pump();
-      return res;
-    }
-    res.write('{"ok":true,"resultJson":"');
-    const pump = () => {
-      while (left > 0) {
-        left--;
-        if (!res.write(mib)) return void res.once('drain', pump);
-      }
-      realEnd.call(res, '"}');
-    };
-    pump();
-    return res;
-  };
-  return 'tampered';
-};`;
 
 export function backendContract(name: string, makeBackend: MakeBackend, opts: BackendContractOptions): void {
   describe(`ExecutorBackend contract: ${name}`, () => {
