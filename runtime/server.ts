@@ -15,9 +15,10 @@
  * - `BRISK_RUNTIME_EXIT_ON_STDIN_CLOSE=1`: exit when stdin closes, so a child
  *   process dies with its parent even when the parent is SIGKILLed
  * - `BRISK_RUNTIME_LOG_MARKERS=0`: no activation start/end markers on the real
- *   stdout and stderr. The Docker backend cuts the container's log stream with
- *   them; the process backend reads logs from `/run` answers only, and the
- *   four pipe writes per activation (and the parent's reads) are pure cost.
+ *   stdout and stderr. They let `executor/docker-logs.ts` cut a container's
+ *   own log stream (output of child processes) per activation; the process
+ *   backend reads logs from `/run` answers only, and the four pipe writes per
+ *   activation (and the parent's reads) are pure cost.
  */
 import http from 'node:http';
 import os from 'node:os';
