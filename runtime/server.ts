@@ -32,8 +32,11 @@ import {
   ACTIVATION_END_MARKER,
   ACTIVATION_START_MARKER,
   DEFAULT_MAX_RESULT_BYTES,
+  ERROR_TRUNCATED_MARKER,
   LOG_TRUNCATED_MARKER,
+  MAX_ERROR_BYTES,
   MAX_LOG_BYTES,
+  truncateUtf8,
   type InitRequest,
   type RunRequest,
   type RunResponse,
@@ -177,7 +180,8 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
 }
 
 function sendError(res: http.ServerResponse, status: number, code: string, message: string, extra: Partial<RuntimeErrorBody['error']> = {}): void {
-  const body: RuntimeErrorBody = { error: { code, message, ...extra } };
+  // Capped like a function error: a module with thousands of exports names them all in HANDLER_NOT_FOUND.
+  const body: RuntimeErrorBody = { error: { code, message: truncateUtf8(message, MAX_ERROR_BYTES, ERROR_TRUNCATED_MARKER), ...extra } };
   send(res, status, body);
 }
 
