@@ -22,6 +22,8 @@ import { defaultPlatformSocketPath, PlatformApi } from '../executor/platform-api
 import { ProcessBackend } from '../executor/process-backend.js';
 import type { ExecutorBackend } from '../executor/types.js';
 import { WarmPool } from '../executor/warm-pool.js';
+import { OrphanReaper } from '../executor/orphan-reaper.js';
+import { onFatal } from './fatal.js';
 import { GatewayServer } from '../gateway/gateway-server.js';
 import { objectRoutes } from '../gateway/routes/objects.js';
 import { consoleRoutes } from '../gateway/routes/console.js';
@@ -252,19 +254,41 @@ export async function startScheduler(cfg: BriskConfig, infra: Infrastructure, lo
   });
 }
 
-/** `platformSocket`: the executor's platform API socket, made reachable from instances. */
-export function createBackend(cfg: BriskConfig, executorId: string, logger: Logger, platformSocket?: string): ExecutorBackend {
+/**
+ * `platformSocket`: the executor's platform API socket, made reachable from
+ * instances. `installation`: see {@link installationId}.
+ */
+export function createBackend(cfg: BriskConfig, executorId: string, logger: Logger, platformSocket?: string, installation?: string): ExecutorBackend {
   if (cfg.BRISK_EXECUTOR_BACKEND === 'docker') {
     return new DockerBackend({
       image: cfg.BRISK_RUNTIME_IMAGE,
       executorId,
+      ...(installation !== undefined ? { installation } : {}),
       socketDir: path.join(os.tmpdir(), 'brisk-sockets', executorId),
       logger: logger.child({ component: 'docker' }),
       ...(platformSocket !== undefined ? { platformSocket } : {}),
+      maxResultBytes: cfg.BRISK_MAX_RESULT_BYTES,
       ...runtimeBundleHash(),
     });
   }
-  return new ProcessBackend(platformSocket !== undefined ? { platformSocket } : {});
+  return new ProcessBackend({ maxResultBytes: cfg.BRISK_MAX_RESULT_BYTES, ...(platformSocket !== undefined ? { platformSocket } : {}) });
+}
+
+/**
+ * Names the installation an executor belongs to, for its containers' labels:
+ * the executors that hear each other's heartbeats (one broker, vhost and bus
+ * prefix; in standalone mode one data dir). Hashed: the broker URL is not
+ * written into labels, and its credentials do not take part.
+ */
+export function installationId(cfg: BriskConfig, mode: Mode): string {
+  let bus: string;
+  if (mode === 'standalone') {
+    bus = `standalone:${path.resolve(cfg.BRISK_DATA_DIR)}`;
+  } else {
+    const url = new URL(cfg.BRISK_RABBITMQ_URL);
+    bus = `amqp:${url.hostname}:${url.port}${url.pathname}`;
+  }
+  return createHash('sha256').update(`${bus}|${cfg.BRISK_BUS_PREFIX}`).digest('hex').slice(0, 16);
 }
 
 /** sha256 of the runtime bundle next to this build, so a stale offline image is rebuilt. */
@@ -285,13 +309,20 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
     logger: log.child({ component: 'platform-api' }),
   });
   await platform.start();
-  const backend = createBackend(cfg, id, log, platform.socketPath);
+  const backend = createBackend(cfg, id, log, platform.socketPath, installationId(cfg, infra.mode));
   try {
     await backend.start();
   } catch (err) {
     await platform.close();
     throw err;
   }
+  // An uncaught exception must not leave instances behind (containers outlive their executor).
+  const forgetBackend = onFatal(() => backend.close());
+  // Containers of executors that died without cleaning up are removed by whoever finds them.
+  const reaper =
+    backend instanceof DockerBackend
+      ? new OrphanReaper({ backend, bus: infra.bus, topology: infra.topology, executorId: id, heartbeatMs: cfg.BRISK_HEARTBEAT_MS, logger: log.child({ component: 'reaper' }) })
+      : undefined;
   const code = new CodeCache(infra.objects);
   // What runs is the stored version, whatever a message says (one store read per version, cached).
   const versions = new FunctionVersions(infra.store);
@@ -338,12 +369,15 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
     concurrency: Math.max(4, Math.floor(cfg.BRISK_EXECUTOR_MEMORY_MB / 128)),
   });
   await executor.start();
+  await reaper?.start();
   log.info({ backend: backend.name, memoryMb: cfg.BRISK_EXECUTOR_MEMORY_MB }, 'executor ready');
   // The platform API outlives the drain: runs still in flight may call it.
   const stopExecutor = executor.stop.bind(executor);
   return Object.assign(executor, {
     stop: async () => {
+      await reaper?.stop();
       await stopExecutor();
+      forgetBackend();
       await platform.close();
     },
   });

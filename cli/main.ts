@@ -6,6 +6,7 @@ import { BriskError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import type { Infrastructure, Mode, Stoppable } from './compose.js';
 import { CLIENT_USAGE, runClientCommand } from './client/commands.js';
+import { installFatalHandler } from './fatal.js';
 
 const USAGE = `brisk — a fast Functions-as-a-Service platform
 
@@ -24,6 +25,8 @@ Configuration comes from BRISK_* environment variables (see README.md).
 type Role = 'standalone' | 'gateway' | 'scheduler' | 'executor';
 
 async function runServer(role: Role, config: BriskConfig, logger: Logger): Promise<void> {
+  // Before anything starts instances: an uncaught exception removes them, then ends the process.
+  installFatalHandler({ logger });
   // Loaded only for server roles: client commands start without express, amqplib, ioredis …
   const { connectInfrastructure, startExecutor, startGateway, startMetricsServer, startScheduler } = await import('./compose.js');
   let cfg = config;

@@ -102,6 +102,13 @@ export const configSchema = z.object({
    * producers). Standalone's in-process bus needs none.
    */
   BRISK_BUS_KEY: z.string().min(MIN_BUS_KEY_CHARS, `must be at least ${MIN_BUS_KEY_CHARS} characters`).optional(),
+  /**
+   * Largest function result, as bytes of JSON (6 MiB like Lambda's sync
+   * response). A larger one is the function error `ResultTooLarge`: results
+   * travel whole through the bus (keep this well below RabbitMQ's
+   * max_message_size) and into the activation record.
+   */
+  BRISK_MAX_RESULT_BYTES: z.coerce.number().int().positive().max(64 * 1024 * 1024).default(6 * 1024 * 1024),
 });
 
 export type BriskConfig = z.infer<typeof configSchema>;

@@ -42,6 +42,7 @@ const invocationRequest = z.object({
   trigger: z.string().optional(),
   notBefore: z.number().optional(),
   platformRetries: z.number().int().nonnegative().optional(),
+  executorLosses: z.number().int().nonnegative().optional(),
   namespaceConcurrency: z.number().int().positive().optional(),
 });
 

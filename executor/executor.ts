@@ -6,13 +6,13 @@ import { fnLabel, type Metrics } from '../core/metrics.js';
 import type { UsageMeter } from '../metering/usage-meter.js';
 import { parseDispatch, parsePrewarm } from '../core/schemas.js';
 import type { Activation, ActivationStatus, Completion, Dispatch, FunctionVersion, Heartbeat, InvocationRequest, InvocationResult } from '../core/types.js';
-import type { RunResponse } from '../runtime/protocol.js';
 import type { DeadLetterOffice } from '../scheduler/dead-letter-office.js';
 import type { DeadLetterReason } from '../scheduler/dead-letters.js';
+import { afterExecutorLoss, MAX_PLATFORM_RETRIES } from '../scheduler/retry-limits.js';
 import type { KeyValueStore, MetadataStore } from '../storage/types.js';
 import type { CodeCache } from './code-cache.js';
 import { FunctionVersions } from './function-versions.js';
-import { InstanceFailure, type Instance } from './types.js';
+import { InstanceFailure, type Instance, type RunAnswer } from './types.js';
 import type { WarmPool } from './warm-pool.js';
 
 export interface ExecutorOptions {
@@ -56,6 +56,8 @@ interface RunOutcome {
   startedAt: string;
   durationMs: number;
   systemError: boolean;
+  /** Final, dead-lettered for this reason: no retry. */
+  deadLetter?: DeadLetterReason;
 }
 
 /**
@@ -72,6 +74,8 @@ export class Executor {
   private systemErrors = 0;
   private draining = false;
   private inFlight = 0;
+  /** Activations running in this process (a redelivery of one of them is not a lost run). */
+  private readonly running = new Set<string>();
   /** Memory of each function version run here (warm instances in stats carry no size). */
   private readonly sizes = new Map<string, number>();
   private readonly versions: FunctionVersions;
@@ -220,15 +224,18 @@ export class Executor {
       }
     }
     if (!(await this.claim(request))) {
+      if (info.redeliveries > 0 && (await this.claimedByEarlierLife(request))) return this.lostHere(d);
       this.o.logger.info({ activationId: request.activationId }, 'this attempt already runs (or ran) elsewhere; duplicate dispatch skipped');
       return this.completeSkipped(d, 'success');
     }
     this.inFlight++;
+    this.running.add(request.activationId);
     let outcome: RunOutcome;
     try {
       outcome = await this.run(d);
     } finally {
       this.inFlight--;
+      this.running.delete(request.activationId);
     }
     this.systemErrors = outcome.systemError ? this.systemErrors + 1 : 0;
     await this.report(d, outcome);
@@ -265,14 +272,56 @@ export class Executor {
    * (at-least-once beats losing the invocation).
    */
   private async claim(req: InvocationRequest): Promise<boolean> {
-    const key = `run:${req.fn.namespace}:${req.activationId}:${req.attempt}.${req.platformRetries ?? 0}`;
     const ttlMs = req.fn.timeoutMs + FULL_WAIT_MS + CLAIM_MARGIN_MS;
     try {
-      return await this.o.kv.set(key, this.o.id, { ifAbsent: true, ttlMs });
+      return await this.o.kv.set(claimKey(req), this.o.id, { ifAbsent: true, ttlMs });
     } catch (err) {
       this.o.logger.warn({ err, activationId: req.activationId }, 'run claim unavailable; running without it');
       return true;
     }
+  }
+
+  /**
+   * Whether a redelivered dispatch's claim is this executor's own while this
+   * process is not running it: an earlier life of this executor (same id,
+   * restarted before any scheduler saw it offline) died while running it.
+   */
+  private async claimedByEarlierLife(req: InvocationRequest): Promise<boolean> {
+    if (this.running.has(req.activationId)) return false;
+    try {
+      return (await this.o.kv.get(claimKey(req))) === this.o.id;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * A run lost with an earlier life of this executor, as a scheduler's
+   * recovery would have treated it: a sync caller gets EXECUTOR_LOST and it
+   * is not run again; async work runs again elsewhere, or is a dead letter
+   * when its executors were lost too often (`retry-limits.ts`).
+   */
+  private async lostHere(d: Dispatch): Promise<void> {
+    const { request } = d;
+    this.o.logger.warn({ activationId: request.activationId }, 'redelivered after this executor died while running it');
+    const message = `executor ${this.o.id} stopped while running this invocation`;
+    const lost: RunOutcome = {
+      status: 'platform_error',
+      error: { code: 'EXECUTOR_LOST', message },
+      logs: [],
+      logsTruncated: false,
+      coldStart: false,
+      startedAt: new Date().toISOString(),
+      durationMs: 0,
+      systemError: false,
+    };
+    if (request.mode === 'sync') return this.report(d, lost);
+    const next = afterExecutorLoss(request, this.o.id);
+    if ('retry' in next) {
+      await this.o.bus.send(this.o.topology.invokeQueue, next.retry);
+      return this.completeSkipped(d, 'platform_error');
+    }
+    await this.report(d, { ...lost, error: { code: next.deadLetter, message: next.message }, deadLetter: next.deadLetter });
   }
 
   /** A skipped duplicate still frees the reservation and the limit slot its scheduler holds for it. */
@@ -310,32 +359,26 @@ export class Executor {
     } catch (err) {
       if (err instanceof BuildError) return this.initFailure(err, startedAt, t0);
       // Code that rewrote the runtime's answer while loading: still the function's fault.
-      if (err instanceof InstanceFailure && err.fault.kind === 'garbled') {
+      if (err instanceof InstanceFailure && (err.fault.kind === 'garbled' || err.fault.kind === 'oversized')) {
         return { ...this.instanceFault(err), coldStart: true, startedAt, durationMs: round(performance.now() - t0) };
       }
       return this.platformFailure(err, startedAt, t0);
     }
     const start = { coldStart: acquired.startKind !== 'warm', startKind: acquired.startKind, startMs: round(acquired.startMs) };
-    let res: RunResponse;
+    let res: RunAnswer;
     try {
       const remaining = Math.max(1, Math.min(request.fn.timeoutMs, request.deadline - Date.now()));
+      // The runtime client checked the answer (protocol, size caps, result JSON) before it resolves.
       res = await instance.run({ activationId: request.activationId, payload: request.payload, deadline: Date.now() + remaining }, remaining);
     } catch (err) {
       this.o.pool.release(instance, { healthy: false });
       if (err instanceof InstanceFailure) return { ...this.instanceFault(err), ...start, startedAt, durationMs: round(performance.now() - t0) };
       return { ...this.platformFailure(err, startedAt, t0), ...start };
     }
-    const checked = checkRunResponse(res);
-    this.o.pool.release(instance, { healthy: checked.ok });
-    const durationMs = round(performance.now() - t0);
-    if (!checked.ok) {
-      // The function's own process answered garbage (its code tampered with the runtime): its fault, and the instance goes.
-      const error = { errorType: 'InvalidResultError', errorMessage: checked.why };
-      return { status: 'error', error, logs: [], logsTruncated: false, ...start, startedAt, durationMs, systemError: false };
-    }
-    const common = { logs: res.logs, logsTruncated: res.logsTruncated, ...start, startedAt, durationMs, systemError: false };
+    this.o.pool.release(instance, { healthy: true });
+    const common = { logs: res.logs, logsTruncated: res.logsTruncated, ...start, startedAt, durationMs: round(performance.now() - t0), systemError: false };
     return res.ok
-      ? { status: 'success', resultJson: res.resultJson, result: checked.result, ...common }
+      ? { status: 'success', resultJson: res.resultJson, result: res.result, ...common }
       : { status: 'error', error: res.error, ...common };
   }
 
@@ -375,6 +418,13 @@ export class Executor {
         return { ...base, status: 'platform_error', error: { code: 'INSTANCE_UNREACHABLE', message: err.message }, systemError: true };
       case 'garbled':
         return { ...base, status: 'error', error: { errorType: 'InvalidResultError', errorMessage: err.fault.message }, systemError: false };
+      case 'oversized':
+        return {
+          ...base,
+          status: 'error',
+          error: { errorType: 'ResponseTooLarge', errorMessage: `the instance's answer grew past ${err.fault.limitBytes} bytes; it was cut off and the instance replaced` },
+          systemError: false,
+        };
     }
   }
 
@@ -454,7 +504,7 @@ export class Executor {
       // Handed back to the invoke queue (confirmed) before our message is acked: nothing is lost.
       work.push(bus.send(this.o.topology.invokeQueue, retry), this.throughOutage(() => store.putActivation({ ...record, status: 'queued' })));
     } else {
-      work.push(this.finish(request, record));
+      work.push(this.finish(request, record, o.deadLetter));
     }
     if (request.replyTo !== undefined) {
       const reply: InvocationResult = {
@@ -465,10 +515,34 @@ export class Executor {
         coldStart: o.coldStart,
         durationMs: o.durationMs,
       };
-      const ttl = Math.max(1000, request.deadline - Date.now());
-      work.push(bus.send(request.replyTo, reply, { confirm: false, expirationMs: ttl }).catch(() => undefined));
+      work.push(this.reply(request.replyTo, request.deadline, reply));
     }
     await Promise.all(work);
+  }
+
+  /**
+   * Answer the waiting gateway. Small replies skip the broker's confirm (the
+   * hot path); a large one waits for it, so that a broker refusing it (over
+   * its max message size) is known here. A reply that cannot be sent is
+   * replaced by a small platform error, so the caller fails at once with a
+   * clear code instead of waiting for its deadline; the record holds the result.
+   */
+  private async reply(replyTo: string, deadline: number, reply: InvocationResult): Promise<void> {
+    const { bus, logger } = this.o;
+    const expirationMs = Math.max(1000, deadline - Date.now());
+    try {
+      await bus.send(replyTo, reply, { confirm: (reply.resultJson?.length ?? 0) > CONFIRMED_REPLY_CHARS, expirationMs });
+    } catch (err) {
+      logger.warn({ err, activationId: reply.activationId }, 'reply not delivered; sending the caller an error instead');
+      const failure: InvocationResult = {
+        activationId: reply.activationId,
+        status: 'platform_error',
+        error: { code: 'REPLY_NOT_DELIVERED', message: `the run ended (${reply.status}) but its reply could not be delivered: ${err instanceof Error ? err.message : String(err)}; the activation record holds the outcome` },
+        coldStart: reply.coldStart,
+        durationMs: reply.durationMs,
+      };
+      await bus.send(replyTo, failure, { confirm: false, expirationMs }).catch((e: unknown) => logger.warn({ err: e, activationId: reply.activationId }, 'error reply not delivered either'));
+    }
   }
 
   /**
@@ -492,13 +566,13 @@ export class Executor {
   }
 
   /** Write the final record; an async invocation that failed for good is dead-lettered (once). */
-  private async finish(request: InvocationRequest, record: Activation): Promise<void> {
+  private async finish(request: InvocationRequest, record: Activation, reason = finalReason(request, record.status)): Promise<void> {
     // Each write retried on its own: a retry of both after the first landed would find the record final and skip the burial.
     const first = await this.throughOutage(() => this.o.store.finishActivation(record));
     if (!first || request.mode !== 'async' || record.status === 'success') return;
     await this.throughOutage(() =>
       this.o.deadLetters.bury(request, {
-        reason: finalReason(request, record.status),
+        reason,
         status: record.status,
         ...(record.error !== undefined ? { lastError: record.error } : {}),
       }),
@@ -512,7 +586,7 @@ export class Executor {
    * (they are not the function's fault) up to {@link MAX_PLATFORM_RETRIES}.
    */
   private retryOf(req: InvocationRequest, o: RunOutcome): InvocationRequest | undefined {
-    if (req.mode !== 'async' || Date.now() > req.deadline) return undefined;
+    if (req.mode !== 'async' || Date.now() > req.deadline || o.deadLetter !== undefined) return undefined;
     if (o.status === 'error' || o.status === 'timeout' || o.status === 'oom') {
       if (req.attempt > req.fn.retries) return undefined;
       const backoff = (this.o.retryBaseMs ?? RETRY_BASE_MS) * 2 ** (req.attempt - 1);
@@ -531,42 +605,27 @@ export class Executor {
 export const FULL_WAIT_MS = 5000;
 /** First retry delay; doubles per attempt (1 s, 2 s, 4 s …). */
 export const RETRY_BASE_MS = 1000;
-/** Throttles and platform faults retried this many times before the activation fails. */
-export const MAX_PLATFORM_RETRIES = 10;
+export { MAX_PLATFORM_RETRIES };
 /**
  * Heartbeats a draining executor keeps serving after announcing the drain: one
  * for every scheduler to see it, one for pre-warmed instances elsewhere to be
  * loaded and reported.
  */
 export const DRAIN_GRACE_HEARTBEATS = 2;
+/**
+ * Replies whose result is longer than this are sent with a publisher confirm:
+ * the round trip is small beside the transfer, and it turns a refusal by the
+ * broker into an error the caller can be told about.
+ */
+const CONFIRMED_REPLY_CHARS = 64 * 1024;
 /** How long a finished run keeps retrying its record through a store outage. */
 const RECORD_OUTAGE_WAIT_MS = 60_000;
 /** A run claim outlives the run's longest possible duration by this much. */
 const CLAIM_MARGIN_MS = 60_000;
 
-/**
- * A /run answer comes from the function's own process, which its code can
- * tamper with: check its shape, and that `resultJson` is JSON (parsed once
- * here; the record needs the value), before any of it is trusted.
- */
-function checkRunResponse(res: RunResponse): { ok: true; result?: unknown } | { ok: false; why: string } {
-  const r = res as unknown as Record<string, unknown> | null;
-  if (typeof r !== 'object' || r === null || typeof r['ok'] !== 'boolean') return { ok: false, why: 'the instance answered /run with no outcome' };
-  const logs = r['logs'];
-  if (!Array.isArray(logs) || !logs.every((l) => typeof l === 'string') || typeof r['logsTruncated'] !== 'boolean') {
-    return { ok: false, why: 'the instance answered /run with malformed logs' };
-  }
-  if (r['ok'] === false) {
-    const e = r['error'] as Record<string, unknown> | null;
-    const valid = typeof e === 'object' && e !== null && typeof e['errorType'] === 'string' && typeof e['errorMessage'] === 'string' && (e['stack'] === undefined || typeof e['stack'] === 'string');
-    return valid ? { ok: true } : { ok: false, why: 'the instance answered /run with a malformed error' };
-  }
-  if (typeof r['resultJson'] !== 'string') return { ok: false, why: 'the instance answered /run with no result' };
-  try {
-    return { ok: true, result: JSON.parse(r['resultJson']) as unknown };
-  } catch {
-    return { ok: false, why: 'the function returned a result that is not JSON' };
-  }
+/** The run claim of one attempt (and platform retry) of an activation. */
+function claimKey(req: InvocationRequest): string {
+  return `run:${req.fn.namespace}:${req.activationId}:${req.attempt}.${req.platformRetries ?? 0}`;
 }
 
 /** Why an async invocation that got no retry is dead-lettered. */

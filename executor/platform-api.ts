@@ -6,10 +6,10 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { AuthError, BriskError, NotFoundError, PayloadTooLargeError, PlatformError, ValidationError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { InitRequest, RunRequest, RunResponse } from '../runtime/protocol.js';
+import type { InitRequest, RunRequest } from '../runtime/protocol.js';
 import type { ObjectService } from '../storage/object-service.js';
 import type { KeyValueStore } from '../storage/types.js';
-import type { ExecutorBackend, Instance, InstanceSpec } from './types.js';
+import type { ExecutorBackend, Instance, InstanceSpec, RunAnswer } from './types.js';
 
 /**
  * The platform API: how function code reaches `context.state` and
@@ -404,7 +404,7 @@ class TokenTrackingInstance implements Instance {
     await this.inner.init(req);
   }
 
-  run(req: RunRequest, timeoutMs: number): Promise<RunResponse> {
+  run(req: RunRequest, timeoutMs: number): Promise<RunAnswer> {
     return this.inner.run(req, timeoutMs);
   }
 

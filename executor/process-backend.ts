@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { access, mkdtemp, rm } from 'node:fs/promises';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { BuildError, PlatformError } from '../core/errors.js';
+import { PlatformError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { InitRequest, RunRequest, RunResponse, RuntimeErrorBody } from '../runtime/protocol.js';
-import { InstanceFailure, type ExecutorBackend, type Instance, type InstanceFault, type InstanceSpec } from './types.js';
+import type { InitRequest, RunRequest } from '../runtime/protocol.js';
+import { RuntimeClient, RuntimeConnectionError, RuntimeTimeoutError, type RuntimeAddress } from './runtime-client.js';
+import { InstanceFailure, type ExecutorBackend, type Instance, type InstanceFault, type InstanceSpec, type RunAnswer } from './types.js';
 import { runtimeBundlePath } from '../core/package-root.js';
 
 export interface ProcessBackendOptions {
@@ -32,6 +32,8 @@ export interface ProcessBackendOptions {
    * passed to children as `BRISK_PLATFORM_SOCKET`. Absent: no platform API.
    */
   platformSocket?: string;
+  /** Cap on a result's JSON (BRISK_MAX_RESULT_BYTES); default the runtime protocol's 6 MiB. */
+  maxResultBytes?: number;
   logger?: Logger;
 }
 
@@ -39,8 +41,6 @@ export interface ProcessBackendOptions {
 const STDERR_TAIL_BYTES = 16 * 1024;
 /** After a broken connection, how long to wait for the child's exit before calling it unreachable. */
 const EXIT_GRACE_MS = 1000;
-/** An /init may take the function's timeout, but never less than this (bundles can be large). */
-const MIN_INIT_TIMEOUT_MS = 10_000;
 /** V8's messages when the heap limit is hit. */
 const OOM_PATTERN = /heap out of memory|Allocation failed - process out of memory|Reached heap limit/i;
 
@@ -49,74 +49,8 @@ interface ExitInfo {
   signal: NodeJS.Signals | null;
 }
 
-/** Answer of the runtime's HTTP server. */
-interface RuntimeReply {
-  status: number;
-  body: unknown;
-}
-
-/** The runtime answered, but not with JSON: something inside the instance rewrote its answer. */
-class GarbledAnswer extends Error {}
-
-/** Where a runtime server listens: a unix socket, or a TCP port on loopback. */
-export type RuntimeAddress = { socketPath: string } | { host: string; port: number };
-
 /** Longest unix socket path that fits `sun_path` (108 bytes on Linux, with its NUL). */
 const MAX_SOCKET_PATH = 100;
-
-/** POST JSON to a runtime server and parse the JSON answer. */
-export function postRuntime(agent: http.Agent, address: RuntimeAddress, urlPath: string, body: unknown): { promise: Promise<RuntimeReply>; abort: () => void } {
-  const text = JSON.stringify(body);
-  let req: http.ClientRequest | undefined;
-  const promise = new Promise<RuntimeReply>((resolve, reject) => {
-    req = http.request(
-      {
-        ...address,
-        path: urlPath,
-        method: 'POST',
-        agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const raw = Buffer.concat(chunks).toString('utf8');
-          try {
-            resolve({ status: res.statusCode ?? 0, body: JSON.parse(raw) as unknown });
-          } catch {
-            reject(new GarbledAnswer(`runtime answered ${res.statusCode ?? '?'} with non-JSON: ${raw.slice(0, 200)}`));
-          }
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(text);
-  });
-  return { promise, abort: () => req?.destroy() };
-}
-
-/**
- * Turn a non-200 runtime answer into a typed error. `INIT_FAILED` and
- * `HANDLER_NOT_FOUND` are the function's fault (its code throws on import or
- * lacks the export): a {@link BuildError} carrying `errorType`, `errorMessage`
- * and `stack` in `data`, so the executor can report them as a function error.
- * Anything else is a protocol problem of the platform.
- */
-export function runtimeReplyError(reply: RuntimeReply, what: string): Error {
-  const err = (reply.body as Partial<RuntimeErrorBody> | undefined)?.error;
-  const code = typeof err?.code === 'string' ? err.code : 'RUNTIME_PROTOCOL_ERROR';
-  const message = typeof err?.message === 'string' ? err.message : `runtime answered ${reply.status} to ${what}`;
-  if (code === 'INIT_FAILED' || code === 'HANDLER_NOT_FOUND') {
-    return new BuildError(message, {
-      errorType: err?.errorType ?? (code === 'INIT_FAILED' ? 'Error' : 'HandlerNotFound'),
-      errorMessage: message,
-      ...(err?.stack !== undefined ? { stack: err.stack } : {}),
-    }, code);
-  }
-  return new PlatformError(code === 'BUSY' ? 'INSTANCE_BUSY' : code, `${what}: ${message}`, { retryable: true, data: { status: reply.status } });
-}
 
 /**
  * Runs each instance as a child `node` process on 127.0.0.1. Fast (an instance
@@ -185,7 +119,7 @@ export class ProcessBackend implements ExecutorBackend {
       stdio: ['pipe', 'pipe', 'pipe'],
       env,
     });
-    const inst = new ProcessInstance(id, spec, child, this.opts.logger);
+    const inst = new ProcessInstance(id, spec, child, this.opts.logger, this.opts.maxResultBytes);
     this.instances.add(inst);
     void inst.exited.then(() => this.instances.delete(inst));
     try {
@@ -224,8 +158,8 @@ export class ProcessBackend implements ExecutorBackend {
 export class ProcessInstance implements Instance {
   readonly exited: Promise<ExitInfo>;
   private exitInfo: ExitInfo | undefined;
-  private addr: RuntimeAddress | undefined;
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  /** Talks to the child's runtime once it is listening. */
+  private client: RuntimeClient | undefined;
   private stderrTail = '';
   private destroyPromise: Promise<void> | undefined;
   private readyLine: ((address: string) => void) | undefined;
@@ -242,6 +176,7 @@ export class ProcessInstance implements Instance {
     readonly spec: InstanceSpec,
     private readonly child: ChildProcess,
     private readonly logger?: Logger,
+    private readonly maxResultBytes?: number,
   ) {
     this.exited = new Promise<ExitInfo>((resolve) => {
       // 'close' waits for stdio to end, so the stderr tail (OOM report) is complete.
@@ -272,7 +207,7 @@ export class ProcessInstance implements Instance {
 
   /** Where the runtime listens, once it is ready. */
   get address(): RuntimeAddress | undefined {
-    return this.addr;
+    return this.client?.address;
   }
 
   private watchStdout(): void {
@@ -305,7 +240,8 @@ export class ProcessInstance implements Instance {
       this.readyLine = (address) => {
         clearTimeout(timer);
         // The READY line names the socket path, or the port it got.
-        this.addr = /^\d+$/.test(address) ? { host: '127.0.0.1', port: Number(address) } : { socketPath: address };
+        const addr: RuntimeAddress = /^\d+$/.test(address) ? { host: '127.0.0.1', port: Number(address) } : { socketPath: address };
+        this.client = new RuntimeClient(addr, { label: `instance ${this.id}`, ...(this.maxResultBytes !== undefined ? { maxResultBytes: this.maxResultBytes } : {}) });
         resolve();
       };
       void this.exited.then((info) => {
@@ -315,63 +251,60 @@ export class ProcessInstance implements Instance {
     });
   }
 
-  async init(req: InitRequest): Promise<void> {
-    const reply = await this.call('/init', req, Math.max(MIN_INIT_TIMEOUT_MS, req.timeoutMs));
-    if (reply.status !== 200) throw runtimeReplyError(reply, 'init');
+  init(req: InitRequest): Promise<void> {
+    return this.call((client) => client.init(req), '/init');
   }
 
-  async run(req: RunRequest, timeoutMs: number): Promise<RunResponse> {
-    const reply = await this.call('/run', req, timeoutMs);
-    if (reply.status !== 200) throw runtimeReplyError(reply, 'run');
-    return reply.body as RunResponse;
+  run(req: RunRequest, timeoutMs: number): Promise<RunAnswer> {
+    return this.call((client) => client.run(req, timeoutMs), '/run');
   }
 
   /**
-   * One request, raced against the timeout and the child's exit. A broken
-   * connection gives the child {@link EXIT_GRACE_MS} to show it died (crash,
-   * OOM) before it counts as unreachable.
+   * One exchange with the runtime (the client bounds it by its deadline and
+   * its size caps), raced against the child's exit. What differs from other
+   * backends is only the diagnosis: a deadline kills the child (`timeout`); a
+   * broken connection gives the child {@link EXIT_GRACE_MS} to show it died
+   * (crash, OOM) before it counts as unreachable; an answer outside the
+   * protocol or over its caps retires the child at once.
    */
-  private call(urlPath: string, body: unknown, timeoutMs: number): Promise<RuntimeReply> {
+  private call<T>(exchange: (client: RuntimeClient) => Promise<T>, urlPath: string): Promise<T> {
     if (this.exitInfo !== undefined || this.destroyPromise !== undefined) {
       return Promise.reject(this.exitInfo ? this.exitFailure(this.exitInfo) : new InstanceFailure({ kind: 'unreachable', message: 'instance destroyed' }, `instance ${this.id} was destroyed`));
     }
-    const address = this.addr;
-    if (address === undefined) {
+    const client = this.client;
+    if (client === undefined) {
       return Promise.reject(new InstanceFailure({ kind: 'unreachable', message: 'instance not ready' }, `instance ${this.id} has not started listening`));
     }
-    return new Promise<RuntimeReply>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       let settled = false;
       let graceTimer: NodeJS.Timeout | undefined;
-      const request = postRuntime(this.agent, address, urlPath, body);
       const onExit = (info: ExitInfo): void => finish(() => reject(this.exitFailure(info)));
       const finish = (fn: () => void): void => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
         clearTimeout(graceTimer);
         this.exitListeners.delete(onExit);
         fn();
       };
-      const timer = setTimeout(() => {
-        finish(() => {
-          this.killedForTimeout = true;
-          this.killNow();
-          request.abort();
-          reject(new InstanceFailure({ kind: 'timeout' }, `instance ${this.id} exceeded ${timeoutMs} ms on ${urlPath}`));
-        });
-      }, timeoutMs);
       this.exitListeners.add(onExit);
-      request.promise.then(
-        (reply) => finish(() => resolve(reply)),
+      exchange(client).then(
+        (value) => finish(() => resolve(value)),
         (err: unknown) => {
           if (settled) return;
-          if (err instanceof GarbledAnswer) {
-            finish(() => reject(new InstanceFailure({ kind: 'garbled', message: 'the instance answered with something that is not JSON' }, `instance ${this.id}: ${err.message}`)));
-            return;
+          if (err instanceof RuntimeTimeoutError) {
+            return finish(() => {
+              this.killedForTimeout = true;
+              this.killNow();
+              reject(new InstanceFailure({ kind: 'timeout' }, `instance ${this.id} exceeded its deadline on ${urlPath}`));
+            });
           }
-          const message = err instanceof Error ? err.message : String(err);
+          if (!(err instanceof RuntimeConnectionError)) {
+            // Garbled or oversized: the function's code tampered with its runtime; it serves no one again.
+            if (err instanceof InstanceFailure) this.killNow();
+            return finish(() => reject(err));
+          }
           graceTimer = setTimeout(() => {
-            finish(() => reject(new InstanceFailure({ kind: 'unreachable', message }, `instance ${this.id} unreachable: ${message}`)));
+            finish(() => reject(new InstanceFailure({ kind: 'unreachable', message: err.message }, `instance ${this.id} unreachable: ${err.message}`)));
           }, EXIT_GRACE_MS);
         },
       );
@@ -400,9 +333,10 @@ export class ProcessInstance implements Instance {
   destroy(): Promise<void> {
     this.destroyPromise ??= (async () => {
       this.killNow();
-      this.agent.destroy();
+      this.client?.close();
       await this.exited;
-      if (this.addr !== undefined && 'socketPath' in this.addr) await rm(this.addr.socketPath, { force: true });
+      const addr = this.client?.address;
+      if (addr !== undefined && 'socketPath' in addr) await rm(addr.socketPath, { force: true });
       this.logger?.debug({ instance: this.id }, 'process instance destroyed');
     })();
     return this.destroyPromise;

@@ -18,7 +18,13 @@ export type InstanceFault =
    * code inside the instance can make the runtime do that, so it is the
    * function's fault and does not count against the executor's health.
    */
-  | { kind: 'garbled'; message: string };
+  | { kind: 'garbled'; message: string }
+  /**
+   * The instance's answer grew past what the protocol allows (result, logs and
+   * error caps); reading stopped there. Like `garbled`, only the function's own
+   * code can make the runtime do that.
+   */
+  | { kind: 'oversized'; limitBytes: number };
 
 export class InstanceFailure extends Error {
   constructor(readonly fault: InstanceFault, message: string) {
@@ -26,6 +32,13 @@ export class InstanceFailure extends Error {
     this.name = 'InstanceFailure';
   }
 }
+
+/**
+ * A /run answer the runtime client checked: in the protocol, within its size
+ * caps, and for a success its `resultJson` parsed once (the activation record
+ * needs the value).
+ */
+export type RunAnswer = (Extract<RunResponse, { ok: true }> & { result: unknown }) | Extract<RunResponse, { ok: false }>;
 
 /** What an instance is created for. A generic (pool) instance has no function yet. */
 export interface InstanceSpec {
@@ -45,7 +58,7 @@ export interface Instance {
    * instance timed out (it is then killed), ran out of memory, crashed or
    * became unreachable; the instance must then be destroyed.
    */
-  run(req: RunRequest, timeoutMs: number): Promise<RunResponse>;
+  run(req: RunRequest, timeoutMs: number): Promise<RunAnswer>;
   /** Stop and remove. Idempotent. */
   destroy(): Promise<void>;
   /** Docker: freeze an idle instance; process backend: no-op. */

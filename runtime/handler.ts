@@ -10,6 +10,7 @@
  * - callback style `handler(event, context, callback)`, detected by `fn.length >= 3`
  * - OpenWhisk `main(params)` (called like a Lambda handler; the context is extra)
  */
+import { DEFAULT_MAX_RESULT_BYTES, ERROR_TRUNCATED_MARKER, MAX_ERROR_BYTES, RESULT_TOO_LARGE, truncateUtf8 } from './protocol.js';
 
 /** How a resolved handler is called. */
 export type HandlerStyle = 'promise' | 'callback';
@@ -131,11 +132,32 @@ export function invokeHandler(h: ResolvedHandler, event: unknown, context: Recor
   });
 }
 
-/** Normalise anything a function threw into the wire error shape. */
-export function toFunctionError(err: unknown): { errorType: string; errorMessage: string; stack?: string } {
+/** The wire shape of a function error. */
+export interface FunctionErrorBody {
+  errorType: string;
+  errorMessage: string;
+  stack?: string;
+}
+
+/**
+ * Normalise anything a function threw into the wire error shape. Message and
+ * stack are each cut to {@link MAX_ERROR_BYTES} (the stack repeats the message,
+ * so a thrown 20 MB message would otherwise travel twice, to the caller and
+ * into the record).
+ */
+export function toFunctionError(err: unknown): FunctionErrorBody {
+  const e = describeThrown(err);
+  return {
+    errorType: truncateUtf8(e.errorType, 256, ERROR_TRUNCATED_MARKER),
+    errorMessage: truncateUtf8(e.errorMessage, MAX_ERROR_BYTES, ERROR_TRUNCATED_MARKER),
+    ...(e.stack !== undefined ? { stack: truncateUtf8(e.stack, MAX_ERROR_BYTES, ERROR_TRUNCATED_MARKER) } : {}),
+  };
+}
+
+function describeThrown(err: unknown): FunctionErrorBody {
   if (err instanceof Error) {
     const errorType = err.name && err.name !== 'Error' ? err.name : err.constructor?.name || 'Error';
-    return { errorType, errorMessage: err.message, ...(typeof err.stack === 'string' ? { stack: err.stack } : {}) };
+    return { errorType: String(errorType), errorMessage: String(err.message), ...(typeof err.stack === 'string' ? { stack: err.stack } : {}) };
   }
   if (isObjectLike(err)) {
     const msg = getProp(err, 'message') ?? getProp(err, 'errorMessage');
@@ -153,19 +175,34 @@ export function toFunctionError(err: unknown): { errorType: string; errorMessage
 
 /**
  * Serialise a result once. `undefined` (and anything JSON drops, like a bare
- * function) becomes `"null"`; cycles and BigInts are reported as an error.
+ * function) becomes `"null"`; cycles and BigInts are reported as an error, and
+ * so is a result whose JSON is over `maxBytes` ({@link RESULT_TOO_LARGE}): it
+ * would have to travel whole through the bus and into the activation record.
  */
 export function serializeResult(
   result: unknown,
-): { ok: true; json: string } | { ok: false; error: { errorType: string; errorMessage: string; stack?: string } } {
+  maxBytes = DEFAULT_MAX_RESULT_BYTES,
+): { ok: true; json: string } | { ok: false; error: FunctionErrorBody } {
+  let json: string | undefined;
   try {
-    const json = JSON.stringify(result);
-    return { ok: true, json: json === undefined ? 'null' : json };
+    json = JSON.stringify(result);
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     return {
       ok: false,
-      error: { errorType: 'ResultNotSerializable', errorMessage: `the function's result is not JSON-serialisable: ${msg}` },
+      error: { errorType: 'ResultNotSerializable', errorMessage: truncateUtf8(`the function's result is not JSON-serialisable: ${msg}`, MAX_ERROR_BYTES, ERROR_TRUNCATED_MARKER) },
     };
   }
+  if (json === undefined) return { ok: true, json: 'null' };
+  // Bytes are counted only when the text could be over the cap (a UTF-16 unit is at most 3 bytes).
+  if (json.length * 3 > maxBytes) {
+    const bytes = Buffer.byteLength(json, 'utf8');
+    if (bytes > maxBytes) {
+      return {
+        ok: false,
+        error: { errorType: RESULT_TOO_LARGE, errorMessage: `the function's result is ${bytes} bytes of JSON; the limit is ${maxBytes}` },
+      };
+    }
+  }
+  return { ok: true, json };
 }

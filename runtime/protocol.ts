@@ -9,7 +9,14 @@
  * Docker container with no network is reached through a bind-mounted socket)
  * and the ready line names the socket path.
  * `GET /healthz` answers 200 when the server is up.
+ *
+ * The executor reads every answer through `executor/runtime-client.ts`, which
+ * validates it with {@link runResponseSchema} and bounds its size while it
+ * streams in: an answer comes from the function's own process, which its code
+ * can tamper with. The runtime itself keeps hand checks (it must run with
+ * nothing but the node binary, so it does not bundle zod).
  */
+import { z } from 'zod';
 
 /** `POST /init`: load one function version. A second /init answers 409. */
 export interface InitRequest {
@@ -29,6 +36,14 @@ export interface InitRequest {
    * executor maps to this function's namespace. Absent: no platform API.
    */
   platform?: { token: string };
+  /** Caps the runtime applies to this function's answers; absent: the defaults below. */
+  limits?: RuntimeLimits;
+}
+
+/** Size caps of one /run answer's parts, in UTF-8 bytes. */
+export interface RuntimeLimits {
+  /** A result whose JSON is larger is refused with the function error {@link RESULT_TOO_LARGE}. */
+  maxResultBytes: number;
 }
 
 /** `POST /run`: one event. */
@@ -40,21 +55,32 @@ export interface RunRequest {
   deadline: number;
 }
 
-/** Body of every /run response (HTTP 200 for both success and function error). */
-export type RunResponse =
-  | { ok: true; resultJson: string; logs: string[]; logsTruncated: boolean; durationMs: number }
-  | {
-      ok: false;
-      error: { errorType: string; errorMessage: string; stack?: string };
-      logs: string[];
-      logsTruncated: boolean;
-      durationMs: number;
-    };
+/**
+ * The executor's schema of a /run answer (HTTP 200). Built inside a function
+ * call marked pure so that a bundle which imports only the types and constants
+ * of this file (the runtime server) drops it, and zod with it.
+ */
+export const runResponseSchema = /* @__PURE__ */ (() => {
+  const logs = { logs: z.array(z.string()), logsTruncated: z.boolean(), durationMs: z.number() };
+  return z.discriminatedUnion('ok', [
+    z.object({ ok: z.literal(true), resultJson: z.string(), ...logs }),
+    z.object({
+      ok: z.literal(false),
+      error: z.object({ errorType: z.string(), errorMessage: z.string(), stack: z.string().optional() }),
+      ...logs,
+    }),
+  ]);
+})();
 
-/** Body of /init and protocol error responses (HTTP 4xx/5xx). */
-export interface RuntimeErrorBody {
-  error: { code: string; message: string; errorType?: string; stack?: string };
-}
+/** Body of every /run response (HTTP 200 for both success and function error). */
+export type RunResponse = z.infer<typeof runResponseSchema>;
+
+/** Body of /init and protocol error responses (HTTP 4xx/5xx); built like {@link runResponseSchema}. */
+export const runtimeErrorSchema = /* @__PURE__ */ (() =>
+  z.object({
+    error: z.object({ code: z.string(), message: z.string(), errorType: z.string().optional(), stack: z.string().optional() }),
+  }))();
+export type RuntimeErrorBody = z.infer<typeof runtimeErrorSchema>;
 
 /** Markers printed on stdout and stderr around each activation so a log reader can cut them. */
 export const ACTIVATION_START_MARKER = 'XXX_BRISK_ACTIVATION_START';
@@ -62,3 +88,33 @@ export const ACTIVATION_END_MARKER = 'XXX_BRISK_ACTIVATION_END';
 /** Logs kept per activation; past this a truncation marker line is added. */
 export const MAX_LOG_BYTES = 256 * 1024;
 export const LOG_TRUNCATED_MARKER = '[brisk] log output truncated';
+/**
+ * Default cap on a result's JSON: 6 MiB, Lambda's sync response size. Results
+ * travel whole through the bus and into the activation record; a larger one is
+ * the function error {@link RESULT_TOO_LARGE} (the executor sets the cap per
+ * function load through {@link InitRequest.limits}).
+ */
+export const DEFAULT_MAX_RESULT_BYTES = 6 * 1024 * 1024;
+/** `errorType` of a result over the cap. */
+export const RESULT_TOO_LARGE = 'ResultTooLarge';
+/**
+ * Cap on a function error's `errorMessage` and on its `stack`, each. A thrown
+ * 20 MB message would otherwise travel to the caller and into the record; 64
+ * KiB keeps any real message and stack whole.
+ */
+export const MAX_ERROR_BYTES = 64 * 1024;
+export const ERROR_TRUNCATED_MARKER = ' [brisk] truncated';
+
+/**
+ * `text` cut to at most `maxBytes` UTF-8 bytes, `marker` appended when cut
+ * (the marker is counted in the cap). Cheap for short text: bytes are only
+ * counted when the text could be over the cap (a UTF-16 unit is at most 3 bytes).
+ */
+export function truncateUtf8(text: string, maxBytes: number, marker = ''): string {
+  if (text.length * 3 <= maxBytes || Buffer.byteLength(text, 'utf8') <= maxBytes) return text;
+  const room = Math.max(0, maxBytes - Buffer.byteLength(marker, 'utf8'));
+  // Slicing characters first keeps a huge string cheap; the byte cut may split
+  // a character, whose remains the decoder drops as U+FFFD (then trimmed).
+  const head = Buffer.from(text.slice(0, room), 'utf8').subarray(0, room).toString('utf8').replace(/\uFFFD$/, '');
+  return head + marker;
+}

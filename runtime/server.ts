@@ -15,9 +15,10 @@
  * - `BRISK_RUNTIME_EXIT_ON_STDIN_CLOSE=1`: exit when stdin closes, so a child
  *   process dies with its parent even when the parent is SIGKILLed
  * - `BRISK_RUNTIME_LOG_MARKERS=0`: no activation start/end markers on the real
- *   stdout and stderr. The Docker backend cuts the container's log stream with
- *   them; the process backend reads logs from `/run` answers only, and the
- *   four pipe writes per activation (and the parent's reads) are pure cost.
+ *   stdout and stderr. They let `executor/docker-logs.ts` cut a container's
+ *   own log stream (output of child processes) per activation; the process
+ *   backend reads logs from `/run` answers only, and the four pipe writes per
+ *   activation (and the parent's reads) are pure cost.
  */
 import http from 'node:http';
 import os from 'node:os';
@@ -30,8 +31,12 @@ import { performance } from 'node:perf_hooks';
 import {
   ACTIVATION_END_MARKER,
   ACTIVATION_START_MARKER,
+  DEFAULT_MAX_RESULT_BYTES,
+  ERROR_TRUNCATED_MARKER,
   LOG_TRUNCATED_MARKER,
+  MAX_ERROR_BYTES,
   MAX_LOG_BYTES,
+  truncateUtf8,
   type InitRequest,
   type RunRequest,
   type RunResponse,
@@ -140,6 +145,8 @@ interface LoadedFunction {
   name: string;
   version: number;
   memoryMb: number;
+  /** Results over this many bytes of JSON are the function error ResultTooLarge. */
+  maxResultBytes: number;
   /** Present when /init carried a platform token. */
   platform?: PlatformContext;
 }
@@ -173,7 +180,8 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
 }
 
 function sendError(res: http.ServerResponse, status: number, code: string, message: string, extra: Partial<RuntimeErrorBody['error']> = {}): void {
-  const body: RuntimeErrorBody = { error: { code, message, ...extra } };
+  // Capped like a function error: a module with thousands of exports names them all in HANDLER_NOT_FOUND.
+  const body: RuntimeErrorBody = { error: { code, message: truncateUtf8(message, MAX_ERROR_BYTES, ERROR_TRUNCATED_MARKER), ...extra } };
   send(res, status, body);
 }
 
@@ -208,7 +216,7 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
 // /init
 
 function parseInit(body: Record<string, unknown>): InitRequest | string {
-  const { namespace, name, version, code, exportName, env, timeoutMs, memoryMb, platform } = body;
+  const { namespace, name, version, code, exportName, env, timeoutMs, memoryMb, platform, limits } = body;
   if (typeof code !== 'string') return 'code must be a string';
   if (typeof exportName !== 'string') return 'exportName must be a string';
   if (typeof namespace !== 'string' || typeof name !== 'string') return 'namespace and name must be strings';
@@ -218,9 +226,22 @@ function parseInit(body: Record<string, unknown>): InitRequest | string {
   if (env !== undefined && (typeof env !== 'object' || env === null)) return 'env must be an object';
   const token = typeof platform === 'object' && platform !== null ? (platform as { token?: unknown }).token : undefined;
   if (platform !== undefined && (typeof token !== 'string' || token.length === 0)) return 'platform must be { token: string }';
+  const maxResultBytes = typeof limits === 'object' && limits !== null ? (limits as { maxResultBytes?: unknown }).maxResultBytes : undefined;
+  if (limits !== undefined && (typeof maxResultBytes !== 'number' || !(maxResultBytes > 0))) return 'limits must be { maxResultBytes: number > 0 }';
   const cleanEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries((env ?? {}) as Record<string, unknown>)) cleanEnv[k] = String(v);
-  return { namespace, name, version, code, exportName, env: cleanEnv, timeoutMs, memoryMb, ...(typeof token === 'string' ? { platform: { token } } : {}) };
+  return {
+    namespace,
+    name,
+    version,
+    code,
+    exportName,
+    env: cleanEnv,
+    timeoutMs,
+    memoryMb,
+    ...(typeof token === 'string' ? { platform: { token } } : {}),
+    ...(typeof maxResultBytes === 'number' ? { limits: { maxResultBytes } } : {}),
+  };
 }
 
 async function handleInit(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -275,6 +296,7 @@ async function handleInit(req: http.IncomingMessage, res: http.ServerResponse): 
     name: init.name,
     version: init.version,
     memoryMb: init.memoryMb,
+    maxResultBytes: init.limits?.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
     ...(init.platform ? { platform: createPlatformContext(platformSocket, init.platform.token) } : {}),
   };
   initState = 'ready';
@@ -321,7 +343,7 @@ async function activate(fn: LoadedFunction, run: RunRequest, event: unknown): Pr
       failCurrent = reject;
     });
     const result = await Promise.race([invokeHandler(fn.handler, event, buildContext(fn, run)), escaped]);
-    outcome = serializeResult(result);
+    outcome = serializeResult(result, fn.maxResultBytes);
   } catch (err) {
     outcome = { ok: false, error: toFunctionError(err) };
   } finally {

@@ -7,8 +7,10 @@ import type { KeyValueStore } from '../storage/types.js';
  * - `PLATFORM_RETRIES_EXHAUSTED`: throttles or platform faults outlasted their own retry budget.
  * - `EVENT_TOO_OLD`: older than `BRISK_MAX_EVENT_AGE_S` before it could run (again).
  * - `NO_CAPACITY`: no executor had room before the invocation's deadline.
+ * - `EXECUTOR_LOST`: executors were lost while running it, too often to try
+ *   again (see `retry-limits.ts`): most likely its run takes its executor down.
  */
-export type DeadLetterReason = 'RETRIES_EXHAUSTED' | 'PLATFORM_RETRIES_EXHAUSTED' | 'EVENT_TOO_OLD' | 'NO_CAPACITY';
+export type DeadLetterReason = 'RETRIES_EXHAUSTED' | 'PLATFORM_RETRIES_EXHAUSTED' | 'EVENT_TOO_OLD' | 'NO_CAPACITY' | 'EXECUTOR_LOST';
 
 /** One async invocation that finally failed, as `GET /v1/dead-letters` shows it. */
 export interface DeadLetter {

@@ -10,6 +10,7 @@ import { CapacitySignal } from './capacity-signal.js';
 import type { ConcurrencyCounter } from './concurrency-limiter.js';
 import type { DeadLetterOffice } from './dead-letter-office.js';
 import type { DeadLetterReason } from './dead-letters.js';
+import { afterExecutorLoss } from './retry-limits.js';
 import { functionVersionKey, type ExecutorRegistry } from './executor-registry.js';
 import { choosePlacement, placementKey, type PlacementPolicy } from './placement.js';
 
@@ -276,8 +277,12 @@ export class Scheduler {
    * queue. A message the dead executor had already received (redelivered) was
    * possibly running: async work is run again elsewhere (at-least-once; its
    * `platformRetries` is raised so the new run is not taken for a duplicate,
-   * and the final record is still written once), a sync caller gets
-   * EXECUTOR_LOST at once instead of waiting for its timeout.
+   * and the final record is still written once) unless it already finished,
+   * or its executors were lost too often: then it is a dead letter
+   * (`EXECUTOR_LOST`, see `retry-limits.ts`), so a message that kills whatever
+   * runs it cannot take down every executor in turn. A sync caller gets
+   * EXECUTOR_LOST at once instead of waiting for its timeout, and its
+   * invocation is not run again.
    *
    * The broker hands back a dead consumer's unacked messages only when it
    * notices the lost connection (at once for a killed process, up to two AMQP
@@ -299,7 +304,13 @@ export class Scheduler {
           if (req.mode === 'sync') {
             return this.refuse(req, 'platform_error', 'EXECUTOR_LOST', `executor ${executorId} stopped while running this invocation`);
           }
-          await bus.send(topology.invokeQueue, { ...req, platformRetries: (req.platformRetries ?? 0) + 1 });
+          // It may have finished (record written) just before its executor died, unacknowledged.
+          const existing = await this.o.store.getActivation(req.fn.namespace, req.activationId);
+          if (existing && existing.status !== 'queued' && existing.status !== 'running' && existing.attempts >= req.attempt) return;
+          const next = afterExecutorLoss(req, executorId);
+          if ('retry' in next) return bus.send(topology.invokeQueue, next.retry);
+          this.o.logger.warn({ activationId: req.activationId, executorId, reason: next.deadLetter }, 'lost with its executor too often; dead-lettered');
+          await this.giveUp(req, next.deadLetter, next.message);
         },
         { prefetch: 100, parse: parseDispatch },
       );

@@ -104,7 +104,7 @@ export interface DeadLetterInfo {
   activationId: string;
   function: string;
   version: number;
-  /** `RETRIES_EXHAUSTED`, `PLATFORM_RETRIES_EXHAUSTED`, `EVENT_TOO_OLD`, `NO_CAPACITY`. */
+  /** `RETRIES_EXHAUSTED`, `PLATFORM_RETRIES_EXHAUSTED`, `EVENT_TOO_OLD`, `NO_CAPACITY`, `EXECUTOR_LOST`. */
   reason: string;
   status: ActivationStatus;
   lastError?: { code?: string; message?: string; errorType?: string; errorMessage?: string };

@@ -11,7 +11,7 @@ import {
   type RedisHandle,
   type S3Handle,
 } from './services.js';
-import { startDistributed, TEST_BUS_KEY, type Cluster, type DistributedOptions } from './cluster.js';
+import { startDistributed, TEST_BUS_KEY, type BriskProcess, type Cluster, type DistributedOptions } from './cluster.js';
 
 /** Real services for one distributed test file: a private Redis, an S3 endpoint, a RabbitMQ vhost. */
 export interface DistributedServices {
@@ -61,7 +61,7 @@ export async function startDistributedServices(label: string): Promise<Distribut
 export async function startDistributedCluster(
   label: string,
   opts: Omit<DistributedOptions, 'env'> & { env?: Record<string, string> } = {},
-): Promise<Cluster & { services: DistributedServices }> {
+): Promise<Cluster & { services: DistributedServices; spawnExecutor(id?: string): Promise<BriskProcess> }> {
   const services = await startDistributedServices(label);
   const cluster = await startDistributed({ ...opts, env: { ...services.env, ...opts.env } });
   const stopProcesses = cluster.stop;

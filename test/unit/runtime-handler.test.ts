@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import path from 'node:path';
 import { invokeHandler, resolveHandler, serializeResult, toFunctionError } from '../../runtime/handler.js';
+import { DEFAULT_MAX_RESULT_BYTES, ERROR_TRUNCATED_MARKER, MAX_ERROR_BYTES, RESULT_TOO_LARGE, truncateUtf8 } from '../../runtime/protocol.js';
 
 const ctx = (): Record<string, unknown> => ({ activationId: 'a1' });
 
@@ -134,5 +136,53 @@ describe('toFunctionError / serializeResult', () => {
     expect(b.ok).toBe(false);
     if (!a.ok) expect(a.error.errorType).toBe('ResultNotSerializable');
     if (!b.ok) expect(b.error.errorMessage).toMatch(/BigInt/i);
+  });
+});
+
+describe('result and error caps (security probe F2)', () => {
+  it('refuses a result whose JSON is over the cap with ResultTooLarge, counting UTF-8 bytes', () => {
+    expect(serializeResult('x'.repeat(100), 102)).toEqual({ ok: true, json: `"${'x'.repeat(100)}"` });
+    const over = serializeResult('x'.repeat(101), 102);
+    expect(over).toMatchObject({ ok: false, error: { errorType: RESULT_TOO_LARGE } });
+    // 40 euro signs are 120 bytes of UTF-8 (+2 quotes) though only 42 UTF-16 units.
+    expect(serializeResult('€'.repeat(40), 121)).toMatchObject({ ok: false, error: { errorType: RESULT_TOO_LARGE } });
+    expect(serializeResult('€'.repeat(40), 122)).toMatchObject({ ok: true });
+    expect(serializeResult('x'.repeat(DEFAULT_MAX_RESULT_BYTES))).toMatchObject({ ok: false, error: { errorType: RESULT_TOO_LARGE } });
+  });
+
+  it('cuts a huge thrown message, its stack and its type to the error cap, with a marker', () => {
+    const err = new Error('m'.repeat(20 * 1024 * 1024));
+    err.name = 'N'.repeat(10_000);
+    const e = toFunctionError(err);
+    expect(Buffer.byteLength(e.errorMessage)).toBeLessThanOrEqual(MAX_ERROR_BYTES);
+    expect(e.errorMessage.endsWith(ERROR_TRUNCATED_MARKER)).toBe(true);
+    expect(Buffer.byteLength(e.stack ?? '')).toBeLessThanOrEqual(MAX_ERROR_BYTES);
+    expect(e.errorType.length).toBeLessThanOrEqual(256);
+    expect(toFunctionError({ message: '€'.repeat(100_000) }).errorMessage.endsWith(ERROR_TRUNCATED_MARKER)).toBe(true);
+    // Short text is untouched.
+    expect(toFunctionError(new RangeError('short'))).toMatchObject({ errorType: 'RangeError', errorMessage: 'short' });
+  });
+
+  it('truncateUtf8 never splits a character and counts the marker in the cap', () => {
+    expect(truncateUtf8('abc', 3, '!')).toBe('abc');
+    expect(truncateUtf8('abcd', 3, '!')).toBe('ab!');
+    const cut = truncateUtf8('€€€€', 7, '');
+    expect(cut).toBe('€€');
+    expect(Buffer.byteLength(truncateUtf8('€'.repeat(1000), 100, ERROR_TRUNCATED_MARKER))).toBeLessThanOrEqual(100);
+  });
+
+  it('the runtime bundle does not carry zod (its schemas are the executor\'s)', async () => {
+    const { build } = await import('esbuild');
+    const out = await build({
+      entryPoints: [path.resolve(import.meta.dirname, '../../runtime/server.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      write: false,
+      logLevel: 'silent',
+    });
+    const text = out.outputFiles[0]!.text;
+    expect(text).not.toMatch(/node_modules\/zod/);
+    expect(text.length).toBeLessThan(200_000);
   });
 });

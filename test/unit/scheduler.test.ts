@@ -4,6 +4,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../bus/memory-bus.js';
+import { PlatformError } from '../../core/errors.js';
 import { Topology } from '../../bus/topology.js';
 import type {
   Activation,
@@ -15,9 +16,9 @@ import type {
 } from '../../core/types.js';
 import { CodeCache } from '../../executor/code-cache.js';
 import { Executor } from '../../executor/executor.js';
-import type { ExecutorBackend, Instance, InstanceSpec } from '../../executor/types.js';
+import type { ExecutorBackend, Instance, InstanceSpec, RunAnswer } from '../../executor/types.js';
 import { WarmPool } from '../../executor/warm-pool.js';
-import type { InitRequest, RunRequest, RunResponse } from '../../runtime/protocol.js';
+import type { InitRequest, RunRequest } from '../../runtime/protocol.js';
 import { ConcurrencyLimiter } from '../../scheduler/concurrency-limiter.js';
 import { DeadLetterOffice } from '../../scheduler/dead-letter-office.js';
 import { DeadLetterStore } from '../../scheduler/dead-letters.js';
@@ -55,14 +56,18 @@ class FakeInstance implements Instance {
   async init(req: InitRequest): Promise<void> {
     this.fn = req.name;
   }
-  async run(req: RunRequest): Promise<RunResponse> {
+  async run(req: RunRequest): Promise<RunAnswer> {
     this.backend.runs.push({ activationId: req.activationId, fn: this.fn, executorId: this.backend.executorId });
     const ev = JSON.parse(req.payload) as { do?: string };
     if (ev.do === 'hold') await this.backend.gate;
+    if (ev.do === 'big') {
+      const big = 'x'.repeat(200_000);
+      return { ok: true, resultJson: JSON.stringify(big), result: big, logs: [], logsTruncated: false, durationMs: 1 };
+    }
     if (ev.do === 'fail') {
       return { ok: false, error: { errorType: 'Error', errorMessage: 'boom' }, logs: [], logsTruncated: false, durationMs: 1 };
     }
-    return { ok: true, resultJson: JSON.stringify({ ran: req.activationId }), logs: [], logsTruncated: false, durationMs: 1 };
+    return { ok: true, resultJson: JSON.stringify({ ran: req.activationId }), result: { ran: req.activationId }, logs: [], logsTruncated: false, durationMs: 1 };
   }
   async destroy(): Promise<void> {}
 }
@@ -325,6 +330,28 @@ describe('Scheduler + Executor: async reliability', () => {
   });
 });
 
+describe('Scheduler + Executor: replies', () => {
+  it('a reply the bus refuses (a broker over its max message size) becomes a fast error for the caller', async () => {
+    h = new Harness();
+    await h.start({ executors: ['ex-a'] });
+    const bus = h.bus;
+    const send = bus.send.bind(bus);
+    // The broker refuses large messages on the reply queue, as RabbitMQ does past max_message_size.
+    bus.send = async (queue, body, opts) => {
+      if (queue === 't.reply.test' && JSON.stringify(body).length > 100_000) throw new PlatformError('PUBLISH_NACKED', 'the broker refused the message');
+      return send(queue, body, opts);
+    };
+    const fn = await h.deploy('big');
+    const t0 = Date.now();
+    const r = await h.invokeSync(fn, { do: 'big' });
+    expect(r).toMatchObject({ status: 'platform_error', error: { code: 'REPLY_NOT_DELIVERED' } });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    // The record holds the outcome.
+    expect(await h.final(r.activationId)).toMatchObject({ status: 'success' });
+    expect((await h.invokeSync(fn, { do: 'ok' })).status).toBe('success');
+  });
+});
+
 describe('Scheduler + Executor: limits', () => {
   it('refuses a sync call over maxConcurrency (throttled) while an async one waits and then runs', async () => {
     h = new Harness();
@@ -418,6 +445,126 @@ describe('Scheduler + Executor: lost and draining executors', () => {
     expect(act).toMatchObject({ status: 'success', executor: 'ex-c' });
     expect(h.runs.filter((r) => r.activationId === asyncId)).toHaveLength(1);
     expect(await h.store.getActivation('default', asyncId)).toMatchObject({ status: 'success' });
+  });
+
+  /**
+   * A ghost executor: heartbeats and takes its dispatches like a real one, but
+   * only holds them until `die()` (a kill -9: the messages go back unacked and
+   * the heartbeats stop). `onTake` runs as each dispatch arrives.
+   */
+  async function ghost(harness: Harness, id: string, onTake: (d: Dispatch) => Promise<void> = async () => undefined) {
+    const queue = harness.topology.executorQueue(id);
+    await harness.bus.assertQueue(queue, { durable: true });
+    const beat = (): Promise<void> =>
+      harness.bus.publish(harness.topology.heartbeatTopic, {
+        executorId: id, backend: 'process', memoryMb: 100_000, memoryUsedMb: 0, inFlight: 0, pool: {}, warm: [],
+        systemErrors: 0, draining: false, leaving: false, sentAt: Date.now(),
+      } satisfies Heartbeat);
+    await beat();
+    const beating = setInterval(() => void beat(), HEARTBEAT_MS);
+    await until(() => harness.registry.get(id)?.state === 'healthy');
+    let kill!: (err: Error) => void;
+    const killed = new Promise<never>((_, reject) => (kill = reject));
+    killed.catch(() => undefined);
+    const taken: Dispatch[] = [];
+    const sub = await harness.bus.consume<Dispatch>(queue, async (d) => {
+      taken.push(d);
+      await onTake(d);
+      await killed;
+    }, { prefetch: 10 });
+    return {
+      taken,
+      die: async (): Promise<void> => {
+        kill(new Error('killed'));
+        const cancelled = sub.cancel();
+        clearInterval(beating);
+        await cancelled;
+      },
+    };
+  }
+
+  it('dead-letters an async invocation whose executor is lost twice (EXECUTOR_LOST), instead of crash-looping every executor', async () => {
+    h = new Harness();
+    await h.start({ executors: [] });
+    const fn = await h.deploy('poison', { memoryMb: 50_000, retries: 2 });
+    const id = await h.invokeAsync(fn, { do: 'ok' });
+    const first = await ghost(h, 'ghost-1');
+    await until(() => first.taken.length === 1);
+    await first.die();
+    // Re-queued once (the first loss may be anyone's bad luck) and placed on the next executor, which dies too.
+    const second = await ghost(h, 'ghost-2');
+    await until(() => second.taken.length === 1, 5000);
+    expect(second.taken[0]?.request).toMatchObject({ activationId: id, executorLosses: 1 });
+    await second.die();
+    const act = await h.final(id, 5000);
+    expect(act).toMatchObject({ status: 'platform_error', error: { code: 'EXECUTOR_LOST' } });
+    await until(async () => (await h!.letters.get('default', id)) !== undefined);
+    expect(await h.letters.get('default', id)).toMatchObject({ reason: 'EXECUTOR_LOST', status: 'platform_error' });
+    // A healthy executor joining later never sees it: it is not re-queued again.
+    await h.addExecutor('ex-late', 100_000);
+    const after = await h.invokeAsync(fn, { do: 'ok' });
+    expect(await h.final(after)).toMatchObject({ status: 'success', executor: 'ex-late' });
+    expect(h.runs.filter((r) => r.activationId === id)).toHaveLength(0);
+  });
+
+  it('does not run again an async invocation that finished just before its executor died', async () => {
+    h = new Harness();
+    await h.start({ executors: [] });
+    const harness = h;
+    const fn = await h.deploy('done', { memoryMb: 50_000 });
+    const id = await h.invokeAsync(fn, { do: 'ok' });
+    // The ghost "runs" it to the end (final record written), then dies before acknowledging.
+    const g = await ghost(h, 'ghost-done', async (d) => {
+      const rec = await harness.store.getActivation('default', d.request.activationId);
+      await harness.store.finishActivation({ ...(rec as Activation), status: 'success', result: { ghost: true }, attempts: 1, executor: 'ghost-done' });
+    });
+    await until(() => g.taken.length === 1);
+    await g.die();
+    await h.addExecutor('ex-c', 100_000);
+    // Wait for the recovery to have dealt with the ghost's queue, then for a while longer.
+    await until(() => h!.registry.get('ghost-done')?.state === 'offline', 5000);
+    const probe = await h.invokeAsync(fn, { do: 'ok' });
+    expect(await h.final(probe)).toMatchObject({ status: 'success', executor: 'ex-c' });
+    await until(async () => (await h!.bus.queueDepth(h!.topology.executorQueue('ghost-done'))) === 0);
+    expect(h.runs.filter((r) => r.activationId === id)).toHaveLength(0);
+    expect(await h.store.getActivation('default', id)).toMatchObject({ status: 'success', result: { ghost: true }, executor: 'ghost-done' });
+  });
+
+  it('a dispatch redelivered to a restarted executor that died running it is recovered, never left queued', async () => {
+    h = new Harness();
+    await h.start({ executors: [] });
+    const fn = await h.deploy('again', { memoryMb: 128 });
+    const queue = h.topology.executorQueue('ex-r');
+    await h.bus.assertQueue(queue, { durable: true });
+    const sched = h.topology.schedulerQueue(h.scheduler.id);
+    const asyncReq = h.request(fn, { do: 'ok' }, 'async');
+    await h.store.putActivation({
+      activationId: asyncReq.activationId, namespace: 'default', function: fn.name, version: fn.version, status: 'queued',
+      mode: 'async', logs: [], coldStart: false, attempts: 0, queuedAt: asyncReq.queuedAt,
+    });
+    const syncReq = h.request(fn, { do: 'ok' }, 'sync');
+    const syncReply = new Promise<InvocationResult>((resolve) => (h as unknown as { replies: Map<string, (r: InvocationResult) => void> }).replies.set(syncReq.activationId, resolve));
+    // The earlier life of ex-r claimed both runs, then died: the broker hands the dispatches back (redelivered).
+    for (const req of [asyncReq, syncReq]) await h.kv.set(`run:default:${req.activationId}:1.0`, 'ex-r', { ttlMs: 60_000 });
+    let kill!: (err: Error) => void;
+    const killed = new Promise<never>((_, reject) => (kill = reject));
+    killed.catch(() => undefined);
+    let taken = 0;
+    const earlierLife = await h.bus.consume(queue, async () => {
+      taken++;
+      await killed;
+    }, { prefetch: 10 });
+    for (const req of [asyncReq, syncReq]) await h.bus.send(queue, { request: req, placement: 'test', scheduler: sched } satisfies Dispatch);
+    await until(() => taken === 2);
+    kill(new Error('the process died'));
+    await earlierLife.cancel();
+    await h.addExecutor('ex-r');
+    expect(await syncReply).toMatchObject({ status: 'platform_error', error: { code: 'EXECUTOR_LOST' } });
+    expect(await h.final(syncReq.activationId)).toMatchObject({ status: 'platform_error', error: { code: 'EXECUTOR_LOST' } });
+    // The async one runs again (its first loss), once.
+    expect(await h.final(asyncReq.activationId)).toMatchObject({ status: 'success', executor: 'ex-r' });
+    expect(h.runs.filter((r) => r.activationId === asyncReq.activationId)).toHaveLength(1);
+    expect(h.runs.filter((r) => r.activationId === syncReq.activationId)).toHaveLength(0);
   });
 
   it('on drain, a warm function gets a warm instance on another executor before the drained one leaves', async () => {

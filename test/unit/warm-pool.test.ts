@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BuildError, ThrottledError } from '../../core/errors.js';
 import type { FunctionVersion } from '../../core/types.js';
-import type { InitRequest, RunRequest, RunResponse } from '../../runtime/protocol.js';
-import type { ExecutorBackend, Instance, InstanceSpec } from '../../executor/types.js';
+import type { InitRequest, RunRequest } from '../../runtime/protocol.js';
+import type { ExecutorBackend, Instance, InstanceSpec, RunAnswer } from '../../executor/types.js';
 import { WarmPool, type WarmPoolOptions } from '../../executor/warm-pool.js';
 
 /** An in-memory instance: records what it was asked to do. */
@@ -18,8 +18,8 @@ class FakeInstance implements Instance {
     if (this.backend.failInit) throw new BuildError('boom on import', { errorType: 'Error' }, 'INIT_FAILED');
     this.inits.push(req);
   }
-  async run(req: RunRequest): Promise<RunResponse> {
-    return { ok: true, resultJson: JSON.stringify(req.activationId), logs: [], logsTruncated: false, durationMs: 0 };
+  async run(req: RunRequest): Promise<RunAnswer> {
+    return { ok: true, resultJson: JSON.stringify(req.activationId), result: req.activationId, logs: [], logsTruncated: false, durationMs: 0 };
   }
   async destroy(): Promise<void> {
     if (this.destroyed) return;
