@@ -34,7 +34,7 @@ const repoRoot = path.resolve(import.meta.dirname, '../..');
 beforeAll(async () => {
   workDir = await mkdtemp(path.join(os.tmpdir(), 'brisk-proc-test-'));
   runtimePath = await bundleRuntimeTo(path.join(workDir, 'runtime/server.mjs'));
-  backend = new ProcessBackend({ runtimePath, codeDir: workDir });
+  backend = new ProcessBackend({ runtimePath });
   await backend.start();
 });
 
@@ -279,7 +279,7 @@ describe('ProcessBackend + runtime server', () => {
   });
 
   it('destroy is idempotent and close() leaves no children behind', async () => {
-    const own = new ProcessBackend({ runtimePath, codeDir: workDir });
+    const own = new ProcessBackend({ runtimePath });
     await own.start();
     const insts = await Promise.all([1, 2, 3].map(() => own.createInstance({ memoryMb: 128, allowEgress: false })));
     const pids = own.pids();
@@ -302,7 +302,7 @@ describe('ProcessBackend + runtime server', () => {
   });
 
   it('serves warm, pool and cold starts through a WarmPool', async () => {
-    const own = new ProcessBackend({ runtimePath, codeDir: workDir });
+    const own = new ProcessBackend({ runtimePath });
     const fn = (name: string, memoryMb: number): FunctionVersion => ({
       namespace: 'default', name, version: 1, handler: 'index.handler', memoryMb, timeoutMs: 5000, env: { WHO: name },
       maxConcurrency: 0, retries: 0, allowEgress: false, codeHash: name, codeSize: 1, exportName: 'handler', createdAt: new Date().toISOString(),
@@ -339,8 +339,8 @@ describe('ProcessBackend + runtime server', () => {
     expect(own.size).toBe(0);
   });
 
-  it('reaches each child over its own unix socket in a private directory, removed on close', async () => {
-    const own = new ProcessBackend({ runtimePath, codeDir: workDir });
+  it('reaches each child over its own unix socket in a directory private to it, removed with it', async () => {
+    const own = new ProcessBackend({ runtimePath });
     await own.start();
     const a = (await own.createInstance({ memoryMb: 128, allowEgress: false })) as ProcessInstance;
     const b = (await own.createInstance({ memoryMb: 128, allowEgress: false })) as ProcessInstance;
@@ -348,15 +348,24 @@ describe('ProcessBackend + runtime server', () => {
     const pb = b.address && 'socketPath' in b.address ? b.address.socketPath : '';
     expect(pa).toMatch(/\.sock$/);
     expect(pb).toMatch(/\.sock$/);
-    expect(pa).not.toBe(pb);
-    expect(path.dirname(pa)).toBe(path.dirname(pb));
-    expect(statSync(path.dirname(pa)).mode & 0o777).toBe(0o700);
-    await a.init(initReq(`export const handler = async (e) => e.x + 1;`));
-    expect(await run(a, { x: 41 })).toMatchObject({ ok: true, resultJson: '42' });
+    expect(path.dirname(pa)).toBe(a.dir);
+    expect(path.dirname(pb)).toBe(b.dir);
+    expect(a.dir).not.toBe(b.dir);
+    for (const dir of [a.dir, b.dir]) expect(statSync(dir).mode & 0o777).toBe(0o700);
+    // The bundle /init writes goes to the instance's own directory, and goes with it (it used to leak in /tmp).
+    await a.init(initReq(`export const handler = async (e) => ({ n: e.x + 1, file: import.meta.url, tmp: (await import('node:os')).tmpdir() });`));
+    const res = await run(a, { x: 41 });
+    expect(res.ok).toBe(true);
+    const out = JSON.parse((res as { resultJson: string }).resultJson) as { n: number; file: string; tmp: string };
+    expect(out.n).toBe(42);
+    expect(new URL(out.file).pathname.startsWith(`${a.dir}/code/brisk-fn-`)).toBe(true);
+    expect(out.tmp).toBe(`${a.dir}/tmp`);
     await a.destroy();
     expect(existsSync(pa)).toBe(false);
+    expect(existsSync(a.dir)).toBe(false);
     await own.close();
-    expect(existsSync(path.dirname(pb))).toBe(false);
+    expect(existsSync(b.dir)).toBe(false);
+    expect(existsSync(path.dirname(b.dir))).toBe(false);
   });
 
   describe('runtime server protocol (spoken directly)', () => {
