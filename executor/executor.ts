@@ -11,7 +11,7 @@ import type { DeadLetterOffice } from '../scheduler/dead-letter-office.js';
 import type { DeadLetterReason } from '../scheduler/dead-letters.js';
 import type { KeyValueStore, MetadataStore } from '../storage/types.js';
 import type { CodeCache } from './code-cache.js';
-import { InstanceFailure, type Instance } from './types.js';
+import { InstanceFailure, type Instance, type PlatformFaultReport } from './types.js';
 import type { WarmPool } from './warm-pool.js';
 
 export interface ExecutorOptions {
@@ -288,6 +288,7 @@ export class Executor {
     }
     const start = { coldStart: acquired.startKind !== 'warm', startKind: acquired.startKind, startMs: round(acquired.startMs) };
     let res: RunResponse;
+    const runStartedAt = Date.now();
     try {
       const remaining = Math.max(1, Math.min(request.fn.timeoutMs, request.deadline - Date.now()));
       res = await instance.run({ activationId: request.activationId, payload: request.payload, deadline: Date.now() + remaining }, remaining);
@@ -297,6 +298,8 @@ export class Executor {
       return { ...this.platformFailure(err, startedAt, t0), ...start };
     }
     const checked = checkRunResponse(res);
+    // Asked before the release: a destroyed instance's token, and what the platform API knows of it, is gone.
+    const platformFault = checked.ok && !res.ok ? confirmedPlatformFault(instance, res, runStartedAt) : undefined;
     this.o.pool.release(instance, { healthy: checked.ok });
     const durationMs = round(performance.now() - t0);
     if (!checked.ok) {
@@ -305,6 +308,10 @@ export class Executor {
       return { status: 'error', error, logs: [], logsTruncated: false, ...start, startedAt, durationMs, systemError: false };
     }
     const common = { logs: res.logs, logsTruncated: res.logsTruncated, ...start, startedAt, durationMs, systemError: false };
+    if (platformFault !== undefined) {
+      // The function failed because the platform API failed it: the platform's fault, not billed, retried as such.
+      return { ...common, status: 'platform_error', error: { code: platformFault.code, message: platformFault.message }, systemError: platformFault.systemError };
+    }
     return res.ok
       ? { status: 'success', resultJson: res.resultJson, result: checked.result, ...common }
       : { status: 'error', error: res.error, ...common };
@@ -538,6 +545,18 @@ function checkRunResponse(res: RunResponse): { ok: true; result?: unknown } | { 
   } catch {
     return { ok: false, why: 'the function returned a result that is not JSON' };
   }
+}
+
+/**
+ * A failed run the runtime blames on the platform API, when the executor's
+ * own platform API confirms it failed this instance's calls during the run.
+ * The runtime's word alone is the function's word: code that throws a fake
+ * "platform unavailable" (or rewrites the answer) must not pass its failure
+ * off as the platform's, nor count against this executor's health.
+ */
+function confirmedPlatformFault(instance: Instance, res: RunResponse, sinceMs: number): PlatformFaultReport | undefined {
+  if (res.ok || res.platformFault === undefined) return undefined;
+  return instance.platformFaultSince?.(sinceMs);
 }
 
 /** Why an async invocation that got no retry is dead-lettered. */

@@ -49,6 +49,13 @@ export type RunResponse =
       logs: string[];
       logsTruncated: boolean;
       durationMs: number;
+      /**
+       * The platform API failed a call of this activation (answered 5xx or
+       * could not be reached): the first such failure. Only a hint: it comes
+       * from inside the instance, so the executor believes it only when its
+       * own platform API confirms it failed this instance's calls.
+       */
+      platformFault?: { code: string; message: string };
     };
 
 /** Body of /init and protocol error responses (HTTP 4xx/5xx). */
