@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnRole, stopProcess, sharedTempDir, type BriskProcess } from '../helpers/cluster.js';
+import { spawnRole, stopProcess, sharedFile, sharedTempDir, type BriskProcess } from '../helpers/cluster.js';
 import {
   freePort,
   privateRabbitAvailable,
@@ -48,7 +48,7 @@ describe.skipIf(!available)('faults on real services', () => {
   let scheduler: BriskProcess;
   const executors = new Map<string, BriskProcess>();
   const dir = sharedTempDir('faults');
-  const effects = `${dir}/effects.log`;
+  const effects = sharedFile(dir, 'effects.log');
   /** Instance processes orphaned by a kill -9 of their executor; killed at the end. */
   const orphans: number[] = [];
   const a = api(() => `http://127.0.0.1:${gateway.port}`, ADMIN_KEY);

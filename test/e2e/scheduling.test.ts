@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsistentHashRing } from '../../scheduler/consistent-hash.js';
 import { placementKey } from '../../scheduler/placement.js';
-import { spawnRole, stopProcess, sharedTempDir, type BriskProcess } from '../helpers/cluster.js';
+import { spawnRole, stopProcess, sharedFile, sharedTempDir, type BriskProcess } from '../helpers/cluster.js';
 import { distributedServicesAvailable, startDistributedServices, type DistributedServices } from '../helpers/distributed-env.js';
 import { waitFor } from '../helpers/services.js';
 import { api, waitForActivation } from './scenarios.js';
@@ -190,7 +190,7 @@ describe.skipIf(!available)('scheduling on real services with small executors', 
       await spawn('scheduler', { BRISK_PLACEMENT: 'spread' });
       await settle();
       const dir = sharedTempDir('effects');
-      const file = `${dir}/effects.log`;
+      const file = sharedFile(dir, 'effects.log');
       const code = `import fs from 'node:fs';
         export const handler = async (e, ctx) => { fs.appendFileSync(${JSON.stringify(file)}, ctx.activationId + '\\n'); await new Promise((r) => setTimeout(r, 20)); return { n: e.n }; };`;
       await deploy('effect', { memoryMb: 64 }, code);

@@ -88,6 +88,14 @@ export function sharedTempDir(label: string): string {
   return dir;
 }
 
+/** An empty file in `dir` that every instance (whatever its uid) may append to. */
+export function sharedFile(dir: string, name: string): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, '');
+  fs.chmodSync(file, 0o666);
+  return file;
+}
+
 export interface Cluster {
   /** Gateways' base URLs. */
   urls: string[];
