@@ -8,6 +8,7 @@ import { build } from 'esbuild';
 import { bundleRuntimeTo } from '../helpers/runtime-bundle.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BuildError, PlatformError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
 import type { FunctionVersion } from '../../core/types.js';
 import { ProcessBackend, type ProcessInstance } from '../../executor/process-backend.js';
 import { WarmPool } from '../../executor/warm-pool.js';
@@ -366,6 +367,33 @@ describe('ProcessBackend + runtime server', () => {
     await own.close();
     expect(existsSync(b.dir)).toBe(false);
     expect(existsSync(path.dirname(b.dir))).toBe(false);
+  });
+
+  it('without per-instance uids (not root, or turned off): warns at start, and still pauses, resumes and kills the process group', async () => {
+    const warnings: string[] = [];
+    const logger = { warn: (_o: unknown, msg: string) => void warnings.push(msg), info: () => undefined, debug: () => undefined } as unknown as Logger;
+    const own = new ProcessBackend({ runtimePath, uidRange: 'off', logger });
+    await own.start();
+    expect(own.isolatesUids).toBe(false);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/environment/);
+    try {
+      const inst = (await own.createInstance({ memoryMb: 128, allowEgress: false })) as ProcessInstance;
+      expect(inst.uid).toBeUndefined();
+      await inst.init(initReq(`import { spawn } from 'node:child_process';
+        export const handler = async () => ({ me: process.getuid(), child: spawn('sleep', ['293'], { stdio: 'ignore' }).pid });`));
+      const out = JSON.parse((await run(inst, {}) as { resultJson: string }).resultJson) as { me: number; child: number };
+      expect(out.me).toBe(process.getuid?.());
+      const state = (pid: number): string => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0]!;
+      await inst.pause();
+      expect([state(inst.pid as number), state(out.child)]).toEqual(['T', 'T']);
+      await inst.resume();
+      expect(await run(inst, {})).toMatchObject({ ok: true });
+      await inst.destroy();
+      await waitDead([out.child]);
+    } finally {
+      await own.close();
+    }
   });
 
   describe('runtime server protocol (spoken directly)', () => {
