@@ -188,8 +188,6 @@ export class PlatformApi {
     // No 'timeout' listener: Node then destroys a socket silent this long.
     this.server.timeout = opts.idleTimeoutMs ?? 30_000;
     this.server.on('connection', (socket: Socket) => this.admit(socket));
-    // Without a listener an accept error (EMFILE) would be thrown, and end the executor.
-    this.server.on('error', (err: NodeJS.ErrnoException) => this.onAcceptError(err));
   }
 
   get status(): ApiStatus {
@@ -237,6 +235,8 @@ export class PlatformApi {
       });
     });
     // Callers run as other uids (containers); the token, not the file mode, is the guard.
+    // Once listening, an error is an accept error (EMFILE): without a listener it would be thrown, and end the executor.
+    this.server.on('error', (err: NodeJS.ErrnoException) => this.onAcceptError(err));
     await chmod(this.socketPath, 0o666);
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
