@@ -20,6 +20,7 @@ import { Executor } from '../executor/executor.js';
 import { FunctionVersions } from '../executor/function-versions.js';
 import { defaultPlatformSocketPath, PlatformApi } from '../executor/platform-api.js';
 import { ProcessBackend } from '../executor/process-backend.js';
+import { parseUidRange } from '../executor/instance-uids.js';
 import type { ExecutorBackend } from '../executor/types.js';
 import { WarmPool } from '../executor/warm-pool.js';
 import { OrphanReaper } from '../executor/orphan-reaper.js';
@@ -255,11 +256,25 @@ export async function startScheduler(cfg: BriskConfig, infra: Infrastructure, lo
 }
 
 /**
+ * The backend an executor uses: the configured one, else `process` in
+ * standalone mode (one machine, your own code) and `docker` for a
+ * distributed executor, which runs tenants' code. A distributed executor on
+ * the process backend is allowed when asked for, with a warning.
+ */
+export function executorBackendFor(cfg: BriskConfig, mode: Mode, logger?: Logger): 'process' | 'docker' {
+  const kind = cfg.BRISK_EXECUTOR_BACKEND ?? (mode === 'distributed' ? 'docker' : 'process');
+  if (kind === 'process' && mode === 'distributed') {
+    logger?.warn('distributed executor on the process backend (BRISK_EXECUTOR_BACKEND=process): instances are processes on this host, not a sandbox; use docker for tenants\' code');
+  }
+  return kind;
+}
+
+/**
  * `platformSocket`: the executor's platform API socket, made reachable from
  * instances. `installation`: see {@link installationId}.
  */
-export function createBackend(cfg: BriskConfig, executorId: string, logger: Logger, platformSocket?: string, installation?: string): ExecutorBackend {
-  if (cfg.BRISK_EXECUTOR_BACKEND === 'docker') {
+export function createBackend(cfg: BriskConfig, mode: Mode, executorId: string, logger: Logger, platformSocket?: string, installation?: string): ExecutorBackend {
+  if (executorBackendFor(cfg, mode, logger) === 'docker') {
     return new DockerBackend({
       image: cfg.BRISK_RUNTIME_IMAGE,
       executorId,
@@ -271,7 +286,12 @@ export function createBackend(cfg: BriskConfig, executorId: string, logger: Logg
       ...runtimeBundleHash(),
     });
   }
-  return new ProcessBackend({ maxResultBytes: cfg.BRISK_MAX_RESULT_BYTES, ...(platformSocket !== undefined ? { platformSocket } : {}) });
+  return new ProcessBackend({
+    uidRange: parseUidRange(cfg.BRISK_PROCESS_UID_RANGE) ?? 'off',
+    logger: logger.child({ component: 'process' }),
+    maxResultBytes: cfg.BRISK_MAX_RESULT_BYTES,
+    ...(platformSocket !== undefined ? { platformSocket } : {}),
+  });
 }
 
 /**
@@ -307,9 +327,10 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
     kv: infra.kv,
     objects: createObjectService(cfg, infra),
     logger: log.child({ component: 'platform-api' }),
+    maxConnections: cfg.BRISK_PLATFORM_API_MAX_CONNECTIONS,
   });
   await platform.start();
-  const backend = createBackend(cfg, id, log, platform.socketPath, installationId(cfg, infra.mode));
+  const backend = createBackend(cfg, infra.mode, id, log, platform.socketPath, installationId(cfg, infra.mode));
   try {
     await backend.start();
   } catch (err) {
@@ -345,6 +366,8 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
     poolSize: cfg.BRISK_POOL_SIZE,
     poolMax: cfg.BRISK_POOL_MAX,
     poolMemorySizes: [cfg.BRISK_DEFAULT_MEMORY_MB],
+    // Frozen when idle: work a function left running after it returned stops (0: never).
+    ...(cfg.BRISK_PAUSE_IDLE_MS > 0 ? { pauseIdleAfterMs: cfg.BRISK_PAUSE_IDLE_MS } : {}),
     logger: log.child({ component: 'pool' }),
   });
   pool.start();

@@ -26,8 +26,12 @@ export const configSchema = z.object({
   BRISK_MAX_ARCHIVE_FILES: z.coerce.number().int().positive().default(20_000),
   /** Idle time after which a loaded instance is stopped. */
   BRISK_IDLE_TTL_MS: z.coerce.number().int().positive().default(10 * 60 * 1000),
-  /** `process` (child processes; not a sandbox) or `docker`. */
-  BRISK_EXECUTOR_BACKEND: z.enum(['process', 'docker']).default('process'),
+  /**
+   * `process` (child processes; not a sandbox) or `docker`. Unset: `process`
+   * in standalone mode, `docker` for a distributed executor (which runs
+   * tenants' code); see `executorBackendFor` in cli/compose.ts.
+   */
+  BRISK_EXECUTOR_BACKEND: z.enum(['process', 'docker']).optional(),
   /** Memory budget of one executor, in MB: the sum of its instances' memoryMb. */
   BRISK_EXECUTOR_MEMORY_MB: z.coerce.number().int().positive().default(4096),
   /** Stable id of an executor; random when unset. */
@@ -109,6 +113,32 @@ export const configSchema = z.object({
    * max_message_size) and into the activation record.
    */
   BRISK_MAX_RESULT_BYTES: z.coerce.number().int().positive().max(64 * 1024 * 1024).default(6 * 1024 * 1024),
+  /**
+   * Freeze a loaded instance idle for this long (Docker: `docker pause`;
+   * process backend: SIGSTOP of its processes), so work a function left
+   * running after it returned stops burning unbilled CPU; the next warm call
+   * resumes it. 0 = never. The default sits far above the gap between calls
+   * of a busy function, so a stream of warm calls never pays a resume
+   * (measured here: docker unpause ~25 ms, SIGCONT ~0.01 ms).
+   */
+  BRISK_PAUSE_IDLE_MS: z.coerce.number().int().min(0).default(1000),
+  /**
+   * Process backend run as root: each instance runs as its own uid from this
+   * range (`first-last`, no passwd entry needed), so instances cannot read
+   * each other's files, sockets or the executor's /proc entries. `off` runs
+   * them as the executor's user. Executors on one host may share the range
+   * (uids are leased through files under /run). Ignored when not root.
+   */
+  BRISK_PROCESS_UID_RANGE: z
+    .string()
+    .regex(/^(off|\d+-\d+)$/, 'must be `first-last` (e.g. 2000000000-2000999999) or `off`')
+    .default('2000000000-2000999999'),
+  /**
+   * Connections the platform API socket (context.state / context.objects)
+   * holds at once, from all instances together. Keeps one function that
+   * floods the socket from exhausting the executor's file descriptors.
+   */
+  BRISK_PLATFORM_API_MAX_CONNECTIONS: z.coerce.number().int().min(16).default(1024),
 });
 
 export type BriskConfig = z.infer<typeof configSchema>;

@@ -37,6 +37,8 @@ const LABEL_MEMORY = 'brisk.memoryMb';
 const RUNTIME_USER = '1000:1000';
 /** sun_path is 108 bytes on Linux, including the terminating NUL. */
 const MAX_SOCKET_PATH = 107;
+/** Open files per container (RLIMIT_NOFILE), as on Lambda. */
+const MAX_OPEN_FILES = 1024;
 
 export interface DockerBackendOptions {
   /** Runtime image, e.g. `brisk-runtime:latest` (BRISK_RUNTIME_IMAGE). */
@@ -349,6 +351,9 @@ export class DockerBackend implements ExecutorBackend {
         CpuShares: Math.max(2, Math.floor((spec.memoryMb * 1024) / 2048)),
         // Counts threads too; caps fork bombs at a level one node process (~11 threads) and a few children fit in.
         PidsLimit: this.pidsLimit,
+        // Lambda's limit. Each open file may be a connection to the executor's platform API, which costs
+        // the executor a descriptor too: one container must not be able to hold thousands.
+        Ulimits: [{ Name: 'nofile', Soft: MAX_OPEN_FILES, Hard: MAX_OPEN_FILES }],
         ReadonlyRootfs: true,
         Tmpfs: { '/tmp': `rw,noexec,nosuid,nodev,size=${this.tmpfsMb}m` },
         CapDrop: ['ALL'],

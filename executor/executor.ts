@@ -8,11 +8,12 @@ import { parseDispatch, parsePrewarm } from '../core/schemas.js';
 import type { Activation, ActivationStatus, Completion, Dispatch, FunctionVersion, Heartbeat, InvocationRequest, InvocationResult } from '../core/types.js';
 import type { DeadLetterOffice } from '../scheduler/dead-letter-office.js';
 import type { DeadLetterReason } from '../scheduler/dead-letters.js';
+import type { RunResponse } from '../runtime/protocol.js';
 import { afterExecutorLoss, MAX_PLATFORM_RETRIES } from '../scheduler/retry-limits.js';
 import type { KeyValueStore, MetadataStore } from '../storage/types.js';
 import type { CodeCache } from './code-cache.js';
 import { FunctionVersions } from './function-versions.js';
-import { InstanceFailure, type Instance, type RunAnswer } from './types.js';
+import { InstanceFailure, type Instance, type PlatformFaultReport, type RunAnswer } from './types.js';
 import type { WarmPool } from './warm-pool.js';
 
 export interface ExecutorOptions {
@@ -366,6 +367,7 @@ export class Executor {
     }
     const start = { coldStart: acquired.startKind !== 'warm', startKind: acquired.startKind, startMs: round(acquired.startMs) };
     let res: RunAnswer;
+    const runStartedAt = Date.now();
     try {
       const remaining = Math.max(1, Math.min(request.fn.timeoutMs, request.deadline - Date.now()));
       // The runtime client checked the answer (protocol, size caps, result JSON) before it resolves.
@@ -375,8 +377,14 @@ export class Executor {
       if (err instanceof InstanceFailure) return { ...this.instanceFault(err), ...start, startedAt, durationMs: round(performance.now() - t0) };
       return { ...this.platformFailure(err, startedAt, t0), ...start };
     }
+    // Asked before the release: a destroyed instance's token, and what the platform API knows of it, is gone.
+    const platformFault = !res.ok ? confirmedPlatformFault(instance, res, runStartedAt) : undefined;
     this.o.pool.release(instance, { healthy: true });
     const common = { logs: res.logs, logsTruncated: res.logsTruncated, ...start, startedAt, durationMs: round(performance.now() - t0), systemError: false };
+    if (platformFault !== undefined) {
+      // The function failed because the platform API failed it: the platform's fault, not billed, retried as such.
+      return { ...common, status: 'platform_error', error: { code: platformFault.code, message: platformFault.message }, systemError: platformFault.systemError };
+    }
     return res.ok
       ? { status: 'success', resultJson: res.resultJson, result: res.result, ...common }
       : { status: 'error', error: res.error, ...common };
@@ -626,6 +634,18 @@ const CLAIM_MARGIN_MS = 60_000;
 /** The run claim of one attempt (and platform retry) of an activation. */
 function claimKey(req: InvocationRequest): string {
   return `run:${req.fn.namespace}:${req.activationId}:${req.attempt}.${req.platformRetries ?? 0}`;
+}
+
+/**
+ * A failed run the runtime blames on the platform API, when the executor's
+ * own platform API confirms it failed this instance's calls during the run.
+ * The runtime's word alone is the function's word: code that throws a fake
+ * "platform unavailable" (or rewrites the answer) must not pass its failure
+ * off as the platform's, nor count against this executor's health.
+ */
+function confirmedPlatformFault(instance: Instance, res: RunResponse, sinceMs: number): PlatformFaultReport | undefined {
+  if (res.ok || res.platformFault === undefined) return undefined;
+  return instance.platformFaultSince?.(sinceMs);
 }
 
 /** Why an async invocation that got no retry is dead-lettered. */

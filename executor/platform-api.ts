@@ -1,15 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { AuthError, BriskError, NotFoundError, PayloadTooLargeError, PlatformError, ValidationError } from '../core/errors.js';
+import { AuthError, BriskError, NotFoundError, PayloadTooLargeError, PlatformError, ThrottledError, ValidationError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { InitRequest, RunRequest } from '../runtime/protocol.js';
 import type { ObjectService } from '../storage/object-service.js';
 import type { KeyValueStore } from '../storage/types.js';
-import type { ExecutorBackend, Instance, InstanceSpec, RunAnswer } from './types.js';
+import type { ExecutorBackend, Instance, InstanceSpec, PlatformFaultReport, RunAnswer } from './types.js';
 
 /**
  * The platform API: how function code reaches `context.state` and
@@ -30,6 +31,25 @@ import type { ExecutorBackend, Instance, InstanceSpec, RunAnswer } from './types
  * - `GET|PUT|DELETE /objects/{bucket}/{key…}` — raw bytes in and out.
  * - `GET /objects/{bucket}?prefix=` — `{ keys }`.
  * Errors answer `{ error: { code, message, details? } }` like the gateway.
+ *
+ * Connections are bounded, because every instance shares the socket and each
+ * connection costs the executor a file descriptor. One connection serves one
+ * request (`Connection: close`), so an open connection is either waiting to
+ * show its token or serving a call:
+ * - a connection must send a request with a valid token within
+ *   `authTimeoutMs` of connecting, or it is closed;
+ * - at most `maxConnectionsPerToken` are open per token (per loaded
+ *   instance); past that a call gets 429 `PLATFORM_CONNECTION_LIMIT`;
+ * - at most `maxConnections` are open in all: a new connection past it
+ *   closes the oldest one that has not shown a token yet (a real caller
+ *   sends its request at once, so only idle connections ever go), and is
+ *   refused itself when every open connection is serving a call;
+ * - a connection silent for `idleTimeoutMs` is closed, and revoking a token
+ *   (its instance was destroyed) closes every connection that showed it.
+ * What the API failed (5xx answers per token, refused connections, accept
+ * errors) is remembered briefly, so the executor can tell a function that
+ * really lost the platform API from one that only says so
+ * ({@link PlatformApi.platformFaultSince}).
  */
 
 /** What a token grants: the function it was issued to, in its namespace. */
@@ -48,7 +68,24 @@ export interface PlatformApiOptions {
   unboundTokenTtlMs?: number;
   /** Largest state value (its JSON text), in bytes. Default 256 KiB. */
   maxStateValueBytes?: number;
+  /** Connections open at once, all instances together. Default {@link DEFAULT_MAX_CONNECTIONS}. */
+  maxConnections?: number;
+  /** Connections one token (one loaded instance) holds at once. Default {@link DEFAULT_MAX_CONNECTIONS_PER_TOKEN}. */
+  maxConnectionsPerToken?: number;
+  /** How soon a new connection must send a request with a valid token. Default 2 s. */
+  authTimeoutMs?: number;
+  /** A connection silent this long is closed. Default 30 s. */
+  idleTimeoutMs?: number;
 }
+
+/** Connections open at once (BRISK_PLATFORM_API_MAX_CONNECTIONS). */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+/**
+ * Per token: well above what the runtime's own client ever opens (it queues
+ * past 16 calls in flight, see runtime/context-api.ts), so only code that
+ * bypasses it meets this limit.
+ */
+export const DEFAULT_MAX_CONNECTIONS_PER_TOKEN = 64;
 
 /** Longest state key, in characters. */
 export const MAX_STATE_KEY_LENGTH = 256;
@@ -94,6 +131,21 @@ interface TokenEntry {
   grant: TokenGrant;
   /** Epoch ms after which an unbound token is gone; undefined once loaded into an instance. */
   expiresAt?: number;
+  /** Connections that showed this token and are still open. */
+  sockets: Set<Socket>;
+  /** The last call of this token the API failed (answered 5xx or cut off). */
+  fault?: { at: number; code: string; message: string };
+}
+
+/** Why a connection did not get served, kept for {@link PlatformApi.platformFaultSince}. */
+interface GlobalFaults {
+  /** accept() failed (EMFILE …): the executor itself is out of resources. */
+  acceptErrorAt: number;
+  acceptError: string;
+  /** A connection was refused because every slot served a call. */
+  overloadedAt: number;
+  /** The API stopped (the executor is shutting down). */
+  closedAt: number;
 }
 
 type ApiStatus = 'created' | 'starting' | 'ready' | 'closed';
@@ -105,8 +157,18 @@ export class PlatformApi {
   private readonly logger: Logger;
   private readonly unboundTtlMs: number;
   private readonly maxStateValueBytes: number;
+  private readonly maxConnections: number;
+  private readonly maxPerToken: number;
+  private readonly authTimeoutMs: number;
   private readonly server: http.Server;
+  /** Every open connection. */
+  private readonly connections = new Set<Socket>();
+  /** Connections that have not shown a valid token yet, with when they connected; oldest first. */
+  private readonly pending = new Map<Socket, number>();
+  private readonly faults: GlobalFaults = { acceptErrorAt: 0, acceptError: '', overloadedAt: 0, closedAt: 0 };
+  private lastAcceptLog = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private pendingTimer: NodeJS.Timeout | undefined;
   private statusValue: ApiStatus = 'created';
   private startPromise: Promise<void> | undefined;
   private closePromise: Promise<void> | undefined;
@@ -119,9 +181,13 @@ export class PlatformApi {
     this.logger = opts.logger ?? pino({ level: 'silent' });
     this.unboundTtlMs = opts.unboundTokenTtlMs ?? 5 * 60_000;
     this.maxStateValueBytes = opts.maxStateValueBytes ?? DEFAULT_MAX_STATE_VALUE_BYTES;
-    this.server = http.createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => this.sendError(res, err));
-    });
+    this.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.maxPerToken = opts.maxConnectionsPerToken ?? DEFAULT_MAX_CONNECTIONS_PER_TOKEN;
+    this.authTimeoutMs = opts.authTimeoutMs ?? 2000;
+    this.server = http.createServer((req, res) => this.serve(req, res));
+    // No 'timeout' listener: Node then destroys a socket silent this long.
+    this.server.timeout = opts.idleTimeoutMs ?? 30_000;
+    this.server.on('connection', (socket: Socket) => this.admit(socket));
   }
 
   get status(): ApiStatus {
@@ -136,6 +202,11 @@ export class PlatformApi {
   /** Tokens currently valid, for tests and stats. */
   get tokenCount(): number {
     return this.tokens.size;
+  }
+
+  /** Connections open now, for tests and stats. */
+  get connectionCount(): number {
+    return this.connections.size;
   }
 
   /** Create the socket directory and listen. Safe to call twice. */
@@ -164,9 +235,14 @@ export class PlatformApi {
       });
     });
     // Callers run as other uids (containers); the token, not the file mode, is the guard.
+    // Once listening, an error is an accept error (EMFILE): without a listener it would be thrown, and end the executor.
+    this.server.on('error', (err: NodeJS.ErrnoException) => this.onAcceptError(err));
     await chmod(this.socketPath, 0o666);
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
+    // A few sweeps per timeout: a silent connection goes between 1 and 1.25 timeouts after it came.
+    this.pendingTimer = setInterval(() => this.closeSilent(), Math.max(10, Math.floor(this.authTimeoutMs / 4)));
+    this.pendingTimer.unref();
     this.statusValue = 'ready';
     this.logger.info({ socket: this.socketPath }, 'platform API listening');
   }
@@ -175,6 +251,8 @@ export class PlatformApi {
   close(): Promise<void> {
     this.closePromise ??= (async () => {
       clearInterval(this.sweepTimer);
+      clearInterval(this.pendingTimer);
+      this.faults.closedAt = Date.now();
       this.tokens.clear();
       if (this.server.listening) {
         const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -194,7 +272,7 @@ export class PlatformApi {
    */
   issueToken(grant: TokenGrant): string {
     const token = randomBytes(24).toString('base64url');
-    this.tokens.set(token, { grant: { ...grant }, expiresAt: Date.now() + this.unboundTtlMs });
+    this.tokens.set(token, { grant: { ...grant }, expiresAt: Date.now() + this.unboundTtlMs, sockets: new Set() });
     return token;
   }
 
@@ -204,19 +282,54 @@ export class PlatformApi {
     if (entry !== undefined) delete entry.expiresAt;
   }
 
+  /** The token's load ended: it is refused from now on, and its open connections are closed. */
   revokeToken(token: string): void {
+    const entry = this.tokens.get(token);
+    if (entry === undefined) return;
     this.tokens.delete(token);
+    for (const socket of entry.sockets) socket.destroy();
   }
 
   /** Who a token belongs to, or undefined if it is unknown, revoked or expired. */
   grantOf(token: string): TokenGrant | undefined {
+    return this.entryOf(token)?.grant;
+  }
+
+  private entryOf(token: string): TokenEntry | undefined {
     const entry = this.tokens.get(token);
     if (entry === undefined) return undefined;
     if (entry.expiresAt !== undefined && entry.expiresAt <= Date.now()) {
-      this.tokens.delete(token);
+      this.revokeToken(token);
       return undefined;
     }
-    return entry.grant;
+    return entry;
+  }
+
+  /**
+   * What the API failed since `sinceMs` that could have failed this token's
+   * calls: a call it answered with 5xx (a store outage), connections it
+   * could not accept (out of file descriptors) or had to refuse (every slot
+   * busy), or its own shutdown. Undefined when nothing: then a function that
+   * says the platform failed it is not believed. A connection closed for
+   * not showing a token in time, or refused over this token's own
+   * connection limit, is never the platform's fault.
+   */
+  platformFaultSince(token: string, sinceMs: number): PlatformFaultReport | undefined {
+    const fault = this.tokens.get(token)?.fault;
+    if (fault !== undefined && fault.at >= sinceMs) {
+      return { code: 'PLATFORM_API_UNAVAILABLE', message: `the platform API failed a call of this function: ${fault.code}: ${fault.message}`, systemError: false };
+    }
+    const f = this.faults;
+    if (f.acceptErrorAt >= sinceMs) {
+      return { code: 'PLATFORM_API_UNAVAILABLE', message: `the executor's platform API could not accept connections (${f.acceptError})`, systemError: true };
+    }
+    if (f.overloadedAt >= sinceMs) {
+      return { code: 'PLATFORM_API_OVERLOADED', message: `the executor's platform API refused connections: all ${this.maxConnections} were serving calls`, systemError: false };
+    }
+    if (f.closedAt !== 0 && f.closedAt >= sinceMs) {
+      return { code: 'PLATFORM_API_UNAVAILABLE', message: 'the executor was shutting down its platform API', systemError: false };
+    }
+    return undefined;
   }
 
   /**
@@ -231,15 +344,90 @@ export class PlatformApi {
   private sweep(): void {
     const now = Date.now();
     for (const [token, entry] of this.tokens) {
-      if (entry.expiresAt !== undefined && entry.expiresAt <= now) this.tokens.delete(token);
+      if (entry.expiresAt !== undefined && entry.expiresAt <= now) this.revokeToken(token);
     }
+  }
+
+  // ---------------------------------------------------------------------------
+  // Connections
+
+  /** A new connection: counted, and on probation until it shows a valid token. */
+  private admit(socket: Socket): void {
+    if (this.connections.size >= this.maxConnections) {
+      // The oldest connection still without a token makes room; none: every slot serves a call.
+      const idle = this.pending.keys().next();
+      if (idle.done === true) {
+        this.faults.overloadedAt = Date.now();
+        socket.destroy();
+        return;
+      }
+      this.drop(idle.value);
+    }
+    this.connections.add(socket);
+    this.pending.set(socket, Date.now());
+    socket.once('close', () => this.drop(socket));
+  }
+
+  /** Forget a connection (and close it, if it is not closed yet). */
+  private drop(socket: Socket): void {
+    this.connections.delete(socket);
+    this.pending.delete(socket);
+    socket.destroy();
+  }
+
+  /** Close connections that did not show a valid token in time (oldest first, so stop at the first young one). */
+  private closeSilent(): void {
+    const cutoff = Date.now() - this.authTimeoutMs;
+    for (const [socket, since] of this.pending) {
+      if (since > cutoff) break;
+      this.drop(socket);
+    }
+  }
+
+  private onAcceptError(err: NodeJS.ErrnoException): void {
+    const now = Date.now();
+    this.faults.acceptErrorAt = now;
+    this.faults.acceptError = err.code ?? err.message;
+    if (now - this.lastAcceptLog >= 1000) {
+      this.lastAcceptLog = now;
+      this.logger.error({ err }, 'platform API cannot accept connections');
+    }
+  }
+
+  /**
+   * The connection showed a valid token: off probation, counted against the
+   * token. False when the token already holds its limit of connections.
+   */
+  private attach(socket: Socket, entry: TokenEntry): boolean {
+    if (entry.sockets.has(socket)) return true;
+    if (entry.sockets.size >= this.maxPerToken || !this.connections.has(socket)) return false;
+    this.pending.delete(socket);
+    entry.sockets.add(socket);
+    socket.once('close', () => entry.sockets.delete(socket));
+    return true;
   }
 
   // ---------------------------------------------------------------------------
   // Requests
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const grant = this.authenticate(req);
+  private serve(req: http.IncomingMessage, res: http.ServerResponse): void {
+    // One request per connection: an open connection is always new or busy, never idle.
+    res.shouldKeepAlive = false;
+    let entry: TokenEntry | undefined;
+    try {
+      entry = this.authenticate(req);
+      if (!this.attach(req.socket, entry)) {
+        throw new ThrottledError('PLATFORM_CONNECTION_LIMIT', `this function holds ${this.maxPerToken} platform API connections already`, 1);
+      }
+    } catch (err) {
+      this.sendError(res, err);
+      return;
+    }
+    const served = entry;
+    this.handle(served.grant, req, res).catch((err: unknown) => this.sendError(res, err, served));
+  }
+
+  private async handle(grant: TokenGrant, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     // Not `new URL()`: it would resolve '..' (even '%2e%2e') segments before validation could refuse them.
     const raw = req.url ?? '/';
     const q = raw.indexOf('?');
@@ -261,12 +449,12 @@ export class PlatformApi {
     throw new BriskError('ROUTE_NOT_FOUND', `no route ${method} ${pathname}`, { status: 404 });
   }
 
-  private authenticate(req: http.IncomingMessage): TokenGrant {
+  private authenticate(req: http.IncomingMessage): TokenEntry {
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
-    const grant = m?.[1] !== undefined ? this.grantOf(m[1]) : undefined;
-    if (grant === undefined) throw new AuthError('UNAUTHORIZED', 'missing, unknown or expired platform token');
-    return grant;
+    const entry = m?.[1] !== undefined ? this.entryOf(m[1]) : undefined;
+    if (entry === undefined) throw new AuthError('UNAUTHORIZED', 'missing, unknown or expired platform token');
+    return entry;
   }
 
   private async handleState(method: string, grant: TokenGrant, key: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -342,9 +530,13 @@ export class PlatformApi {
     throw new BriskError('METHOD_NOT_ALLOWED', `${method} is not allowed on /objects/{bucket}/{key}`, { status: 405 });
   }
 
-  private sendError(res: http.ServerResponse, err: unknown): void {
+  /** Answer an error; a 5xx (or a cut-off answer) is remembered against the token as the platform's fault. */
+  private sendError(res: http.ServerResponse, err: unknown, entry?: TokenEntry): void {
     const e = err instanceof BriskError ? err : new BriskError('INTERNAL', 'internal error', { status: 500 });
-    if (e.status >= 500) this.logger.error({ err }, 'platform API request failed');
+    if (e.status >= 500 || res.headersSent) {
+      this.logger.error({ err }, 'platform API request failed');
+      if (entry !== undefined) entry.fault = { at: Date.now(), code: e.code, message: e.message };
+    }
     if (res.headersSent) {
       res.destroy();
       return;
@@ -406,6 +598,10 @@ class TokenTrackingInstance implements Instance {
 
   run(req: RunRequest, timeoutMs: number): Promise<RunAnswer> {
     return this.inner.run(req, timeoutMs);
+  }
+
+  platformFaultSince(sinceMs: number): PlatformFaultReport | undefined {
+    return this.token !== undefined ? this.api.platformFaultSince(this.token, sinceMs) : undefined;
   }
 
   destroy(): Promise<void> {

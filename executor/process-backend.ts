@@ -1,14 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { access, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
+import { access, chmod, chown, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
-import { PlatformError } from '../core/errors.js';
+import { BriskError, PlatformError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { InitRequest, RunRequest } from '../runtime/protocol.js';
 import { RuntimeClient, RuntimeConnectionError, RuntimeTimeoutError, type RuntimeAddress } from './runtime-client.js';
 import { InstanceFailure, type ExecutorBackend, type Instance, type InstanceFault, type InstanceSpec, type RunAnswer } from './types.js';
 import { runtimeBundlePath } from '../core/package-root.js';
+import { parseUidRange, signalUid, signalUidSync, UidLeases, type UidRange, type UidSignal } from './instance-uids.js';
 
 export interface ProcessBackendOptions {
   /**
@@ -20,8 +22,12 @@ export interface ProcessBackendOptions {
   nodePath?: string;
   /** How long a new child may take to print its READY line. Default 10 s. */
   readyTimeoutMs?: number;
-  /** Where children write function bundles; default: the OS temp dir. */
-  codeDir?: string;
+  /**
+   * Parent of this backend's directory of instance directories (each holds
+   * the instance's socket, code and TMPDIR). Default: the OS temp dir. With
+   * per-instance uids it must be searchable by them (as /tmp is).
+   */
+  tmpDir?: string;
   /**
    * Extra environment for every child. Children do NOT inherit our environment:
    * it holds platform secrets (S3 keys, admin key) that function code must not see.
@@ -32,15 +38,34 @@ export interface ProcessBackendOptions {
    * passed to children as `BRISK_PLATFORM_SOCKET`. Absent: no platform API.
    */
   platformSocket?: string;
+  /**
+   * When the executor runs as root, each instance runs as its own uid from
+   * this range (see executor/instance-uids.ts); `'off'`: as our own user.
+   * Ignored (with a warning at start) when not root. Default
+   * {@link DEFAULT_UID_RANGE}.
+   */
+  uidRange?: UidRange | 'off';
+  /** Where uid leases live; default `defaultLeaseDir()` (host-wide). */
+  uidLeaseDir?: string;
   /** Cap on a result's JSON (BRISK_MAX_RESULT_BYTES); default the runtime protocol's 6 MiB. */
   maxResultBytes?: number;
   logger?: Logger;
 }
 
+/** Per-instance uids unless told otherwise (also the BRISK_PROCESS_UID_RANGE default). */
+export const DEFAULT_UID_RANGE = parseUidRange('2000000000-2000999999') as UidRange;
+
 /** Bytes of a child's stderr kept to diagnose a crash (an OOM report is ~2 KB). */
 const STDERR_TAIL_BYTES = 16 * 1024;
 /** After a broken connection, how long to wait for the child's exit before calling it unreachable. */
 const EXIT_GRACE_MS = 1000;
+/**
+ * After the child exits, how long its stdio may take to close (the end of an
+ * OOM report may still be in the pipe). Not longer: a grandchild that
+ * inherited the pipes would otherwise hold the instance, and its memory in
+ * the pool's budget, for as long as it lives.
+ */
+const STDIO_CLOSE_GRACE_MS = 200;
 /** V8's messages when the heap limit is hit. */
 const OOM_PATTERN = /heap out of memory|Allocation failed - process out of memory|Reached heap limit/i;
 
@@ -52,10 +77,53 @@ interface ExitInfo {
 /** Longest unix socket path that fits `sun_path` (108 bytes on Linux, with its NUL). */
 const MAX_SOCKET_PATH = 100;
 
+/** Where one instance's files live (see {@link prepareInstanceDir}). */
+export interface InstanceDir {
+  /** Private to the instance: mode 0700, owned by its uid. */
+  dir: string;
+  /** The runtime's unix socket. */
+  socketPath: string;
+  /** `BRISK_RUNTIME_CODE_DIR`: where the runtime writes the bundle it loads. */
+  codeDir: string;
+  /** The instance's `TMPDIR`, so `os.tmpdir()` is private too. */
+  tmpDir: string;
+}
+
 /**
- * Runs each instance as a child `node` process on 127.0.0.1. Fast (an instance
- * starts in ~50 ms) but NOT a sandbox: function code runs with the executor's
- * user and can reach the network and the file system. Use the Docker backend
+ * Create an instance's private directory: its runtime socket (so no sibling
+ * can reach its /run), the code it loads and its TMPDIR, removed with the
+ * instance. With a uid the directory belongs to it; the executor, as root,
+ * still reaches the socket.
+ */
+export async function prepareInstanceDir(base: string, id: string, uid: number | undefined): Promise<InstanceDir> {
+  const dir = path.join(base, id);
+  const layout = { dir, socketPath: path.join(dir, 'rt.sock'), codeDir: path.join(dir, 'code'), tmpDir: path.join(dir, 'tmp') };
+  for (const d of [layout.dir, layout.codeDir, layout.tmpDir]) {
+    await mkdir(d, { mode: 0o700 });
+    if (uid !== undefined) await chown(d, uid, uid);
+  }
+  return layout;
+}
+
+/** This backend's directory of instance directories, and the runtime bundle the children load. */
+interface BackendDir {
+  dir: string;
+  runtimePath: string;
+}
+
+function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/**
+ * Runs each instance as a child `node` process. Fast (an instance starts in
+ * ~50 ms) but NOT a sandbox: children share the host's kernel, network and
+ * file system. What it does guard, when the executor runs as root: each
+ * instance runs as a uid of its own (no access to the executor's
+ * environment, its siblings' sockets and code, or their /proc entries), and
+ * every process it starts, even one that left its process group, is frozen
+ * when it idles and killed with it. Not root: instances run as our user and
+ * those guards are gone (a warning says so at start). Use the Docker backend
  * for untrusted code.
  */
 export class ProcessBackend implements ExecutorBackend {
@@ -64,22 +132,39 @@ export class ProcessBackend implements ExecutorBackend {
   private readonly nodePath: string;
   private readonly readyTimeoutMs: number;
   private readonly instances = new Set<ProcessInstance>();
+  /** Per-instance uids; undefined when not root or turned off. */
+  private readonly uids: UidLeases | undefined;
   private closed = false;
   /**
-   * Children listen on unix sockets in this private directory: cheaper than
-   * loopback TCP per call (measured here: ~25 % less client CPU per request).
+   * Instance directories live in this private directory (children listen on
+   * unix sockets there: cheaper than loopback TCP per call, measured here at
+   * ~25 % less client CPU per request).
    */
-  private socketDir: Promise<string> | undefined;
-  /** Synchronous last resort: children must not outlive us. */
+  private backendDir: Promise<BackendDir> | undefined;
+  /** The same path, once created, for the synchronous exit handler. */
+  private backendDirPath: string | undefined;
+  /** Synchronous last resort: children (and their files) must not outlive us. */
   private readonly onParentExit = (): void => {
-    for (const inst of this.instances) inst.killNow();
+    for (const inst of this.instances) inst.killAllNow();
+    this.uids?.releaseAllSync();
+    if (this.backendDirPath !== undefined) rmSync(this.backendDirPath, { recursive: true, force: true });
   };
 
   constructor(private readonly opts: ProcessBackendOptions = {}) {
     this.runtimePath = path.resolve(opts.runtimePath ?? runtimeBundlePath());
     this.nodePath = opts.nodePath ?? process.execPath;
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
+    const range = opts.uidRange ?? DEFAULT_UID_RANGE;
+    this.uids =
+      range !== 'off' && isRoot()
+        ? new UidLeases({ range, ...(opts.uidLeaseDir !== undefined ? { dir: opts.uidLeaseDir } : {}), ...(opts.logger ? { logger: opts.logger } : {}) })
+        : undefined;
     process.on('exit', this.onParentExit);
+  }
+
+  /** Whether instances run as uids of their own. */
+  get isolatesUids(): boolean {
+    return this.uids !== undefined;
   }
 
   async start(): Promise<void> {
@@ -91,17 +176,33 @@ export class ProcessBackend implements ExecutorBackend {
         cause: err,
       });
     }
+    if (this.uids === undefined) {
+      this.opts.logger?.warn(
+        { user: userInfo().username },
+        isRoot()
+          ? 'process backend: per-instance uids are off; every instance runs as root and can read the executor\'s environment and reach the other instances'
+          : 'process backend: not running as root, so instances cannot get uids of their own; every instance runs as this user and can read the executor\'s environment (/proc/<pid>/environ) and reach the other instances. Use the docker backend for code you do not trust',
+      );
+    }
   }
 
   async createInstance(spec: InstanceSpec): Promise<Instance> {
     if (this.closed) throw new PlatformError('BACKEND_CLOSED', 'process backend is closed', { retryable: true });
     const id = `proc-${randomUUID().slice(0, 8)}`;
-    this.socketDir ??= mkdtemp(path.join(tmpdir(), 'brisk-rt-'));
-    const socketPath = path.join(await this.socketDir, `${id}.sock`);
+    const base = await this.prepareBackendDir();
+    const uid = await this.uids?.acquire();
+    let dirs: InstanceDir;
+    try {
+      dirs = await prepareInstanceDir(base.dir, id, uid);
+    } catch (err) {
+      if (uid !== undefined) await this.uids?.release(uid);
+      await rm(path.join(base.dir, id), { recursive: true, force: true });
+      throw new PlatformError('INSTANCE_START_FAILED', `could not prepare the directory of ${id}: ${(err as Error).message}`, { cause: err });
+    }
     // A temp dir too deep for sun_path: fall back to an ephemeral loopback port.
     const listen: Record<string, string> =
-      Buffer.byteLength(socketPath) <= MAX_SOCKET_PATH
-        ? { BRISK_RUNTIME_SOCKET: socketPath }
+      Buffer.byteLength(dirs.socketPath) <= MAX_SOCKET_PATH
+        ? { BRISK_RUNTIME_SOCKET: dirs.socketPath }
         : { BRISK_RUNTIME_PORT: '0', BRISK_RUNTIME_HOST: '127.0.0.1' };
     const env: Record<string, string> = {
       ...this.opts.env,
@@ -109,19 +210,32 @@ export class ProcessBackend implements ExecutorBackend {
       BRISK_RUNTIME_EXIT_ON_STDIN_CLOSE: '1',
       // Logs come back in each /run answer; nothing reads markers on the pipes.
       BRISK_RUNTIME_LOG_MARKERS: '0',
-      ...(this.opts.codeDir !== undefined ? { BRISK_RUNTIME_CODE_DIR: this.opts.codeDir } : {}),
+      BRISK_RUNTIME_CODE_DIR: dirs.codeDir,
+      TMPDIR: dirs.tmpDir,
       ...(this.opts.platformSocket !== undefined ? { BRISK_PLATFORM_SOCKET: this.opts.platformSocket } : {}),
     };
     // The heap cap approximates the memory limit; the process is not otherwise confined.
     const heapMb = Math.max(16, Math.floor(spec.memoryMb));
-    const child = spawn(this.nodePath, [`--max-old-space-size=${heapMb}`, this.runtimePath], {
+    const child = spawn(this.nodePath, [`--max-old-space-size=${heapMb}`, base.runtimePath], {
       // stdin is a pipe only so the child notices our death (EOF) and exits.
       stdio: ['pipe', 'pipe', 'pipe'],
       env,
+      cwd: dirs.dir,
+      // A process group of its own: pause, resume and kill reach everything it forks.
+      detached: true,
+      ...(uid !== undefined ? { uid, gid: uid } : {}),
     });
-    const inst = new ProcessInstance(id, spec, child, this.opts.logger, this.opts.maxResultBytes);
+    const inst = new ProcessInstance(id, spec, child, {
+      dir: dirs.dir,
+      ...(uid !== undefined ? { uid } : {}),
+      ...(this.opts.logger ? { logger: this.opts.logger } : {}),
+      ...(this.opts.maxResultBytes !== undefined ? { maxResultBytes: this.opts.maxResultBytes } : {}),
+      onDestroyed: async (i) => {
+        if (uid !== undefined) await this.uids?.release(uid);
+        this.instances.delete(i);
+      },
+    });
     this.instances.add(inst);
-    void inst.exited.then(() => this.instances.delete(inst));
     try {
       await inst.waitUntilReady(this.readyTimeoutMs);
     } catch (err) {
@@ -135,12 +249,40 @@ export class ProcessBackend implements ExecutorBackend {
     return inst;
   }
 
+  /**
+   * Create (once) the directory of instance directories. With per-instance
+   * uids it is searchable but not listable (0711), and holds a copy of the
+   * runtime bundle every uid can read, wherever the original lives.
+   */
+  private prepareBackendDir(): Promise<BackendDir> {
+    this.backendDir ??= (async () => {
+      const dir = await mkdtemp(path.join(this.opts.tmpDir ?? tmpdir(), 'brisk-rt-'));
+      this.backendDirPath = dir;
+      if (this.uids === undefined) return { dir, runtimePath: this.runtimePath };
+      try {
+        await chmod(dir, 0o711);
+        const runtimePath = path.join(dir, 'runtime.mjs');
+        await copyFile(this.runtimePath, runtimePath);
+        await chmod(runtimePath, 0o644);
+        return { dir, runtimePath };
+      } catch (err) {
+        await rm(dir, { recursive: true, force: true });
+        throw err;
+      }
+    })();
+    return this.backendDir.catch((err: unknown) => {
+      this.backendDir = undefined;
+      if (err instanceof BriskError) throw err;
+      throw new PlatformError('INSTANCE_START_FAILED', `could not prepare the process backend's directory: ${(err as Error).message}`, { cause: err });
+    });
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.instances].map((i) => i.destroy()));
     process.off('exit', this.onParentExit);
-    const dir = await this.socketDir?.catch(() => undefined);
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    const dir = await this.backendDir?.catch(() => undefined);
+    if (dir !== undefined) await rm(dir.dir, { recursive: true, force: true });
   }
 
   /** Live children, for tests and stats. */
@@ -154,6 +296,18 @@ export class ProcessBackend implements ExecutorBackend {
   }
 }
 
+interface ProcessInstanceOptions {
+  /** The instance's private directory, removed when it is destroyed. */
+  dir: string;
+  /** Its own uid, if it has one: every process of that uid belongs to the instance. */
+  uid?: number;
+  logger?: Logger;
+  /** Cap on a result's JSON, passed to the runtime client. */
+  maxResultBytes?: number;
+  /** Called once the instance is gone (processes, directory), to release its uid. */
+  onDestroyed?: (instance: ProcessInstance) => Promise<void>;
+}
+
 /** One child process running the runtime server. */
 export class ProcessInstance implements Instance {
   readonly exited: Promise<ExitInfo>;
@@ -164,6 +318,9 @@ export class ProcessInstance implements Instance {
   private destroyPromise: Promise<void> | undefined;
   private readyLine: ((address: string) => void) | undefined;
   private killedForTimeout = false;
+  /** Signals to the instance's uid, in order: a late CONT must never land after the next STOP. */
+  private uidSignals: Promise<unknown> = Promise.resolve();
+  private readonly logger: Logger | undefined;
   /**
    * Calls waiting on the child's exit. A Set rather than `exited.then()` per
    * call: reactions on a promise that stays pending for the instance's whole
@@ -175,23 +332,41 @@ export class ProcessInstance implements Instance {
     readonly id: string,
     readonly spec: InstanceSpec,
     private readonly child: ChildProcess,
-    private readonly logger?: Logger,
-    private readonly maxResultBytes?: number,
+    private readonly opts: ProcessInstanceOptions,
   ) {
+    this.logger = opts.logger;
+    let resolveExited: (info: ExitInfo) => void = () => undefined;
     this.exited = new Promise<ExitInfo>((resolve) => {
-      // 'close' waits for stdio to end, so the stderr tail (OOM report) is complete.
-      child.once('close', (exitCode, signal) => {
-        const info = { exitCode, signal };
-        this.exitInfo = info;
-        resolve(info);
-        for (const l of [...this.exitListeners]) l(info);
-        this.exitListeners.clear();
+      resolveExited = resolve;
+    });
+    const finish = (info: ExitInfo): void => {
+      if (this.exitInfo !== undefined) return;
+      this.exitInfo = info;
+      // Whatever still holds the pipes (a grandchild) no longer holds us, nor our descriptors.
+      for (const s of [child.stdin, child.stdout, child.stderr]) s?.destroy();
+      resolveExited(info);
+      for (const l of [...this.exitListeners]) l(info);
+      this.exitListeners.clear();
+    };
+    let stdioClosed = false;
+    child.once('close', () => {
+      stdioClosed = true;
+    });
+    // 'exit', not 'close': 'close' waits for every holder of the pipes, grandchildren included.
+    child.once('exit', (exitCode, signal) => {
+      const info = { exitCode, signal };
+      if (stdioClosed) return finish(info);
+      // A moment for the end of stderr (an OOM report), then on regardless.
+      const timer = setTimeout(() => finish(info), STDIO_CLOSE_GRACE_MS);
+      child.once('close', () => {
+        clearTimeout(timer);
+        finish(info);
       });
     });
     child.once('error', (err) => {
-      // spawn failure (ENOENT …): no 'close' may follow a failed spawn on some paths.
+      // spawn failure (ENOENT, EACCES …): no 'exit' may follow a failed spawn on some paths.
       this.stderrTail += `\nspawn error: ${err.message}`;
-      if (this.exitInfo === undefined) child.emit('close', null, null);
+      if (child.pid === undefined) finish({ exitCode: null, signal: null });
     });
     child.stdin?.on('error', () => undefined);
     this.watchStdout();
@@ -199,6 +374,16 @@ export class ProcessInstance implements Instance {
     child.stderr?.on('data', (s: string) => {
       this.stderrTail = (this.stderrTail + s).slice(-STDERR_TAIL_BYTES);
     });
+  }
+
+  /** The instance's own uid, when it has one. */
+  get uid(): number | undefined {
+    return this.opts.uid;
+  }
+
+  /** The instance's private directory (socket, code, TMPDIR). */
+  get dir(): string {
+    return this.opts.dir;
   }
 
   get pid(): number | undefined {
@@ -241,7 +426,8 @@ export class ProcessInstance implements Instance {
         clearTimeout(timer);
         // The READY line names the socket path, or the port it got.
         const addr: RuntimeAddress = /^\d+$/.test(address) ? { host: '127.0.0.1', port: Number(address) } : { socketPath: address };
-        this.client = new RuntimeClient(addr, { label: `instance ${this.id}`, ...(this.maxResultBytes !== undefined ? { maxResultBytes: this.maxResultBytes } : {}) });
+        const max = this.opts.maxResultBytes;
+        this.client = new RuntimeClient(addr, { label: `instance ${this.id}`, ...(max !== undefined ? { maxResultBytes: max } : {}) });
         resolve();
       };
       void this.exited.then((info) => {
@@ -320,23 +506,72 @@ export class ProcessInstance implements Instance {
     return new InstanceFailure(fault, `instance ${this.id} ${fault.kind === 'crash' ? 'crashed' : fault.kind}${detail}`);
   }
 
-  /** Send SIGKILL now; synchronous so it can run in a process 'exit' handler. */
+  /** SIGKILL the child's process group now; synchronous. */
   killNow(): void {
-    if (this.exitInfo !== undefined) return;
+    this.signalGroup('SIGKILL');
+  }
+
+  /**
+   * {@link killNow} plus every process of the instance's uid, blocking: for
+   * the executor's 'exit' handler, where nothing asynchronous runs.
+   */
+  killAllNow(): void {
+    this.signalGroup('SIGKILL');
+    if (this.opts.uid !== undefined) signalUidSync(this.opts.uid, 'KILL');
+  }
+
+  /**
+   * Signal the process group the child leads (spawned detached). Also after
+   * the child itself exited: members it left behind keep the group alive.
+   */
+  private signalGroup(signal: NodeJS.Signals): void {
+    const pid = this.child.pid;
+    if (pid === undefined) return;
     try {
-      this.child.kill('SIGKILL');
+      process.kill(-pid, signal);
     } catch {
-      // Already gone.
+      // ESRCH: the group is gone.
     }
   }
 
+  /** Queue a signal to every process of the instance's uid (those that left its group too). */
+  private signalUid(signal: UidSignal): Promise<unknown> {
+    const uid = this.opts.uid;
+    if (uid === undefined) return Promise.resolve();
+    this.uidSignals = this.uidSignals.then(() => signalUid(uid, signal));
+    return this.uidSignals;
+  }
+
+  /** Freeze every process of the instance (SIGSTOP): an idle instance burns no CPU. */
+  async pause(): Promise<void> {
+    if (this.destroyPromise !== undefined) return;
+    this.signalGroup('SIGSTOP');
+    await this.signalUid('STOP');
+  }
+
+  /**
+   * Thaw it. The group at once, so the runtime serves the next /run without
+   * waiting; processes that left the group a moment later (their signal
+   * needs a helper process of the instance's uid).
+   */
+  async resume(): Promise<void> {
+    this.signalGroup('SIGCONT');
+    void this.signalUid('CONT');
+  }
+
+  /**
+   * Kill everything the instance runs (its process group and, with a uid of
+   * its own, every process of that uid: a `setsid` grandchild too), then
+   * remove its directory. Idempotent.
+   */
   destroy(): Promise<void> {
     this.destroyPromise ??= (async () => {
-      this.killNow();
+      this.signalGroup('SIGKILL');
+      await this.signalUid('KILL');
       this.client?.close();
       await this.exited;
-      const addr = this.client?.address;
-      if (addr !== undefined && 'socketPath' in addr) await rm(addr.socketPath, { force: true });
+      await rm(this.opts.dir, { recursive: true, force: true });
+      await this.opts.onDestroyed?.(this);
       this.logger?.debug({ instance: this.id }, 'process instance destroyed');
     })();
     return this.destroyPromise;

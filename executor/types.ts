@@ -61,9 +61,34 @@ export interface Instance {
   run(req: RunRequest, timeoutMs: number): Promise<RunAnswer>;
   /** Stop and remove. Idempotent. */
   destroy(): Promise<void>;
-  /** Docker: freeze an idle instance; process backend: no-op. */
+  /**
+   * Freeze an idle instance (Docker: cgroup freezer; process backend:
+   * SIGSTOP), so nothing it left running burns CPU between activations.
+   * The warm pool resumes it before the next /run and before destroying it.
+   */
   pause?(): Promise<void>;
   resume?(): Promise<void>;
+  /**
+   * The platform API's own account of a fault it caused this instance's
+   * calls since `sinceMs` (epoch ms), or undefined when it failed none. A
+   * run whose runtime says "the platform API failed me" only counts as a
+   * platform fault when this confirms it: the runtime's word is the
+   * function's word, and a function must not be able to blame the platform.
+   */
+  platformFaultSince?(sinceMs: number): PlatformFaultReport | undefined;
+}
+
+/** A platform API failure an executor confirmed for one instance (see {@link Instance.platformFaultSince}). */
+export interface PlatformFaultReport {
+  /** Stable code for the activation record, e.g. `PLATFORM_API_UNAVAILABLE`. */
+  code: string;
+  message: string;
+  /**
+   * True when the executor itself is at fault (e.g. out of file descriptors)
+   * and should count towards its health; false for a store outage or a
+   * load spike, which are not this executor's fault.
+   */
+  systemError: boolean;
 }
 
 export interface ExecutorBackend {

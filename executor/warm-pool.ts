@@ -33,7 +33,7 @@ export interface WarmPoolOptions {
   poolMemorySizes?: number[];
   /** Without a cold start for this long, a grown pool target falls back. Default 60 s. */
   poolQuietMs?: number;
-  /** How often idle instances are checked. Default: idleTtlMs / 2, between 10 ms and 1 s. */
+  /** How often idle instances are checked. Default: half the shorter of idleTtlMs and pauseIdleAfterMs, between 10 ms and 1 s. */
   sweepIntervalMs?: number;
   /**
    * Pause (Docker: freeze) loaded instances idle for this long, if the backend
@@ -131,7 +131,8 @@ export class WarmPool {
     for (const memoryMb of opts.poolMemorySizes ?? [256]) {
       this.pools.set(poolKeyOf(memoryMb, false), { memoryMb, allowEgress: false, base: opts.poolSize, target: opts.poolSize, lastColdAt: now, retryAt: 0 });
     }
-    const sweepMs = opts.sweepIntervalMs ?? Math.max(10, Math.min(1000, Math.floor(opts.idleTtlMs / 2)));
+    const idleStep = Math.min(opts.idleTtlMs, opts.pauseIdleAfterMs ?? Number.POSITIVE_INFINITY);
+    const sweepMs = opts.sweepIntervalMs ?? Math.max(10, Math.min(1000, Math.floor(idleStep / 2)));
     this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
     // Housekeeping must never keep the process alive.
     this.sweepTimer.unref();
@@ -271,6 +272,21 @@ export class WarmPool {
       slot.state = 'busy';
       this.destroySlot(slot);
       return false;
+    }
+  }
+
+  /**
+   * Resume a paused instance that is about to be destroyed: a pause still in
+   * flight would race the removal, and a frozen process may not die of its
+   * kill until thawed. A failure only means it goes frozen.
+   */
+  private async thaw(slot: Slot, instance: Instance): Promise<void> {
+    try {
+      await slot.paused;
+      slot.paused = undefined;
+      await instance.resume?.();
+    } catch (err) {
+      this.opts.logger?.debug({ err, slot: slot.seq }, 'resuming an instance before destroying it failed');
     }
   }
 
@@ -419,6 +435,7 @@ export class WarmPool {
     slot.destroyed = (async () => {
       try {
         const instance = wasStarting && slot.creating ? await slot.creating : slot.instance;
+        if (instance !== undefined && slot.paused !== undefined) await this.thaw(slot, instance);
         await instance?.destroy();
       } catch (err) {
         this.opts.logger?.warn({ err, slot: slot.seq }, 'destroying an instance failed');

@@ -9,7 +9,12 @@
  */
 import http from 'node:http';
 
-/** A failed platform call. `code` is the platform's stable error code (`INVALID_KEY`, `UNAUTHORIZED`, …). */
+/**
+ * A failed platform call. `code` is the platform's stable error code
+ * (`INVALID_KEY`, `UNAUTHORIZED`, …). `status` 5xx (503
+ * `PLATFORM_UNAVAILABLE` when the API could not be reached at all) means the
+ * platform failed the call, not the function.
+ */
 export class PlatformApiError extends Error {
   constructor(
     readonly code: string,
@@ -55,13 +60,54 @@ interface Reply {
 }
 
 /**
+ * Calls in flight per instance; more wait their turn. The platform API
+ * allows 64 connections per token (executor/platform-api.ts), so a function
+ * that fires hundreds of calls at once is queued here instead of refused.
+ */
+const MAX_CALLS_IN_FLIGHT = 16;
+/**
+ * Attempts of a call whose connection failed before any answer: the socket
+ * may refuse for a moment (full accept queue under load). Never after the
+ * request may have been served, unless it is idempotent.
+ */
+const MAX_ATTEMPTS = 3;
+const RETRY_DELAYS_MS = [10, 50];
+
+/** Told of every call the platform failed (5xx or unreachable), so the runtime can report it. */
+export type PlatformFaultListener = (err: PlatformApiError) => void;
+
+/** A counting semaphore: at most `limit` holders, the rest wait in order. */
+class CallSlots {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active++;
+    try {
+      return await fn();
+    } finally {
+      // The slot passes straight to the next waiter, so `active` stays counted.
+      const next = this.waiting.shift();
+      if (next !== undefined) next();
+      else this.active--;
+    }
+  }
+}
+
+/**
  * Build the client. With no socket (`socketPath` undefined) every call fails
  * with `PLATFORM_UNAVAILABLE`, which says what is wrong instead of a bare
  * "cannot read property of undefined".
  */
-export function createPlatformContext(socketPath: string | undefined, token: string): PlatformContext {
+export function createPlatformContext(socketPath: string | undefined, token: string, onPlatformFault?: PlatformFaultListener): PlatformContext {
+  const slots = new CallSlots(MAX_CALLS_IN_FLIGHT);
   const call = (method: string, urlPath: string, body?: Buffer, contentType?: string): Promise<Reply> =>
-    request(socketPath, token, method, urlPath, body, contentType);
+    slots.run(() => requestWithRetry(socketPath, token, method, urlPath, body, contentType)).catch((err: unknown) => {
+      if (err instanceof PlatformApiError && err.status >= 500) onPlatformFault?.(err);
+      throw err;
+    });
   const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v), 'utf8');
   const parse = (r: Reply): Record<string, unknown> => JSON.parse(r.body.toString('utf8')) as Record<string, unknown>;
 
@@ -122,10 +168,33 @@ function notFoundAs(code: string): (err: unknown) => undefined {
   };
 }
 
-function request(socketPath: string | undefined, token: string, method: string, urlPath: string, body?: Buffer, contentType?: string): Promise<Reply> {
-  if (socketPath === undefined) {
-    return Promise.reject(new PlatformApiError('PLATFORM_UNAVAILABLE', 'this instance has no platform socket (BRISK_PLATFORM_SOCKET is not set)', 503));
+/** A connection that failed before any answer; `sent`: the request may have reached the server. */
+class Unreachable extends Error {
+  constructor(message: string, readonly sent: boolean) {
+    super(message);
   }
+}
+
+async function requestWithRetry(socketPath: string | undefined, token: string, method: string, urlPath: string, body?: Buffer, contentType?: string): Promise<Reply> {
+  if (socketPath === undefined) {
+    throw new PlatformApiError('PLATFORM_UNAVAILABLE', 'this instance has no platform socket (BRISK_PLATFORM_SOCKET is not set)', 503);
+  }
+  // An increment must not be applied twice; reads, writes of a whole value and deletes may.
+  const idempotent = method !== 'POST';
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await request(socketPath, token, method, urlPath, body, contentType);
+    } catch (err) {
+      if (!(err instanceof Unreachable)) throw err;
+      if (attempt >= MAX_ATTEMPTS || (err.sent && !idempotent)) {
+        throw new PlatformApiError('PLATFORM_UNAVAILABLE', `platform API unreachable: ${err.message}`, 503);
+      }
+      await new Promise((r) => setTimeout(r, RETRY_DELAYS_MS[attempt - 1] ?? 50));
+    }
+  }
+}
+
+function request(socketPath: string, token: string, method: string, urlPath: string, body?: Buffer, contentType?: string): Promise<Reply> {
   return new Promise<Reply>((resolve, reject) => {
     const headers: http.OutgoingHttpHeaders = { host: 'platform', authorization: `Bearer ${token}` };
     if (body !== undefined) {
@@ -137,14 +206,16 @@ function request(socketPath: string | undefined, token: string, method: string, 
     const req = http.request({ socketPath, method, path: urlPath, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
+      res.on('error', (err) => reject(new Unreachable(err.message, true)));
       res.on('end', () => {
         const reply = { status: res.statusCode ?? 0, body: Buffer.concat(chunks) };
         if (reply.status >= 200 && reply.status < 300) resolve(reply);
         else reject(toError(reply));
       });
     });
-    req.on('error', (err) => reject(new PlatformApiError('PLATFORM_UNAVAILABLE', `platform API unreachable: ${err.message}`, 503)));
+    let connected = false;
+    req.on('socket', (socket) => socket.once('connect', () => (connected = true)));
+    req.on('error', (err) => reject(new Unreachable(err.message, connected)));
     req.end(body);
   });
 }

@@ -67,6 +67,13 @@ export const runResponseSchema = /* @__PURE__ */ (() => {
     z.object({
       ok: z.literal(false),
       error: z.object({ errorType: z.string(), errorMessage: z.string(), stack: z.string().optional() }),
+      /**
+       * The platform API failed a call of this activation (answered 5xx or
+       * could not be reached): the first such failure. Only a hint: it comes
+       * from inside the instance, so the executor believes it only when its
+       * own platform API confirms it failed this instance's calls.
+       */
+      platformFault: z.object({ code: z.string(), message: z.string() }).optional(),
       ...logs,
     }),
   ]);

@@ -154,6 +154,9 @@ interface LoadedFunction {
 let initState: 'none' | 'initializing' | 'ready' | 'failed' = 'none';
 let loaded: LoadedFunction | undefined;
 let busy = false;
+/** The first call of the running activation the platform API failed; undefined if none (or between activations). */
+let platformFault: { code: string; message: string } | undefined;
+let activationRunning = false;
 /** Fails the running activation when an error escapes its handler asynchronously. */
 let failCurrent: ((err: unknown) => void) | undefined;
 
@@ -297,10 +300,15 @@ async function handleInit(req: http.IncomingMessage, res: http.ServerResponse): 
     version: init.version,
     memoryMb: init.memoryMb,
     maxResultBytes: init.limits?.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
-    ...(init.platform ? { platform: createPlatformContext(platformSocket, init.platform.token) } : {}),
+    ...(init.platform ? { platform: createPlatformContext(platformSocket, init.platform.token, notePlatformFault) } : {}),
   };
   initState = 'ready';
   send(res, 200, { ok: true, exportName: handler.exportName, style: handler.style });
+}
+
+/** Remember the platform failing a call, if it happens during an activation (stray background calls do not count). */
+function notePlatformFault(err: { code: string; message: string }): void {
+  if (activationRunning) platformFault ??= { code: err.code, message: err.message };
 }
 
 // ---------------------------------------------------------------------------
@@ -336,6 +344,8 @@ async function activate(fn: LoadedFunction, run: RunRequest, event: unknown): Pr
   const cap = new LogCapture();
   markBoth(ACTIVATION_START_MARKER, run.activationId);
   capture = cap;
+  platformFault = undefined;
+  activationRunning = true;
   const t0 = performance.now();
   let outcome: { ok: true; json: string } | { ok: false; error: ReturnType<typeof toFunctionError> };
   try {
@@ -348,6 +358,7 @@ async function activate(fn: LoadedFunction, run: RunRequest, event: unknown): Pr
     outcome = { ok: false, error: toFunctionError(err) };
   } finally {
     failCurrent = undefined;
+    activationRunning = false;
   }
   const durationMs = performance.now() - t0;
   capture = undefined;
@@ -355,7 +366,7 @@ async function activate(fn: LoadedFunction, run: RunRequest, event: unknown): Pr
   const logs = cap.lines();
   return outcome.ok
     ? { ok: true, resultJson: outcome.json, logs, logsTruncated: cap.truncated, durationMs }
-    : { ok: false, error: outcome.error, logs, logsTruncated: cap.truncated, durationMs };
+    : { ok: false, error: outcome.error, logs, logsTruncated: cap.truncated, durationMs, ...(platformFault ? { platformFault } : {}) };
 }
 
 async function handleRun(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

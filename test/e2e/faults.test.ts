@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnRole, stopProcess, tempDir, type BriskProcess } from '../helpers/cluster.js';
+import { spawnRole, stopProcess, sharedFile, sharedTempDir, type BriskProcess } from '../helpers/cluster.js';
 import {
   freePort,
   privateRabbitAvailable,
@@ -47,8 +47,8 @@ describe.skipIf(!available)('faults on real services', () => {
   let gateway: BriskProcess & { port?: number };
   let scheduler: BriskProcess;
   const executors = new Map<string, BriskProcess>();
-  const dir = tempDir('faults');
-  const effects = `${dir}/effects.log`;
+  const dir = sharedTempDir('faults');
+  const effects = sharedFile(dir, 'effects.log');
   /** Instance processes orphaned by a kill -9 of their executor; killed at the end. */
   const orphans: number[] = [];
   const a = api(() => `http://127.0.0.1:${gateway.port}`, ADMIN_KEY);
@@ -99,6 +99,7 @@ describe.skipIf(!available)('faults on real services', () => {
       BRISK_S3_REGION: s3.region,
       BRISK_BUS_PREFIX: PREFIX,
       BRISK_ADMIN_KEY: ADMIN_KEY,
+      BRISK_EXECUTOR_BACKEND: 'process',
       BRISK_POOL_SIZE: '0',
       BRISK_POOL_MAX: '0',
       BRISK_HEARTBEAT_MS: String(HEARTBEAT_MS),

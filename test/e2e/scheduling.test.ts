@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsistentHashRing } from '../../scheduler/consistent-hash.js';
 import { placementKey } from '../../scheduler/placement.js';
-import { spawnRole, stopProcess, tempDir, type BriskProcess } from '../helpers/cluster.js';
+import { spawnRole, stopProcess, sharedFile, sharedTempDir, type BriskProcess } from '../helpers/cluster.js';
 import { distributedServicesAvailable, startDistributedServices, type DistributedServices } from '../helpers/distributed-env.js';
 import { waitFor } from '../helpers/services.js';
 import { api, waitForActivation } from './scenarios.js';
@@ -71,6 +71,7 @@ describe.skipIf(!available)('scheduling on real services with small executors', 
       BRISK_HEARTBEAT_MS: String(HEARTBEAT_MS),
       BRISK_EXECUTOR_MEMORY_MB: '512',
       BRISK_ADMIN_KEY: ADMIN_KEY,
+      BRISK_EXECUTOR_BACKEND: 'process',
     };
     gateway = await spawnRole('gateway', { ...env, BRISK_PORT: '0' });
   });
@@ -147,7 +148,7 @@ describe.skipIf(!available)('scheduling on real services with small executors', 
 
     it('answers 429 with Retry-After at the concurrency limit; an async call waits and then runs', async () => {
       await deploy('one', { maxConcurrency: 1 });
-      const mark = `${tempDir('mark')}/started`;
+      const mark = `${sharedTempDir('mark')}/started`;
       const first = invoke('one', { ms: 2000, mark });
       await waitFor(() => fs.existsSync(mark), 10_000);
       const refused = await invoke('one', {});
@@ -188,8 +189,8 @@ describe.skipIf(!available)('scheduling on real services with small executors', 
     it('two schedulers under load: every invocation runs exactly once (side effects counted)', async () => {
       await spawn('scheduler', { BRISK_PLACEMENT: 'spread' });
       await settle();
-      const dir = tempDir('effects');
-      const file = `${dir}/effects.log`;
+      const dir = sharedTempDir('effects');
+      const file = sharedFile(dir, 'effects.log');
       const code = `import fs from 'node:fs';
         export const handler = async (e, ctx) => { fs.appendFileSync(${JSON.stringify(file)}, ctx.activationId + '\\n'); await new Promise((r) => setTimeout(r, 20)); return { n: e.n }; };`;
       await deploy('effect', { memoryMb: 64 }, code);

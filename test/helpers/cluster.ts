@@ -83,6 +83,24 @@ export function tempDir(label: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `brisk-${label}-`));
 }
 
+/**
+ * A temp dir functions may write into: on the process backend run as root,
+ * each instance runs as a uid of its own, which a 0700 root dir keeps out.
+ */
+export function sharedTempDir(label: string): string {
+  const dir = tempDir(label);
+  fs.chmodSync(dir, 0o777);
+  return dir;
+}
+
+/** An empty file in `dir` that every instance (whatever its uid) may append to. */
+export function sharedFile(dir: string, name: string): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, '');
+  fs.chmodSync(file, 0o666);
+  return file;
+}
+
 export interface Cluster {
   /** Gateways' base URLs. */
   urls: string[];
@@ -142,7 +160,8 @@ export interface DistributedOptions {
 
 /** Separate gateway, scheduler and executor processes on real services. */
 export async function startDistributed(opts: DistributedOptions): Promise<Cluster & { spawnExecutor(id?: string): Promise<BriskProcess> }> {
-  const base = { BRISK_POOL_SIZE: '1', BRISK_HEARTBEAT_MS: '500', BRISK_ADMIN_KEY: TEST_ADMIN_KEY, ...opts.env };
+  // Process executors unless a test asks for docker (a distributed executor defaults to docker).
+  const base = { BRISK_EXECUTOR_BACKEND: 'process', BRISK_POOL_SIZE: '1', BRISK_HEARTBEAT_MS: '500', BRISK_ADMIN_KEY: TEST_ADMIN_KEY, ...opts.env };
   const cluster = await bootCluster(async () => {
     const schedulers = await Promise.all(Array.from({ length: opts.schedulers ?? 1 }, () => spawnRole('scheduler', base)));
     const executors = await Promise.all(Array.from({ length: opts.executors ?? 1 }, () => spawnRole('executor', base)));

@@ -215,6 +215,8 @@ describe('DockerBackend (real engine)', () => {
       expect(hc.Memory).toBe(128 * 1024 * 1024);
       expect(hc.MemorySwap).toBe(128 * 1024 * 1024);
       expect(hc.PidsLimit).toBe(64);
+      // One container cannot hold thousands of platform API connections (security probe F4).
+      expect(hc.Ulimits).toEqual([{ Name: 'nofile', Soft: 1024, Hard: 1024 }]);
       expect(hc.AutoRemove).toBe(false);
       expect(hc.LogConfig).toEqual({ Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } });
     } finally {

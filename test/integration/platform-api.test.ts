@@ -1,12 +1,14 @@
 import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleRuntimeTo } from '../helpers/runtime-bundle.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../bus/memory-bus.js';
 import { Topology } from '../../bus/topology.js';
+import { ServiceUnavailableError } from '../../core/errors.js';
 import type { ObjectEvent } from '../../core/types.js';
 import { PlatformApi, stateKey } from '../../executor/platform-api.js';
 import { ProcessBackend } from '../../executor/process-backend.js';
@@ -128,7 +130,7 @@ async function fixture(kv: KeyValueStore): Promise<Fixture> {
   // Short path: the socket must fit in sun_path whatever the temp dir is.
   const api = new PlatformApi({ socketPath: path.join(os.tmpdir(), `bp-${uniquePrefix('t').slice(-8)}`, 'platform.sock'), kv, objects });
   await api.start();
-  const raw = new ProcessBackend({ runtimePath, codeDir: dir, platformSocket: api.socketPath });
+  const raw = new ProcessBackend({ runtimePath, platformSocket: api.socketPath });
   await raw.start();
   const backend = api.track(raw);
   return {
@@ -319,4 +321,178 @@ describe.skipIf(!redisOk)('over Redis', () => {
     await redis?.stop();
   });
   platformSuite('Redis key-value store (distributed)', () => new RedisKeyValueStore({ url: redis.url, prefix: `${uniquePrefix('pa')}:` }));
+});
+
+/**
+ * Finding F4 of the security probe: one instance held 20,000 connections to
+ * the shared platform socket, the executor ran out of file descriptors, and
+ * other tenants' context.state calls failed as their own function errors.
+ */
+describe('platform API connection limits and fault accounting', () => {
+  const apis: PlatformApi[] = [];
+  const clients: net.Socket[] = [];
+  let kvDown = false;
+  let kv: FileKeyValueStore;
+
+  beforeAll(async () => {
+    kv = new FileKeyValueStore(path.join(workDir, `kv-limits-${uniquePrefix('l')}`));
+    await kv.waitUntilReady();
+  });
+  afterAll(async () => {
+    for (const c of clients) c.destroy();
+    await Promise.all(apis.map((a) => a.close()));
+    await kv.close();
+  });
+
+  /** A key-value store whose reads fail like a store outage while `kvDown` is set. */
+  function flakyKv(): KeyValueStore {
+    return new Proxy(kv, {
+      get(target, prop, receiver) {
+        if (prop === 'get' && kvDown) return async () => Promise.reject(new ServiceUnavailableError('redis', 'connection lost'));
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+  }
+
+  async function limitedApi(over: Partial<ConstructorParameters<typeof PlatformApi>[0]> = {}): Promise<PlatformApi> {
+    const bus = new MemoryBus({ prefix: 'lim' });
+    const api = new PlatformApi({
+      socketPath: path.join(os.tmpdir(), `bp-${uniquePrefix('m').slice(-8)}`, 'p.sock'),
+      kv: flakyKv(),
+      objects: new ObjectService({ objects: new FileObjectStore(path.join(workDir, `obj-${uniquePrefix('o')}`)), bus, topology: new Topology('lim'), kv, maxObjectBytes: 1024 }),
+      ...over,
+    });
+    apis.push(api);
+    await api.start();
+    return api;
+  }
+
+  /** Open a raw connection; resolves once connected. */
+  function connect(socketPath: string): Promise<net.Socket> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(socketPath);
+      clients.push(s);
+      s.on('error', () => undefined);
+      // Flowing, so the server's close is read (a paused socket never sees the end).
+      s.resume();
+      s.once('connect', () => resolve(s));
+      s.once('close', () => reject(new Error('closed before connecting')));
+    });
+  }
+
+  const isOpen = (s: net.Socket): boolean => !s.destroyed && s.readyState === 'open';
+
+  it('closes a connection that does not show a valid token promptly', async () => {
+    const api = await limitedApi({ authTimeoutMs: 150 });
+    const silent = await Promise.all(Array.from({ length: 20 }, () => connect(api.socketPath)));
+    // Headers with a made-up token: refused, and the connection does not stay.
+    const liar = await connect(api.socketPath);
+    liar.write('GET /state/x HTTP/1.1\r\nhost: p\r\nauthorization: Bearer not-a-token\r\n\r\n');
+    await waitFor(() => silent.every((s) => !isOpen(s)) && !isOpen(liar), 3000);
+    expect(api.connectionCount).toBe(0);
+  });
+
+  it('past maxConnections a new connection pushes out the oldest silent one; token holders keep being served', async () => {
+    const api = await limitedApi({ maxConnections: 32, authTimeoutMs: 60_000 });
+    const token = api.issueToken({ namespace: 'victim', function: 'f' });
+    const flood: net.Socket[] = [];
+    for (let i = 0; i < 96; i++) flood.push(await connect(api.socketPath));
+    await waitFor(() => flood.filter(isOpen).length <= 32, 3000);
+    expect(api.connectionCount).toBeLessThanOrEqual(32);
+    // The survivors are the newest: the oldest were pushed out first.
+    expect(flood.slice(-16).every(isOpen)).toBe(true);
+    for (let i = 0; i < 5; i++) expect((await socketCall(api.socketPath, 'GET', '/state/k', token)).status).toBe(404);
+  });
+
+  it('caps the connections one token holds (429 PLATFORM_CONNECTION_LIMIT) and closes them all when the token is revoked', async () => {
+    const api = await limitedApi({ maxConnectionsPerToken: 4 });
+    const token = api.issueToken({ namespace: 'greedy', function: 'f' });
+    const other = api.issueToken({ namespace: 'victim', function: 'f' });
+    // Authenticated, then stalled: headers promise a body that never comes.
+    const held = await Promise.all(Array.from({ length: 4 }, () => connect(api.socketPath)));
+    for (const s of held) s.write(`PUT /state/k HTTP/1.1\r\nhost: p\r\nauthorization: Bearer ${token}\r\ncontent-length: 100\r\n\r\n`);
+    await waitFor(() => api.connectionCount === 4);
+    const over = await socketCall(api.socketPath, 'GET', '/state/k', token);
+    expect(over).toMatchObject({ status: 429, json: { error: { code: 'PLATFORM_CONNECTION_LIMIT' } } });
+    expect((await socketCall(api.socketPath, 'GET', '/state/k', other)).status).toBe(404);
+    expect(held.every(isOpen)).toBe(true);
+    api.revokeToken(token);
+    await waitFor(() => held.every((s) => !isOpen(s)), 2000);
+    expect(api.connectionCount).toBe(0);
+  });
+
+  it('serves one request per connection (no idle keep-alive connections)', async () => {
+    const api = await limitedApi();
+    const token = api.issueToken({ namespace: 'n', function: 'f' });
+    const s = await connect(api.socketPath);
+    let answer = '';
+    s.on('data', (d: Buffer) => {
+      answer += d.toString('utf8');
+    });
+    s.write(`GET /state/k HTTP/1.1\r\nhost: p\r\nauthorization: Bearer ${token}\r\n\r\n`);
+    await waitFor(() => !isOpen(s), 2000);
+    expect(answer).toMatch(/^HTTP\/1\.1 404/);
+    expect(answer.toLowerCase()).toContain('connection: close');
+  });
+
+  it('remembers a call it failed (5xx) against that token only, for the executor to confirm', async () => {
+    const api = await limitedApi();
+    const a = api.issueToken({ namespace: 'a', function: 'f' });
+    const b = api.issueToken({ namespace: 'b', function: 'f' });
+    const t0 = Date.now();
+    expect(api.platformFaultSince(a, t0)).toBeUndefined();
+    kvDown = true;
+    try {
+      expect((await socketCall(api.socketPath, 'GET', '/state/k', a)).status).toBe(503);
+    } finally {
+      kvDown = false;
+    }
+    expect(api.platformFaultSince(a, t0)).toMatchObject({ code: 'PLATFORM_API_UNAVAILABLE', systemError: false });
+    expect(api.platformFaultSince(a, t0)?.message).toContain('SERVICE_UNAVAILABLE');
+    expect(api.platformFaultSince(b, t0)).toBeUndefined();
+    // A later run of the same instance is not blamed on an old fault.
+    await new Promise((r) => setTimeout(r, 5));
+    expect(api.platformFaultSince(a, Date.now())).toBeUndefined();
+    // A 4xx is the caller's own doing.
+    const t1 = Date.now();
+    expect((await socketCall(api.socketPath, 'GET', `/state/${'x'.repeat(300)}`, a)).status).toBe(400);
+    expect(api.platformFaultSince(a, t1)).toBeUndefined();
+  });
+
+  it('the runtime reports a platform failure of the activation, and only the tracked instance of a failed call is confirmed', async () => {
+    const api = await limitedApi();
+    const raw = new ProcessBackend({ runtimePath, platformSocket: api.socketPath });
+    const backend = api.track(raw);
+    const code = `export const handler = async (e, ctx) => {
+      if (e.fake) { const err = new Error('platform API unreachable: read ECONNRESET'); err.name = 'PlatformApiError'; err.code = 'PLATFORM_UNAVAILABLE'; err.status = 503; throw err; }
+      return ctx.state.get('k');
+    };`;
+    const load = async (ns: string): Promise<Instance> => {
+      const inst = await backend.createInstance({ memoryMb: 128, allowEgress: false });
+      await inst.init({ ...initReq(ns, 'f', api.issueToken({ namespace: ns, function: 'f' })), code });
+      return inst;
+    };
+    const [victim, faker] = [await load('victim'), await load('faker')];
+    try {
+      const t0 = Date.now();
+      kvDown = true;
+      let res: RunResponse;
+      try {
+        res = await victim.run({ activationId: 'a1', payload: '{}', deadline: Date.now() + 10_000 }, 10_000);
+      } finally {
+        kvDown = false;
+      }
+      expect(res).toMatchObject({ ok: false, platformFault: { code: 'SERVICE_UNAVAILABLE' } });
+      expect(victim.platformFaultSince?.(t0)).toMatchObject({ code: 'PLATFORM_API_UNAVAILABLE' });
+      // A function that throws a look-alike error is not the platform's fault: no claim, and nothing to confirm.
+      const t1 = Date.now();
+      const fake = await faker.run({ activationId: 'a2', payload: '{"fake":true}', deadline: Date.now() + 10_000 }, 10_000);
+      expect(fake.ok).toBe(false);
+      expect('platformFault' in fake).toBe(false);
+      expect(faker.platformFaultSince?.(t1)).toBeUndefined();
+    } finally {
+      await backend.close();
+    }
+  });
 });

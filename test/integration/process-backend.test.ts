@@ -8,6 +8,7 @@ import { build } from 'esbuild';
 import { bundleRuntimeTo } from '../helpers/runtime-bundle.js';
 import { backendContract } from '../contracts/backend-contract.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Logger } from '../../core/logger.js';
 import type { FunctionVersion } from '../../core/types.js';
 import { ProcessBackend, type ProcessInstance } from '../../executor/process-backend.js';
 import { WarmPool } from '../../executor/warm-pool.js';
@@ -34,7 +35,7 @@ const repoRoot = path.resolve(import.meta.dirname, '../..');
 beforeAll(async () => {
   workDir = await mkdtemp(path.join(os.tmpdir(), 'brisk-proc-test-'));
   runtimePath = await bundleRuntimeTo(path.join(workDir, 'runtime/server.mjs'));
-  backend = new ProcessBackend({ runtimePath, codeDir: workDir });
+  backend = new ProcessBackend({ runtimePath });
   await backend.start();
 });
 
@@ -83,7 +84,7 @@ async function waitDead(pids: number[], timeoutMs = 5000): Promise<void> {
 backendContract(
   'ProcessBackend',
   async () => {
-    const b = new ProcessBackend({ runtimePath, codeDir: workDir });
+    const b = new ProcessBackend({ runtimePath, tmpDir: workDir });
     await b.start();
     return b;
   },
@@ -257,7 +258,7 @@ describe('ProcessBackend + runtime server', () => {
   });
 
   it('serves warm, pool and cold starts through a WarmPool', async () => {
-    const own = new ProcessBackend({ runtimePath, codeDir: workDir });
+    const own = new ProcessBackend({ runtimePath });
     const fn = (name: string, memoryMb: number): FunctionVersion => ({
       namespace: 'default', name, version: 1, handler: 'index.handler', memoryMb, timeoutMs: 5000, env: { WHO: name },
       maxConcurrency: 0, retries: 0, allowEgress: false, codeHash: name, codeSize: 1, exportName: 'handler', createdAt: new Date().toISOString(),
@@ -294,8 +295,8 @@ describe('ProcessBackend + runtime server', () => {
     expect(own.size).toBe(0);
   });
 
-  it('reaches each child over its own unix socket in a private directory, removed on close', async () => {
-    const own = new ProcessBackend({ runtimePath, codeDir: workDir });
+  it('reaches each child over its own unix socket in a directory private to it, removed with it', async () => {
+    const own = new ProcessBackend({ runtimePath });
     await own.start();
     const a = (await own.createInstance({ memoryMb: 128, allowEgress: false })) as ProcessInstance;
     const b = (await own.createInstance({ memoryMb: 128, allowEgress: false })) as ProcessInstance;
@@ -303,15 +304,51 @@ describe('ProcessBackend + runtime server', () => {
     const pb = b.address && 'socketPath' in b.address ? b.address.socketPath : '';
     expect(pa).toMatch(/\.sock$/);
     expect(pb).toMatch(/\.sock$/);
-    expect(pa).not.toBe(pb);
-    expect(path.dirname(pa)).toBe(path.dirname(pb));
-    expect(statSync(path.dirname(pa)).mode & 0o777).toBe(0o700);
-    await a.init(initReq(`export const handler = async (e) => e.x + 1;`));
-    expect(await run(a, { x: 41 })).toMatchObject({ ok: true, resultJson: '42' });
+    expect(path.dirname(pa)).toBe(a.dir);
+    expect(path.dirname(pb)).toBe(b.dir);
+    expect(a.dir).not.toBe(b.dir);
+    for (const dir of [a.dir, b.dir]) expect(statSync(dir).mode & 0o777).toBe(0o700);
+    // The bundle /init writes goes to the instance's own directory, and goes with it (it used to leak in /tmp).
+    await a.init(initReq(`export const handler = async (e) => ({ n: e.x + 1, file: import.meta.url, tmp: (await import('node:os')).tmpdir() });`));
+    const res = await run(a, { x: 41 });
+    expect(res.ok).toBe(true);
+    const out = JSON.parse((res as { resultJson: string }).resultJson) as { n: number; file: string; tmp: string };
+    expect(out.n).toBe(42);
+    expect(new URL(out.file).pathname.startsWith(`${a.dir}/code/brisk-fn-`)).toBe(true);
+    expect(out.tmp).toBe(`${a.dir}/tmp`);
     await a.destroy();
     expect(existsSync(pa)).toBe(false);
+    expect(existsSync(a.dir)).toBe(false);
     await own.close();
-    expect(existsSync(path.dirname(pb))).toBe(false);
+    expect(existsSync(b.dir)).toBe(false);
+    expect(existsSync(path.dirname(b.dir))).toBe(false);
+  });
+
+  it('without per-instance uids (not root, or turned off): warns at start, and still pauses, resumes and kills the process group', async () => {
+    const warnings: string[] = [];
+    const logger = { warn: (_o: unknown, msg: string) => void warnings.push(msg), info: () => undefined, debug: () => undefined } as unknown as Logger;
+    const own = new ProcessBackend({ runtimePath, uidRange: 'off', logger });
+    await own.start();
+    expect(own.isolatesUids).toBe(false);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/environment/);
+    try {
+      const inst = (await own.createInstance({ memoryMb: 128, allowEgress: false })) as ProcessInstance;
+      expect(inst.uid).toBeUndefined();
+      await inst.init(initReq(`import { spawn } from 'node:child_process';
+        export const handler = async () => ({ me: process.getuid(), child: spawn('sleep', ['293'], { stdio: 'ignore' }).pid });`));
+      const out = JSON.parse((await run(inst, {}) as { resultJson: string }).resultJson) as { me: number; child: number };
+      expect(out.me).toBe(process.getuid?.());
+      const state = (pid: number): string => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0]!;
+      await inst.pause();
+      expect([state(inst.pid as number), state(out.child)]).toEqual(['T', 'T']);
+      await inst.resume();
+      expect(await run(inst, {})).toMatchObject({ ok: true });
+      await inst.destroy();
+      await waitDead([out.child]);
+    } finally {
+      await own.close();
+    }
   });
 
   describe('runtime server protocol (spoken directly)', () => {

@@ -21,9 +21,12 @@ class FakeInstance implements Instance {
   async run(req: RunRequest): Promise<RunAnswer> {
     return { ok: true, resultJson: JSON.stringify(req.activationId), result: req.activationId, logs: [], logsTruncated: false, durationMs: 0 };
   }
+  /** Whether it was still frozen when destroyed (the pool must thaw it first). */
+  destroyedPaused = false;
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.destroyedPaused = this.paused;
     this.backend.liveMb -= this.spec.memoryMb;
   }
   pause?: () => Promise<void>;
@@ -313,6 +316,57 @@ describe('WarmPool', () => {
     expect(again).toMatchObject({ instance: inst, startKind: 'warm' });
     expect(inst.paused).toBe(false);
     expect(inst.resumes).toBe(1);
+  });
+
+  it('pauses within the pause delay without a hand-set sweep interval', async () => {
+    const backend = new FakeBackend();
+    backend.pausable = true;
+    // idleTtlMs 60 s alone would sweep once a second; the pause delay sets the pace.
+    const pool = makePool(backend, { pauseIdleAfterMs: 40 });
+    const a = await pool.acquire(fnv('f'));
+    const released = Date.now();
+    pool.release(a.instance, { healthy: true });
+    await until(() => (a.instance as FakeInstance).paused, 400);
+    expect(Date.now() - released).toBeGreaterThanOrEqual(40);
+  });
+
+  it('a paused instance is still an idle warm instance to the scheduler', async () => {
+    const backend = new FakeBackend();
+    backend.pausable = true;
+    const pool = makePool(backend, { pauseIdleAfterMs: 10, sweepIntervalMs: 5 });
+    const a = await pool.acquire(fnv('f'));
+    pool.release(a.instance, { healthy: true });
+    const view = (): unknown => {
+      const { memoryUsedMb, inFlight, warm } = pool.stats();
+      return { memoryUsedMb, inFlight, warm };
+    };
+    const before = view();
+    await until(() => (a.instance as FakeInstance).paused);
+    expect(view()).toEqual(before);
+    expect(pool.stats().warm).toEqual([{ namespace: 'default', function: 'f', version: 1, state: 'idle' }]);
+  });
+
+  it('resumes a paused instance before destroying it (idle expiry, eviction, drain)', async () => {
+    const backend = new FakeBackend();
+    backend.pausable = true;
+    const pool = makePool(backend, { pauseIdleAfterMs: 10, sweepIntervalMs: 5, idleTtlMs: 150, memoryMb: 512 });
+    const expiring = await pool.acquire(fnv('expiring'));
+    pool.release(expiring.instance, { healthy: true });
+    await until(() => (expiring.instance as FakeInstance).paused);
+    await until(() => (expiring.instance as FakeInstance).destroyed);
+    const evicted = await pool.acquire(fnv('evicted'));
+    pool.release(evicted.instance, { healthy: true });
+    const drained = await pool.acquire(fnv('drained'));
+    pool.release(drained.instance, { healthy: true });
+    await until(() => (evicted.instance as FakeInstance).paused && (drained.instance as FakeInstance).paused);
+    // 512 MB budget, two idle 256 MB instances: a third function evicts the older one.
+    const third = await pool.acquire(fnv('third'));
+    expect((evicted.instance as FakeInstance).destroyed).toBe(true);
+    pool.release(third.instance, { healthy: true });
+    await pool.drain();
+    const all = [expiring, evicted, drained].map((x) => x.instance as FakeInstance);
+    expect(all.map((i) => [i.destroyed, i.destroyedPaused])).toEqual([[true, false], [true, false], [true, false]]);
+    expect(all.map((i) => i.resumes)).toEqual([1, 1, 1]);
   });
 
   it('retries pre-starting after a backend failure', async () => {
