@@ -59,11 +59,10 @@ export function parseWith<S extends z.ZodType>(schema: S, input: unknown, code =
  * Bodies without a declared length (chunked) are still counted while streaming.
  */
 export function declaredLengthGuard(limitBytes: number): RequestHandler {
-  return (req, res, next) => {
+  return (req, _res, next) => {
     const declared = req.headers['content-length'];
     if (declared === undefined || !(Number(declared) > limitBytes)) return next();
-    // Node closes the socket after this response instead of reading the unread body to reuse it.
-    res.setHeader('connection', 'close');
+    // The error middleware adds `Connection: close`: the unread body is never read.
     next(new PayloadTooLargeError(limitBytes));
   };
 }
@@ -75,6 +74,18 @@ export function limitedBody(limitBytes: number, parser: (limit: number) => Reque
   return (req, res, next) => guard(req, res, (err?: unknown) => (err === undefined ? parse(req, res, next) : next(err)));
 }
 
+/**
+ * An error answered before the request's body was read (401, 404, 413 …):
+ * close the connection after the answer. Node would otherwise read and
+ * discard the whole declared body to reuse the connection, which a client
+ * declaring gigabytes can stretch to the request timeout.
+ */
+export function closeIfBodyUnread(req: Request, res: Response): void {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  const hasBody = declared > 0 || req.headers['transfer-encoding'] !== undefined;
+  if (hasBody && !req.complete) res.setHeader('connection', 'close');
+}
+
 /** The one place errors become HTTP responses: `{ error: { code, message, details? } }`. */
 export function errorMiddleware(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
@@ -84,6 +95,7 @@ export function errorMiddleware(logger: Logger) {
       res.end();
       return;
     }
+    closeIfBodyUnread(req, res);
     if (e.status >= 500) res.setHeader(FAULT_HEADER, e.data?.['fault'] === 'function' ? 'function' : 'platform');
     const retryAfter = e.data?.['retryAfterSeconds'];
     if (typeof retryAfter === 'number') res.setHeader('retry-after', String(Math.ceil(retryAfter)));
