@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServiceUnavailableError } from '../../core/errors.js';
+import { RedisKeyValueStore } from '../../storage/redis-kv-store.js';
 import { S3ObjectStore } from '../../storage/s3-object-store.js';
-import { requireService, s3Available, startS3, uniqueId, type S3Handle } from '../helpers/services.js';
+import { redisAvailable, requireService, s3Available, startRedis, startS3, uniqueId, uniquePrefix, type RedisHandle, type S3Handle } from '../helpers/services.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
@@ -9,10 +10,12 @@ import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
  * started, so `/healthz` answered 200 through an S3 outage. Now a request that
  * cannot reach S3 turns it `unavailable`, and a success or the periodic probe
  * turns it `ready` again; an idle store notices an outage through the probe.
- * S3 is cut off with a TCP relay in front of s3rver.
+ * S3 is cut off with a TCP relay in front of s3rver. The Redis stores, which
+ * said `ready` through an outage too, now follow their connection.
  */
 
 const available = requireService('s3 (s3rver)', await s3Available());
+const redisThere = requireService('redis', await redisAvailable());
 
 async function until(what: string, probe: () => boolean, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -84,5 +87,37 @@ describe.skipIf(!available)('S3ObjectStore readiness (F12)', () => {
     await s.waitUntilReady();
     expect(await s.get('objects/none/here')).toBeUndefined();
     expect(s.status).toBe('ready');
+  });
+});
+
+describe.skipIf(!redisThere)('Redis store readiness', () => {
+  let redis: RedisHandle;
+  let proxy: TcpProxy;
+  beforeAll(async () => {
+    redis = await startRedis();
+    proxy = await startTcpProxy(redis.port);
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await redis?.stop();
+  });
+
+  it('is unavailable while the connection is lost, and ready again once it is back', async () => {
+    const kv = new RedisKeyValueStore({ url: `redis://127.0.0.1:${proxy.port}`, prefix: `${uniquePrefix('ready')}:` });
+    try {
+      await kv.waitUntilReady();
+      expect(kv.status).toBe('ready');
+      await proxy.stop();
+      try {
+        await until('unavailable', () => kv.status === 'unavailable');
+        await expect(kv.get('k')).rejects.toBeInstanceOf(ServiceUnavailableError);
+      } finally {
+        await proxy.start();
+      }
+      await until('ready again', () => kv.status === 'ready');
+      expect(await kv.get('k')).toBeUndefined();
+    } finally {
+      await kv.close();
+    }
   });
 });
