@@ -1,8 +1,7 @@
 import express, { type Request, type Response } from 'express';
 import type { FunctionService } from '../function-service.js';
 import { AuthError, NotFoundError } from '../../core/errors.js';
-import type { FunctionVersion } from '../../core/types.js';
-import { DEFAULT_NAMESPACE } from '../../core/types.js';
+import { DEFAULT_NAMESPACE, type FunctionVersion } from '../../core/types.js';
 import { assertNamespaceName } from '../../tenancy/tenancy-service.js';
 import { limitedBody, param, type Principal } from '../http.js';
 import type { Invoker } from '../invoker.js';
