@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { AuthError, BriskError, NotFoundError, PayloadTooLargeError, PlatformError, ThrottledError, ValidationError } from '../core/errors.js';
+import { assertJsonDepth } from '../core/json-depth.js';
 import type { Logger } from '../core/logger.js';
 import type { InitRequest, RunRequest } from '../runtime/protocol.js';
 import type { ObjectService } from '../storage/object-service.js';
@@ -470,6 +471,8 @@ export class PlatformApi {
     if (method === 'PUT') {
       const body = parseJsonObject(await readBody(req, this.maxStateValueBytes + JSON_ENVELOPE_BYTES, 'STATE_VALUE_TOO_LARGE'), 'INVALID_STATE_VALUE');
       if (!('value' in body) || body['value'] === undefined) throw new ValidationError('INVALID_STATE_VALUE', 'body must be { value, ttlSeconds? }');
+      // Serialised just below (recursively): deep JSON would overflow the stack.
+      assertJsonDepth(body['value'], 'the state value');
       const text = JSON.stringify(body['value']);
       if (Buffer.byteLength(text) > this.maxStateValueBytes) throw new PayloadTooLargeError(this.maxStateValueBytes, 'STATE_VALUE_TOO_LARGE');
       const ttl = body['ttlSeconds'];

@@ -102,7 +102,13 @@ interface PoolTarget {
   retryAt: number;
 }
 
-const fnKeyOf = (fn: FunctionVersion): string => `${fn.namespace}/${fn.name}@${fn.version}`;
+/**
+ * Which loaded instances may serve a version. Version numbers are reused: a
+ * function deleted and deployed again (or a namespace deleted and created
+ * again) starts at 1, so `createdAt` is part of the key, or the new version 1
+ * would run in an instance loaded with the old one's code, env and secrets.
+ */
+const fnKeyOf = (fn: FunctionVersion): string => `${fn.namespace}/${fn.name}@${fn.version}@${fn.createdAt}`;
 const poolKeyOf = (memoryMb: number, allowEgress: boolean): string => `${memoryMb}:${allowEgress ? 'egress' : 'sealed'}`;
 
 /**

@@ -5,7 +5,7 @@ import type { Authenticator } from './auth.js';
 import type { DeployLimits, FunctionService } from './function-service.js';
 import { AuthError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
-import { errorMiddleware, principalOf } from './http.js';
+import { closeIfBodyUnread, errorMiddleware, principalOf } from './http.js';
 import type { Invoker } from './invoker.js';
 import { activationRoutes } from './routes/activations.js';
 import { functionRoutes } from './routes/functions.js';
@@ -74,7 +74,8 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
   );
   for (const r of deps.publicRouters ?? []) app.use(r);
 
-  app.use((_req, res) => {
+  app.use((req, res) => {
+    closeIfBodyUnread(req, res);
     res.status(404).json({ error: { code: 'ROUTE_NOT_FOUND', message: 'no such route' } });
   });
   app.use(errorMiddleware(deps.logger));

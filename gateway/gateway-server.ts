@@ -11,6 +11,10 @@ import { SecretBox } from '../core/secret-box.js';
 import { FunctionSecrets } from '../tenancy/function-secrets.js';
 import { defaultQuotas, InvocationAdmission } from '../tenancy/quotas.js';
 import { TenancyService } from '../tenancy/tenancy-service.js';
+import { NamespacePurge } from '../tenancy/namespace-purge.js';
+import { DeadLetterStore } from '../scheduler/dead-letters.js';
+import { TriggerStore } from '../triggers/trigger-store.js';
+import type { TriggersChangedNotice } from '../triggers/types.js';
 import { createGatewayApp } from './app.js';
 import { Authenticator } from './auth.js';
 import { namespaceRoutes } from './routes/namespaces.js';
@@ -76,11 +80,12 @@ export class GatewayServer {
     await this.invoker.start();
     const tenancy = this.tenancy;
     const secretBox = c.BRISK_SECRET_KEY !== undefined ? new SecretBox(c.BRISK_SECRET_KEY) : undefined;
+    const secrets = new FunctionSecrets(this.deps.kv, secretBox);
     const functions = new FunctionService({
       store: this.deps.store,
       objects: this.deps.objects,
       bundler: (limits) => new Bundler({ maxUnpackedBytes: limits.maxUnpackedBytes, maxFiles: c.BRISK_MAX_ARCHIVE_FILES }),
-      secrets: new FunctionSecrets(this.deps.kv, secretBox),
+      secrets,
       quotas: (ns) => tenancy.quotas(ns),
       defaults: { memoryMb: c.BRISK_DEFAULT_MEMORY_MB, timeoutMs: c.BRISK_DEFAULT_TIMEOUT_MS },
       onChange: (namespace, name) => {
@@ -92,6 +97,18 @@ export class GatewayServer {
     this.control = await this.deps.bus.subscribe(this.deps.topology.controlTopic, (raw) => {
       const n = raw as Partial<FunctionChangedNotice> | null;
       if (n?.kind === 'function-changed' && typeof n.namespace === 'string' && typeof n.name === 'string') functions.forget(n.namespace, n.name);
+    });
+    const purge = new NamespacePurge({
+      tenancy,
+      functions,
+      triggers: new TriggerStore(this.deps.kv),
+      triggersChanged: (namespace) => this.publishTriggersChanged(namespace),
+      deadLetters: new DeadLetterStore(this.deps.kv),
+      secrets,
+      store: this.deps.store,
+      objects: this.deps.objects,
+      kv: this.deps.kv,
+      logger: logger.child({ component: 'namespace-purge' }),
     });
     const auth = new Authenticator(c.BRISK_ADMIN_KEY, tenancy);
     const admission = new InvocationAdmission(this.deps.kv);
@@ -113,7 +130,7 @@ export class GatewayServer {
       },
       auth,
       admit,
-      adminRouter: namespaceRoutes({ tenancy, functions }),
+      adminRouter: namespaceRoutes({ tenancy, purge }),
       ...(this.deps.metrics ? { metrics: this.deps.metrics } : {}),
       health: () => ({
         bus: this.deps.bus.status,
@@ -134,7 +151,17 @@ export class GatewayServer {
     });
     const port = (server.address() as AddressInfo).port;
     logger.info({ port, host: c.BRISK_HOST, gatewayId: this.invoker.gatewayId }, 'gateway listening');
+    // A namespace delete this (or another) gateway did not finish: finish it, in the background.
+    void purge.resumeInterrupted();
     return port;
+  }
+
+  /** Best effort: trigger runners also re-read the store every few seconds. */
+  private async publishTriggersChanged(namespace: string): Promise<void> {
+    const notice: TriggersChangedNotice = { kind: 'triggers-changed', namespace };
+    await this.deps.bus.publish(this.deps.topology.controlTopic, notice).catch((err: unknown) => {
+      this.deps.logger.warn({ err, namespace }, 'triggers-changed notice not sent; runners pick the change up on their next refresh');
+    });
   }
 
   /** Stop taking requests, let in-flight ones finish (bounded), release waiters. */

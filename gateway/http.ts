@@ -1,4 +1,4 @@
-import type { NextFunction, Request, Response } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { z } from 'zod';
 import { BriskError, PayloadTooLargeError, ValidationError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -50,6 +50,42 @@ export function parseWith<S extends z.ZodType>(schema: S, input: unknown, code =
   return r.data;
 }
 
+/**
+ * Refuse a body whose declared `Content-Length` is over `limitBytes` at once:
+ * 413 `PAYLOAD_TOO_LARGE` with `Connection: close`, without reading a byte of
+ * it. (Express's body parsers answer only after draining the declared body, so
+ * a client declaring 10 GB would hold the connection until the request
+ * timeout.) Goes in front of every body parser, with the parser's limit.
+ * Bodies without a declared length (chunked) are still counted while streaming.
+ */
+export function declaredLengthGuard(limitBytes: number): RequestHandler {
+  return (req, _res, next) => {
+    const declared = req.headers['content-length'];
+    if (declared === undefined || !(Number(declared) > limitBytes)) return next();
+    // The error middleware adds `Connection: close`: the unread body is never read.
+    next(new PayloadTooLargeError(limitBytes));
+  };
+}
+
+/** A body parser behind {@link declaredLengthGuard}: the same limit for both, stated once. */
+export function limitedBody(limitBytes: number, parser: (limit: number) => RequestHandler): RequestHandler {
+  const guard = declaredLengthGuard(limitBytes);
+  const parse = parser(limitBytes);
+  return (req, res, next) => guard(req, res, (err?: unknown) => (err === undefined ? parse(req, res, next) : next(err)));
+}
+
+/**
+ * An error answered before the request's body was read (401, 404, 413 …):
+ * close the connection after the answer. Node would otherwise read and
+ * discard the whole declared body to reuse the connection, which a client
+ * declaring gigabytes can stretch to the request timeout.
+ */
+export function closeIfBodyUnread(req: Request, res: Response): void {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  const hasBody = declared > 0 || req.headers['transfer-encoding'] !== undefined;
+  if (hasBody && !req.complete) res.setHeader('connection', 'close');
+}
+
 /** The one place errors become HTTP responses: `{ error: { code, message, details? } }`. */
 export function errorMiddleware(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
@@ -59,6 +95,7 @@ export function errorMiddleware(logger: Logger) {
       res.end();
       return;
     }
+    closeIfBodyUnread(req, res);
     if (e.status >= 500) res.setHeader(FAULT_HEADER, e.data?.['fault'] === 'function' ? 'function' : 'platform');
     const retryAfter = e.data?.['retryAfterSeconds'];
     if (typeof retryAfter === 'number') res.setHeader('retry-after', String(Math.ceil(retryAfter)));

@@ -101,6 +101,15 @@ export class UsageMeter {
 }
 
 /**
+ * Forget a namespace's usage (it is being deleted): a namespace created later
+ * under the same name starts from zero and never sees the old function names.
+ */
+export async function deleteUsage(kv: KeyValueStore, namespace: string): Promise<void> {
+  await kv.deleteCollection(`usageidx:${namespace}`);
+  await kv.deleteByPrefix(`usage:${namespace}:`);
+}
+
+/**
  * Reads usage back for `GET /v1/usage`: hourly buckets overlapping
  * [from, to), summed per function.
  */

@@ -89,6 +89,11 @@ export class DeadLetterStore {
   delete(namespace: string, activationId: string): Promise<boolean> {
     return this.kv.hdel(collectionOf(namespace), activationId);
   }
+
+  /** Every dead letter of a namespace (it is being deleted). */
+  async deleteNamespace(namespace: string): Promise<void> {
+    await this.kv.deleteCollection(collectionOf(namespace));
+  }
 }
 
 function collectionOf(namespace: string): string {

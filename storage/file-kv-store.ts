@@ -6,7 +6,11 @@ type Entry =
   | { op: 'set'; k: string; v: string; exp?: number }
   | { op: 'del'; k: string }
   | { op: 'hset'; c: string; f: string; v: string }
-  | { op: 'hdel'; c: string; f: string };
+  | { op: 'hdel'; c: string; f: string }
+  /** A whole collection removed. */
+  | { op: 'hdrop'; c: string }
+  /** Every key and collection under a prefix removed: one line, however many it removes. */
+  | { op: 'delp'; p: string };
 
 interface Value {
   v: string;
@@ -103,6 +107,28 @@ export class FileKeyValueStore implements KeyValueStore {
     return Object.fromEntries(this.collections.get(collection) ?? []);
   }
 
+  async deleteCollection(collection: string): Promise<boolean> {
+    const existed = this.collections.has(collection);
+    if (existed) this.write({ op: 'hdrop', c: collection });
+    return existed;
+  }
+
+  async deleteByPrefix(prefix: string): Promise<number> {
+    // Everything is in memory: one pass over the maps (no I/O per key) and one
+    // journal line, so even a big namespace costs one scan, not one write per key.
+    const n = this.countPrefix(prefix);
+    if (n > 0) this.write({ op: 'delp', p: prefix });
+    return n;
+  }
+
+  private countPrefix(prefix: string): number {
+    const now = this.now();
+    let n = 0;
+    for (const [k, v] of this.keys) if (k.startsWith(prefix) && (v.exp === undefined || v.exp > now)) n++;
+    for (const c of this.collections.keys()) if (c.startsWith(prefix)) n++;
+    return n;
+  }
+
   private live(key: string): Value | undefined {
     const v = this.keys.get(key);
     if (v?.exp !== undefined && v.exp <= this.now()) {
@@ -138,6 +164,14 @@ export class FileKeyValueStore implements KeyValueStore {
         if (c?.size === 0) this.collections.delete(e.c);
         break;
       }
+      case 'hdrop':
+        this.collections.delete(e.c);
+        break;
+      case 'delp':
+        // Deleting from a Map while iterating it is safe: the iterator skips removed entries.
+        for (const k of this.keys.keys()) if (k.startsWith(e.p)) this.keys.delete(k);
+        for (const c of this.collections.keys()) if (c.startsWith(e.p)) this.collections.delete(c);
+        break;
     }
   }
 

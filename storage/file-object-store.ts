@@ -86,6 +86,51 @@ export class FileObjectStore implements ObjectStore {
     return out.sort();
   }
 
+  async deleteByPrefix(prefix: string): Promise<number> {
+    // Walk only the directory the prefix names (`objects/ns/` → that folder), not the whole store.
+    const cut = prefix.lastIndexOf('/');
+    const base = cut < 0 ? this.root : path.resolve(this.root, prefix.slice(0, cut));
+    if (base !== this.root && !base.startsWith(this.root + path.sep)) {
+      throw new ValidationError('INVALID_OBJECT_KEY', `object prefix '${prefix}' is not allowed`);
+    }
+    const removed = await this.purge(base, prefix);
+    // The prefix's own directory goes too when the prefix names all of it.
+    if (base !== this.root && prefix.endsWith('/')) await fs.rmdir(base).catch(() => undefined);
+    return removed;
+  }
+
+  /**
+   * Remove the files under `dir` whose key starts with `prefix`, then the
+   * directories that leaves empty (a left-over `a/` directory would make a
+   * later put of key `a` collide). One file system call at a time: the event
+   * loop stays free however many objects there are.
+   */
+  private async purge(dir: string, prefix: string): Promise<number> {
+    let entries;
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if (isNotFound(err)) return 0;
+      throw err;
+    }
+    let removed = 0;
+    for (const e of entries) {
+      const full = path.join(dir, e.name);
+      const key = path.relative(this.root, full).split(path.sep).join('/');
+      if (e.isDirectory()) {
+        // Descend where keys below could match (`key/` within the prefix, or the prefix within `key/`).
+        if (!(`${key}/`.startsWith(prefix) || prefix.startsWith(`${key}/`))) continue;
+        removed += await this.purge(full, prefix);
+        if (`${key}/`.startsWith(prefix)) await fs.rmdir(full).catch(() => undefined);
+      } else if (key.startsWith(prefix)) {
+        await fs.rm(full, { force: true });
+        // A temporary file of a put in progress goes too, but is no object to count.
+        if (!e.name.endsWith('.tmp')) removed++;
+      }
+    }
+    return removed;
+  }
+
   private pathOf(key: string): string {
     const file = path.resolve(this.root, key);
     if (key.length === 0 || !file.startsWith(this.root + path.sep)) {

@@ -11,6 +11,12 @@ import {
 
 type FunctionEntry = { op: 'version'; v: FunctionVersion } | { op: 'delete'; namespace: string; name: string; at: string };
 
+/** A namespace's activation records removed (it was deleted): one journal line for all of them. */
+interface ActivationPurge {
+  purgeNamespace: string;
+}
+type ActivationEntry = Activation | ActivationPurge;
+
 interface FunctionState {
   versions: FunctionVersion[];
   createdAt: string;
@@ -28,7 +34,7 @@ export class FileStore implements MetadataStore {
   /** Ordered by first write (queued), oldest first. */
   private readonly activations = new Map<string, Activation>();
   private readonly fnJournal: Journal<FunctionEntry>;
-  private readonly actJournal: Journal<Activation>;
+  private readonly actJournal: Journal<ActivationEntry>;
   private state: StoreStatus = 'connecting';
 
   constructor(
@@ -46,7 +52,10 @@ export class FileStore implements MetadataStore {
   async waitUntilReady(): Promise<void> {
     if (this.state !== 'connecting') return;
     for (const e of this.fnJournal.open()) this.applyFunctionEntry(e);
-    for (const a of this.actJournal.open()) this.activations.set(key(a.namespace, a.activationId), a);
+    for (const e of this.actJournal.open()) {
+      if ('purgeNamespace' in e) this.dropActivations(e.purgeNamespace);
+      else this.activations.set(key(e.namespace, e.activationId), e);
+    }
     this.compactActivations();
     this.fnJournal.compact(this.functionSnapshot());
     this.state = 'ready';
@@ -123,6 +132,26 @@ export class FileStore implements MetadataStore {
       out.push(a);
     }
     return out;
+  }
+
+  async deleteActivations(namespace: string): Promise<number> {
+    // Journal first: if the append fails nothing is dropped, and a retry does it all.
+    let held = 0;
+    for (const a of this.activations.values()) if (a.namespace === namespace) held++;
+    if (held === 0) return 0;
+    this.actJournal.append({ purgeNamespace: namespace });
+    return this.dropActivations(namespace);
+  }
+
+  /** In memory only: one pass over the records (no I/O per record). */
+  private dropActivations(namespace: string): number {
+    let removed = 0;
+    for (const [k, a] of this.activations) {
+      if (a.namespace !== namespace) continue;
+      this.activations.delete(k);
+      removed++;
+    }
+    return removed;
   }
 
   private storeActivation(k: string, activation: Activation): void {

@@ -192,6 +192,17 @@ export class ObjectService {
   }
 }
 
+/**
+ * Remove every object of a namespace and their content types (the namespace
+ * is being deleted). Publishes no object events: its triggers are gone, and a
+ * purge is no user's delete. Idempotent.
+ */
+export async function purgeNamespaceObjects(objects: ObjectStore, kv: KeyValueStore, namespace: string): Promise<number> {
+  const removed = await objects.deleteByPrefix(`objects/${namespace}/`);
+  await kv.deleteByPrefix(`objmeta:${namespace}:`);
+  return removed;
+}
+
 /** ObjectStore key of a user object. */
 export function storeKey(namespace: string, bucket: string, key: string): string {
   return `objects/${namespace}/${bucket}/${key}`;

@@ -67,7 +67,9 @@ export class RedisConnection {
     this.client.on('error', (err: Error) => this.onClientError(err));
   }
 
+  /** `unavailable` while a connection that was ready is lost (ioredis reconnects in the background). */
   get status(): StoreStatus {
+    if (this.state === 'ready' && this.client.status !== 'ready') return 'unavailable';
     return this.state;
   }
 
@@ -165,7 +167,9 @@ export abstract class RedisBackedStore {
   }
 
   get status(): StoreStatus {
-    return this.state === 'ready' && this.conn.status === 'closed' ? 'closed' : this.state;
+    if (this.state !== 'ready') return this.state;
+    const conn = this.conn.status;
+    return conn === 'closed' || conn === 'unavailable' ? conn : 'ready';
   }
 
   async waitUntilReady(): Promise<void> {
@@ -190,6 +194,32 @@ export abstract class RedisBackedStore {
     if (this.state === 'closed') throw new ServiceUnavailableError('redis', 'store is closed');
     return this.conn.call(fn);
   }
+
+  /**
+   * UNLINK every key starting with `keyPrefix`, found with SCAN a batch at a
+   * time: never a KEYS or a long blocking command, and UNLINK frees memory in
+   * the background. Returns how many keys were removed.
+   */
+  protected async unlinkPrefix(keyPrefix: string): Promise<number> {
+    const match = `${globEscape(keyPrefix)}*`;
+    let cursor = '0';
+    let removed = 0;
+    do {
+      const [next, keys] = await this.call(() => this.conn.client.scan(cursor, 'MATCH', match, 'COUNT', SCAN_BATCH));
+      cursor = next;
+      // SCAN may return a key twice; UNLINK counts only what it removed.
+      if (keys.length > 0) removed += await this.call(() => this.conn.client.unlink(...keys));
+    } while (cursor !== '0');
+    return removed;
+  }
+}
+
+/** Keys SCAN looks at per call when purging: bounded work per round trip, few round trips. */
+const SCAN_BATCH = 1000;
+
+/** Escape SCAN MATCH's glob characters, so a prefix matches only itself. */
+export function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
 function isReplyError(err: unknown): boolean {

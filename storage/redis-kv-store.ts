@@ -92,4 +92,12 @@ export class RedisKeyValueStore extends RedisBackedStore implements KeyValueStor
   async hgetall(collection: string): Promise<Record<string, string>> {
     return await this.call(() => this.conn.client.hgetall(this.hashPrefix + collection));
   }
+
+  async deleteCollection(collection: string): Promise<boolean> {
+    return (await this.call(() => this.conn.client.unlink(this.hashPrefix + collection))) > 0;
+  }
+
+  async deleteByPrefix(prefix: string): Promise<number> {
+    return (await this.unlinkPrefix(this.keyPrefix + prefix)) + (await this.unlinkPrefix(this.hashPrefix + prefix));
+  }
 }

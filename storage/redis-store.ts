@@ -221,6 +221,14 @@ export class RedisStore extends RedisBackedStore implements MetadataStore {
     return asArray(reply).map((j) => JSON.parse(String(j)) as Activation);
   }
 
+  async deleteActivations(namespace: string): Promise<number> {
+    // Records first, by SCAN (the capped indexes need not name them all), then the indexes.
+    const removed = await this.unlinkPrefix(`${this.prefix}act:${namespace}:`);
+    await this.unlinkPrefix(`${this.prefix}actsfn:${namespace}:`);
+    await this.call(() => this.client.unlink(this.actIndexKey(namespace)));
+    return removed;
+  }
+
   private async writeActivation(a: Activation): Promise<boolean> {
     const score = Date.parse(a.queuedAt);
     const reply = await this.run(

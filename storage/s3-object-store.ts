@@ -11,7 +11,24 @@ export interface S3ObjectStoreOptions {
   region: string;
   /** An already configured client (tests, custom transports). */
   client?: Client;
+  /**
+   * How often S3 is probed (a HEAD of the bucket) while it is unavailable, and
+   * while ready but idle for this long (so an outage shows in `/healthz` even
+   * when no request meets it). Default {@link DEFAULT_PROBE_MS}.
+   */
+  probeMs?: number;
+  /** Objects listed and removed per round of {@link S3ObjectStore.deleteByPrefix}; default and most 1000. */
+  deleteBatch?: number;
 }
+
+/**
+ * Health probe interval: an outage or a recovery shows in `/healthz` within
+ * this, for the cost of one HEAD request per interval on an idle store (a
+ * busy store is never probed: its own requests tell).
+ */
+export const DEFAULT_PROBE_MS = 5000;
+/** Objects removed per S3 DeleteObjects call (the API's own maximum). */
+const MAX_DELETE_BATCH = 1000;
 
 /** S3 error codes that mean "there is no such object". */
 const MISSING = new Set(['NoSuchKey', 'NotFound', 'NoSuchObject']);
@@ -28,11 +45,19 @@ export class S3ObjectStore implements ObjectStore {
   private readonly bucket: string;
   private readonly region: string;
   private state: StoreStatus = 'connecting';
+  private readonly probeMs: number;
+  private readonly deleteBatch: number;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probing = false;
+  /** When a request last got an answer from S3 (epoch ms). */
+  private lastAnswerAt = 0;
 
   constructor(opts: S3ObjectStoreOptions) {
     this.bucket = opts.bucket;
     this.region = opts.region;
     this.client = opts.client ?? new Client(clientOptions(opts));
+    this.probeMs = opts.probeMs ?? DEFAULT_PROBE_MS;
+    this.deleteBatch = Math.min(MAX_DELETE_BATCH, Math.max(1, opts.deleteBatch ?? MAX_DELETE_BATCH));
   }
 
   get status(): StoreStatus {
@@ -40,7 +65,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async waitUntilReady(): Promise<void> {
-    if (this.state === 'ready') return;
+    if (this.state === 'ready' || this.state === 'unavailable') return;
     if (this.state === 'closed') throw new ServiceUnavailableError('s3', 'store is closed');
     await this.call(async () => {
       if (await this.client.bucketExists(this.bucket)) return;
@@ -51,11 +76,33 @@ export class S3ObjectStore implements ObjectStore {
       }
     });
     this.state = 'ready';
+    this.probeTimer = setInterval(() => void this.probe(), this.probeMs);
+    this.probeTimer.unref();
   }
 
   async close(): Promise<void> {
     // The minio client holds no connection of its own beyond the HTTP agent's keep-alive sockets.
     this.state = 'closed';
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    this.probeTimer = undefined;
+  }
+
+  /**
+   * One HEAD of the bucket, when nothing else said recently whether S3 is
+   * there: while unavailable (to notice the recovery) or after an idle
+   * `probeMs` (to notice an outage no request met). `call` updates the state.
+   */
+  private async probe(): Promise<void> {
+    if (this.probing || this.state === 'closed') return;
+    if (this.state === 'ready' && Date.now() - this.lastAnswerAt < this.probeMs) return;
+    this.probing = true;
+    try {
+      await this.call(() => this.client.bucketExists(this.bucket));
+    } catch {
+      // The state says it; the next probe tries again.
+    } finally {
+      this.probing = false;
+    }
   }
 
   async put(key: string, data: Buffer): Promise<void> {
@@ -92,6 +139,41 @@ export class S3ObjectStore implements ObjectStore {
     await this.call(() => this.client.removeObject(this.bucket, key));
   }
 
+  async deleteByPrefix(prefix: string): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      // Listed and removed a batch at a time: memory stays bounded however many there are,
+      // and a rerun after an interruption lists only what is left.
+      const batch = await this.listBatch(prefix, this.deleteBatch);
+      if (batch.length === 0) return removed;
+      const results = await this.call(() => this.client.removeObjects(this.bucket, batch));
+      const failed = results.find((r) => r?.Error !== undefined && !MISSING.has(r.Error.Code ?? ''));
+      if (failed?.Error !== undefined) {
+        throw new PlatformError('OBJECT_STORE_ERROR', `s3: ${failed.Error.Code ?? 'Error'}: cannot delete ${failed.Error.Key ?? 'an object'}: ${failed.Error.Message ?? ''}`, { retryable: true });
+      }
+      removed += batch.length;
+      if (batch.length < this.deleteBatch) return removed;
+    }
+  }
+
+  /** Up to `max` keys under a prefix, stopping the listing early. */
+  private async listBatch(prefix: string, max: number): Promise<string[]> {
+    return await this.call(async () => {
+      const keys: string[] = [];
+      const stream = this.client.listObjectsV2(this.bucket, prefix, true);
+      try {
+        for await (const item of stream) {
+          const name = (item as { name?: string }).name;
+          if (name !== undefined) keys.push(name);
+          if (keys.length >= max) break;
+        }
+      } finally {
+        stream.destroy();
+      }
+      return keys;
+    });
+  }
+
   async list(prefix: string): Promise<string[]> {
     return await this.call(async () => {
       const keys: string[] = [];
@@ -112,14 +194,25 @@ export class S3ObjectStore implements ObjectStore {
   private async call<T>(fn: () => Promise<T>): Promise<T> {
     if (this.state === 'closed') throw new ServiceUnavailableError('s3', 'store is closed');
     try {
-      return await fn();
+      const result = await fn();
+      this.answered();
+      return result;
     } catch (err) {
       const code = s3Code(err);
       if (code !== undefined && !code.startsWith('E') && !/^(InternalError|ServiceUnavailable|SlowDown|RequestTimeout)$/.test(code)) {
+        // S3 answered (a refusal is an answer): it is up.
+        this.answered();
         throw new PlatformError('OBJECT_STORE_ERROR', `s3: ${code}: ${errMessage(err)}`, { retryable: false, cause: err });
       }
+      if (this.state === 'ready') this.state = 'unavailable';
       throw new ServiceUnavailableError('s3', errMessage(err), err);
     }
+  }
+
+  /** S3 answered a request: it is there (again). */
+  private answered(): void {
+    this.lastAnswerAt = Date.now();
+    if (this.state === 'unavailable') this.state = 'ready';
   }
 }
 

@@ -14,7 +14,12 @@ import type { Activation, FunctionRecord, FunctionVersion } from '../core/types.
  * its backend throws `ServiceUnavailableError` (→ 503), never hangs.
  */
 
-export type StoreStatus = 'connecting' | 'ready' | 'closed';
+/**
+ * `unavailable`: the store was ready but its backend stopped answering (a
+ * request failed for want of it); it turns `ready` again on the next success.
+ * `/healthz` answers 503 while any store is not `ready`.
+ */
+export type StoreStatus = 'connecting' | 'ready' | 'unavailable' | 'closed';
 
 /** Outcome of {@link MetadataStore.putFunctionVersion}. */
 export interface PutVersionResult {
@@ -58,6 +63,13 @@ export interface MetadataStore {
   getActivation(namespace: string, activationId: string): Promise<Activation | undefined>;
   /** Most recent first. */
   listActivations(namespace: string, query: ListActivationsQuery): Promise<Activation[]>;
+  /**
+   * Remove every activation record of a namespace (it is being deleted).
+   * Works in bounded batches, so a big namespace never blocks the store or
+   * the event loop for long; idempotent, so an interrupted call is finished
+   * by calling it again. Returns how many records were removed.
+   */
+  deleteActivations(namespace: string): Promise<number>;
 }
 
 export interface ObjectStore {
@@ -72,6 +84,11 @@ export interface ObjectStore {
   delete(key: string): Promise<void>;
   /** Keys under a prefix, sorted. */
   list(prefix: string): Promise<string[]>;
+  /**
+   * Remove every object whose key starts with `prefix` (a deleted namespace's
+   * objects), in bounded batches; idempotent. Returns how many were removed.
+   */
+  deleteByPrefix(prefix: string): Promise<number>;
 }
 
 /** Object key of a code bundle. */
@@ -148,4 +165,17 @@ export interface KeyValueStore {
   /** Returns whether the field existed. */
   hdel(collection: string, field: string): Promise<boolean>;
   hgetall(collection: string): Promise<Record<string, string>>;
+  /** Remove a whole collection. Returns whether it existed. */
+  deleteCollection(collection: string): Promise<boolean>;
+
+  /**
+   * Remove every plain key and every collection whose name starts with
+   * `prefix` (e.g. `state:<ns>:`, a deleted namespace's state). End the
+   * prefix with a separator: `state:ns` would also match `state:ns2:…`.
+   * Works in bounded batches (never one long blocking command); idempotent,
+   * so an interrupted purge is finished by calling it again. Keys written
+   * under the prefix while it runs may survive. Returns how many keys and
+   * collections were removed.
+   */
+  deleteByPrefix(prefix: string): Promise<number>;
 }

@@ -38,6 +38,11 @@ export class FunctionSecrets {
     for (const digest of Object.keys(await this.kv.hgetall(coll))) await this.kv.hdel(coll, digest);
   }
 
+  /** Forget every secret of every function of a namespace (it is being deleted). */
+  async dropNamespace(namespace: string): Promise<void> {
+    await this.kv.deleteByPrefix(`secrets:${namespace}:`);
+  }
+
   private requireBox(): SecretBox {
     if (!this.box) {
       throw new ValidationError('SECRETS_DISABLED', 'this installation has no BRISK_SECRET_KEY, so it cannot keep secrets');

@@ -35,7 +35,9 @@ export class TenancyService {
 
   async createNamespace(name: string, quotas: Partial<NamespaceQuotas> = {}): Promise<NamespaceRecord> {
     assertNamespaceName(name);
-    if (name === DEFAULT_NAMESPACE || (await this.kv.hget(NAMESPACES, name)) !== undefined) {
+    const existing = await this.kv.hget(NAMESPACES, name);
+    if (existing !== undefined && (JSON.parse(existing) as NamespaceRecord).deletingSince !== undefined) throw deletingError(name);
+    if (name === DEFAULT_NAMESPACE || existing !== undefined) {
       throw new BriskError('NAMESPACE_EXISTS', `namespace '${name}' already exists`, { status: 409 });
     }
     const rec: NamespaceRecord = { name, createdAt: new Date().toISOString(), quotas };
@@ -53,6 +55,13 @@ export class TenancyService {
     return JSON.parse(raw) as NamespaceRecord;
   }
 
+  /** The namespace, if it exists and is not being deleted (409 `NAMESPACE_DELETING`): for anything that acts in it. */
+  async usableNamespace(name: string): Promise<NamespaceRecord> {
+    const rec = await this.getNamespace(name);
+    if (rec.deletingSince !== undefined) throw deletingError(name);
+    return rec;
+  }
+
   async listNamespaces(): Promise<NamespaceRecord[]> {
     const all = Object.values(await this.kv.hgetall(NAMESPACES)).map((v) => JSON.parse(v) as NamespaceRecord);
     if (!all.some((n) => n.name === DEFAULT_NAMESPACE)) all.push(await this.getNamespace(DEFAULT_NAMESPACE));
@@ -60,18 +69,41 @@ export class TenancyService {
   }
 
   async setQuotas(name: string, quotas: Partial<NamespaceQuotas>): Promise<NamespaceRecord> {
-    const rec = await this.getNamespace(name);
+    const rec = await this.usableNamespace(name);
     const next = { ...rec, quotas: { ...rec.quotas, ...quotas } };
     await this.kv.hset(NAMESPACES, name, JSON.stringify(next));
     this.quotaCache.delete(name);
     return next;
   }
 
-  /** Remove a namespace and revoke its keys. Its functions are removed by the caller. */
-  async deleteNamespace(name: string): Promise<void> {
+  /**
+   * First step of a delete: mark the namespace as being deleted (a create of
+   * the same name is refused from now on) and revoke its keys, so its tenant
+   * can no longer add data while it is purged. Idempotent: a delete that was
+   * interrupted starts here again. Returns the marked record.
+   */
+  async beginDelete(name: string): Promise<NamespaceRecord> {
     if (name === DEFAULT_NAMESPACE) throw new ValidationError('NAMESPACE_PROTECTED', 'the default namespace cannot be deleted');
-    if (!(await this.kv.hdel(NAMESPACES, name))) throw new NotFoundError('namespace', name);
+    const rec = await this.getNamespace(name);
+    const marked = rec.deletingSince !== undefined ? rec : { ...rec, deletingSince: new Date().toISOString() };
+    if (marked !== rec) await this.kv.hset(NAMESPACES, name, JSON.stringify(marked));
     for (const k of await this.listKeys(name)) await this.kv.hdel(KEYS, k.id);
+    this.quotaCache.delete(name);
+    return marked;
+  }
+
+  /** Last step of a delete, once its data is purged: the name is free again. */
+  async finishDelete(name: string): Promise<void> {
+    const raw = await this.kv.hget(NAMESPACES, name);
+    // Only a namespace still marked: never remove one created anew meanwhile.
+    if (raw === undefined || (JSON.parse(raw) as NamespaceRecord).deletingSince === undefined) return;
+    await this.kv.hdel(NAMESPACES, name);
+    this.quotaCache.delete(name);
+  }
+
+  /** Namespaces whose delete began but did not finish (the process stopped mid-purge). */
+  async interruptedDeletes(): Promise<string[]> {
+    return (await this.listNamespaces()).filter((n) => n.deletingSince !== undefined).map((n) => n.name);
   }
 
   /**
@@ -90,7 +122,7 @@ export class TenancyService {
 
   /** Issue a key. The key itself is returned once and never stored. */
   async issueKey(namespace: string, opts: { readOnly?: boolean; description?: string } = {}): Promise<{ key: string; record: Omit<ApiKeyRecord, 'hash'> }> {
-    await this.getNamespace(namespace);
+    await this.usableNamespace(namespace);
     const id = randomBytes(8).toString('hex');
     const key = `bk_${id}_${randomBytes(32).toString('base64url')}`;
     const record: ApiKeyRecord = {
@@ -132,6 +164,14 @@ export class TenancyService {
     if (presented.length !== stored.length || !timingSafeEqual(presented, stored)) return undefined;
     return { keyId: rec.id, namespace: rec.namespace, readOnly: rec.readOnly };
   }
+}
+
+function deletingError(name: string): BriskError {
+  return new BriskError('NAMESPACE_DELETING', `namespace '${name}' is being deleted; try again once the delete has finished`, {
+    status: 409,
+    retryable: true,
+    data: { namespace: name },
+  });
 }
 
 export function assertNamespaceName(name: string): void {

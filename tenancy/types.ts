@@ -26,6 +26,12 @@ export interface NamespaceRecord {
   createdAt: string;
   /** Overrides of the default quotas. */
   quotas: Partial<NamespaceQuotas>;
+  /**
+   * Set when a delete began: its keys are revoked and its data is being
+   * purged. Until the purge ends (and the record goes) the name cannot be
+   * created again, so a new tenant never meets the old one's data.
+   */
+  deletingSince?: string;
 }
 
 /** What is stored of an API key: never the key itself, only its SHA-256. */

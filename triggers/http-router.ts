@@ -1,8 +1,8 @@
 import express, { type Request, type Response } from 'express';
-import { AuthError, BriskError, NotFoundError } from '../core/errors.js';
+import { BriskError, NotFoundError } from '../core/errors.js';
 import type { FunctionVersion, InvocationResult } from '../core/types.js';
-import { param, type Principal } from '../gateway/http.js';
-import { webNamespace } from '../gateway/routes/web.js';
+import { limitedBody, param, type Principal } from '../gateway/http.js';
+import { keyNeeded, webNamespace } from '../gateway/routes/web.js';
 import type { InvokeOptions } from '../gateway/invoker.js';
 import { ACTIVATION_HEADER } from '../gateway/responses.js';
 import { sendWebResult, toHttpEvent } from '../gateway/web-endpoint.js';
@@ -68,23 +68,25 @@ export function matchHttpTrigger(triggers: TriggerOf<'http'>[], method: string, 
  */
 export function httpTriggerRouter(deps: HttpTriggerRouterDeps): express.Router {
   const r = express.Router();
-  const rawBody = express.raw({ type: () => true, limit: deps.maxPayloadBytes });
+  const rawBody = limitedBody(deps.maxPayloadBytes, (limit) => express.raw({ type: () => true, limit }));
   const serve = async (req: Request, res: Response): Promise<void> => {
     // `/http/…` serves the caller key's namespace (or `default`); `/ns/{ns}/http/…` names it.
     const target = await webNamespace(req, param(req, 'ns'), deps.caller);
     const ns = target.namespace;
     const rest = req.params['path'];
     const subPath = '/' + (Array.isArray(rest) ? rest.join('/') : typeof rest === 'string' ? rest : '');
-    const http = (await deps.triggers.list(ns)).filter((t): t is TriggerOf<'http'> => t.type === 'http');
+    // A caller without a key of the namespace sees its public routes only: whatever else it
+    // asks for is the same 401, so private routes cannot be found by trying paths.
+    const http = (await deps.triggers.list(ns)).filter(
+      (t): t is TriggerOf<'http'> => t.type === 'http' && (target.authorized || t.public === true),
+    );
     let match: HttpRouteMatch;
     try {
       match = matchHttpTrigger(http, req.method, subPath);
     } catch (err) {
+      if (!target.authorized && err instanceof BriskError && err.code === 'ROUTE_NOT_FOUND') throw keyNeeded();
       if (err instanceof BriskError && err.code === 'METHOD_NOT_ALLOWED') res.setHeader('allow', String(err.data?.['allow'] ?? ''));
       throw err;
-    }
-    if (match.trigger.public !== true && !target.authorized) {
-      throw new AuthError('UNAUTHORIZED', 'this route needs an API key of its namespace (the trigger is not public)');
     }
     let fn: FunctionVersion;
     try {

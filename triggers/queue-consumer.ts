@@ -1,5 +1,6 @@
 import type { Subscription } from '../bus/types.js';
 import { NotFoundError, ValidationError } from '../core/errors.js';
+import { exceedsDepth, MAX_JSON_DEPTH } from '../core/json-depth.js';
 import type { Logger } from '../core/logger.js';
 import type { TriggerInvoker } from './trigger-invoker.js';
 import { triggerLabel, triggerRevision, type QueueEvent, type QueueMessageEvent, type Trigger, type TriggerOf } from './types.js';
@@ -169,7 +170,12 @@ export class QueueConsumer {
   }
 }
 
-/** JSON bodies parsed, other UTF-8 text as a string, anything else base64. */
+/**
+ * JSON bodies parsed, other UTF-8 text as a string, anything else base64.
+ * JSON nested deeper than MAX_JSON_DEPTH goes as text: parsed, it would
+ * overflow the stack when the event is serialised, and the message would be
+ * handed back and fail again for ever.
+ */
 export function toMessageEvent(d: QueueDelivery): QueueMessageEvent {
   const base = {
     headers: d.headers,
@@ -183,7 +189,8 @@ export function toMessageEvent(d: QueueDelivery): QueueMessageEvent {
   const ct = d.contentType ?? '';
   if (ct === '' || /json/i.test(ct)) {
     try {
-      return { ...base, body: JSON.parse(text) as unknown, isBase64Encoded: false };
+      const parsed = JSON.parse(text) as unknown;
+      if (!exceedsDepth(parsed, MAX_JSON_DEPTH)) return { ...base, body: parsed, isBase64Encoded: false };
     } catch {
       // not JSON after all: handed over as text
     }

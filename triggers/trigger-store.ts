@@ -16,7 +16,7 @@ export const TRIGGER_NAMESPACES_COLLECTION = 'triggers-namespaces';
  * rather than breaking every runner.
  */
 export class TriggerStore {
-  constructor(private readonly kv: Pick<KeyValueStore, 'hget' | 'hset' | 'hdel' | 'hgetall'>) {}
+  constructor(private readonly kv: Pick<KeyValueStore, 'hget' | 'hset' | 'hdel' | 'hgetall' | 'deleteCollection'>) {}
 
   async get(namespace: string, name: string): Promise<Trigger | undefined> {
     const raw = await this.kv.hget(triggersCollection(namespace), name);
@@ -31,6 +31,15 @@ export class TriggerStore {
   /** Returns whether it existed. */
   delete(namespace: string, name: string): Promise<boolean> {
     return this.kv.hdel(triggersCollection(namespace), name);
+  }
+
+  /**
+   * Every trigger of a namespace (it is being deleted). Runners drop them on
+   * their next reload: send a `triggers-changed` notice after this.
+   */
+  async deleteNamespace(namespace: string): Promise<void> {
+    await this.kv.deleteCollection(triggersCollection(namespace));
+    await this.kv.hdel(TRIGGER_NAMESPACES_COLLECTION, namespace);
   }
 
   /** A namespace's triggers, sorted by name. */

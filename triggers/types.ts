@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { exceedsDepth, MAX_JSON_DEPTH } from '../core/json-depth.js';
 import { NAME_PATTERN } from '../core/schemas.js';
 import { BUCKET_PATTERN } from '../storage/object-service.js';
 
@@ -38,8 +39,11 @@ const scheduleSpec = z.strictObject({
   cron: z.string().min(1).max(200),
   /** IANA time zone the cron expression is read in. */
   timezone: z.string().min(1).max(64).default('UTC'),
-  /** Extra JSON handed to the function with every tick (`event.data`). */
-  data: z.unknown().optional(),
+  /** Extra JSON handed to the function with every tick (`event.data`); bounded depth, it is serialised recursively. */
+  data: z
+    .unknown()
+    .refine((d) => !exceedsDepth(d, MAX_JSON_DEPTH), `must nest at most ${MAX_JSON_DEPTH} levels deep`)
+    .optional(),
 });
 
 const topicSpec = z.strictObject({

@@ -1,10 +1,11 @@
 import { CloudEvent, HTTP, ValidationError as CloudEventValidationError, type CloudEventV1 } from 'cloudevents';
 import express, { type Request } from 'express';
 import { ValidationError } from '../../core/errors.js';
+import { assertJsonDepth } from '../../core/json-depth.js';
 import type { TopicDispatcher } from '../../triggers/topic-dispatcher.js';
 import { TOPIC_PATTERN } from '../../triggers/types.js';
 import type { UserQueues } from '../../triggers/user-queues.js';
-import { namespaceOf, param, requireWrite } from '../http.js';
+import { limitedBody, namespaceOf, param, requireWrite } from '../http.js';
 
 /** `type` of the CloudEvent a plain JSON body is wrapped in. */
 export const PLAIN_EVENT_TYPE = 'dev.brisk.event.published';
@@ -30,7 +31,7 @@ export const PLAIN_EVENT_TYPE = 'dev.brisk.event.published';
  */
 export function eventRoutes(deps: { topics: TopicDispatcher; queues: UserQueues; maxPayloadBytes: number }): express.Router {
   const r = express.Router();
-  const rawBody = express.raw({ type: () => true, limit: deps.maxPayloadBytes });
+  const rawBody = limitedBody(deps.maxPayloadBytes, (limit) => express.raw({ type: () => true, limit }));
 
   r.post('/v1/events/:topic', rawBody, async (req, res) => {
     requireWrite(res);
@@ -75,7 +76,10 @@ export function toCloudEvents(req: Request, topic: string): CloudEventV1<unknown
   const isCloudEvent = contentType.startsWith('application/cloudevents') || headers['ce-id'] !== undefined || headers['ce-specversion'] !== undefined;
   try {
     if (!isCloudEvent) return [wrapPlain(raw, topic)];
-    const body = contentType === '' || TEXT_TYPES.test(contentType) || contentType.startsWith('application/cloudevents') ? raw.toString('utf8') : raw;
+    const isText = contentType === '' || TEXT_TYPES.test(contentType) || contentType.startsWith('application/cloudevents');
+    const body = isText ? raw.toString('utf8') : raw;
+    // Before the SDK: its events are later serialised recursively (JSON.stringify), which deep JSON overflows.
+    if (typeof body === 'string') assertDepthIfJson(body);
     const parsed = HTTP.toEvent({ headers, body });
     const list = Array.isArray(parsed) ? parsed : [parsed];
     if (list.length === 0) throw new ValidationError('INVALID_EVENT', 'the batch holds no events');
@@ -91,6 +95,17 @@ export function toCloudEvents(req: Request, topic: string): CloudEventV1<unknown
   }
 }
 
+/** A text body that is JSON must nest at most MAX_JSON_DEPTH deep; other text is the SDK's to judge. */
+function assertDepthIfJson(text: string): void {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return;
+  }
+  assertJsonDepth(value, 'the event');
+}
+
 function wrapPlain(raw: Buffer, topic: string): CloudEventV1<unknown> {
   let data: unknown = {};
   if (raw.length > 0) {
@@ -99,6 +114,7 @@ function wrapPlain(raw: Buffer, topic: string): CloudEventV1<unknown> {
     } catch (err) {
       throw new ValidationError('MALFORMED_JSON', `malformed JSON body: ${(err as Error).message} (send JSON, or a CloudEvent with ce-* headers)`);
     }
+    assertJsonDepth(data, 'the event');
   }
   return new CloudEvent<unknown>({ type: PLAIN_EVENT_TYPE, source: `/v1/events/${topic}`, datacontenttype: 'application/json', data });
 }

@@ -4,6 +4,7 @@ import type { Bus, Subscription } from '../../bus/types.js';
 import type { Logger } from '../../core/logger.js';
 import { parseHeartbeat } from '../../core/schemas.js';
 import { ExecutorRegistry, type ExecutorView } from '../../scheduler/executor-registry.js';
+import { principalOf, type Principal } from '../http.js';
 
 export interface ExecutorMonitorDeps {
   bus: Bus;
@@ -62,11 +63,30 @@ export class ExecutorMonitor {
   }
 }
 
-/** `GET /v1/executors`: `{ executors: ExecutorView[] }` as this gateway last heard them. */
+/**
+ * `GET /v1/executors`: `{ executors: ExecutorView[] }` as this gateway last
+ * heard them. The admin key sees everything; a namespace key sees every
+ * executor's health and capacity (the console's Executors and Metrics pages
+ * need them, and they name no tenant) but only its own namespace's warm
+ * instances: the others' would tell which functions other tenants run.
+ */
 export function executorRoutes(deps: { executors: Pick<ExecutorMonitor, 'states'> }): express.Router {
   const r = express.Router();
   r.get('/v1/executors', (_req, res) => {
-    res.json({ executors: deps.executors.states() });
+    const who = principalOf(res);
+    const all = deps.executors.states();
+    res.json({ executors: who.admin ? all : all.map((e) => visibleTo(who, e)) });
   });
   return r;
+}
+
+/** An executor as a namespace key may see it: warm instances of that namespace only. */
+export function visibleTo(who: Pick<Principal, 'namespace'>, e: ExecutorView): ExecutorView {
+  // `idleWarm` is keyed by functionVersionKey: `<namespace>/<name>@<version>` (namespaces hold no `/`).
+  const own = `${who.namespace}/`;
+  return {
+    ...e,
+    warm: e.warm.filter((w) => w.namespace === who.namespace),
+    idleWarm: Object.fromEntries(Object.entries(e.idleWarm).filter(([key]) => key.startsWith(own))),
+  };
 }

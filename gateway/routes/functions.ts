@@ -1,8 +1,10 @@
+import { MIMEType } from 'node:util';
 import express, { type Request } from 'express';
 import { ValidationError } from '../../core/errors.js';
+import { assertJsonDepth } from '../../core/json-depth.js';
 import type { FunctionVersion } from '../../core/types.js';
 import { assertName, settingsSchema, type DeployLimits, type FunctionService } from '../function-service.js';
-import { namespaceOf, param, parseWith, requireWrite } from '../http.js';
+import { declaredLengthGuard, limitedBody, namespaceOf, param, parseWith, requireWrite } from '../http.js';
 import type { Invoker } from '../invoker.js';
 import { ACTIVATION_HEADER, sendOutcome } from '../responses.js';
 
@@ -14,18 +16,20 @@ export interface FunctionRoutesDeps {
   admit: (namespace: string, payloadBytes: number, mode: 'sync' | 'async') => Promise<void>;
 }
 
-const ARCHIVE_TYPES = ['application/zip', 'application/gzip', 'application/x-gzip', 'application/x-tar+gzip', 'application/octet-stream'];
+const ARCHIVE_TYPES = ['application/zip', 'application/x-zip-compressed', 'application/gzip', 'application/x-gzip', 'application/x-tar+gzip', 'application/octet-stream'];
 
 /** Deploy, list, get, delete and invoke functions: `/v1/functions…`. */
 export function functionRoutes(deps: FunctionRoutesDeps): express.Router {
   const r = express.Router();
   const { limits } = deps;
   const schema = settingsSchema(limits);
-  const jsonBody = express.json({ limit: limits.maxCodeBytes, strict: false });
+  // An archive or a JSON body, under one limit checked once against the declared length.
+  const deployGuard = declaredLengthGuard(limits.maxCodeBytes);
   const archiveBody = express.raw({ type: ARCHIVE_TYPES, limit: limits.maxCodeBytes });
-  const eventBody = express.text({ type: () => true, limit: limits.maxPayloadBytes });
+  const jsonBody = express.json({ limit: limits.maxCodeBytes, strict: false });
+  const eventBody = limitedBody(limits.maxPayloadBytes, (limit) => express.text({ type: () => true, limit }));
 
-  r.put('/v1/functions/:name', archiveBody, jsonBody, async (req, res) => {
+  r.put('/v1/functions/:name', deployGuard, archiveBody, jsonBody, async (req, res) => {
     requireWrite(res);
     const ns = namespaceOf(res);
     const name = param(req, 'name');
@@ -88,9 +92,6 @@ export function functionRoutes(deps: FunctionRoutesDeps): express.Router {
   return r;
 }
 
-/** Deepest nesting accepted in an event: deeper JSON is an attack or a bug, and recursive code downstream would choke on it. */
-export const MAX_JSON_DEPTH = 64;
-
 /** The event text as sent, checked to be JSON of bounded depth (an empty body is `{}`). */
 export function eventPayload(body: unknown): string {
   const text = typeof body === 'string' ? body : '';
@@ -102,33 +103,8 @@ export function eventPayload(body: unknown): string {
   } catch (err) {
     throw new ValidationError('MALFORMED_JSON', `the event is not valid JSON: ${(err as Error).message}`);
   }
-  if (exceedsDepth(value, MAX_JSON_DEPTH)) {
-    throw new ValidationError('JSON_TOO_DEEP', `the event nests deeper than ${MAX_JSON_DEPTH} levels`);
-  }
+  assertJsonDepth(value, 'the event');
   return text;
-}
-
-/**
- * Whether arrays and objects nest deeper than `max` in a parsed JSON value.
- * Iterative, visits containers only, and stops at the first one too deep
- * (a walk of the parsed value costs a fraction of a scan of its text).
- */
-export function exceedsDepth(value: unknown, max: number): boolean {
-  const nodes: unknown[] = [value];
-  const depths: number[] = [1];
-  while (nodes.length > 0) {
-    const v = nodes.pop();
-    const d = depths.pop() as number;
-    if (v === null || typeof v !== 'object') continue;
-    if (d > max) return true;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) {
-      if (child !== null && typeof child === 'object') {
-        nodes.push(child);
-        depths.push(d + 1);
-      }
-    }
-  }
-  return false;
 }
 
 function parseJsonParam(name: string, text: string): unknown {
@@ -140,14 +116,35 @@ function parseJsonParam(name: string, text: string): unknown {
 }
 
 function archiveFormat(req: Request): 'zip' | 'tgz' {
-  const type = (req.headers['content-type'] ?? '').toLowerCase();
-  if (type.includes('zip')) return 'zip';
-  if (type.includes('gzip')) return 'tgz';
-  // application/octet-stream: sniff the magic bytes.
-  const b = req.body as Buffer;
-  if (b[0] === 0x50 && b[1] === 0x4b) return 'zip';
-  if (b[0] === 0x1f && b[1] === 0x8b) return 'tgz';
+  return archiveFormatOf(req.headers['content-type'], req.body as Buffer);
+}
+
+/** Media types (their essence: no parameters, lower case) that name an archive format. */
+const ZIP_TYPES = new Set(['application/zip', 'application/x-zip-compressed']);
+const TGZ_TYPES = new Set(['application/gzip', 'application/x-gzip', 'application/x-tar+gzip']);
+
+/**
+ * The archive format a deploy body is in: by its media type, parsed (so
+ * `application/gzip` is never mistaken for zip because it contains "zip"),
+ * else (`application/octet-stream`, no or a malformed type) by its magic bytes.
+ */
+export function archiveFormatOf(contentType: string | undefined, body: Buffer): 'zip' | 'tgz' {
+  const essence = mediaTypeEssence(contentType);
+  if (essence !== undefined && ZIP_TYPES.has(essence)) return 'zip';
+  if (essence !== undefined && TGZ_TYPES.has(essence)) return 'tgz';
+  if (body[0] === 0x50 && body[1] === 0x4b) return 'zip';
+  if (body[0] === 0x1f && body[1] === 0x8b) return 'tgz';
   throw new ValidationError('UNSUPPORTED_ARCHIVE', 'expected a .zip or .tar.gz body');
+}
+
+/** `type/subtype` of a Content-Type header, lower case, without parameters; undefined when absent or malformed. */
+export function mediaTypeEssence(contentType: string | undefined): string | undefined {
+  if (contentType === undefined || contentType.trim() === '') return undefined;
+  try {
+    return new MIMEType(contentType).essence;
+  } catch {
+    return undefined;
+  }
 }
 
 /** What the API shows of a version (never secrets). */

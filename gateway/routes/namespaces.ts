@@ -1,9 +1,9 @@
 import express, { type Response } from 'express';
 import { z } from 'zod';
 import { AuthError } from '../../core/errors.js';
+import type { NamespacePurge } from '../../tenancy/namespace-purge.js';
 import type { TenancyService } from '../../tenancy/tenancy-service.js';
-import type { FunctionService } from '../function-service.js';
-import { param, parseWith, principalOf } from '../http.js';
+import { limitedBody, param, parseWith, principalOf } from '../http.js';
 
 const quotasSchema = z
   .object({
@@ -32,9 +32,9 @@ function requireAdmin(res: Response): void {
  * (`/v1/namespaces…`). Admin key only. A new key is shown once, in the answer
  * to its creation.
  */
-export function namespaceRoutes(deps: { tenancy: TenancyService; functions: FunctionService }): express.Router {
+export function namespaceRoutes(deps: { tenancy: TenancyService; purge: Pick<NamespacePurge, 'deleteNamespace'> }): express.Router {
   const r = express.Router();
-  const json = express.json({ limit: 64 * 1024 });
+  const json = limitedBody(64 * 1024, (limit) => express.json({ limit }));
   const { tenancy } = deps;
 
   r.get('/v1/namespaces', async (_req, res) => {
@@ -59,12 +59,11 @@ export function namespaceRoutes(deps: { tenancy: TenancyService; functions: Func
     res.json(await tenancy.setQuotas(param(req, 'ns'), parseWith(quotasSchema, req.body ?? {})));
   });
 
+  // Answers once everything the namespace owned is gone (see NamespacePurge); a
+  // delete that fails midway leaves it marked, and the same call again finishes it.
   r.delete('/v1/namespaces/:ns', async (req, res) => {
     requireAdmin(res);
-    const ns = param(req, 'ns');
-    await tenancy.getNamespace(ns);
-    for (const f of await deps.functions.list(ns)) await deps.functions.delete(ns, f.name);
-    await tenancy.deleteNamespace(ns);
+    await deps.purge.deleteNamespace(param(req, 'ns'));
     res.status(204).end();
   });
 

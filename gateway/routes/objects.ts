@@ -1,7 +1,7 @@
 import express, { type Request } from 'express';
 import { NotFoundError } from '../../core/errors.js';
 import type { ObjectService } from '../../storage/object-service.js';
-import { namespaceOf, param, requireWrite } from '../http.js';
+import { limitedBody, namespaceOf, param, requireWrite } from '../http.js';
 
 export interface ObjectRoutesDeps {
   objects: ObjectService;
@@ -22,7 +22,7 @@ export interface ObjectRoutesDeps {
 export function objectRoutes(deps: ObjectRoutesDeps): express.Router {
   const r = express.Router();
   const { objects } = deps;
-  const rawBody = express.raw({ type: () => true, limit: objects.maxObjectBytes });
+  const rawBody = limitedBody(objects.maxObjectBytes, (limit) => express.raw({ type: () => true, limit }));
 
   r.put('/v1/objects/:bucket/*key', rawBody, async (req, res) => {
     requireWrite(res);

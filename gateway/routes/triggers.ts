@@ -1,8 +1,9 @@
 import express from 'express';
 import { ValidationError } from '../../core/errors.js';
+import { assertJsonDepth } from '../../core/json-depth.js';
 import type { TriggerService } from '../../triggers/trigger-service.js';
 import { triggerSpecSchema, type Trigger } from '../../triggers/types.js';
-import { namespaceOf, param, parseWith, requireWrite } from '../http.js';
+import { limitedBody, namespaceOf, param, parseWith, requireWrite } from '../http.js';
 
 const TYPES = new Set(['schedule', 'topic', 'queue', 'storage', 'http']);
 
@@ -12,7 +13,7 @@ const TYPES = new Set(['schedule', 'topic', 'queue', 'storage', 'http']);
  */
 export function triggerRoutes(deps: { triggers: TriggerService }): express.Router {
   const r = express.Router();
-  const jsonBody = express.json({ limit: 256 * 1024, strict: false });
+  const jsonBody = limitedBody(256 * 1024, (limit) => express.json({ limit, strict: false }));
 
   r.put('/v1/triggers/:name', jsonBody, async (req, res) => {
     requireWrite(res);
@@ -20,6 +21,8 @@ export function triggerRoutes(deps: { triggers: TriggerService }): express.Route
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new ValidationError('INVALID_TRIGGER', 'expected a JSON object { type, function, … }');
     }
+    // A schedule's `data` is stored and sent with every tick, serialised recursively each time.
+    assertJsonDepth(body, 'the trigger');
     const spec = parseWith(triggerSpecSchema, body, 'INVALID_TRIGGER');
     const { trigger, created } = await deps.triggers.put(namespaceOf(res), param(req, 'name'), spec);
     res.status(created ? 201 : 200).json(describe(trigger));

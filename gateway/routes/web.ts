@@ -1,9 +1,9 @@
 import express, { type Request, type Response } from 'express';
 import type { FunctionService } from '../function-service.js';
-import { AuthError } from '../../core/errors.js';
-import { DEFAULT_NAMESPACE } from '../../core/types.js';
+import { AuthError, NotFoundError } from '../../core/errors.js';
+import { DEFAULT_NAMESPACE, type FunctionVersion } from '../../core/types.js';
 import { assertNamespaceName } from '../../tenancy/tenancy-service.js';
-import { param, type Principal } from '../http.js';
+import { limitedBody, param, type Principal } from '../http.js';
 import type { Invoker } from '../invoker.js';
 import { ACTIVATION_HEADER } from '../responses.js';
 import { sendWebResult, toHttpEvent } from '../web-endpoint.js';
@@ -23,13 +23,10 @@ export function webRoutes(deps: {
   admit: (namespace: string, payloadBytes: number, mode: 'sync' | 'async') => Promise<void>;
 }): express.Router {
   const r = express.Router();
-  const rawBody = express.raw({ type: () => true, limit: deps.maxPayloadBytes });
+  const rawBody = limitedBody(deps.maxPayloadBytes, (limit) => express.raw({ type: () => true, limit }));
   const web = async (req: Request, res: Response): Promise<void> => {
     const ns = await webNamespace(req, param(req, 'ns'), deps.caller);
-    const fn = await deps.functions.resolve(ns.namespace, param(req, 'name'));
-    if (!fn.public && !ns.authorized) {
-      throw new AuthError('UNAUTHORIZED', 'this endpoint needs an API key of its namespace (the function is not public)');
-    }
+    const fn = await resolveFor(ns, () => deps.functions.resolve(ns.namespace, param(req, 'name')));
     const rest = req.params['path'];
     const subPath = '/' + (Array.isArray(rest) ? rest.join('/') : typeof rest === 'string' ? rest : '');
     const event = toHttpEvent(req, subPath);
@@ -45,6 +42,33 @@ export function webRoutes(deps: {
   r.all('/ns/:ns/fn/:name', rawBody, web);
   r.all('/ns/:ns/fn/:name/*path', rawBody, web);
   return r;
+}
+
+/**
+ * The 401 every caller without a key of the namespace gets, whether the
+ * function is private or does not exist: the two must not be told apart,
+ * or anyone could list another tenant's private functions (or routes).
+ */
+export function keyNeeded(): AuthError {
+  return new AuthError('UNAUTHORIZED', 'this endpoint needs an API key of its namespace, unless it is public');
+}
+
+/**
+ * The function a web request calls, as far as the caller may know: a caller
+ * with a key of the namespace gets it or a 404; anyone else gets it only when
+ * it is public, and otherwise the same 401 whether it exists or not.
+ */
+async function resolveFor(ns: { authorized: boolean }, resolve: () => Promise<FunctionVersion>): Promise<FunctionVersion> {
+  if (ns.authorized) return resolve();
+  let fn: FunctionVersion;
+  try {
+    fn = await resolve();
+  } catch (err) {
+    if (err instanceof NotFoundError) throw keyNeeded();
+    throw err;
+  }
+  if (!fn.public) throw keyNeeded();
+  return fn;
 }
 
 /**

@@ -77,5 +77,55 @@ export function keyValueStoreContract(name: string, make: () => KeyValueStore | 
       expect(await s.hgetall('nothing')).toEqual({});
       expect(await s.hget('c2', 'x')).toBe('other');
     });
+
+    it('deletes a whole collection, and only that one', async () => {
+      const s = await store();
+      await s.hset('deadletters:ns', 'a', '1');
+      await s.hset('deadletters:ns', 'b', '2');
+      await s.hset('deadletters:ns2', 'a', 'kept');
+      expect(await s.deleteCollection('deadletters:ns')).toBe(true);
+      expect(await s.deleteCollection('deadletters:ns')).toBe(false);
+      expect(await s.hgetall('deadletters:ns')).toEqual({});
+      expect(await s.hget('deadletters:ns', 'a')).toBeUndefined();
+      expect(await s.hgetall('deadletters:ns2')).toEqual({ a: 'kept' });
+      // Written again after the delete: a fresh collection.
+      await s.hset('deadletters:ns', 'c', '3');
+      expect(await s.hgetall('deadletters:ns')).toEqual({ c: '3' });
+    });
+
+    it('deletes every key and collection under a prefix, and nothing else', async () => {
+      const s = await store();
+      await s.set('state:ns:a', '1');
+      await s.set('state:ns:b/c', '2', { ttlMs: 60_000 });
+      await s.incr('state:ns:n');
+      await s.hset('state:ns:coll', 'f', 'v');
+      // Neighbours that share text with the prefix but not the prefix itself.
+      await s.set('state:ns2:a', 'other tenant');
+      await s.set('state:n', 'shorter');
+      await s.set('xstate:ns:a', 'other key space');
+      await s.hset('state:ns2:coll', 'f', 'kept');
+      expect(await s.deleteByPrefix('state:ns:')).toBe(4);
+      for (const k of ['state:ns:a', 'state:ns:b/c', 'state:ns:n']) expect(await s.get(k)).toBeUndefined();
+      expect(await s.hgetall('state:ns:coll')).toEqual({});
+      expect(await s.get('state:ns2:a')).toBe('other tenant');
+      expect(await s.get('state:n')).toBe('shorter');
+      expect(await s.get('xstate:ns:a')).toBe('other key space');
+      expect(await s.hgetall('state:ns2:coll')).toEqual({ f: 'kept' });
+      // Idempotent: nothing left the second time, and the prefix is usable again.
+      expect(await s.deleteByPrefix('state:ns:')).toBe(0);
+      expect(await s.incr('state:ns:n')).toBe(1);
+    });
+
+    it('deletes a prefix holding more keys than one batch, and takes glob characters literally', async () => {
+      const s = await store();
+      const n = 2500;
+      for (let i = 0; i < n; i += 250) await Promise.all(Array.from({ length: 250 }, (_, j) => s.set(`big:ns:${i + j}`, 'x')));
+      await s.set('glob*[x]?:a', 'literal');
+      await s.set('globZ[x]?:a', 'not matched by the literal prefix');
+      expect(await s.deleteByPrefix('big:ns:')).toBe(n);
+      expect(await s.get(`big:ns:${n - 1}`)).toBeUndefined();
+      expect(await s.deleteByPrefix('glob*[x]?:')).toBe(1);
+      expect(await s.get('globZ[x]?:a')).toBe('not matched by the literal prefix');
+    });
   });
 }

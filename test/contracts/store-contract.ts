@@ -203,6 +203,23 @@ export function metadataStoreContract(name: string, makeStore: MakeMetadataStore
       expect((await s.getActivation('default', a.activationId))?.durationMs).toBe(winner);
       expect((await s.listActivations('default', { limit: 5 })).map((x) => x.activationId)).toEqual([a.activationId]);
     });
+
+    it('deletes every activation of a namespace, and only of that one', async () => {
+      const s = await fresh();
+      const gone = [activation({ namespace: 'tmp', function: 'f' }), activation({ namespace: 'tmp', function: 'g', status: 'success' })];
+      const kept = [activation({ namespace: 'tmp2', function: 'f' }), activation({ namespace: 'default', function: 'f' })];
+      for (const a of [...gone, ...kept]) await s.putActivation(a);
+      expect(await s.deleteActivations('tmp')).toBe(2);
+      for (const a of gone) expect(await s.getActivation('tmp', a.activationId)).toBeUndefined();
+      expect(await s.listActivations('tmp', { limit: 10 })).toEqual([]);
+      expect(await s.listActivations('tmp', { limit: 10, function: 'f' })).toEqual([]);
+      for (const a of kept) expect(await s.getActivation(a.namespace, a.activationId)).toEqual(a);
+      expect(await s.deleteActivations('tmp')).toBe(0);
+      // The namespace can be used again from scratch.
+      const fresh1 = activation({ namespace: 'tmp', function: 'f' });
+      await s.putActivation(fresh1);
+      expect((await s.listActivations('tmp', { limit: 10 })).map((a) => a.activationId)).toEqual([fresh1.activationId]);
+    });
   });
 }
 
@@ -260,6 +277,30 @@ export function objectStoreContract(name: string, makeStore: MakeObjectStore): v
       expect(await s.list('code')).toEqual(['code/a.mjs', 'code/b.mjs', 'code/c/d.mjs', 'codex']);
       expect(await s.list('none/')).toEqual([]);
       expect(await s.list('')).toEqual(['code/a.mjs', 'code/b.mjs', 'code/c/d.mjs', 'codex', 'other/x']);
+    });
+
+    it('deletes every object under a prefix, and nothing else', async () => {
+      const s = await fresh();
+      const gone = ['objects/ns/b1/a', 'objects/ns/b1/dir/x', 'objects/ns/b2/y'];
+      const kept = ['objects/ns2/b1/a', 'objects/nsx', 'code/abc.mjs'];
+      for (const k of [...gone, ...kept]) await s.put(k, Buffer.from(k));
+      expect(await s.deleteByPrefix('objects/ns/')).toBe(3);
+      expect(await s.list('objects/ns/')).toEqual([]);
+      for (const k of gone) expect(await s.has(k)).toBe(false);
+      for (const k of kept) expect((await s.get(k))?.toString()).toBe(k);
+      expect(await s.deleteByPrefix('objects/ns/')).toBe(0);
+      // Nothing of the old layout is in the way: `dir` may now be an object itself.
+      await s.put('objects/ns/b1/dir', Buffer.from('a file now'));
+      expect((await s.get('objects/ns/b1/dir'))?.toString()).toBe('a file now');
+    });
+
+    it('deletes more objects under a prefix than one batch holds', async () => {
+      // Factories of batching stores hand in a batch size below this count (see s3-object-store.test.ts).
+      const s = await fresh();
+      const n = 250;
+      for (let i = 0; i < n; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => s.put(`objects/big/k${i + j}`, Buffer.from('x'))));
+      expect(await s.deleteByPrefix('objects/big/')).toBe(n);
+      expect(await s.list('objects/big/')).toEqual([]);
     });
 
     it('close is idempotent', async () => {

@@ -280,4 +280,32 @@ describe.skipIf(!requireService('chromium', fs.existsSync(CHROMIUM)))('web conso
     expect(await page.evaluate('sessionStorage.getItem("brisk.console.key")')).toBeNull();
     expect(pageErrors).toEqual([]);
   });
+
+  it('with a namespace key, shows the executors with that namespace\'s warm instances only', async () => {
+    const admin = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+    expect((await fetch(`${cluster.url}/v1/namespaces/console-ns`, { method: 'PUT', headers: admin, body: '{}' })).status).toBe(201);
+    const issued = await fetch(`${cluster.url}/v1/namespaces/console-ns/keys`, { method: 'POST', headers: admin, body: JSON.stringify({ readOnly: false }) });
+    const nsKey = ((await issued.json()) as { key: string }).key;
+    const own = { authorization: `Bearer ${nsKey}`, 'content-type': 'application/json' };
+    const code = 'export const handler = async () => ({ ok: true });';
+    expect((await fetch(`${cluster.url}/v1/functions/ns-fn`, { method: 'PUT', headers: own, body: JSON.stringify({ code }) })).status).toBe(201);
+    expect((await fetch(`${cluster.url}/v1/functions/ns-fn/invoke`, { method: 'POST', headers: own, body: '{}' })).status).toBe(200);
+
+    await page.fill('#key', nsKey);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('h1:text-is("Functions")');
+    await page.click('nav a:text-is("Executors")');
+    const card = page.locator('[data-testid=executor-card]').first();
+    await card.waitFor();
+    expect(await card.textContent()).toContain('healthy');
+    await expect.poll(() => card.textContent()).toContain('console-ns/ns-fn v1');
+    // The admin's functions (default namespace) are warm too, but not this key's to see.
+    expect(await card.textContent()).not.toContain('hello-console');
+    await shot('10-executors-namespace-key');
+    await page.click('nav a:text-is("Metrics")');
+    await page.locator('[data-testid=chart-pool] svg path').first().waitFor({ state: 'attached' });
+    await page.click('button:text-is("Log out")');
+    await page.waitForSelector('#key');
+    expect(pageErrors).toEqual([]);
+  });
 });

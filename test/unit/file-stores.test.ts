@@ -64,6 +64,22 @@ describe('FileStore persistence', () => {
     expect(list.map((x) => x.activationId)).toEqual(['a11', 'a10', 'a9', 'a8', 'a7']);
     await b.close();
   });
+
+  it('a namespace whose activations were deleted stays empty after a reopen, and later records survive', async () => {
+    const dir = tmpDir();
+    const a = new FileStore(dir, { activationTtlS: 3600 });
+    await a.waitUntilReady();
+    await a.finishActivation({ ...act('old1', 'success'), namespace: 'tmp' });
+    await a.finishActivation(act('kept', 'success'));
+    expect(await a.deleteActivations('tmp')).toBe(1);
+    await a.finishActivation({ ...act('new1', 'success'), namespace: 'tmp' });
+    await a.close();
+    const b = new FileStore(dir, { activationTtlS: 3600 });
+    await b.waitUntilReady();
+    expect((await b.listActivations('tmp', { limit: 10 })).map((x) => x.activationId)).toEqual(['new1']);
+    expect((await b.getActivation('default', 'kept'))?.status).toBe('success');
+    await b.close();
+  });
 });
 
 keyValueStoreContract('FileKeyValueStore', () => new FileKeyValueStore(tmpDir()));
@@ -85,6 +101,29 @@ describe('FileKeyValueStore persistence', () => {
     expect(await b.get('gone')).toBeUndefined();
     expect(await b.get('n')).toBe('3');
     expect(await b.hgetall('c')).toEqual({ f: 'x' });
+    await b.close();
+  });
+
+  it('keeps prefix and collection deletions across a reopen', async () => {
+    const dir = tmpDir();
+    const a = new FileKeyValueStore(dir);
+    await a.waitUntilReady();
+    await a.set('state:tmp:a', '1');
+    await a.hset('secrets:tmp:f', 'd', 'sealed');
+    await a.hset('deadletters:tmp', 'x', '{}');
+    await a.set('state:other:a', 'kept');
+    expect(await a.deleteByPrefix('state:tmp:')).toBe(1);
+    expect(await a.deleteByPrefix('secrets:tmp:')).toBe(1);
+    expect(await a.deleteCollection('deadletters:tmp')).toBe(true);
+    await a.set('state:tmp:b', 'written after');
+    await a.close();
+    const b = new FileKeyValueStore(dir);
+    await b.waitUntilReady();
+    expect(await b.get('state:tmp:a')).toBeUndefined();
+    expect(await b.get('state:tmp:b')).toBe('written after');
+    expect(await b.hgetall('secrets:tmp:f')).toEqual({});
+    expect(await b.hgetall('deadletters:tmp')).toEqual({});
+    expect(await b.get('state:other:a')).toBe('kept');
     await b.close();
   });
 });

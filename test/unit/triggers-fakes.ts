@@ -1,7 +1,7 @@
 import type { KeyValueStore, StoreStatus } from '../../storage/types.js';
 
 /** The part of the store triggers use (leases and collections). */
-export type TriggerKv = Pick<KeyValueStore, 'status' | 'get' | 'set' | 'delete' | 'incr' | 'hget' | 'hset' | 'hdel' | 'hgetall'>;
+export type TriggerKv = Pick<KeyValueStore, 'status' | 'get' | 'set' | 'delete' | 'incr' | 'hget' | 'hset' | 'hdel' | 'hgetall' | 'deleteCollection'>;
 
 /** An in-memory KeyValueStore subset for the trigger unit tests (TTL honoured on read). */
 export class MemoryKv implements TriggerKv {
@@ -47,5 +47,8 @@ export class MemoryKv implements TriggerKv {
   }
   async hgetall(c: string): Promise<Record<string, string>> {
     return Object.fromEntries(this.collections.get(c) ?? []);
+  }
+  async deleteCollection(c: string): Promise<boolean> {
+    return this.collections.delete(c);
   }
 }
