@@ -14,6 +14,7 @@ import { Metrics } from '../core/metrics.js';
 import { UsageMeter } from '../metering/usage-meter.js';
 import { SecretBox } from '../core/secret-box.js';
 import { CodeCache } from '../executor/code-cache.js';
+import { PackageCache } from '../executor/package-cache.js';
 import { FunctionSecrets } from '../tenancy/function-secrets.js';
 import { DockerBackend } from '../executor/docker-backend.js';
 import { Executor } from '../executor/executor.js';
@@ -250,19 +251,28 @@ export async function startScheduler(cfg: BriskConfig, infra: Infrastructure, lo
   });
 }
 
+/** An executor's package files: unpacked trees, and its instances' package directories beside them. */
+export function packageDirs(cfg: BriskConfig, executorId: string): { trees: string; instances: string } {
+  const root = path.join(path.resolve(cfg.BRISK_PACKAGE_DIR ?? path.join(os.tmpdir(), 'brisk-packages')), executorId);
+  return { trees: path.join(root, 'trees'), instances: path.join(root, 'instances') };
+}
+
 /** `platformSocket`: the executor's platform API socket, made reachable from instances. */
 export function createBackend(cfg: BriskConfig, executorId: string, logger: Logger, platformSocket?: string): ExecutorBackend {
+  const packageDir = packageDirs(cfg, executorId).instances;
   if (cfg.BRISK_EXECUTOR_BACKEND === 'docker') {
     return new DockerBackend({
       image: cfg.BRISK_RUNTIME_IMAGE,
       executorId,
       socketDir: path.join(os.tmpdir(), 'brisk-sockets', executorId),
+      packageDir,
       logger: logger.child({ component: 'docker' }),
       ...(platformSocket !== undefined ? { platformSocket } : {}),
       ...runtimeBundleHash(),
     });
   }
-  return new ProcessBackend(platformSocket !== undefined ? { platformSocket } : {});
+  fs.mkdirSync(packageDir, { recursive: true });
+  return new ProcessBackend({ packageDir, ...(platformSocket !== undefined ? { platformSocket } : {}) });
 }
 
 /** sha256 of the runtime bundle next to this build, so a stale offline image is rebuilt. */
@@ -283,6 +293,14 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
     logger: log.child({ component: 'platform-api' }),
   });
   await platform.start();
+  const packages = new PackageCache({
+    objects: infra.objects,
+    root: packageDirs(cfg, id).trees,
+    maxBytes: cfg.BRISK_PACKAGE_CACHE_MB * 1024 * 1024,
+    maxUnpackedBytes: cfg.BRISK_MAX_UNPACKED_BYTES,
+    maxFiles: cfg.BRISK_MAX_ARCHIVE_FILES,
+  });
+  await packages.start();
   const backend = createBackend(cfg, id, log, platform.socketPath);
   try {
     await backend.start();
@@ -295,12 +313,22 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
   const pool = new WarmPool({
     // Tracked: an instance's platform token is revoked when the instance is destroyed.
     backend: platform.track(backend),
-    prepareInit: async (fn) => ({
-      code: await code.get(fn.codeHash),
-      // Secrets go into the instance's environment only, at /init.
-      env: await secrets.load(fn.namespace, fn.name, fn.secretsDigest),
-      platform: { token: platform.issueToken({ namespace: fn.namespace, function: fn.name }) },
-    }),
+    prepareInit: async (fn) => {
+      const filesHash = fn.filesHash;
+      const [text, env] = await Promise.all([
+        code.get(fn.codeHash),
+        // Secrets go into the instance's environment only, at /init.
+        secrets.load(fn.namespace, fn.name, fn.secretsDigest),
+        // Package files are fetched and unpacked here, before an instance is taken; linked into its directory at /init.
+        filesHash !== undefined ? packages.prepare(filesHash) : undefined,
+      ]);
+      return {
+        code: text,
+        env,
+        ...(filesHash !== undefined ? { fillPackage: (dest: string) => packages.checkout(filesHash, dest) } : {}),
+        platform: { token: platform.issueToken({ namespace: fn.namespace, function: fn.name }) },
+      };
+    },
     memoryMb: cfg.BRISK_EXECUTOR_MEMORY_MB,
     idleTtlMs: cfg.BRISK_IDLE_TTL_MS,
     poolSize: cfg.BRISK_POOL_SIZE,
@@ -336,6 +364,7 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
     stop: async () => {
       await stopExecutor();
       await platform.close();
+      await packages.close();
     },
   });
 }

@@ -27,11 +27,19 @@ export const CONTAINER_SOCKET_DIR = '/run/brisk';
 export const CONTAINER_SOCKET_PATH = `${CONTAINER_SOCKET_DIR}/rt.sock`;
 /** Where the executor's platform API directory is mounted (read-only) inside the container. */
 export const CONTAINER_PLATFORM_DIR = '/run/brisk-platform';
+/**
+ * Where a function's package files appear inside its container: a per-container
+ * host directory, bind-mounted read-only at creation (the pool's containers
+ * exist before their function is known) and filled by the executor at /init.
+ * Lambda's path, so code written for Lambda that hard-codes it still works.
+ */
+export const CONTAINER_PACKAGE_DIR = '/var/task';
 /** Labels every Brisk container carries, so leftovers can be found and removed. */
 export const LABEL_MANAGED = 'brisk.managed';
 export const LABEL_EXECUTOR = 'brisk.executor';
 const LABEL_SOCKET_DIR = 'brisk.socketDir';
 const LABEL_MEMORY = 'brisk.memoryMb';
+const LABEL_PACKAGE_DIR = 'brisk.packageDir';
 
 /** The uid:gid functions run as (the `brisk` user of the runtime image). */
 const RUNTIME_USER = '1000:1000';
@@ -58,6 +66,13 @@ export interface DockerBackendOptions {
    * an offline-built image of another bundle is rebuilt at start.
    */
   runtimeHash?: string;
+  /**
+   * Host directory holding one package directory per container, mounted
+   * read-only at {@link CONTAINER_PACKAGE_DIR}. On the package cache's
+   * filesystem (files are hard-linked) and, when the executor itself runs in
+   * a container, at the same path as on the host. Default: `<socketDir>-packages`.
+   */
+  packageDir?: string;
   /** Processes + threads per container; a node process alone uses ~11. Default 64. */
   pidsLimit?: number;
   /** How long a new container may take to answer /healthz. Default 10 s. */
@@ -97,6 +112,7 @@ export class DockerBackend implements ExecutorBackend {
   readonly image: string;
   readonly executorId: string;
   readonly socketDir: string;
+  readonly packageDir: string;
   private readonly docker: Dockerode;
   private readonly logger: Logger;
   private readonly buildImage: () => Promise<void>;
@@ -114,6 +130,7 @@ export class DockerBackend implements ExecutorBackend {
     this.image = opts.image;
     this.executorId = opts.executorId;
     this.socketDir = path.resolve(opts.socketDir ?? defaultSocketDir(opts.executorId));
+    this.packageDir = path.resolve(opts.packageDir ?? `${this.socketDir}-packages`);
     this.docker = opts.docker ?? new Dockerode();
     this.logger = opts.logger ?? pino({ level: 'silent' });
     this.buildImage = opts.buildImage ?? (() => runOfflineBuild(this.image));
@@ -161,6 +178,7 @@ export class DockerBackend implements ExecutorBackend {
     await this.ensureImage();
     await this.removeLeftovers();
     await mkdir(this.socketDir, { recursive: true, mode: 0o700 });
+    await mkdir(this.packageDir, { recursive: true, mode: 0o755 });
     this.statusValue = 'ready';
     this.logger.info({ image: this.image, socketDir: this.socketDir }, 'docker backend ready');
   }
@@ -221,8 +239,10 @@ export class DockerBackend implements ExecutorBackend {
       leftovers.map(async (c) => {
         await removeContainer(this.docker.getContainer(c.Id));
         const dir = c.Labels[LABEL_SOCKET_DIR];
-        // Only delete directories inside our own socketDir, whatever a label says.
+        // Only delete directories inside our own socketDir (packageDir), whatever a label says.
         if (dir !== undefined && path.dirname(dir) === this.socketDir) await rm(dir, { recursive: true, force: true });
+        const pkg = c.Labels[LABEL_PACKAGE_DIR];
+        if (pkg !== undefined && path.dirname(pkg) === this.packageDir) await rm(pkg, { recursive: true, force: true });
       }),
     );
     if (leftovers.length > 0) this.logger.info({ count: leftovers.length }, 'removed leftover containers');
@@ -237,10 +257,12 @@ export class DockerBackend implements ExecutorBackend {
     const name = `brisk-${this.executorId}-${suffix}`;
     const hostDir = path.join(this.socketDir, suffix);
     await prepareSocketDir(hostDir);
+    const packageHostDir = path.join(this.packageDir, suffix);
+    await mkdir(packageHostDir, { mode: 0o755 });
 
     let container: Dockerode.Container | undefined;
     try {
-      container = await this.docker.createContainer(this.containerOptions(name, hostDir, spec));
+      container = await this.docker.createContainer(this.containerOptions(name, hostDir, packageHostDir, spec));
       const instance = new DockerInstance({
         id: name,
         spec,
@@ -248,6 +270,7 @@ export class DockerBackend implements ExecutorBackend {
         docker: this.docker,
         socketPath: path.join(hostDir, 'rt.sock'),
         hostDir,
+        packageHostDir,
         logger: this.logger.child({ instance: name }),
         onDestroyed: (i) => this.instances.delete(i),
       });
@@ -263,13 +286,14 @@ export class DockerBackend implements ExecutorBackend {
     } catch (err) {
       if (container !== undefined) await removeContainer(container).catch(() => undefined);
       await rm(hostDir, { recursive: true, force: true });
+      await rm(packageHostDir, { recursive: true, force: true });
       for (const i of this.instances) if (i.id === name) this.instances.delete(i);
       if (err instanceof BriskError) throw err;
       throw new PlatformError('INSTANCE_START_FAILED', `could not start a container from '${this.image}': ${errorMessage(err)}`, { cause: err });
     }
   }
 
-  private containerOptions(name: string, hostDir: string, spec: InstanceSpec): Dockerode.ContainerCreateOptions {
+  private containerOptions(name: string, hostDir: string, packageHostDir: string, spec: InstanceSpec): Dockerode.ContainerCreateOptions {
     const memoryBytes = spec.memoryMb * 1024 * 1024;
     const platform = this.platformSocket;
     return {
@@ -286,6 +310,7 @@ export class DockerBackend implements ExecutorBackend {
         [LABEL_MANAGED]: 'true',
         [LABEL_EXECUTOR]: this.executorId,
         [LABEL_SOCKET_DIR]: hostDir,
+        [LABEL_PACKAGE_DIR]: packageHostDir,
         [LABEL_MEMORY]: String(spec.memoryMb),
       },
       // With no network there is no interface but loopback; the socket is the only way in.
@@ -294,6 +319,8 @@ export class DockerBackend implements ExecutorBackend {
         NetworkMode: spec.allowEgress ? 'bridge' : 'none',
         Binds: [
           `${hostDir}:${CONTAINER_SOCKET_DIR}:rw`,
+          // Read-only: the function sees its package's files but cannot change them.
+          `${packageHostDir}:${CONTAINER_PACKAGE_DIR}:ro`,
           // Read-only: connecting to a socket needs no write access to the mount.
           ...(platform !== undefined ? [`${path.dirname(platform)}:${CONTAINER_PLATFORM_DIR}:ro`] : []),
         ],
@@ -335,6 +362,7 @@ export class DockerBackend implements ExecutorBackend {
     }
     // rmdir, not rm -r: only an empty directory goes; a non-empty one means something still uses it.
     await rmdir(this.socketDir).catch(() => undefined);
+    await rmdir(this.packageDir).catch(() => undefined);
     this.statusValue = 'closed';
   }
 }
@@ -346,6 +374,7 @@ interface DockerInstanceParams {
   docker: Dockerode;
   socketPath: string;
   hostDir: string;
+  packageHostDir: string;
   logger: Logger;
   onDestroyed: (instance: DockerInstance) => void;
 }
@@ -359,6 +388,8 @@ export class DockerInstance implements Instance {
   readonly socketPath: string;
   private readonly docker: Dockerode;
   private readonly hostDir: string;
+  private readonly packageHostDir: string;
+  private packagePrepared = false;
   private readonly logger: Logger;
   private readonly onDestroyed: (instance: DockerInstance) => void;
   /** One keep-alive connection: the runtime serves one activation at a time. */
@@ -372,6 +403,7 @@ export class DockerInstance implements Instance {
     this.docker = p.docker;
     this.socketPath = p.socketPath;
     this.hostDir = p.hostDir;
+    this.packageHostDir = p.packageHostDir;
     this.logger = p.logger;
     this.onDestroyed = p.onDestroyed;
   }
@@ -415,6 +447,14 @@ export class DockerInstance implements Instance {
     } finally {
       abort.abort();
     }
+  }
+
+  /** Fill the directory mounted read-only at {@link CONTAINER_PACKAGE_DIR} since creation. */
+  async preparePackage(fill: (hostDir: string) => Promise<void>): Promise<string> {
+    if (this.packagePrepared) throw new PlatformError('PACKAGE_ALREADY_PREPARED', `instance ${this.id} already holds a package`, { retryable: false });
+    this.packagePrepared = true;
+    await fill(this.packageHostDir);
+    return CONTAINER_PACKAGE_DIR;
   }
 
   async init(req: InitRequest): Promise<void> {
@@ -512,6 +552,7 @@ export class DockerInstance implements Instance {
         this.logger.warn({ err }, 'could not remove container');
       }
       await rm(this.hostDir, { recursive: true, force: true });
+      await rm(this.packageHostDir, { recursive: true, force: true });
       this.onDestroyed(this);
     })();
     return this.destroyPromise;

@@ -23,6 +23,12 @@ export interface ProcessBackendOptions {
   /** Where children write function bundles; default: the OS temp dir. */
   codeDir?: string;
   /**
+   * Parent of each instance's package directory (a function's package
+   * files); on the package cache's filesystem, so files are hard-linked.
+   * Default: the OS temp dir.
+   */
+  packageDir?: string;
+  /**
    * Extra environment for every child. Children do NOT inherit our environment:
    * it holds platform secrets (S3 keys, admin key) that function code must not see.
    */
@@ -185,7 +191,7 @@ export class ProcessBackend implements ExecutorBackend {
       stdio: ['pipe', 'pipe', 'pipe'],
       env,
     });
-    const inst = new ProcessInstance(id, spec, child, this.opts.logger);
+    const inst = new ProcessInstance(id, spec, child, this.opts.logger, this.opts.packageDir);
     this.instances.add(inst);
     void inst.exited.then(() => this.instances.delete(inst));
     try {
@@ -230,6 +236,8 @@ export class ProcessInstance implements Instance {
   private destroyPromise: Promise<void> | undefined;
   private readyLine: ((address: string) => void) | undefined;
   private killedForTimeout = false;
+  /** This instance's package files, when its function has some. */
+  private packageDir: string | undefined;
   /**
    * Calls waiting on the child's exit. A Set rather than `exited.then()` per
    * call: reactions on a promise that stays pending for the instance's whole
@@ -242,6 +250,7 @@ export class ProcessInstance implements Instance {
     readonly spec: InstanceSpec,
     private readonly child: ChildProcess,
     private readonly logger?: Logger,
+    private readonly packageBase: string = tmpdir(),
   ) {
     this.exited = new Promise<ExitInfo>((resolve) => {
       // 'close' waits for stdio to end, so the stderr tail (OOM report) is complete.
@@ -313,6 +322,18 @@ export class ProcessInstance implements Instance {
         reject(new PlatformError('INSTANCE_START_FAILED', `runtime exited before ready (code ${info.exitCode}, signal ${info.signal}): ${this.stderrTail.slice(-2000)}`));
       });
     });
+  }
+
+  /**
+   * A private directory for the package files, filled by `fill`. Not a
+   * sandbox: the child runs as the executor's user, so read-only is only
+   * the files' mode here.
+   */
+  async preparePackage(fill: (hostDir: string) => Promise<void>): Promise<string> {
+    if (this.packageDir !== undefined) throw new PlatformError('PACKAGE_ALREADY_PREPARED', `instance ${this.id} already holds a package`, { retryable: false });
+    this.packageDir = await mkdtemp(path.join(this.packageBase, `brisk-pkg-${this.id}-`));
+    await fill(this.packageDir);
+    return this.packageDir;
   }
 
   async init(req: InitRequest): Promise<void> {
@@ -403,6 +424,7 @@ export class ProcessInstance implements Instance {
       this.agent.destroy();
       await this.exited;
       if (this.addr !== undefined && 'socketPath' in this.addr) await rm(this.addr.socketPath, { force: true });
+      if (this.packageDir !== undefined) await rm(this.packageDir, { recursive: true, force: true });
       this.logger?.debug({ instance: this.id }, 'process instance destroyed');
     })();
     return this.destroyPromise;

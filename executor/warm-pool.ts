@@ -8,6 +8,8 @@ import type { ExecutorBackend, Instance } from './types.js';
 /** What /init gets beyond the version's own settings (see {@link WarmPoolOptions.prepareInit}). */
 export interface InitPayload {
   code: string;
+  /** Writes the version's package files into a directory (the instance's); absent when it has none. */
+  fillPackage?: (dest: string) => Promise<void>;
   /** Added to the function's env (e.g. decrypted secrets); never logged or stored. */
   env?: Record<string, string>;
   platform?: InitRequest['platform'];
@@ -303,6 +305,14 @@ export class WarmPool {
     // Replace the generic instance just taken (or grow after a cold start) while
     // this one initialises. Not earlier: a failed code load hands the instance back.
     this.refill();
+    let packageDir: string | undefined;
+    try {
+      if (payload.fillPackage) packageDir = await slot.instance!.preparePackage(payload.fillPackage);
+    } catch (err) {
+      // Its package directory may be half filled: never hand this instance to another function.
+      this.destroySlot(slot);
+      throw err;
+    }
     const req: InitRequest = {
       namespace: fn.namespace,
       name: fn.name,
@@ -313,6 +323,7 @@ export class WarmPool {
       ...(payload.platform ? { platform: payload.platform } : {}),
       timeoutMs: fn.timeoutMs,
       memoryMb: fn.memoryMb,
+      ...(packageDir !== undefined ? { packageDir } : {}),
     };
     try {
       await slot.instance!.init(req);

@@ -32,6 +32,7 @@ import {
   ACTIVATION_START_MARKER,
   LOG_TRUNCATED_MARKER,
   MAX_LOG_BYTES,
+  PACKAGE_ROOT_KEY,
   type InitRequest,
   type RunRequest,
   type RunResponse,
@@ -208,7 +209,7 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
 // /init
 
 function parseInit(body: Record<string, unknown>): InitRequest | string {
-  const { namespace, name, version, code, exportName, env, timeoutMs, memoryMb, platform } = body;
+  const { namespace, name, version, code, exportName, env, timeoutMs, memoryMb, platform, packageDir } = body;
   if (typeof code !== 'string') return 'code must be a string';
   if (typeof exportName !== 'string') return 'exportName must be a string';
   if (typeof namespace !== 'string' || typeof name !== 'string') return 'namespace and name must be strings';
@@ -216,11 +217,23 @@ function parseInit(body: Record<string, unknown>): InitRequest | string {
     return 'version, timeoutMs and memoryMb must be numbers';
   }
   if (env !== undefined && (typeof env !== 'object' || env === null)) return 'env must be an object';
+  if (packageDir !== undefined && (typeof packageDir !== 'string' || !path.isAbsolute(packageDir))) return 'packageDir must be an absolute path';
   const token = typeof platform === 'object' && platform !== null ? (platform as { token?: unknown }).token : undefined;
   if (platform !== undefined && (typeof token !== 'string' || token.length === 0)) return 'platform must be { token: string }';
   const cleanEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries((env ?? {}) as Record<string, unknown>)) cleanEnv[k] = String(v);
-  return { namespace, name, version, code, exportName, env: cleanEnv, timeoutMs, memoryMb, ...(typeof token === 'string' ? { platform: { token } } : {}) };
+  return {
+    namespace,
+    name,
+    version,
+    code,
+    exportName,
+    env: cleanEnv,
+    timeoutMs,
+    memoryMb,
+    ...(typeof token === 'string' ? { platform: { token } } : {}),
+    ...(typeof packageDir === 'string' ? { packageDir } : {}),
+  };
 }
 
 async function handleInit(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -248,6 +261,10 @@ async function handleInit(req: http.IncomingMessage, res: http.ServerResponse): 
     // shim that looks for a free `require`; give it one instead of failing.
     const g = globalThis as { require?: unknown };
     if (g.require === undefined) g.require = createRequire(file);
+    // The function's files and working directory: its package (read-only), else the bundle's own directory.
+    const root = init.packageDir ?? dir;
+    process.chdir(root);
+    if (init.packageDir !== undefined) (globalThis as Record<symbol, unknown>)[Symbol.for(PACKAGE_ROOT_KEY)] = init.packageDir;
     mod = await import(pathToFileURL(file).href);
   } catch (err) {
     initState = 'failed';

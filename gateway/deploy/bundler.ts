@@ -38,6 +38,7 @@ import path from 'node:path';
 import * as esbuild from 'esbuild';
 import { BuildError, ValidationError } from '../../core/errors.js';
 import { FALLBACK_EXPORTS } from '../../runtime/handler.js';
+import { PACKAGE_ROOT_KEY } from '../../runtime/protocol.js';
 import { extractArchive, type ArchiveKind } from './archive.js';
 import { packFiles, type PackedFiles } from './package-files.js';
 
@@ -363,15 +364,9 @@ function entryAppendix(names: readonly string[]): string {
 }
 
 /**
- * The global (`Symbol.for(…)` key) through which the runtime tells a bundle
- * where its package's files are, set just before it imports the bundle.
- */
-export const PACKAGE_ROOT_KEY = 'brisk.packageRoot';
-
-/**
  * Code put before the bundle: `require` resolving from the entry file, and
  * the per-module paths. The package root is what the runtime put under
- * {@link PACKAGE_ROOT_KEY}; without it (the bundle imported by hand) it is
+ * `PACKAGE_ROOT_KEY` (runtime/protocol.ts); without it (the bundle imported by hand) it is
  * the bundle's directory.
  */
 export function modulePathsPrelude(entry: string, modules: ReadonlyMap<string, string>): string {

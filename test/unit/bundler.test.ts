@@ -5,7 +5,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BuildError, ValidationError } from '../../core/errors.js';
-import { Bundler, PACKAGE_ROOT_KEY, parseHandler, type BundleOutput } from '../../gateway/deploy/bundler.js';
+import { Bundler, parseHandler, type BundleOutput } from '../../gateway/deploy/bundler.js';
+import { PACKAGE_ROOT_KEY } from '../../runtime/protocol.js';
 import { tgzOf, tgzOfTree, zipOf, type FileTree } from '../fixtures/archives.js';
 
 const MiB = 1024 * 1024;

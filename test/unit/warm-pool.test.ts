@@ -12,7 +12,14 @@ class FakeInstance implements Instance {
   paused = false;
   pauses = 0;
   resumes = 0;
+  packageDirs: string[] = [];
   constructor(readonly id: string, readonly spec: InstanceSpec, private readonly backend: FakeBackend) {}
+  async preparePackage(fill: (hostDir: string) => Promise<void>): Promise<string> {
+    const dir = `/fake/${this.id}/package`;
+    await fill(dir);
+    this.packageDirs.push(dir);
+    return dir;
+  }
   async init(req: InitRequest): Promise<void> {
     if (this.inits.length > 0) throw new Error('second init');
     if (this.backend.failInit) throw new BuildError('boom on import', { errorType: 'Error' }, 'INIT_FAILED');
