@@ -12,7 +12,7 @@ import type { DeadLetterReason } from '../scheduler/dead-letters.js';
 import type { KeyValueStore, MetadataStore } from '../storage/types.js';
 import type { CodeCache } from './code-cache.js';
 import { InstanceFailure, type Instance } from './types.js';
-import type { WarmPool } from './warm-pool.js';
+import { FunctionLoadError, type WarmPool } from './warm-pool.js';
 
 export interface ExecutorOptions {
   id: string;
@@ -363,6 +363,7 @@ export class Executor {
       logs: [],
       logsTruncated: false,
       coldStart: true,
+      ...(err instanceof FunctionLoadError ? { startKind: err.startKind, startMs: round(err.startMs) } : {}),
       startedAt,
       durationMs: round(performance.now() - t0),
       systemError: false,

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { PlatformError, ThrottledError } from '../core/errors.js';
+import { BuildError, PlatformError, ThrottledError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { FunctionVersion, StartKind, WarmInstanceInfo } from '../core/types.js';
 import type { InitRequest } from '../runtime/protocol.js';
@@ -45,6 +45,17 @@ export interface WarmPoolOptions {
   /** After a failed pre-start, wait this long before trying again. Default 1 s. */
   refillBackoffMs?: number;
   logger?: Logger;
+}
+
+/**
+ * The function's code failed to load (threw on import, lacks its handler) on
+ * an instance obtained as `startKind` in `startMs`: the function's fault,
+ * with what its activation record says about the start.
+ */
+export class FunctionLoadError extends BuildError {
+  constructor(cause: BuildError, readonly startKind: StartKind, readonly startMs: number) {
+    super(cause.message, cause.data, cause.code);
+  }
 }
 
 export interface AcquiredInstance {
@@ -102,6 +113,12 @@ interface PoolTarget {
   target: number;
   lastColdAt: number;
   retryAt: number;
+}
+
+/** Rethrow a load failure with how the instance was obtained; anything else as it is. */
+function loadFailed(err: unknown, startKind: StartKind, t0: number): never {
+  if (err instanceof BuildError) throw new FunctionLoadError(err, startKind, performance.now() - t0);
+  throw err;
 }
 
 const fnKeyOf = (fn: FunctionVersion): string => `${fn.namespace}/${fn.name}@${fn.version}`;
@@ -165,13 +182,13 @@ export class WarmPool {
 
     const stem = this.takeStem(fn.memoryMb, fn.allowEgress);
     if (stem !== undefined) {
-      await this.initSlot(stem, fn, code);
+      await this.initSlot(stem, fn, code).catch((err: unknown) => loadFailed(err, 'pool', t0));
       return { instance: stem.instance!, startKind: 'pool', startMs: performance.now() - t0 };
     }
 
     const slot = await this.createForAcquire(fn.memoryMb, fn.allowEgress);
     this.recordColdStart(fn.memoryMb, fn.allowEgress);
-    await this.initSlot(slot, fn, code);
+    await this.initSlot(slot, fn, code).catch((err: unknown) => loadFailed(err, 'cold', t0));
     return { instance: slot.instance!, startKind: 'cold', startMs: performance.now() - t0 };
   }
 

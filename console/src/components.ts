@@ -174,7 +174,14 @@ export function deployForm(opts: DeployFormOptions): HTMLElement {
       } else {
         result = await opts.api.send<FunctionInfo>('PUT', path, { code: code.value, ...settings });
       }
-      replace(out, h('span', { class: 'ok-text', 'data-testid': 'deploy-ok' }, result.created === false ? `No change: ${result.name} is still version ${result.version}.` : `Deployed ${result.name} version ${result.version}.`));
+      const warnings = result.warnings ?? [];
+      replace(
+        out,
+        h('span', { class: 'ok-text', 'data-testid': 'deploy-ok' }, result.created === false ? `No change: ${result.name} is still version ${result.version}.` : `Deployed ${result.name} version ${result.version}.`),
+        warnings.length > 0
+          ? h('ul', { class: 'deploy-warnings', 'data-testid': 'deploy-warnings' }, warnings.map((w) => h('li', null, h('code', null, w))))
+          : null,
+      );
       opts.onDeployed(result);
     } catch (err) {
       replace(out, errorBox(err));
