@@ -185,6 +185,11 @@ type HeaderLines = Map<string, { name: string; values: string[] }>;
 function send(res: Response, status: number, headers: HeaderLines, body: Buffer): void {
   res.status(status);
   for (const { name, values } of headers.values()) res.setHeader(name, values.length === 1 ? (values[0] as string) : values);
+  // An empty body is left to Node, which frames it as it would for the app itself (no length on a 204).
+  if (body.length === 0) {
+    res.end();
+    return;
+  }
   res.setHeader('content-length', body.length);
   res.end(body);
 }
