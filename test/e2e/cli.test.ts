@@ -169,17 +169,6 @@ describe('brisk CLI against a standalone server', () => {
     expect(r.stderr).toContain('run `brisk deploy` again');
   });
 
-  it("prints the deploy's warnings on stderr, and a handler that cannot be found is refused (exit 2)", async () => {
-    const warned = await brisk('deploy', file('fallback.mjs', "export const main = async () => 'from main';\n"));
-    expect(warned.code, warned.stderr).toBe(0);
-    expect(warned.stdout).toMatch(/^ready: fallback v1 /);
-    expect(warned.stderr).toContain("brisk: warning: entry does not export 'handler'; 'main' will be called instead (exports: main)");
-    const refused = await brisk('deploy', file('no-export.mjs', 'const handler = async () => 1;\nexport const other = 2;\n'));
-    expect(refused.code).toBe(2);
-    expect(refused.stdout).toBe('');
-    expect(refused.stderr).toContain("handler 'handler' cannot be found");
-  });
-
   it('lists functions as a table and as JSON', async () => {
     const human = await brisk('list');
     expect(human.code, human.stderr).toBe(0);
@@ -189,6 +178,17 @@ describe('brisk CLI against a standalone server', () => {
     const json = await brisk('list', '--json');
     expect(json.code).toBe(0);
     expect((JSON.parse(json.stdout).functions as { name: string }[]).map((f) => f.name).sort()).toEqual(['padder', 'secret', 'sum']);
+  });
+
+  it("prints the deploy's warnings on stderr, and a handler that cannot be found is refused (exit 2)", async () => {
+    const warned = await brisk('deploy', file('fallback.mjs', "export const main = async () => 'from main';\n"));
+    expect(warned.code, warned.stderr).toBe(0);
+    expect(warned.stdout).toMatch(/^ready: fallback v1 /);
+    expect(warned.stderr).toContain("brisk: warning: entry does not export 'handler'; 'main' will be called instead (exports: main)");
+    const refused = await brisk('deploy', file('no-export.mjs', 'const handler = async () => 1;\nexport const other = 2;\n'));
+    expect(refused.code).toBe(2);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toContain("handler 'handler' cannot be found");
   });
 
   it('invokes: the result on stdout, pretty or as the raw JSON', async () => {
