@@ -12,6 +12,11 @@
  *   TCP port; the Docker backend uses it so containers need no network
  * - `BRISK_RUNTIME_CODE_DIR` (default os.tmpdir()): where the bundle is written
  *   before `import()`; Docker runs with a read-only root and a tmpfs /tmp
+ *
+ * A function with package files gets their directory in /init (`packageDir`,
+ * read-only): it becomes the working directory, and the bundle's prelude
+ * (see gateway/deploy/bundler.ts) roots `__dirname`, `import.meta.url` and
+ * `require` there. Without one, the bundle's own directory plays that part.
  * - `BRISK_RUNTIME_EXIT_ON_STDIN_CLOSE=1`: exit when stdin closes, so a child
  *   process dies with its parent even when the parent is SIGKILLed
  * - `BRISK_RUNTIME_LOG_MARKERS=0`: no activation start/end markers on the real
