@@ -251,28 +251,28 @@ export async function startScheduler(cfg: BriskConfig, infra: Infrastructure, lo
   });
 }
 
-/** An executor's package files: unpacked trees, and its instances' package directories beside them. */
-export function packageDirs(cfg: BriskConfig, executorId: string): { trees: string; instances: string } {
-  const root = path.join(path.resolve(cfg.BRISK_PACKAGE_DIR ?? path.join(os.tmpdir(), 'brisk-packages')), executorId);
-  return { trees: path.join(root, 'trees'), instances: path.join(root, 'instances') };
+/** An executor's package files (see PackageCache): `<BRISK_PACKAGE_DIR>/<executorId>`. */
+export function packageRoot(cfg: BriskConfig, executorId: string): string {
+  return path.join(path.resolve(cfg.BRISK_PACKAGE_DIR ?? path.join(os.tmpdir(), 'brisk-packages')), executorId);
 }
 
-/** `platformSocket`: the executor's platform API socket, made reachable from instances. */
-export function createBackend(cfg: BriskConfig, executorId: string, logger: Logger, platformSocket?: string): ExecutorBackend {
-  const packageDir = packageDirs(cfg, executorId).instances;
+/**
+ * `platformSocket`: the executor's platform API socket, made reachable from
+ * instances. `packageDir`: where instances' package directories go.
+ */
+export function createBackend(cfg: BriskConfig, executorId: string, logger: Logger, platformSocket?: string, packageDir?: string): ExecutorBackend {
   if (cfg.BRISK_EXECUTOR_BACKEND === 'docker') {
     return new DockerBackend({
       image: cfg.BRISK_RUNTIME_IMAGE,
       executorId,
       socketDir: path.join(os.tmpdir(), 'brisk-sockets', executorId),
-      packageDir,
+      ...(packageDir !== undefined ? { packageDir } : {}),
       logger: logger.child({ component: 'docker' }),
       ...(platformSocket !== undefined ? { platformSocket } : {}),
       ...runtimeBundleHash(),
     });
   }
-  fs.mkdirSync(packageDir, { recursive: true });
-  return new ProcessBackend({ packageDir, ...(platformSocket !== undefined ? { platformSocket } : {}) });
+  return new ProcessBackend({ ...(packageDir !== undefined ? { packageDir } : {}), ...(platformSocket !== undefined ? { platformSocket } : {}) });
 }
 
 /** sha256 of the runtime bundle next to this build, so a stale offline image is rebuilt. */
@@ -295,17 +295,18 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
   await platform.start();
   const packages = new PackageCache({
     objects: infra.objects,
-    root: packageDirs(cfg, id).trees,
+    root: packageRoot(cfg, id),
     maxBytes: cfg.BRISK_PACKAGE_CACHE_MB * 1024 * 1024,
     maxUnpackedBytes: cfg.BRISK_MAX_UNPACKED_BYTES,
     maxFiles: cfg.BRISK_MAX_ARCHIVE_FILES,
   });
   await packages.start();
-  const backend = createBackend(cfg, id, log, platform.socketPath);
+  const backend = createBackend(cfg, id, log, platform.socketPath, packages.instancesDir);
   try {
     await backend.start();
   } catch (err) {
     await platform.close();
+    await packages.close();
     throw err;
   }
   const code = new CodeCache(infra.objects);

@@ -16,9 +16,11 @@ interface Tree {
 export interface PackageCacheOptions {
   objects: ObjectStore;
   /**
-   * Directory of the unpacked trees (`<root>/<filesHash>`). It must be on the
-   * same filesystem as the instances' package directories, so checking a
-   * package out costs one hard link per file instead of a copy.
+   * This executor's package directory, owned by the cache: unpacked trees in
+   * `<root>/trees/<filesHash>`, and `<root>/instances` for the backends'
+   * per-instance package directories, on the same filesystem so checking a
+   * package out costs one hard link per file instead of a copy. Emptied at
+   * start, removed at close.
    */
   root: string;
   /** Unpacked bytes kept; least recently used trees go first. */
@@ -44,12 +46,22 @@ export class PackageCache {
   private readonly loading = new Map<string, Promise<Tree>>();
   private bytes = 0;
 
-  constructor(private readonly o: PackageCacheOptions) {}
+  private readonly treesDir: string;
+
+  constructor(private readonly o: PackageCacheOptions) {
+    this.treesDir = path.join(o.root, 'trees');
+  }
+
+  /** Where the backends make each instance's package directory. */
+  get instancesDir(): string {
+    return path.join(this.o.root, 'instances');
+  }
 
   /** Remove what a previous run of this executor left. */
   async start(): Promise<void> {
     await rm(this.o.root, { recursive: true, force: true });
-    await mkdir(this.o.root, { recursive: true, mode: 0o755 });
+    await mkdir(this.treesDir, { recursive: true, mode: 0o755 });
+    await mkdir(this.instancesDir, { recursive: true, mode: 0o755 });
   }
 
   /** Fetch and unpack the package now (concurrent calls share one fetch); resolves when it is ready to check out. */
@@ -66,6 +78,7 @@ export class PackageCache {
     }
   }
 
+  /** Remove this executor's package directory (after its instances are gone). */
   async close(): Promise<void> {
     await rm(this.o.root, { recursive: true, force: true });
   }
@@ -92,8 +105,8 @@ export class PackageCache {
       throw new PlatformError('CODE_CORRUPT', `package files ${filesHash} do not match their hash`, { retryable: false });
     }
     // Unpacked beside the final place and renamed into it: a half-written tree is never seen.
-    const staging = path.join(this.o.root, `.staging-${randomBytes(6).toString('hex')}`);
-    const dir = path.join(this.o.root, filesHash);
+    const staging = path.join(this.treesDir, `.staging-${randomBytes(6).toString('hex')}`);
+    const dir = path.join(this.treesDir, filesHash);
     await mkdir(staging, { recursive: true });
     try {
       const r = await extractArchive(buf, 'tgz', staging, {

@@ -55,7 +55,9 @@ describe('PackageCache', () => {
     expect(statSync(path.join(a, 'index.js')).ino).toBe(statSync(path.join(b, 'index.js')).ino);
     expect(statSync(path.join(a, 'index.js')).nlink).toBe(3); // the tree's and two instances'
     expect(statSync(path.join(a, 'index.js')).mode & 0o777).toBe(0o444);
+    expect(existsSync(path.join(c.instancesDir))).toBe(true);
     await c.close();
+    expect(existsSync(path.join(work, 'trees-1'))).toBe(false);
     // An instance keeps its files when the cache goes.
     expect(await readFile(path.join(a, 'index.js'), 'utf8')).toBe('x');
   });
@@ -78,8 +80,8 @@ describe('PackageCache', () => {
     await c.start();
     await c.prepare(one);
     await c.prepare(two);
-    expect(existsSync(path.join(root, one))).toBe(false);
-    expect(existsSync(path.join(root, two))).toBe(true);
+    expect(existsSync(path.join(root, 'trees', one))).toBe(false);
+    expect(existsSync(path.join(root, 'trees', two))).toBe(true);
     await c.close();
   });
 });
