@@ -300,20 +300,27 @@ class PackageSources {
     if (MODULE_PATH_REF.test(contents)) {
       const id = moduleId(rel);
       this.paths.set(id, rel);
-      const transformed = await esbuild.transform(contents, {
-        loader,
-        sourcefile: rel,
-        logLevel: 'silent',
-        // Only free references are replaced: a module's own `const __dirname = …` stays its own.
-        define: {
-          __dirname: `__brisk_dir_${id}`,
-          __filename: `__brisk_file_${id}`,
-          'import.meta.dirname': `__brisk_dir_${id}`,
-          'import.meta.filename': `__brisk_file_${id}`,
-          'import.meta.url': `__brisk_url_${id}`,
-        },
-        ...(this.tsconfig !== undefined && loader !== 'js' ? { tsconfigRaw: this.tsconfig } : {}),
-      });
+      let transformed: esbuild.TransformResult;
+      try {
+        transformed = await esbuild.transform(contents, {
+          loader,
+          sourcefile: rel,
+          logLevel: 'silent',
+          // Only free references are replaced: a module's own `const __dirname = …` stays its own.
+          define: {
+            __dirname: `__brisk_dir_${id}`,
+            __filename: `__brisk_file_${id}`,
+            'import.meta.dirname': `__brisk_dir_${id}`,
+            'import.meta.filename': `__brisk_file_${id}`,
+            'import.meta.url': `__brisk_url_${id}`,
+          },
+          ...(this.tsconfig !== undefined && loader !== 'js' ? { tsconfigRaw: this.tsconfig } : {}),
+        });
+      } catch (err) {
+        // A syntax error: reported with its place in the file, like any other build error.
+        if (isBuildFailure(err)) return { errors: err.errors };
+        throw err;
+      }
       contents = transformed.code;
       loader = 'js';
     }
@@ -348,6 +355,13 @@ class PackageSources {
   }
 }
 
+/** Words that cannot name a variable (so `typeof <word>` would not parse). */
+const RESERVED_WORDS = new Set(
+  ('break case catch class const continue debugger default delete do else enum export extends false finally for function if import in ' +
+    'instanceof new null return super switch this throw true try typeof var void while with yield let static implements interface ' +
+    'package private protected public await arguments eval').split(' '),
+);
+
 /**
  * Appended to the entry. In a plain script (OpenWhisk's `function main(params)`
  * with no export, or a webpacked `global.main = main`) or a CommonJS module,
@@ -357,7 +371,8 @@ class PackageSources {
  * it, so esbuild keeps its top-level code instead of dropping it as unused.
  */
 function entryAppendix(names: readonly string[]): string {
-  const lines = names.map(
+  // A handler named like a keyword (`index.default`) cannot be a declared name; only an export.
+  const lines = names.filter((n) => !RESERVED_WORDS.has(n)).map(
     (n) => `if (!Object.prototype.hasOwnProperty.call(module.exports, ${JSON.stringify(n)}) && typeof ${n} === "function") module.exports[${JSON.stringify(n)}] = ${n};`,
   );
   return `\n;if (typeof module === "object" && module !== null && typeof module.exports === "object" && module.exports !== null) { ${lines.join(' ')} }\n`;

@@ -504,6 +504,17 @@ describe('handler checks at deploy', () => {
     expect(err.message).toMatch(/neither exports nor declares 'run', 'handler', 'main'/);
   });
 
+  it('a handler named like a keyword is looked up as an export only', async () => {
+    const bundle = await bundler.bundleSource('export default async () => "dflt";', 'index.default');
+    expect(await runPackaged(bundle)).toBe('dflt');
+  });
+
+  it('reports a syntax error in a module that uses __dirname with its place in the file', async () => {
+    const err = await buildError(bundler.bundleSource("const p = __dirname;\nexport const handler = () => {\n  return 1 +;\n};\n", 'index.handler'));
+    expect(err.code).toBe('BUILD_FAILED');
+    expect(err.data?.['errors']).toEqual([expect.objectContaining({ file: 'index.ts', line: 3, lineText: '  return 1 +;' })]);
+  });
+
   it('lets CommonJS through (its exports are known at run time only)', async () => {
     const bundle = await bundler.bundleSource('module.exports = async () => 7;', 'index.handler');
     expect(bundle.warnings).toEqual([]);
