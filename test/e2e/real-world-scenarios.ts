@@ -20,7 +20,7 @@ import { api } from './scenarios.js';
 
 const CORPUS = path.resolve('test/fixtures/real-world');
 /** Every npm package the corpus needs, installed once (see npm.ts). */
-const DEPENDENCIES = ['express@4', 'serverless-http@3', 'cookie-parser@1', 'archiver@7', 'ejs@3'];
+const DEPENDENCIES = ['express@4', 'serverless-http@3', 'cookie-parser@1', 'archiver@7', 'ejs@3', 'hono@4'];
 
 const read = (rel: string): Promise<string> => readFile(path.join(CORPUS, rel), 'utf8');
 
@@ -149,6 +149,16 @@ export function realWorldScenarios(label: string, start: () => Promise<Cluster>)
         const [want, got] = await Promise.all([answer(`${directUrl}${p}`, init), answer(`${cluster.url}/fn/express-app${p}`, init)]);
         expect(got).toEqual(want);
       });
+    });
+
+    it("a Hono app behind hono/aws-lambda: routes, query strings, a JSON POST and cookies", async () => {
+      await deployZip('hono-app', 'hono-app', 'index.handler', true);
+      const hello = await answer(`${cluster.url}/fn/hono-app/hello/ada?q=1&tag=a&tag=b`, {});
+      expect([hello.status, JSON.parse(hello.body)]).toEqual([200, { hello: 'ada', q: '1', tags: ['a', 'b'] }]);
+      const echo = await answer(`${cluster.url}/fn/hono-app/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"x":[1,2]}' });
+      expect([echo.status, JSON.parse(echo.body)]).toEqual([201, { echoed: { x: [1, 2] } }]);
+      const cookie = await answer(`${cluster.url}/fn/hono-app/cookie`, { headers: { cookie: 'old=1' } });
+      expect([cookie.status, cookie.body, cookie.cookies]).toEqual([200, 'had: 1', ['seen=yes; Path=/; HttpOnly']]);
     });
 
     it('archiver (readable-stream@4 requires process/, buffer/, events/ …) zips and answers with a binary body', async () => {
