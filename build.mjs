@@ -1,7 +1,13 @@
 // Builds the platform into dist/: the CLI (every role), the self-contained
 // runtime server that runs inside each instance (process or container), and
 // the web console (Vite → dist/console, served by the gateway at /console).
+import { readFileSync } from 'node:fs';
 import { build } from 'esbuild';
+
+// The runtime's options live in one file that the tests' runtime bundler reads
+// too (test/helpers/runtime-bundle.ts): the same source then gives the same
+// bytes, so an image built from dist/ never looks stale after a test run.
+const runtimeOptions = JSON.parse(readFileSync(new URL('./runtime/build-options.json', import.meta.url), 'utf8'));
 
 const common = { bundle: true, platform: 'node', target: 'node20', sourcemap: true, logLevel: 'warning' };
 
@@ -19,13 +25,11 @@ await Promise.all([
     packages: 'external',
   }),
   build({
-    ...common,
+    // Nothing external: the runtime must run with nothing but the node binary (Docker image).
+    ...runtimeOptions,
     entryPoints: { 'runtime/server': 'runtime/server.ts' },
     outdir: 'dist',
     outExtension: { '.js': '.mjs' },
-    format: 'esm',
-    // The runtime must run with nothing but the node binary (Docker image).
-    external: [],
   }),
 ]);
 

@@ -14,6 +14,7 @@ import { Metrics } from '../core/metrics.js';
 import { UsageMeter } from '../metering/usage-meter.js';
 import { SecretBox } from '../core/secret-box.js';
 import { CodeCache } from '../executor/code-cache.js';
+import { PackageCache } from '../executor/package-cache.js';
 import { FunctionSecrets } from '../tenancy/function-secrets.js';
 import { DockerBackend } from '../executor/docker-backend.js';
 import { Executor } from '../executor/executor.js';
@@ -269,17 +270,25 @@ export function executorBackendFor(cfg: BriskConfig, mode: Mode, logger?: Logger
   return kind;
 }
 
+/** An executor's package files (see PackageCache): `<BRISK_PACKAGE_DIR>/<executorId>`. */
+export function packageRoot(cfg: BriskConfig, executorId: string): string {
+  return path.join(path.resolve(cfg.BRISK_PACKAGE_DIR ?? path.join(os.tmpdir(), 'brisk-packages')), executorId);
+}
+
 /**
  * `platformSocket`: the executor's platform API socket, made reachable from
- * instances. `installation`: see {@link installationId}.
+ * instances. `installation`: see {@link installationId}. `packageDir`: where
+ * Docker instances' package directories go (a process instance keeps its
+ * package in its own private directory).
  */
-export function createBackend(cfg: BriskConfig, mode: Mode, executorId: string, logger: Logger, platformSocket?: string, installation?: string): ExecutorBackend {
+export function createBackend(cfg: BriskConfig, mode: Mode, executorId: string, logger: Logger, platformSocket?: string, installation?: string, packageDir?: string): ExecutorBackend {
   if (executorBackendFor(cfg, mode, logger) === 'docker') {
     return new DockerBackend({
       image: cfg.BRISK_RUNTIME_IMAGE,
       executorId,
       ...(installation !== undefined ? { installation } : {}),
       socketDir: path.join(os.tmpdir(), 'brisk-sockets', executorId),
+      ...(packageDir !== undefined ? { packageDir } : {}),
       logger: logger.child({ component: 'docker' }),
       ...(platformSocket !== undefined ? { platformSocket } : {}),
       maxResultBytes: cfg.BRISK_MAX_RESULT_BYTES,
@@ -330,11 +339,20 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
     maxConnections: cfg.BRISK_PLATFORM_API_MAX_CONNECTIONS,
   });
   await platform.start();
-  const backend = createBackend(cfg, infra.mode, id, log, platform.socketPath, installationId(cfg, infra.mode));
+  const packages = new PackageCache({
+    objects: infra.objects,
+    root: packageRoot(cfg, id),
+    maxBytes: cfg.BRISK_PACKAGE_CACHE_MB * 1024 * 1024,
+    maxUnpackedBytes: cfg.BRISK_MAX_UNPACKED_BYTES,
+    maxFiles: cfg.BRISK_MAX_ARCHIVE_FILES,
+  });
+  await packages.start();
+  const backend = createBackend(cfg, infra.mode, id, log, platform.socketPath, installationId(cfg, infra.mode), packages.instancesDir);
   try {
     await backend.start();
   } catch (err) {
     await platform.close();
+    await packages.close();
     throw err;
   }
   // An uncaught exception must not leave instances behind (containers outlive their executor).
@@ -354,10 +372,18 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
     prepareInit: async (claimed) => {
       // Code, secrets and the token's namespace come from the stored version only, never from a bus message's description.
       const fn = await versions.resolve(claimed);
-      return {
-        code: await code.get(fn.codeHash),
+      const filesHash = fn.filesHash;
+      const [text, env] = await Promise.all([
+        code.get(fn.codeHash),
         // Secrets go into the instance's environment only, at /init.
-        env: await secrets.load(fn.namespace, fn.name, fn.secretsDigest),
+        secrets.load(fn.namespace, fn.name, fn.secretsDigest),
+        // Package files are fetched and unpacked here, before an instance is taken; linked into its directory at /init.
+        filesHash !== undefined ? packages.prepare(filesHash) : undefined,
+      ]);
+      return {
+        code: text,
+        env,
+        ...(filesHash !== undefined ? { fillPackage: (dest: string) => packages.checkout(filesHash, dest) } : {}),
         platform: { token: platform.issueToken({ namespace: fn.namespace, function: fn.name }) },
       };
     },
@@ -402,6 +428,7 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
       await stopExecutor();
       forgetBackend();
       await platform.close();
+      await packages.close();
     },
   });
 }

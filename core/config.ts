@@ -139,6 +139,15 @@ export const configSchema = z.object({
    * floods the socket from exhausting the executor's file descriptors.
    */
   BRISK_PLATFORM_API_MAX_CONNECTIONS: z.coerce.number().int().min(16).default(1024),
+  /**
+   * Where an executor unpacks functions' package files (one tree per package,
+   * hard-linked into each instance's package directory). Per executor under
+   * it: `<dir>/<executorId>/`. A Docker executor running in a container needs
+   * it at the same path as on the host (infra/docker-compose.yml).
+   */
+  BRISK_PACKAGE_DIR: z.string().optional(),
+  /** Unpacked package files an executor keeps on disk, in MB; least recently used go first. */
+  BRISK_PACKAGE_CACHE_MB: z.coerce.number().int().positive().default(2048),
 });
 
 export type BriskConfig = z.infer<typeof configSchema>;

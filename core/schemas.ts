@@ -16,6 +16,8 @@ const functionVersion = z.object({
   codeHash: z.string().regex(/^[a-f0-9]{64}$/),
   codeSize: z.number().int().nonnegative(),
   exportName: z.string().min(1),
+  filesHash: z.string().regex(/^[a-f0-9]{64}$/).optional(),
+  filesSize: z.number().int().nonnegative().optional(),
   handler: z.string().min(1),
   memoryMb: z.number().int().positive(),
   timeoutMs: z.number().int().positive(),

@@ -45,6 +45,13 @@ export interface FunctionVersion extends FunctionSettings {
   codeSize: number;
   /** Export name to call inside the bundle (`handler`, `main`, …). */
   exportName: string;
+  /**
+   * sha256 (hex) of the package's files (a gzipped tar of every file of a
+   * deployed archive, shipped beside the bundle); unset for a single source.
+   */
+  filesHash?: string;
+  /** Size of that tar in bytes. */
+  filesSize?: number;
   createdAt: string;
 }
 

@@ -20,6 +20,13 @@ export const CONTAINER_SOCKET_DIR = '/run/brisk';
 export const CONTAINER_SOCKET_PATH = `${CONTAINER_SOCKET_DIR}/rt.sock`;
 /** Where the executor's platform API directory is mounted (read-only) inside the container. */
 export const CONTAINER_PLATFORM_DIR = '/run/brisk-platform';
+/**
+ * Where a function's package files appear inside its container: a per-container
+ * host directory, bind-mounted read-only at creation (the pool's containers
+ * exist before their function is known) and filled by the executor at /init.
+ * Lambda's path, so code written for Lambda that hard-codes it still works.
+ */
+export const CONTAINER_PACKAGE_DIR = '/var/task';
 /** Labels every Brisk container carries, so leftovers can be found and removed. */
 export const LABEL_MANAGED = 'brisk.managed';
 export const LABEL_EXECUTOR = 'brisk.executor';
@@ -32,6 +39,7 @@ export const LABEL_EXECUTOR = 'brisk.executor';
 export const LABEL_INSTALLATION = 'brisk.installation';
 const LABEL_SOCKET_DIR = 'brisk.socketDir';
 const LABEL_MEMORY = 'brisk.memoryMb';
+const LABEL_PACKAGE_DIR = 'brisk.packageDir';
 
 /** The uid:gid functions run as (the `brisk` user of the runtime image). */
 const RUNTIME_USER = '1000:1000';
@@ -66,6 +74,13 @@ export interface DockerBackendOptions {
    * an offline-built image of another bundle is rebuilt at start.
    */
   runtimeHash?: string;
+  /**
+   * Host directory holding one package directory per container, mounted
+   * read-only at {@link CONTAINER_PACKAGE_DIR}. On the package cache's
+   * filesystem (files are hard-linked) and, when the executor itself runs in
+   * a container, at the same path as on the host. Default: `<socketDir>-packages`.
+   */
+  packageDir?: string;
   /** Processes + threads per container; a node process alone uses ~11. Default 64. */
   pidsLimit?: number;
   /** How long a new container may take to answer /healthz. Default 10 s. */
@@ -100,6 +115,7 @@ export class DockerBackend implements ExecutorBackend {
   readonly executorId: string;
   readonly installation: string | undefined;
   readonly socketDir: string;
+  readonly packageDir: string;
   private readonly docker: Dockerode;
   private readonly logger: Logger;
   private readonly buildImage: () => Promise<void>;
@@ -119,6 +135,7 @@ export class DockerBackend implements ExecutorBackend {
     this.executorId = opts.executorId;
     this.installation = opts.installation;
     this.socketDir = path.resolve(opts.socketDir ?? defaultSocketDir(opts.executorId));
+    this.packageDir = path.resolve(opts.packageDir ?? `${this.socketDir}-packages`);
     this.docker = opts.docker ?? new Dockerode();
     this.logger = opts.logger ?? pino({ level: 'silent' });
     this.buildImage = opts.buildImage ?? (() => runOfflineBuild(this.image));
@@ -167,6 +184,7 @@ export class DockerBackend implements ExecutorBackend {
     await this.ensureImage();
     await this.removeLeftovers();
     await mkdir(this.socketDir, { recursive: true, mode: 0o700 });
+    await mkdir(this.packageDir, { recursive: true, mode: 0o755 });
     this.statusValue = 'ready';
     this.logger.info({ image: this.image, socketDir: this.socketDir }, 'docker backend ready');
   }
@@ -255,6 +273,21 @@ export class DockerBackend implements ExecutorBackend {
   }
 
   /**
+   * Remove a listed container's package directory. Only one shaped like ours
+   * (`<24 hex>`) inside this executor's package dir or a sibling executor's
+   * (the same name under the parent of our executor's directory, as
+   * `<BRISK_PACKAGE_DIR>/<executorId>/instances` lays them out) is deleted,
+   * whatever a label says.
+   */
+  private async removePackageDir(dir: string | undefined): Promise<void> {
+    if (dir === undefined || !/^[0-9a-f]{24}$/.test(path.basename(dir))) return;
+    const owner = path.dirname(dir);
+    const ours = owner === this.packageDir;
+    const sibling = path.basename(owner) === path.basename(this.packageDir) && path.dirname(path.dirname(owner)) === path.dirname(path.dirname(this.packageDir));
+    if (ours || sibling) await rm(dir, { recursive: true, force: true });
+  }
+
+  /**
    * Remove a listed container and its socket directory. Only a directory
    * shaped like ours is deleted, whatever a label says: `<socket root>/<executor
    * dir>/<24 hex>`, where the socket root is the parent of this executor's own
@@ -262,6 +295,7 @@ export class DockerBackend implements ExecutorBackend {
    */
   private async removeListed(c: Dockerode.ContainerInfo): Promise<void> {
     await removeContainer(this.docker.getContainer(c.Id));
+    await this.removePackageDir(c.Labels[LABEL_PACKAGE_DIR]);
     const dir = c.Labels[LABEL_SOCKET_DIR];
     if (dir === undefined || !/^[0-9a-f]{24}$/.test(path.basename(dir))) return;
     const ownerDir = path.dirname(dir);
@@ -282,10 +316,12 @@ export class DockerBackend implements ExecutorBackend {
     const name = `brisk-${this.executorId}-${suffix}`;
     const hostDir = path.join(this.socketDir, suffix);
     await prepareSocketDir(hostDir);
+    const packageHostDir = path.join(this.packageDir, suffix);
+    await mkdir(packageHostDir, { mode: 0o755 });
 
     let container: Dockerode.Container | undefined;
     try {
-      container = await this.docker.createContainer(this.containerOptions(name, hostDir, spec));
+      container = await this.docker.createContainer(this.containerOptions(name, hostDir, packageHostDir, spec));
       const instance = new DockerInstance({
         id: name,
         spec,
@@ -293,6 +329,7 @@ export class DockerBackend implements ExecutorBackend {
         docker: this.docker,
         socketPath: path.join(hostDir, 'rt.sock'),
         hostDir,
+        packageHostDir,
         logger: this.logger.child({ instance: name }),
         onDestroyed: (i) => this.instances.delete(i),
         ...(this.maxResultBytes !== undefined ? { maxResultBytes: this.maxResultBytes } : {}),
@@ -309,13 +346,14 @@ export class DockerBackend implements ExecutorBackend {
     } catch (err) {
       if (container !== undefined) await removeContainer(container).catch(() => undefined);
       await rm(hostDir, { recursive: true, force: true });
+      await rm(packageHostDir, { recursive: true, force: true });
       for (const i of this.instances) if (i.id === name) this.instances.delete(i);
       if (err instanceof BriskError) throw err;
       throw new PlatformError('INSTANCE_START_FAILED', `could not start a container from '${this.image}': ${errorMessage(err)}`, { cause: err });
     }
   }
 
-  private containerOptions(name: string, hostDir: string, spec: InstanceSpec): Dockerode.ContainerCreateOptions {
+  private containerOptions(name: string, hostDir: string, packageHostDir: string, spec: InstanceSpec): Dockerode.ContainerCreateOptions {
     const memoryBytes = spec.memoryMb * 1024 * 1024;
     const platform = this.platformSocket;
     return {
@@ -333,6 +371,7 @@ export class DockerBackend implements ExecutorBackend {
         [LABEL_EXECUTOR]: this.executorId,
         ...(this.installation !== undefined ? { [LABEL_INSTALLATION]: this.installation } : {}),
         [LABEL_SOCKET_DIR]: hostDir,
+        [LABEL_PACKAGE_DIR]: packageHostDir,
         [LABEL_MEMORY]: String(spec.memoryMb),
       },
       // With no network there is no interface but loopback; the socket is the only way in.
@@ -341,6 +380,8 @@ export class DockerBackend implements ExecutorBackend {
         NetworkMode: spec.allowEgress ? 'bridge' : 'none',
         Binds: [
           `${hostDir}:${CONTAINER_SOCKET_DIR}:rw`,
+          // Read-only: the function sees its package's files but cannot change them.
+          `${packageHostDir}:${CONTAINER_PACKAGE_DIR}:ro`,
           // Read-only: connecting to a socket needs no write access to the mount.
           ...(platform !== undefined ? [`${path.dirname(platform)}:${CONTAINER_PLATFORM_DIR}:ro`] : []),
         ],
@@ -385,6 +426,7 @@ export class DockerBackend implements ExecutorBackend {
     }
     // rmdir, not rm -r: only an empty directory goes; a non-empty one means something still uses it.
     await rmdir(this.socketDir).catch(() => undefined);
+    await rmdir(this.packageDir).catch(() => undefined);
     this.statusValue = 'closed';
   }
 }
@@ -396,6 +438,7 @@ interface DockerInstanceParams {
   docker: Dockerode;
   socketPath: string;
   hostDir: string;
+  packageHostDir: string;
   logger: Logger;
   onDestroyed: (instance: DockerInstance) => void;
   /** Cap on a result's JSON; default the runtime protocol's. */
@@ -411,6 +454,8 @@ export class DockerInstance implements Instance {
   readonly socketPath: string;
   private readonly docker: Dockerode;
   private readonly hostDir: string;
+  private readonly packageHostDir: string;
+  private packagePrepared = false;
   private readonly logger: Logger;
   private readonly onDestroyed: (instance: DockerInstance) => void;
   /** Talks to the runtime over the socket (one keep-alive connection: it serves one activation at a time). */
@@ -424,6 +469,7 @@ export class DockerInstance implements Instance {
     this.docker = p.docker;
     this.socketPath = p.socketPath;
     this.hostDir = p.hostDir;
+    this.packageHostDir = p.packageHostDir;
     this.logger = p.logger;
     this.onDestroyed = p.onDestroyed;
     this.client = new RuntimeClient(
@@ -467,6 +513,14 @@ export class DockerInstance implements Instance {
     } finally {
       abort.abort();
     }
+  }
+
+  /** Fill the directory mounted read-only at {@link CONTAINER_PACKAGE_DIR} since creation. */
+  async preparePackage(fill: (hostDir: string) => Promise<void>): Promise<string> {
+    if (this.packagePrepared) throw new PlatformError('PACKAGE_ALREADY_PREPARED', `instance ${this.id} already holds a package`, { retryable: false });
+    this.packagePrepared = true;
+    await fill(this.packageHostDir);
+    return CONTAINER_PACKAGE_DIR;
   }
 
   init(req: InitRequest): Promise<void> {
@@ -551,6 +605,7 @@ export class DockerInstance implements Instance {
         this.logger.warn({ err }, 'could not remove container');
       }
       await rm(this.hostDir, { recursive: true, force: true });
+      await rm(this.packageHostDir, { recursive: true, force: true });
       this.onDestroyed(this);
     })();
     return this.destroyPromise;

@@ -14,7 +14,7 @@ import type { KeyValueStore, MetadataStore } from '../storage/types.js';
 import type { CodeCache } from './code-cache.js';
 import { FunctionVersions } from './function-versions.js';
 import { InstanceFailure, type Instance, type PlatformFaultReport, type RunAnswer } from './types.js';
-import type { WarmPool } from './warm-pool.js';
+import { FunctionLoadError, type WarmPool } from './warm-pool.js';
 
 export interface ExecutorOptions {
   id: string;
@@ -450,6 +450,7 @@ export class Executor {
       logs: [],
       logsTruncated: false,
       coldStart: true,
+      ...(err instanceof FunctionLoadError ? { startKind: err.startKind, startMs: round(err.startMs) } : {}),
       startedAt,
       durationMs: round(performance.now() - t0),
       systemError: false,

@@ -591,6 +591,10 @@ class TokenTrackingInstance implements Instance {
     return this.inner.spec;
   }
 
+  preparePackage(fill: (hostDir: string) => Promise<void>): Promise<string> {
+    return this.inner.preparePackage(fill);
+  }
+
   async init(req: InitRequest): Promise<void> {
     if (req.platform !== undefined) {
       this.token = req.platform.token;

@@ -321,6 +321,8 @@ export class ProcessInstance implements Instance {
   /** Signals to the instance's uid, in order: a late CONT must never land after the next STOP. */
   private uidSignals: Promise<unknown> = Promise.resolve();
   private readonly logger: Logger | undefined;
+  /** This instance's package files, when its function has some. */
+  private packageDir: string | undefined;
   /**
    * Calls waiting on the child's exit. A Set rather than `exited.then()` per
    * call: reactions on a promise that stays pending for the instance's whole
@@ -435,6 +437,21 @@ export class ProcessInstance implements Instance {
         reject(new PlatformError('INSTANCE_START_FAILED', `runtime exited before ready (code ${info.exitCode}, signal ${info.signal}): ${this.stderrTail.slice(-2000)}`));
       });
     });
+  }
+
+  /**
+   * The package files, in the instance's private directory (`<dir>/package`,
+   * owned by the executor, mode 0755 inside the instance's 0700 directory):
+   * only this instance reaches them, and with a uid of its own it cannot
+   * change them (the files belong to the executor and are read-only).
+   */
+  async preparePackage(fill: (hostDir: string) => Promise<void>): Promise<string> {
+    if (this.packageDir !== undefined) throw new PlatformError('PACKAGE_ALREADY_PREPARED', `instance ${this.id} already holds a package`, { retryable: false });
+    const dir = path.join(this.opts.dir, 'package');
+    this.packageDir = dir;
+    await mkdir(dir, { mode: 0o755 });
+    await fill(dir);
+    return dir;
   }
 
   init(req: InitRequest): Promise<void> {

@@ -50,6 +50,13 @@ export interface InstanceSpec {
 export interface Instance {
   readonly id: string;
   readonly spec: InstanceSpec;
+  /**
+   * Show this instance the function's package files, read-only, before
+   * /init: `fill` writes them into a host directory the backend chose for
+   * this instance; resolves with that directory as the runtime sees it.
+   * Called at most once, on a generic instance.
+   */
+  preparePackage(fill: (hostDir: string) => Promise<void>): Promise<string>;
   /** Load one function version (POST /init). */
   init(req: InitRequest): Promise<void>;
   /**

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { PlatformError, ThrottledError } from '../core/errors.js';
+import { BuildError, PlatformError, ThrottledError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { FunctionVersion, StartKind, WarmInstanceInfo } from '../core/types.js';
 import type { InitRequest } from '../runtime/protocol.js';
@@ -8,6 +8,8 @@ import type { ExecutorBackend, Instance } from './types.js';
 /** What /init gets beyond the version's own settings (see {@link WarmPoolOptions.prepareInit}). */
 export interface InitPayload {
   code: string;
+  /** Writes the version's package files into a directory (the instance's); absent when it has none. */
+  fillPackage?: (dest: string) => Promise<void>;
   /** Added to the function's env (e.g. decrypted secrets); never logged or stored. */
   env?: Record<string, string>;
   platform?: InitRequest['platform'];
@@ -43,6 +45,17 @@ export interface WarmPoolOptions {
   /** After a failed pre-start, wait this long before trying again. Default 1 s. */
   refillBackoffMs?: number;
   logger?: Logger;
+}
+
+/**
+ * The function's code failed to load (threw on import, lacks its handler) on
+ * an instance obtained as `startKind` in `startMs`: the function's fault,
+ * with what its activation record says about the start.
+ */
+export class FunctionLoadError extends BuildError {
+  constructor(cause: BuildError, readonly startKind: StartKind, readonly startMs: number) {
+    super(cause.message, cause.data, cause.code);
+  }
 }
 
 export interface AcquiredInstance {
@@ -100,6 +113,12 @@ interface PoolTarget {
   target: number;
   lastColdAt: number;
   retryAt: number;
+}
+
+/** Rethrow a load failure with how the instance was obtained; anything else as it is. */
+function loadFailed(err: unknown, startKind: StartKind, t0: number): never {
+  if (err instanceof BuildError) throw new FunctionLoadError(err, startKind, performance.now() - t0);
+  throw err;
 }
 
 /**
@@ -170,13 +189,13 @@ export class WarmPool {
 
     const stem = this.takeStem(fn.memoryMb, fn.allowEgress);
     if (stem !== undefined) {
-      await this.initSlot(stem, fn, code);
+      await this.initSlot(stem, fn, code).catch((err: unknown) => loadFailed(err, 'pool', t0));
       return { instance: stem.instance!, startKind: 'pool', startMs: performance.now() - t0 };
     }
 
     const slot = await this.createForAcquire(fn.memoryMb, fn.allowEgress);
     this.recordColdStart(fn.memoryMb, fn.allowEgress);
-    await this.initSlot(slot, fn, code);
+    await this.initSlot(slot, fn, code).catch((err: unknown) => loadFailed(err, 'cold', t0));
     return { instance: slot.instance!, startKind: 'cold', startMs: performance.now() - t0 };
   }
 
@@ -325,6 +344,14 @@ export class WarmPool {
     // Replace the generic instance just taken (or grow after a cold start) while
     // this one initialises. Not earlier: a failed code load hands the instance back.
     this.refill();
+    let packageDir: string | undefined;
+    try {
+      if (payload.fillPackage) packageDir = await slot.instance!.preparePackage(payload.fillPackage);
+    } catch (err) {
+      // Its package directory may be half filled: never hand this instance to another function.
+      this.destroySlot(slot);
+      throw err;
+    }
     const req: InitRequest = {
       namespace: fn.namespace,
       name: fn.name,
@@ -335,6 +362,7 @@ export class WarmPool {
       ...(payload.platform ? { platform: payload.platform } : {}),
       timeoutMs: fn.timeoutMs,
       memoryMb: fn.memoryMb,
+      ...(packageDir !== undefined ? { packageDir } : {}),
     };
     try {
       await slot.instance!.init(req);

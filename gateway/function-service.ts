@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { BriskError, NotFoundError, PayloadTooLargeError, ValidationError } from '../core/errors.js';
 import { NAME_PATTERN } from '../core/schemas.js';
 import type { FunctionRecord, FunctionVersion } from '../core/types.js';
-import { codeKey, type MetadataStore, type ObjectStore } from '../storage/types.js';
+import { codeKey, filesKey, type MetadataStore, type ObjectStore } from '../storage/types.js';
 import type { FunctionSecrets } from '../tenancy/function-secrets.js';
 import type { NamespaceQuotas } from '../tenancy/types.js';
 import type { BundleOutput, Bundler } from './deploy/bundler.js';
@@ -51,6 +51,8 @@ export type DeploySettings = z.infer<ReturnType<typeof settingsSchema>>;
 export interface DeployResult {
   created: boolean;
   fn: FunctionVersion;
+  /** Non-fatal notes from the build (esbuild's warnings, a handler that may not be what was meant …). */
+  warnings: string[];
 }
 
 export type DeploySource =
@@ -106,20 +108,22 @@ export class FunctionService {
     await this.checkQuotas(namespace, name, source, settings, quotas);
     const handler = settings.handler ?? 'index.handler';
     const bundler = this.deps.bundler({ maxUnpackedBytes: quotas.maxUnpackedBytes });
+    // No handler given: an archive's entry is package.json's `main`, else index (bundleArchive).
     const bundle: BundleOutput =
       source.kind === 'source'
         ? await bundler.bundleSource(source.code, handler)
-        : await bundler.bundleArchive(source.archive, source.format, handler);
+        : await bundler.bundleArchive(source.archive, source.format, settings.handler ?? 'handler');
     const secrets = settings.secrets && Object.keys(settings.secrets).length > 0
       ? await this.deps.secrets.store(namespace, name, settings.secrets)
       : undefined;
-    const key = codeKey(bundle.codeHash);
-    if (!(await this.deps.objects.has(key))) await this.deps.objects.put(key, bundle.code);
+    await this.putOnce(codeKey(bundle.codeHash), bundle.code);
+    if (bundle.files) await this.putOnce(filesKey(bundle.files.hash), bundle.files.archive);
     const { version, created } = await this.deps.store.putFunctionVersion({
       namespace,
       name,
       codeHash: bundle.codeHash,
       codeSize: bundle.code.length,
+      ...(bundle.files ? { filesHash: bundle.files.hash, filesSize: bundle.files.archive.length } : {}),
       exportName: bundle.exportName,
       handler,
       memoryMb: settings.memoryMb,
@@ -133,7 +137,12 @@ export class FunctionService {
       ...(secrets ?? {}),
     });
     if (created) this.changed(namespace, name);
-    return { created, fn: version };
+    return { created, fn: version, warnings: bundle.warnings };
+  }
+
+  /** Content-addressed: an object already stored under its hash is not written again. */
+  private async putOnce(key: string, data: Buffer): Promise<void> {
+    if (!(await this.deps.objects.has(key))) await this.deps.objects.put(key, data);
   }
 
   /** Namespace quotas that a deploy can break; each has its own error code. */

@@ -31,6 +31,13 @@ export interface InitRequest {
   timeoutMs: number;
   memoryMb: number;
   /**
+   * Where the function's package files are, as this instance sees them (an
+   * absolute, read-only directory). The bundle's paths (`__dirname`,
+   * `import.meta.url`, `require`) and the working directory point there.
+   * Absent (a single-source function): the bundle's own directory.
+   */
+  packageDir?: string;
+  /**
    * How the function reaches the platform's state and object API from inside
    * the instance (context.state / context.objects): a per-load token the
    * executor maps to this function's namespace. Absent: no platform API.
@@ -88,6 +95,13 @@ export const runtimeErrorSchema = /* @__PURE__ */ (() =>
     error: z.object({ code: z.string(), message: z.string(), errorType: z.string().optional(), stack: z.string().optional() }),
   }))();
 export type RuntimeErrorBody = z.infer<typeof runtimeErrorSchema>;
+
+/**
+ * The global (`Symbol.for(…)` key) through which the runtime tells a bundle
+ * where its package's files are, set just before it imports the bundle
+ * (the bundler's prelude reads it).
+ */
+export const PACKAGE_ROOT_KEY = 'brisk.packageRoot';
 
 /** Markers printed on stdout and stderr around each activation so a log reader can cut them. */
 export const ACTIVATION_START_MARKER = 'XXX_BRISK_ACTIVATION_START';

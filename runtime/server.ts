@@ -12,6 +12,11 @@
  *   TCP port; the Docker backend uses it so containers need no network
  * - `BRISK_RUNTIME_CODE_DIR` (default os.tmpdir()): where the bundle is written
  *   before `import()`; Docker runs with a read-only root and a tmpfs /tmp
+ *
+ * A function with package files gets their directory in /init (`packageDir`,
+ * read-only): it becomes the working directory, and the bundle's prelude
+ * (see gateway/deploy/bundler.ts) roots `__dirname`, `import.meta.url` and
+ * `require` there. Without one, the bundle's own directory plays that part.
  * - `BRISK_RUNTIME_EXIT_ON_STDIN_CLOSE=1`: exit when stdin closes, so a child
  *   process dies with its parent even when the parent is SIGKILLed
  * - `BRISK_RUNTIME_LOG_MARKERS=0`: no activation start/end markers on the real
@@ -37,6 +42,7 @@ import {
   MAX_ERROR_BYTES,
   MAX_LOG_BYTES,
   truncateUtf8,
+  PACKAGE_ROOT_KEY,
   type InitRequest,
   type RunRequest,
   type RunResponse,
@@ -219,7 +225,7 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
 // /init
 
 function parseInit(body: Record<string, unknown>): InitRequest | string {
-  const { namespace, name, version, code, exportName, env, timeoutMs, memoryMb, platform, limits } = body;
+  const { namespace, name, version, code, exportName, env, timeoutMs, memoryMb, platform, limits, packageDir } = body;
   if (typeof code !== 'string') return 'code must be a string';
   if (typeof exportName !== 'string') return 'exportName must be a string';
   if (typeof namespace !== 'string' || typeof name !== 'string') return 'namespace and name must be strings';
@@ -227,6 +233,7 @@ function parseInit(body: Record<string, unknown>): InitRequest | string {
     return 'version, timeoutMs and memoryMb must be numbers';
   }
   if (env !== undefined && (typeof env !== 'object' || env === null)) return 'env must be an object';
+  if (packageDir !== undefined && (typeof packageDir !== 'string' || !path.isAbsolute(packageDir))) return 'packageDir must be an absolute path';
   const token = typeof platform === 'object' && platform !== null ? (platform as { token?: unknown }).token : undefined;
   if (platform !== undefined && (typeof token !== 'string' || token.length === 0)) return 'platform must be { token: string }';
   const maxResultBytes = typeof limits === 'object' && limits !== null ? (limits as { maxResultBytes?: unknown }).maxResultBytes : undefined;
@@ -244,6 +251,7 @@ function parseInit(body: Record<string, unknown>): InitRequest | string {
     memoryMb,
     ...(typeof token === 'string' ? { platform: { token } } : {}),
     ...(typeof maxResultBytes === 'number' ? { limits: { maxResultBytes } } : {}),
+    ...(typeof packageDir === 'string' ? { packageDir } : {}),
   };
 }
 
@@ -272,6 +280,10 @@ async function handleInit(req: http.IncomingMessage, res: http.ServerResponse): 
     // shim that looks for a free `require`; give it one instead of failing.
     const g = globalThis as { require?: unknown };
     if (g.require === undefined) g.require = createRequire(file);
+    // The function's files and working directory: its package (read-only), else the bundle's own directory.
+    const root = init.packageDir ?? dir;
+    process.chdir(root);
+    if (init.packageDir !== undefined) (globalThis as Record<symbol, unknown>)[Symbol.for(PACKAGE_ROOT_KEY)] = init.packageDir;
     mod = await import(pathToFileURL(file).href);
   } catch (err) {
     initState = 'failed';

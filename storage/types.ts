@@ -96,6 +96,11 @@ export function codeKey(codeHash: string): string {
   return `code/${codeHash}.mjs`;
 }
 
+/** Object key of a package's files (a gzipped tar), by the sha256 of its bytes. */
+export function filesKey(filesHash: string): string {
+  return `code/${filesHash}.files.tgz`;
+}
+
 /**
  * What makes two deploys "the same" (then no new version is made): code,
  * export and every setting, env order ignored. Both metadata stores compare
@@ -116,6 +121,8 @@ export function deploymentSignature(d: Omit<FunctionVersion, 'version' | 'create
     d.onFailure ?? '',
     d.public ?? false,
     d.secretsDigest ?? '',
+    // Last and only when set, so versions deployed before package files keep their signature.
+    ...(d.filesHash !== undefined ? [d.filesHash] : []),
   ]);
 }
 

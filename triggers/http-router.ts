@@ -99,10 +99,10 @@ export function httpTriggerRouter(deps: HttpTriggerRouterDeps): express.Router {
       }
       throw err;
     }
-    const event = toHttpEvent(req, subPath, match.params);
+    const activationId = deps.invoker.newActivationId();
+    const event = toHttpEvent(req, { subPath, activationId, namespace: ns, params: match.params });
     const payload = JSON.stringify(event);
     await deps.admit?.(ns, Buffer.byteLength(payload), 'sync');
-    const activationId = deps.invoker.newActivationId();
     res.setHeader(ACTIVATION_HEADER, activationId);
     const result = await deps.invoker.invokeSync(fn, payload, { activationId, trigger: triggerLabel(match.trigger) });
     sendWebResult(res, result);

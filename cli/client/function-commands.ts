@@ -22,6 +22,8 @@ interface FunctionView {
   createdAt?: string;
   updatedAt?: string;
   created?: boolean;
+  /** Deploy only: the build's non-fatal notes. */
+  warnings?: string[];
 }
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -88,6 +90,7 @@ export async function deploy(ctx: CommandContext): Promise<number> {
     });
   }
   const fn = res.json as FunctionView;
+  for (const w of fn.warnings ?? []) out.warn(w);
   const verb = fn.created === false ? 'unchanged' : 'ready';
   out.line(`${verb}: ${fn.name} v${fn.version} (sha256 ${fn.codeHash.slice(0, 12)}…, ${formatBytes(fn.codeSize)})`);
   if (fn.created === false) out.progress('(identical code and settings were already deployed: no new version)');

@@ -92,6 +92,13 @@ export interface DeployFormOptions {
   /** Redeploying an existing function: its name is fixed and its settings prefilled. */
   existing?: FunctionInfo;
   onDeployed(fn: FunctionInfo): void;
+  /** Warnings of the deploy that led here, shown until the next one. */
+  warnings?: string[];
+}
+
+/** A deploy's warnings, as a list. */
+function warningList(warnings: readonly string[]): HTMLElement | null {
+  return warnings.length === 0 ? null : h('ul', { class: 'deploy-warnings', 'data-testid': 'deploy-warnings' }, warnings.map((w) => h('li', null, h('code', null, w))));
 }
 
 /**
@@ -145,7 +152,7 @@ export function deployForm(opts: DeployFormOptions): HTMLElement {
     setArchive(ev.dataTransfer?.files[0]);
   });
 
-  const out = h('div', { class: 'deploy-result', 'aria-live': 'polite' });
+  const out = h('div', { class: 'deploy-result', 'aria-live': 'polite' }, warningList(opts.warnings ?? []));
   const button = h('button', { type: 'submit', class: 'primary', 'data-testid': 'deploy-button' }, fn ? 'Deploy new version' : 'Deploy');
 
   const submit = async (ev: Event): Promise<void> => {
@@ -174,7 +181,12 @@ export function deployForm(opts: DeployFormOptions): HTMLElement {
       } else {
         result = await opts.api.send<FunctionInfo>('PUT', path, { code: code.value, ...settings });
       }
-      replace(out, h('span', { class: 'ok-text', 'data-testid': 'deploy-ok' }, result.created === false ? `No change: ${result.name} is still version ${result.version}.` : `Deployed ${result.name} version ${result.version}.`));
+      const warnings = result.warnings ?? [];
+      replace(
+        out,
+        h('span', { class: 'ok-text', 'data-testid': 'deploy-ok' }, result.created === false ? `No change: ${result.name} is still version ${result.version}.` : `Deployed ${result.name} version ${result.version}.`),
+        warningList(warnings),
+      );
       opts.onDeployed(result);
     } catch (err) {
       replace(out, errorBox(err));

@@ -27,6 +27,8 @@ export interface FunctionInfo {
   createdAt?: string;
   updatedAt?: string;
   created?: boolean;
+  /** Deploy only: the build's non-fatal notes (esbuild's warnings, a handler that may not be the one meant). */
+  warnings?: string[];
 }
 
 export type ActivationStatus = 'queued' | 'running' | 'success' | 'error' | 'timeout' | 'oom' | 'platform_error';

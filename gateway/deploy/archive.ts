@@ -66,6 +66,12 @@ export interface ArchiveLimits {
   maxUnpackedBytes: number;
   /** Largest number of regular files (directory entries are capped at the same number again). */
   maxFiles: number;
+  /**
+   * Hoist a single top-level folder (default true). Off for an archive the
+   * platform wrote itself from an already-hoisted tree (a package's files on
+   * an executor), which must come back exactly as it was.
+   */
+  hoistTopFolder?: boolean;
 }
 
 export interface ExtractResult {
@@ -109,7 +115,7 @@ export async function extractArchive(
   if (kind === 'zip') await extractZip(buf, target);
   else if (kind === 'tgz') await extractTgz(buf, target);
   else throw archiveError('ARCHIVE_INVALID', `unsupported archive kind '${String(kind)}'`);
-  const strippedPrefix = await hoistSingleTopFolder(target.root);
+  const strippedPrefix = limits.hoistTopFolder === false ? undefined : await hoistSingleTopFolder(target.root);
   return { files: target.files, bytes: target.bytes, strippedPrefix };
 }
 

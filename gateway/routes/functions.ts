@@ -49,7 +49,7 @@ export function functionRoutes(deps: FunctionRoutesDeps): express.Router {
       if (typeof code !== 'string' || code.length === 0) throw new ValidationError('INVALID_BODY', '`code` must be a non-empty string');
       result = await deps.functions.deploy(ns, name, { kind: 'source', code }, parseWith(schema, rest, 'INVALID_SETTINGS'));
     }
-    res.status(result.created ? 201 : 200).json(describeVersion(result.fn, result.created));
+    res.status(result.created ? 201 : 200).json({ ...describeVersion(result.fn, result.created), warnings: result.warnings });
   });
 
   r.get('/v1/functions', async (_req, res) => {
@@ -155,6 +155,7 @@ export function describeVersion(fn: FunctionVersion, created?: boolean) {
     version: fn.version,
     codeHash: fn.codeHash,
     codeSize: fn.codeSize,
+    ...(fn.filesHash !== undefined ? { filesHash: fn.filesHash, filesSize: fn.filesSize } : {}),
     handler: fn.handler,
     memoryMb: fn.memoryMb,
     timeoutMs: fn.timeoutMs,

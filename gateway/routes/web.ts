@@ -29,10 +29,10 @@ export function webRoutes(deps: {
     const fn = await resolveFor(ns, () => deps.functions.resolve(ns.namespace, param(req, 'name')));
     const rest = req.params['path'];
     const subPath = '/' + (Array.isArray(rest) ? rest.join('/') : typeof rest === 'string' ? rest : '');
-    const event = toHttpEvent(req, subPath);
+    const activationId = deps.invoker.newActivationId();
+    const event = toHttpEvent(req, { subPath, activationId, namespace: ns.namespace });
     const payload = JSON.stringify(event);
     await deps.admit(ns.namespace, Buffer.byteLength(payload), 'sync');
-    const activationId = deps.invoker.newActivationId();
     res.setHeader(ACTIVATION_HEADER, activationId);
     sendWebResult(res, await deps.invoker.invokeSync(fn, payload, { activationId }));
   };

@@ -37,7 +37,7 @@ copy_in() {
   cp -L "$src" "$dest"
 }
 
-mkdir -p "$root/usr/local/bin" "$root/runtime" "$root/tmp" "$root/etc" "$root/run/brisk" \
+mkdir -p "$root/usr/local/bin" "$root/runtime" "$root/tmp" "$root/etc" "$root/run/brisk" "$root/var/task" \
   "$root/proc" "$root/sys" "$root/dev"
 chmod 1777 "$root/tmp"
 cp -L "$node_bin" "$root/usr/local/bin/node"
@@ -72,8 +72,9 @@ root:x:0:
 brisk:x:1000:
 nogroup:x:65534:
 GROUP
-# /run/brisk is only a mount point: the executor bind-mounts the per-container
-# socket dir over it, so its own owner and mode never matter.
+# /run/brisk and /var/task are only mount points: the executor bind-mounts the
+# per-container socket dir and (read-only) package dir over them, so their own
+# owner and mode never matter.
 
 old_id="$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)"
 new_id="$(tar -C "$root" --numeric-owner --owner=0 --group=0 -c . | docker import \

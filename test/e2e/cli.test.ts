@@ -180,6 +180,17 @@ describe('brisk CLI against a standalone server', () => {
     expect((JSON.parse(json.stdout).functions as { name: string }[]).map((f) => f.name).sort()).toEqual(['padder', 'secret', 'sum']);
   });
 
+  it("prints the deploy's warnings on stderr, and a handler that cannot be found is refused (exit 2)", async () => {
+    const warned = await brisk('deploy', file('fallback.mjs', "export const main = async () => 'from main';\n"));
+    expect(warned.code, warned.stderr).toBe(0);
+    expect(warned.stdout).toMatch(/^ready: fallback v1 /);
+    expect(warned.stderr).toContain("brisk: warning: entry does not export 'handler'; 'main' will be called instead (exports: main)");
+    const refused = await brisk('deploy', file('no-export.mjs', 'const handler = async () => 1;\nexport const other = 2;\n'));
+    expect(refused.code).toBe(2);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toContain("handler 'handler' cannot be found");
+  });
+
   it('invokes: the result on stdout, pretty or as the raw JSON', async () => {
     const human = await brisk('invoke', 'sum', '--data', '{"a":2,"b":3}');
     expect(human.code, human.stderr).toBe(0);

@@ -114,6 +114,20 @@ describe.skipIf(!requireService('chromium', fs.existsSync(CHROMIUM)))('web conso
     expect(await page.textContent('[data-testid=function-version]')).toBe('v1');
   });
 
+  it("shows a deploy's warnings, and they stay after the page shows the new version", async () => {
+    await page.fill('#deploy-code', "export const main = async (e) => ({ greeting: 'hello ' + e.name });");
+    await page.click('[data-testid=deploy-button]');
+    await expect.poll(() => page.textContent('[data-testid=function-version]')).toBe('v2');
+    await expect.poll(() => page.textContent('[data-testid=deploy-warnings]')).toContain("entry does not export 'handler'; 'main' will be called instead");
+    await shot('03b-deploy-warnings');
+    // Back to the first code, for the tests below.
+    await page.fill('#deploy-code', FUNCTION_CODE);
+    await page.fill('#deploy-env', 'GREETING=hi');
+    await page.click('[data-testid=deploy-button]');
+    await expect.poll(() => page.textContent('[data-testid=function-version]')).toBe('v3');
+    expect(await page.locator('[data-testid=deploy-warnings]').count()).toBe(0);
+  });
+
   let activationId = '';
 
   it('invokes with a payload and shows the result, the activation and its logs', async () => {
@@ -181,7 +195,7 @@ describe.skipIf(!requireService('chromium', fs.existsSync(CHROMIUM)))('web conso
     await card.waitFor();
     expect(await card.textContent()).toContain('healthy');
     // The function just ran, so its instance is warm on the one executor.
-    await expect.poll(() => card.textContent()).toContain('hello-console v1');
+    await expect.poll(() => card.textContent()).toContain('hello-console v3');
     await shot('06-executors');
   });
 

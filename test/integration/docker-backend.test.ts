@@ -7,7 +7,9 @@ import { build } from 'esbuild';
 import { performance } from 'node:perf_hooks';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DockerBackend, type DockerInstance } from '../../executor/docker-backend.js';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { CONTAINER_PACKAGE_DIR, DockerBackend, type DockerInstance } from '../../executor/docker-backend.js';
 import { readActivationLogs } from '../../executor/docker-logs.js';
 import { InstanceFailure, type Instance } from '../../executor/types.js';
 import type { InitRequest, RunResponse } from '../../runtime/protocol.js';
@@ -224,6 +226,33 @@ describe('DockerBackend (real engine)', () => {
     }
     expect(await containerGone(inst.container.id)).toBe(true);
     await inst.destroy(); // idempotent
+  });
+
+  it("package files: filled on the host at /init, read-only at /var/task, the function's working directory, gone with the container", async () => {
+    const inst = (await backend.createInstance({ memoryMb: 128, allowEgress: false })) as DockerInstance;
+    let hostDir = '';
+    try {
+      const dir = await inst.preparePackage(async (d) => {
+        hostDir = d;
+        await mkdir(path.join(d, 'views'));
+        await writeFile(path.join(d, 'views', 'page.html'), '<p>from the package</p>');
+      });
+      expect(dir).toBe(CONTAINER_PACKAGE_DIR);
+      await inst.init(initRequest(
+        `import fs from 'node:fs';
+         export async function handler() {
+           let write = 'allowed';
+           try { fs.writeFileSync('views/owned.html', 'x'); } catch (e) { write = e.code; }
+           return { cwd: process.cwd(), page: fs.readFileSync('views/page.html', 'utf8'), write };
+         }`,
+        { packageDir: dir },
+      ));
+      expect(okResult(await inst.run(runRequest({}), 5000))).toEqual({ cwd: '/var/task', page: '<p>from the package</p>', write: 'EROFS' });
+      await expect(inst.preparePackage(async () => undefined)).rejects.toMatchObject({ code: 'PACKAGE_ALREADY_PREPARED' });
+    } finally {
+      await inst.destroy();
+    }
+    expect(existsSync(hostDir)).toBe(false);
   });
 
   it('sandbox: no network but loopback, read-only root, writable /tmp, non-root user', async () => {

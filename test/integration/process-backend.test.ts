@@ -137,6 +137,24 @@ describe('ProcessBackend + runtime server', () => {
     await inst.destroy();
   });
 
+  it("package files: a private directory filled before /init, the function's working directory, removed with the instance", async () => {
+    const inst = await backend.createInstance({ memoryMb: 128, allowEgress: false });
+    let hostDir = '';
+    try {
+      const dir = await inst.preparePackage(async (d) => {
+        hostDir = d;
+        await writeFile(path.join(d, 'data.json'), '{"from":"the package"}');
+      });
+      expect(dir).toBe(hostDir);
+      await inst.init(initReq("import fs from 'node:fs';\nexport const handler = async () => ({ cwd: process.cwd(), data: JSON.parse(fs.readFileSync('data.json', 'utf8')) });", { packageDir: dir }));
+      const res = await run(inst, {});
+      expect(res.ok && JSON.parse(res.resultJson)).toEqual({ cwd: hostDir, data: { from: 'the package' } });
+    } finally {
+      await inst.destroy();
+    }
+    expect(existsSync(hostDir)).toBe(false);
+  });
+
   it('runs a callback-style handler, and a CommonJS bundle that requires builtins', async () => {
     const cb = await loaded(`export const handler = (event, context, callback) => { setTimeout(() => callback(null, { doubled: event.n * 2 }), 5); };`);
     expect(await run(cb, { n: 21 })).toMatchObject({ ok: true, resultJson: '{"doubled":42}' });

@@ -23,6 +23,7 @@ class RecordingBackend implements ExecutorBackend {
       spec,
       init: async (req: InitRequest) => void loaded.push(req),
       run: async (): Promise<RunAnswer> => ({ ok: true, resultJson: 'null', result: null, logs: [], logsTruncated: false, durationMs: 0 }),
+      preparePackage: async () => '/package',
       destroy: async () => undefined,
     };
   }

@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BuildError, ValidationError } from '../../core/errors.js';
 import { Bundler, parseHandler, type BundleOutput } from '../../gateway/deploy/bundler.js';
+import { PACKAGE_ROOT_KEY } from '../../runtime/protocol.js';
 import { tgzOf, tgzOfTree, zipOf, type FileTree } from '../fixtures/archives.js';
 
 const MiB = 1024 * 1024;
@@ -129,8 +130,9 @@ describe('Bundler.bundleSource', () => {
     ].join('\n');
     const bundle = await bundler.bundleSource(source, 'index.handler');
     const result = (await (await handlerOf(bundle))()) as { dir: string; file: string; os: string };
+    // Without a package root the bundle's directory stands in for it; import.meta.url names the source file there.
     expect(result.dir).toBe(work);
-    expect(path.basename(result.file)).toMatch(/^bundle-\d+\.mjs$/);
+    expect(result.file).toBe(path.join(work, 'index.ts'));
     expect(result.os).toBe('function');
   });
 
@@ -182,9 +184,11 @@ describe('Bundler.bundleSource', () => {
     expect(bundle.warnings[0]).toMatch(/^index\.ts:1:\d+: The "typeof" operator will never evaluate to "bogus"/);
   });
 
-  it('warns when an ESM entry lacks the export', async () => {
+  it('warns when an ESM entry lacks the export but has a fallback the runtime will call', async () => {
     const bundle = await bundler.bundleSource('export const main = () => 1;', 'index.handler');
-    expect(bundle.warnings).toEqual(["entry does not export 'handler' (exports: main)"]);
+    expect(bundle.warnings).toEqual(["entry does not export 'handler'; 'main' will be called instead (exports: main)"]);
+    const dflt = await bundler.bundleSource('export default () => 1;', 'index.run');
+    expect(dflt.warnings).toEqual(["entry does not export 'run'; its default export will be called (exports: default)"]);
   });
 });
 
@@ -325,5 +329,195 @@ describe('Bundler.bundleArchive', () => {
   it('rejects a malformed handler before touching the archive', async () => {
     await expect(bundler.bundleArchive(zipOf(pkg), 'zip', 'src/../x.handler')).rejects.toMatchObject({ code: 'INVALID_HANDLER' });
     await expectTmpDirEmpty();
+  });
+});
+
+/**
+ * Run a bundle the way the runtime does: its package files unpacked into a
+ * directory, the bundle imported with that directory as its `root`, the
+ * handler found and called by the runtime's own functions.
+ */
+async function runPackaged(bundle: BundleOutput, event: unknown = {}): Promise<unknown> {
+  const { extractArchive } = await import('../../gateway/deploy/archive.js');
+  const { invokeHandler, resolveHandler } = await import('../../runtime/handler.js');
+  const pkg = path.join(work, `pkg-${++loaded}`);
+  await mkdir(pkg);
+  if (bundle.files) await extractArchive(bundle.files.archive, 'tgz', pkg, { maxUnpackedBytes: 50 * MiB, maxFiles: 10_000, hoistTopFolder: false });
+  const file = path.join(work, `bundle-${loaded}.mjs`);
+  await writeFile(file, bundle.code);
+  const key = Symbol.for(PACKAGE_ROOT_KEY);
+  (globalThis as Record<symbol, unknown>)[key] = pkg;
+  let mod: unknown;
+  try {
+    mod = await import(pathToFileURL(file).href);
+  } finally {
+    delete (globalThis as Record<symbol, unknown>)[key];
+  }
+  const h = resolveHandler(mod, bundle.exportName);
+  if (h === undefined) throw new Error(`no handler '${bundle.exportName}' in ${JSON.stringify(Object.keys(mod as object))}`);
+  return invokeHandler(h, event, {});
+}
+
+describe('Node built-ins and npm polyfills named like them', () => {
+  it("bundles `require('process/')` (the npm package) while `require('process')` stays the built-in", async () => {
+    const files: FileTree = {
+      'package.json': JSON.stringify({ name: 'uses-polyfills', dependencies: { process: '0.11.10', events: '3.3.0' } }),
+      'node_modules/process/package.json': JSON.stringify({ name: 'process', version: '0.11.10', main: './index.js', browser: './browser.js' }),
+      'node_modules/process/index.js': "module.exports = { polyfill: 'process', nextTick: (fn) => fn() };",
+      'node_modules/events/package.json': JSON.stringify({ name: 'events', version: '3.3.0', main: './events.js' }),
+      'node_modules/events/events.js': "module.exports = { polyfill: 'events' };",
+      'index.js': [
+        "const polyfill = require('process/');",
+        "const events = require('events/');",
+        "const builtin = require('process');",
+        "const { EventEmitter } = require('events');",
+        'exports.handler = async () => ({ polyfill: polyfill.polyfill, events: events.polyfill, builtinPid: typeof builtin.pid, emitter: typeof EventEmitter });',
+      ].join('\n'),
+    };
+    const bundle = await bundler.bundleArchive(zipOf(files), 'zip', 'index.handler');
+    expect(bundle.code.toString()).not.toMatch(/__require\("process\/"\)|__require\("events\/"\)/);
+    expect(await runPackaged(bundle)).toEqual({ polyfill: 'process', events: 'events', builtinPid: 'number', emitter: 'function' });
+  });
+});
+
+describe('package files beside the bundle', () => {
+  const app: FileTree = {
+    'package.json': JSON.stringify({ name: 'renderer', version: '1.0.0' }),
+    'templates/page.html': '<h1>{{title}}</h1>',
+    'data/colors.json': '["red","green"]',
+    'src/lib/render.js': [
+      "const fs = require('fs'); const path = require('path');",
+      "exports.render = (title) => fs.readFileSync(path.join(__dirname, '../../templates/page.html'), 'utf8').replace('{{title}}', title);",
+      'exports.where = () => __filename;',
+    ].join('\n'),
+    'src/esm.mjs': "import { readFileSync } from 'node:fs';\nexport const colors = () => JSON.parse(readFileSync(new URL('../data/colors.json', import.meta.url), 'utf8'));\n",
+    // A dependency reading its own data file through __dirname, as pdfkit and friends do.
+    'node_modules/fonts/package.json': JSON.stringify({ name: 'fonts', main: 'lib/index.js' }),
+    'node_modules/fonts/lib/index.js': "module.exports = () => require('fs').readFileSync(require('path').join(__dirname, '..', 'data', 'font.afm'), 'utf8');",
+    'node_modules/fonts/data/font.afm': 'StartFontMetrics 4.1',
+    'src/index.ts': [
+      "import path from 'node:path';",
+      "import { render, where } from './lib/render.js';",
+      "import { colors } from './esm.mjs';",
+      "import font from 'fonts';",
+      'export const handler = async () => ({',
+      "  page: render('Hi'),",
+      '  colors: colors(),',
+      '  font: font(),',
+      "  self: path.relative(process.cwd(), __filename),",
+      '  renderFile: where(),',
+      "  templateFromDir: require('fs').existsSync(path.join(__dirname, '..', 'templates', 'page.html')),",
+      '});',
+    ].join('\n'),
+  };
+
+  it("ships every file of the archive, and each module's __dirname / import.meta.url names its own place in the package", async () => {
+    const bundle = await bundler.bundleArchive(zipOf(app), 'zip', 'src/index.handler');
+    expect(bundle.files?.count).toBe(Object.keys(app).length);
+    const before = process.cwd();
+    try {
+      const pkgRoot = path.join(work, `pkg-${loaded + 1}`);
+      const r = (await runPackaged(bundle)) as Record<string, unknown>;
+      expect(r).toMatchObject({ page: '<h1>Hi</h1>', colors: ['red', 'green'], font: 'StartFontMetrics 4.1', templateFromDir: true });
+      expect(r['renderFile']).toBe(path.join(pkgRoot, 'src/lib/render.js'));
+    } finally {
+      process.chdir(before);
+    }
+  });
+
+  it('packs the same package to the same bytes, from a zip or a tgz, and a changed template changes the hash', async () => {
+    const a = await bundler.bundleArchive(zipOf(app), 'zip', 'src/index.handler');
+    const b = await bundler.bundleArchive(tgzOfTree(app), 'tgz', 'src/index.handler');
+    expect(b.files?.hash).toBe(a.files?.hash);
+    expect(b.codeHash).toBe(a.codeHash);
+    const c = await bundler.bundleArchive(zipOf({ ...app, 'templates/page.html': '<h2>{{title}}</h2>' }), 'zip', 'src/index.handler');
+    expect(c.codeHash).toBe(a.codeHash); // the bundle itself did not change …
+    expect(c.files?.hash).not.toBe(a.files?.hash); // … but its files did
+    await expectTmpDirEmpty();
+  });
+
+  it('resolves a dynamic require of a shipped file at run time', async () => {
+    const files: FileTree = {
+      'package.json': '{}',
+      'routes/a.js': "module.exports = 'route a';",
+      'routes/b.js': "module.exports = 'route b';",
+      'index.js': "const fs = require('fs'); const path = require('path');\nexports.handler = () => fs.readdirSync(path.join(__dirname, 'routes')).sort().map((f) => require('./routes/' + f));\n",
+    };
+    const bundle = await bundler.bundleArchive(zipOf(files), 'zip', 'index.handler');
+    expect(await runPackaged(bundle)).toEqual(['route a', 'route b']);
+  });
+
+  it('a single source has no package files', async () => {
+    expect((await bundler.bundleSource('export const handler = () => 1;', 'index.handler')).files).toBeUndefined();
+  });
+});
+
+describe('OpenWhisk action forms', () => {
+  // The shapes OpenWhisk's Node.js runtime accepts for `main` (and custom names).
+  it.each([
+    ['a bare top-level function', 'function main(params) { return { greeting: `Hello ${params.name}` }; }', 'main'],
+    ['a bare function using require', "const os = require('os');\nfunction main(params) { return { greeting: `Hello ${params.name}`, eol: os.EOL.length }; }", 'main'],
+    ['a custom name', 'function greet(params) {\n  return { greeting: `Hello ${params.name}` };\n}\n', 'greet'],
+    ['a promise', 'function main(params) { return new Promise((resolve) => setTimeout(() => resolve({ greeting: `Hello ${params.name}` }), 1)); }', 'main'],
+    ['global.main (webpacked)', 'function run(params) { return { greeting: `Hello ${params.name}` }; }\nglobal.main = run;\n', 'main'],
+    ['module.exports = main', 'function main(params) { return { greeting: `Hello ${params.name}` }; }\nmodule.exports = main;\n', 'main'],
+    ['module.exports.main', 'module.exports.main = (params) => ({ greeting: `Hello ${params.name}` });', 'main'],
+    ['exports.main', 'exports.main = async function (params) { return { greeting: `Hello ${params.name}` }; };', 'main'],
+    ['a var holding an arrow function', 'var main = (params) => ({ greeting: `Hello ${params.name}` });', 'main'],
+  ])('%s', async (_label, source, handler) => {
+    const bundle = await bundler.bundleSource(source, handler);
+    expect(bundle.warnings).toEqual([]);
+    expect(await runPackaged(bundle, { name: 'Ada' })).toMatchObject({ greeting: 'Hello Ada' });
+  });
+
+  it("a zip whose package.json names the entry (handler 'main', no index.js)", async () => {
+    const files: FileTree = {
+      'package.json': JSON.stringify({ name: 'ow-zip', main: './lib/action' }),
+      'lib/action.js': "const { greet } = require('./greet');\nfunction main(params) { return { greeting: greet(params.name) }; }\nexports.main = main;\n",
+      'lib/greet.js': 'exports.greet = (n) => `Hello ${n}`;',
+    };
+    const bundle = await bundler.bundleArchive(zipOf(files), 'zip', 'main');
+    expect(await runPackaged(bundle, { name: 'Ada' })).toEqual({ greeting: 'Hello Ada' });
+    // An explicit file still wins over package.json.
+    await expect(bundler.bundleArchive(zipOf(files), 'zip', 'index.main')).rejects.toMatchObject({ code: 'HANDLER_FILE_NOT_FOUND' });
+  });
+
+  it('keeps an ES module as it is (the appended line does nothing there)', async () => {
+    const bundle = await bundler.bundleSource('export function main(p) { return { ok: p.n }; }\nconst handler = 5;\n', 'main');
+    expect(bundle.warnings).toEqual([]);
+    expect(await runPackaged(bundle, { n: 1 })).toEqual({ ok: 1 });
+  });
+});
+
+describe('handler checks at deploy', () => {
+  it('refuses an ES module that exports none of the names (HANDLER_NOT_FOUND, 400)', async () => {
+    const err = await buildError(bundler.bundleSource('import os from "node:os";\nfunction handler() { return os.EOL; }\nexport const other = 1;\n', 'index.handler'));
+    expect(err.code).toBe('HANDLER_NOT_FOUND');
+    expect(err.status).toBe(400);
+    expect(err.message).toMatch(/does not export it \(exports: other\)/);
+    await expectTmpDirEmpty();
+  });
+
+  it('refuses a script that never mentions the handler', async () => {
+    const err = await buildError(bundler.bundleSource('function helper(p) { return p; }\n', 'index.run'));
+    expect(err.code).toBe('HANDLER_NOT_FOUND');
+    expect(err.message).toMatch(/neither exports nor declares 'run', 'handler', 'main'/);
+  });
+
+  it('a handler named like a keyword is looked up as an export only', async () => {
+    const bundle = await bundler.bundleSource('export default async () => "dflt";', 'index.default');
+    expect(await runPackaged(bundle)).toBe('dflt');
+  });
+
+  it('reports a syntax error in a module that uses __dirname with its place in the file', async () => {
+    const err = await buildError(bundler.bundleSource("const p = __dirname;\nexport const handler = () => {\n  return 1 +;\n};\n", 'index.handler'));
+    expect(err.code).toBe('BUILD_FAILED');
+    expect(err.data?.['errors']).toEqual([expect.objectContaining({ file: 'index.ts', line: 3, lineText: '  return 1 +;' })]);
+  });
+
+  it('lets CommonJS through (its exports are known at run time only)', async () => {
+    const bundle = await bundler.bundleSource('module.exports = async () => 7;', 'index.handler');
+    expect(bundle.warnings).toEqual([]);
+    expect(await runPackaged(bundle)).toBe(7);
   });
 });

@@ -37,6 +37,9 @@ interface Script {
 class FakeInstance implements Instance {
   constructor(readonly id: string, readonly spec: InstanceSpec, private readonly script: Script, readonly asked: number[]) {}
   async init(_req: InitRequest): Promise<void> {}
+  async preparePackage(): Promise<string> {
+    return '/package';
+  }
   async run(_req: RunRequest): Promise<RunAnswer> {
     return {
       ok: false,

@@ -53,6 +53,9 @@ class FakeInstance implements Instance {
     readonly spec: InstanceSpec,
     private readonly backend: FakeBackend,
   ) {}
+  async preparePackage(): Promise<string> {
+    throw new Error('no package files in these tests');
+  }
   async init(req: InitRequest): Promise<void> {
     this.fn = req.name;
   }

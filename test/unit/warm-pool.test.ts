@@ -3,7 +3,7 @@ import { BuildError, ThrottledError } from '../../core/errors.js';
 import type { FunctionVersion } from '../../core/types.js';
 import type { InitRequest, RunRequest } from '../../runtime/protocol.js';
 import type { ExecutorBackend, Instance, InstanceSpec, RunAnswer } from '../../executor/types.js';
-import { WarmPool, type WarmPoolOptions } from '../../executor/warm-pool.js';
+import { FunctionLoadError, WarmPool, type WarmPoolOptions } from '../../executor/warm-pool.js';
 
 /** An in-memory instance: records what it was asked to do. */
 class FakeInstance implements Instance {
@@ -12,7 +12,14 @@ class FakeInstance implements Instance {
   paused = false;
   pauses = 0;
   resumes = 0;
+  packageDirs: string[] = [];
   constructor(readonly id: string, readonly spec: InstanceSpec, private readonly backend: FakeBackend) {}
+  async preparePackage(fill: (hostDir: string) => Promise<void>): Promise<string> {
+    const dir = `/fake/${this.id}/package`;
+    await fill(dir);
+    this.packageDirs.push(dir);
+    return dir;
+  }
   async init(req: InitRequest): Promise<void> {
     if (this.inits.length > 0) throw new Error('second init');
     if (this.backend.failInit) throw new BuildError('boom on import', { errorType: 'Error' }, 'INIT_FAILED');
@@ -262,6 +269,35 @@ describe('WarmPool', () => {
     await expect(pool.acquire(fnv('broken'))).rejects.toMatchObject({ code: 'INIT_FAILED' });
     await until(() => backend.live().length === 0);
     expect(pool.stats()).toMatchObject({ memoryUsedMb: 0, inFlight: 0, warm: [] });
+  });
+
+  it('says how the instance of a failed load was obtained (pool or cold), for its activation record', async () => {
+    const backend = new FakeBackend();
+    backend.failInit = true;
+    const pool = makePool(backend, { poolSize: 1 });
+    pool.start();
+    await until(() => pool.stats().pool['256'] === 1);
+    const fromPool = await pool.acquire(fnv('broken')).catch((e: unknown) => e);
+    expect(fromPool).toBeInstanceOf(FunctionLoadError);
+    expect(fromPool).toMatchObject({ code: 'INIT_FAILED', startKind: 'pool', startMs: expect.any(Number) });
+    const cold = await pool.acquire({ ...fnv('broken'), memoryMb: 128 }).catch((e: unknown) => e);
+    expect(cold).toMatchObject({ code: 'INIT_FAILED', startKind: 'cold' });
+  });
+
+  it("shows the instance its function's package files before /init, and tells the runtime where", async () => {
+    const backend = new FakeBackend();
+    const filled: string[] = [];
+    const pool = makePool(backend, {
+      prepareInit: async (fn) => ({ code: 'x', ...(fn.name === 'pkg' ? { fillPackage: async (dest: string) => void filled.push(dest) } : {}) }),
+    });
+    const { instance } = await pool.acquire(fnv('pkg'));
+    const fake = instance as FakeInstance;
+    expect(filled).toEqual(fake.packageDirs);
+    expect(fake.inits[0]?.packageDir).toBe(fake.packageDirs[0]);
+    // A function without package files gets no package directory.
+    const plain = (await pool.acquire(fnv('plain'))).instance as FakeInstance;
+    expect(plain.packageDirs).toEqual([]);
+    expect(plain.inits[0]?.packageDir).toBeUndefined();
   });
 
   it('gives a generic instance back to the pool when the code cannot be loaded', async () => {

@@ -11,7 +11,7 @@ export function functionDetailPage(ctx: PageContext): Page {
   const body = h('div', null, h('span', { class: 'hint' }, 'Loading…'));
   const el = h('section', null, pageHeader(name), body);
 
-  const load = async (): Promise<void> => {
+  const load = async (warnings: string[] = []): Promise<void> => {
     let fn: FunctionInfo;
     try {
       fn = await ctx.api.get<FunctionInfo>(`/v1/functions/${seg(name)}`);
@@ -33,7 +33,8 @@ export function functionDetailPage(ctx: PageContext): Page {
       body,
       h('div', { class: 'two-col' }, settingsCard(fn, ctx), invokeCard(fn, ctx, loadRecent)),
       recent,
-      deployForm({ api: ctx.api, existing: fn, onDeployed: () => void load() }),
+      // The page is drawn again with the new version; the deploy's warnings stay in view.
+      deployForm({ api: ctx.api, existing: fn, warnings, onDeployed: (deployed) => void load(deployed.warnings ?? []) }),
     );
   };
   void load();

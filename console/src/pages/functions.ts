@@ -24,7 +24,11 @@ export function functionsPage(ctx: PageContext): Page {
     null,
     pageHeader('Functions', h('button', { class: 'ghost', onclick: () => void load() }, 'Refresh')),
     list,
-    deployForm({ api: ctx.api, onDeployed: (fn) => ctx.navigate(`/functions/${seg(fn.name)}`) }),
+    deployForm({
+      api: ctx.api,
+      // With warnings, stay here so they can be read (the form shows them); the list shows the new function.
+      onDeployed: (fn) => ((fn.warnings ?? []).length > 0 ? void load() : ctx.navigate(`/functions/${seg(fn.name)}`)),
+    }),
   );
   return { el };
 }
