@@ -52,8 +52,8 @@ export function parseWith<S extends z.ZodType>(schema: S, input: unknown, code =
 
 /**
  * Refuse a body whose declared `Content-Length` is over `limitBytes` at once:
- * 413 `PAYLOAD_TOO_LARGE` with `Connection: close`, without reading a byte of
- * it. (Express's body parsers answer only after draining the declared body, so
+ * 413 `PAYLOAD_TOO_LARGE` with `Connection: close`, without parsing a byte of
+ * it (see {@link closeIfBodyUnread} for the close). (Express's body parsers answer only after draining the declared body, so
  * a client declaring 10 GB would hold the connection until the request
  * timeout.) Goes in front of every body parser, with the parser's limit.
  * Bodies without a declared length (chunked) are still counted while streaming.
@@ -62,7 +62,7 @@ export function declaredLengthGuard(limitBytes: number): RequestHandler {
   return (req, _res, next) => {
     const declared = req.headers['content-length'];
     if (declared === undefined || !(Number(declared) > limitBytes)) return next();
-    // The error middleware adds `Connection: close`: the unread body is never read.
+    // The error middleware adds `Connection: close` and closes after a short linger.
     next(new PayloadTooLargeError(limitBytes));
   };
 }
@@ -76,15 +76,43 @@ export function limitedBody(limitBytes: number, parser: (limit: number) => Reque
 
 /**
  * An error answered before the request's body was read (401, 404, 413 …):
- * close the connection after the answer. Node would otherwise read and
+ * `Connection: close`, then a lingering close. Node would otherwise read and
  * discard the whole declared body to reuse the connection, which a client
- * declaring gigabytes can stretch to the request timeout.
+ * declaring gigabytes can stretch to the request timeout. But closing the
+ * socket at once resets it while an honest client is still sending its body,
+ * and the client then sees a broken pipe instead of the answer (undici's
+ * fetch does). So, as web servers do (nginx's lingering close): send the
+ * answer and our FIN, keep reading and discarding what still arrives for at
+ * most {@link LINGER_MS} or {@link LINGER_BYTES}, then close for good.
  */
 export function closeIfBodyUnread(req: Request, res: Response): void {
   const declared = Number(req.headers['content-length'] ?? 0);
   const hasBody = declared > 0 || req.headers['transfer-encoding'] !== undefined;
-  if (hasBody && !req.complete) res.setHeader('connection', 'close');
+  if (!hasBody || req.complete) return;
+  res.setHeader('connection', 'close');
+  const socket = req.socket;
+  // Node ends a `Connection: close` response with socket.destroySoon(): linger instead.
+  socket.destroySoon = () => {
+    let drained = 0;
+    const done = (): void => {
+      clearTimeout(timer);
+      socket.destroy();
+    };
+    const timer = setTimeout(done, LINGER_MS);
+    socket.on('data', (chunk: Buffer) => {
+      drained += chunk.length;
+      if (drained > LINGER_BYTES) done();
+    });
+    socket.once('end', done);
+    socket.resume();
+    socket.end();
+  };
 }
+
+/** How long a refused request's unread body is still read after the answer, at most. */
+const LINGER_MS = 1000;
+/** How much of it, at most. */
+const LINGER_BYTES = 16 * 1024 * 1024;
 
 /** The one place errors become HTTP responses: `{ error: { code, message, details? } }`. */
 export function errorMiddleware(logger: Logger) {

@@ -312,7 +312,7 @@ describe.skipIf(!requireService('chromium', fs.existsSync(CHROMIUM)))('web conso
     const card = page.locator('[data-testid=executor-card]').first();
     await card.waitFor();
     expect(await card.textContent()).toContain('healthy');
-    await expect.poll(() => card.textContent()).toContain('console-ns/ns-fn v1');
+    await expect.poll(() => card.textContent(), { timeout: 10_000 }).toContain('console-ns/ns-fn v1');
     // The admin's functions (default namespace) are warm too, but not this key's to see.
     expect(await card.textContent()).not.toContain('hello-console');
     await shot('10-executors-namespace-key');

@@ -84,7 +84,7 @@ async function waitDead(pids: number[], timeoutMs = 5000): Promise<void> {
 backendContract(
   'ProcessBackend',
   async () => {
-    const b = new ProcessBackend({ runtimePath, tmpDir: workDir });
+    const b = new ProcessBackend({ runtimePath });
     await b.start();
     return b;
   },
@@ -279,7 +279,7 @@ describe('ProcessBackend + runtime server', () => {
     const own = new ProcessBackend({ runtimePath });
     const fn = (name: string, memoryMb: number): FunctionVersion => ({
       namespace: 'default', name, version: 1, handler: 'index.handler', memoryMb, timeoutMs: 5000, env: { WHO: name },
-      maxConcurrency: 0, retries: 0, allowEgress: false, codeHash: name, codeSize: 1, exportName: 'handler', createdAt: new Date().toISOString(),
+      maxConcurrency: 0, retries: 0, allowEgress: false, codeHash: name, codeSize: 1, exportName: 'handler', createdAt: '2026-12-01T00:00:00.000Z', // one version: the warm pool keys instances by it
     });
     const pool = new WarmPool({
       backend: own,
@@ -359,7 +359,8 @@ describe('ProcessBackend + runtime server', () => {
       expect(out.me).toBe(process.getuid?.());
       const state = (pid: number): string => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0]!;
       await inst.pause();
-      expect([state(inst.pid as number), state(out.child)]).toEqual(['T', 'T']);
+      // A signal to another process is delivered asynchronously: wait for both to show it.
+      await expect.poll(() => [state(inst.pid as number), state(out.child)], { timeout: 2000, interval: 10 }).toEqual(['T', 'T']);
       await inst.resume();
       expect(await run(inst, {})).toMatchObject({ ok: true });
       await inst.destroy();
