@@ -201,10 +201,14 @@ export async function waitInvocable(url, name, eventJson, timeoutMs = 30_000) {
 
 const docker = new Dockerode();
 
-/** The runtime's node process itself (not tini / docker-init, whose command line also names server.mjs). */
+/**
+ * The runtime's node process itself (not tini / docker-init, whose command
+ * line also names server.mjs). The process backend runs a private copy named
+ * runtime.mjs (readable by its instances' uids).
+ */
 function isRuntime(pid) {
   const cmd = cmdline(pid);
-  return cmd.includes('server.mjs') && !cmd.includes('docker-init');
+  return /(?:server|runtime)\.mjs/.test(cmd) && !cmd.includes('docker-init');
 }
 
 /**
