@@ -137,7 +137,7 @@ export interface InvocationRequest {
   notBefore?: number;
   /** Retries caused by throttling or platform faults (not counted in `attempt`). */
   platformRetries?: number;
-  /** Executors lost while running this invocation (see `scheduler/retry-limits.ts`). */
+  /** Executors lost while running this invocation (see `invocations/retry-policy.ts`). */
   executorLosses?: number;
   /** The namespace's concurrency quota, resolved by the gateway (unset: the scheduler's default). */
   namespaceConcurrency?: number;

@@ -6,10 +6,10 @@ import { fnLabel, type Metrics } from '../core/metrics.js';
 import type { UsageMeter } from '../metering/usage-meter.js';
 import { parseDispatch, parsePrewarm } from '../core/schemas.js';
 import type { Activation, ActivationStatus, Completion, Dispatch, FunctionVersion, Heartbeat, InvocationRequest, InvocationResult } from '../core/types.js';
-import type { DeadLetterOffice } from '../scheduler/dead-letter-office.js';
-import type { DeadLetterReason } from '../scheduler/dead-letters.js';
+import type { DeadLetterOffice } from '../invocations/dead-letter-office.js';
+import type { DeadLetterReason } from '../invocations/dead-letters.js';
 import type { RunResponse } from '../runtime/protocol.js';
-import { afterExecutorLoss, MAX_PLATFORM_RETRIES } from '../scheduler/retry-limits.js';
+import { afterExecutorLoss, MAX_PLATFORM_RETRIES } from '../invocations/retry-policy.js';
 import type { KeyValueStore, MetadataStore } from '../storage/types.js';
 import type { CodeCache } from './code-cache.js';
 import { FunctionVersions } from './function-versions.js';
@@ -300,7 +300,7 @@ export class Executor {
    * A run lost with an earlier life of this executor, as a scheduler's
    * recovery would have treated it: a sync caller gets EXECUTOR_LOST and it
    * is not run again; async work runs again elsewhere, or is a dead letter
-   * when its executors were lost too often (`retry-limits.ts`).
+   * when its executors were lost too often (`invocations/retry-policy.ts`).
    */
   private async lostHere(d: Dispatch): Promise<void> {
     const { request } = d;

@@ -12,7 +12,7 @@ import { FunctionSecrets } from '../tenancy/function-secrets.js';
 import { defaultQuotas, InvocationAdmission } from '../tenancy/quotas.js';
 import { TenancyService } from '../tenancy/tenancy-service.js';
 import { NamespacePurge } from '../tenancy/namespace-purge.js';
-import { DeadLetterStore } from '../scheduler/dead-letters.js';
+import { DeadLetterStore } from '../invocations/dead-letters.js';
 import { TriggerStore } from '../triggers/trigger-store.js';
 import type { TriggersChangedNotice } from '../triggers/types.js';
 import { createGatewayApp } from './app.js';

@@ -8,9 +8,9 @@ import type { Activation, Completion, Dispatch, Heartbeat, InvocationRequest, In
 import type { KeyValueStore, MetadataStore } from '../storage/types.js';
 import { CapacitySignal } from './capacity-signal.js';
 import type { ConcurrencyCounter } from './concurrency-limiter.js';
-import type { DeadLetterOffice } from './dead-letter-office.js';
-import type { DeadLetterReason } from './dead-letters.js';
-import { afterExecutorLoss } from './retry-limits.js';
+import type { DeadLetterOffice } from '../invocations/dead-letter-office.js';
+import type { DeadLetterReason } from '../invocations/dead-letters.js';
+import { afterExecutorLoss } from '../invocations/retry-policy.js';
 import { functionVersionKey, type ExecutorRegistry } from './executor-registry.js';
 import { choosePlacement, placementKey, type PlacementPolicy } from './placement.js';
 
@@ -279,7 +279,7 @@ export class Scheduler {
    * `platformRetries` is raised so the new run is not taken for a duplicate,
    * and the final record is still written once) unless it already finished,
    * or its executors were lost too often: then it is a dead letter
-   * (`EXECUTOR_LOST`, see `retry-limits.ts`), so a message that kills whatever
+   * (`EXECUTOR_LOST`, see `invocations/retry-policy.ts`), so a message that kills whatever
    * runs it cannot take down every executor in turn. A sync caller gets
    * EXECUTOR_LOST at once instead of waiting for its timeout, and its
    * invocation is not run again.

@@ -2,7 +2,7 @@ import { NotFoundError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { stateKey } from '../executor/platform-api.js';
 import { deleteUsage } from '../metering/usage-meter.js';
-import type { DeadLetterStore } from '../scheduler/dead-letters.js';
+import type { DeadLetterStore } from '../invocations/dead-letters.js';
 import { purgeNamespaceObjects } from '../storage/object-service.js';
 import type { KeyValueStore, MetadataStore, ObjectStore } from '../storage/types.js';
 import type { TriggerStore } from '../triggers/trigger-store.js';

@@ -1,6 +1,6 @@
 import express from 'express';
 import { BriskError, ValidationError } from '../../core/errors.js';
-import { DeadLetterStore, MAX_DEAD_LETTERS_LISTED } from '../../scheduler/dead-letters.js';
+import { DeadLetterStore, MAX_DEAD_LETTERS_LISTED } from '../../invocations/dead-letters.js';
 import { assertName, type FunctionService } from '../function-service.js';
 import { namespaceOf, param, requireWrite } from '../http.js';
 import type { Invoker } from '../invoker.js';

@@ -20,8 +20,8 @@ import type { ExecutorBackend, Instance, InstanceSpec, RunAnswer } from '../../e
 import { WarmPool } from '../../executor/warm-pool.js';
 import type { InitRequest, RunRequest } from '../../runtime/protocol.js';
 import { ConcurrencyLimiter } from '../../scheduler/concurrency-limiter.js';
-import { DeadLetterOffice } from '../../scheduler/dead-letter-office.js';
-import { DeadLetterStore } from '../../scheduler/dead-letters.js';
+import { DeadLetterOffice } from '../../invocations/dead-letter-office.js';
+import { DeadLetterStore } from '../../invocations/dead-letters.js';
 import { ExecutorRegistry } from '../../scheduler/executor-registry.js';
 import { KvConcurrencyCounter } from '../../scheduler/kv-concurrency-counter.js';
 import { Scheduler } from '../../scheduler/scheduler.js';
