@@ -50,8 +50,8 @@ describe('F8: JSON depth on events and triggers (in process, real trigger invoke
     const store = { getFunction: async (_ns: string, name: string) => fnRecord(name), getActivation: async () => undefined };
     // The real TriggerInvoker serialises each event (JSON.stringify): where deep input used to overflow.
     const firer = new TriggerInvoker({
-      invoker: {
-        invokeAsync: async (_fn: FunctionVersion, payload: string) => {
+      submitter: {
+        submitAsync: async (_fn: FunctionVersion, payload: string) => {
           payloads.push(payload);
           return `act-${payloads.length}`;
         },

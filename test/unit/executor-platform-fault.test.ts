@@ -13,6 +13,8 @@ import { WarmPool } from '../../executor/warm-pool.js';
 import type { InitRequest, RunRequest } from '../../runtime/protocol.js';
 import { DeadLetterOffice } from '../../invocations/dead-letter-office.js';
 import { DeadLetterStore } from '../../invocations/dead-letters.js';
+import { RetryPolicy } from '../../invocations/retry-policy.js';
+import { Submitter } from '../../invocations/submit.js';
 import { FileKeyValueStore } from '../../storage/file-kv-store.js';
 import { FileObjectStore } from '../../storage/file-object-store.js';
 import { FileStore } from '../../storage/file-store.js';
@@ -116,7 +118,8 @@ describe('executor: platform API faults are the platform\'s only when the platfo
       // Short: stop() waits two heartbeats for pre-warming elsewhere.
       heartbeatMs: 20,
       concurrency: 2,
-      deadLetters: new DeadLetterOffice({ letters: new DeadLetterStore(kv), store, bus, topology, logger: log }),
+      deadLetters: new DeadLetterOffice({ letters: new DeadLetterStore(kv), store, submitter: new Submitter({ bus, topology, store, retry: new RetryPolicy() }), logger: log }),
+      retry: new RetryPolicy(),
       kv,
     });
     await executor.start();
