@@ -169,7 +169,7 @@ describe('executor: platform API faults are the platform\'s only when the platfo
     const before = Date.now();
     const { result, completion } = await invoke();
     expect(result.status).toBe('platform_error');
-    expect(result.error).toEqual({ code: 'PLATFORM_API_UNAVAILABLE', message: 'the platform API failed a call of this function: SERVICE_UNAVAILABLE: redis down' });
+    expect(result.error).toEqual({ kind: 'platform', code: 'PLATFORM_API_UNAVAILABLE', message: 'the platform API failed a call of this function: SERVICE_UNAVAILABLE: redis down' });
     expect(completion).toMatchObject({ status: 'platform_error', systemError: false });
     // The executor asks about this run only: from when it started.
     expect(backend.asked).toHaveLength(1);
