@@ -6,6 +6,7 @@ import { MessageSigner, SIGNATURE_HEADER } from './message-signer.js';
 import { Topology } from './topology.js';
 import {
   DEAD_LETTER_HEADERS,
+  MAX_SEND_DELAY_MS,
   OUTAGE_RETRY_MS,
   type Bus,
   type ConnectionStatus,
@@ -140,6 +141,8 @@ export class AmqpBus implements Bus {
   private readonly exchanges = new Set<string>();
   private readonly consumers = new Set<ConsumerState>();
   private readonly subscribers = new Set<SubscriberState>();
+  /** Delay steps declared (see {@link delayVia}): step ms → the connection generation that declared it. */
+  private readonly delaySteps = new Map<number, number>();
 
   constructor(opts: AmqpBusOptions) {
     this.topology = new Topology(opts.prefix);
@@ -208,22 +211,26 @@ export class AmqpBus implements Bus {
   async send(queue: string, body: unknown, opts: SendOptions = {}): Promise<void> {
     const session = this.requireReady();
     const content = encode(body);
+    const delayed = opts.delayMs !== undefined && opts.delayMs > 0;
     const props: Options.Publish = {
       contentType: 'application/json',
       persistent: this.queues.get(queue)?.durable ?? true,
+      // Signed for `queue` even when delayed: that is where it is consumed (and verified).
       headers: { ...opts.headers, [SIGNATURE_HEADER]: this.signer.sign('', queue, content) },
     };
-    if (opts.expirationMs !== undefined) props.expiration = String(Math.max(0, Math.round(opts.expirationMs)));
+    // A message TTL would take it out of its delay queue early (RabbitMQ drops it on dead-lettering anyway).
+    if (opts.expirationMs !== undefined && !delayed) props.expiration = String(Math.max(0, Math.round(opts.expirationMs)));
+    const exchange = delayed ? await this.delayVia(session, opts.delayMs ?? 0) : '';
     if (opts.confirm === false) {
       const ch = await this.plainChannel(session);
       try {
-        ch.sendToQueue(queue, content, props);
+        ch.publish(exchange, queue, content, props);
       } catch (err) {
         throw unavailable('send failed', err);
       }
       return;
     }
-    await this.confirmedPublish(session, '', queue, content, props);
+    await this.confirmedPublish(session, exchange, queue, content, props);
   }
 
   async consume<T>(queue: string, handler: MessageHandler<T>, opts: ConsumeOptions): Promise<Subscription> {
@@ -515,6 +522,31 @@ export class AmqpBus implements Bus {
 
   private get deadLetterExchange(): string {
     return `${this.topology.deadLetterQueue}-x`;
+  }
+
+  /**
+   * The exchange a message delayed by `delayMs` is published to, with the
+   * queue it is meant for as routing key. The delay is rounded up to a step
+   * of {@link delayStep}'s ladder; each step has a fanout exchange and a
+   * durable queue of that name (`Topology.delayQueue`) whose messages expire
+   * after the step (`x-message-ttl`) and are dead-lettered to the default
+   * exchange with their own routing key: onto the queue they were sent to,
+   * body and headers (with the signature made for that queue) unchanged.
+   * Declared on first use on each connection (idempotent; a few round trips
+   * per step per connection), never on the hot path of an undelayed send.
+   */
+  private async delayVia(session: Session, delayMs: number): Promise<string> {
+    const step = delayStep(delayMs);
+    const name = this.topology.delayQueue(step);
+    if (this.delaySteps.get(step) !== session.generation) {
+      await this.withChannel(async (ch) => {
+        await ch.assertExchange(name, 'fanout', { durable: true });
+        await ch.assertQueue(name, { durable: true, arguments: { 'x-message-ttl': step, 'x-dead-letter-exchange': '' } });
+        await ch.bindQueue(name, name, '');
+      }, session);
+      this.delaySteps.set(step, session.generation);
+    }
+    return name;
   }
 
   private async declareQueue(ch: Channel, queue: string, opts: QueueOptions): Promise<void> {
@@ -826,6 +858,24 @@ function coalesceFrames(model: ChannelModel): void {
       socket.uncork();
     }
   };
+}
+
+/** Shortest delay step; a shorter delay waits this long. */
+const MIN_DELAY_STEP_MS = 250;
+
+/**
+ * The delay step a delay is rounded up to: 250 ms × 2^k or × 1.5 × 2^k
+ * (250, 375, 500, 750, 1000, 1500, 2000, 3000 …). A message never arrives
+ * earlier than asked and at most half as late again, and all delays up to
+ * {@link MAX_SEND_DELAY_MS} fit in about forty steps, so the delay queues a
+ * broker holds stay few whatever the callers ask for.
+ */
+export function delayStep(delayMs: number): number {
+  const want = Math.min(delayMs, MAX_SEND_DELAY_MS);
+  for (let step = MIN_DELAY_STEP_MS; ; step *= 2) {
+    if (step >= want) return step;
+    if (step * 1.5 >= want) return step * 1.5;
+  }
 }
 
 function encode(body: unknown): Buffer {

@@ -2,6 +2,7 @@ import { BriskError, isOutage } from '../core/errors.js';
 import { Topology } from './topology.js';
 import {
   DEAD_LETTER_HEADERS,
+  MAX_SEND_DELAY_MS,
   OUTAGE_RETRY_MS,
   type Bus,
   type ConnectionStatus,
@@ -42,7 +43,9 @@ const DEFAULT_DELIVERY_LIMIT = 5;
  * In-process {@link Bus}: standalone mode and unit tests. Same semantics as the
  * RabbitMQ bus (ack after the handler settles, prefetch, dead-lettering,
  * delivery limit), without the network. Bodies are passed by reference, not
- * serialised: senders must not mutate a body after sending it.
+ * serialised: senders must not mutate a body after sending it. A delayed send
+ * waits in a timer (unref'd: it keeps no process alive), dropped on close —
+ * like every message this bus holds, it does not survive the process.
  */
 export class MemoryBus implements Bus {
   private readonly queues = new Map<string, QueueState>();
@@ -50,6 +53,8 @@ export class MemoryBus implements Bus {
   private readonly topology: Topology;
   private state: ConnectionStatus = 'ready';
   private scheduled = false;
+  /** Timers of delayed sends not yet due. */
+  private readonly delayed = new Set<NodeJS.Timeout>();
 
   constructor(opts: { prefix: string }) {
     this.topology = new Topology(opts.prefix);
@@ -67,6 +72,8 @@ export class MemoryBus implements Bus {
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closing';
+    for (const timer of this.delayed) clearTimeout(timer);
+    this.delayed.clear();
     const pending: Promise<void>[] = [];
     for (const q of this.queues.values()) {
       for (const c of q.consumers) {
@@ -97,9 +104,23 @@ export class MemoryBus implements Bus {
 
   async send(queue: string, body: unknown, opts: SendOptions = {}): Promise<void> {
     this.ensureOpen();
+    const target = this.queueOf(queue);
     const env: Envelope = { body, headers: { ...opts.headers }, redeliveries: 0 };
+    if (opts.delayMs !== undefined && opts.delayMs > 0) {
+      const timer = setTimeout(() => {
+        this.delayed.delete(timer);
+        // Due: into the queue of that name, if it is still there (a deleted queue's messages are gone).
+        const q = this.queues.get(queue);
+        if (this.state !== 'ready' || !q) return;
+        q.messages.push(env);
+        this.schedule();
+      }, Math.min(opts.delayMs, MAX_SEND_DELAY_MS));
+      timer.unref();
+      this.delayed.add(timer);
+      return;
+    }
     if (opts.expirationMs !== undefined) env.expiresAt = Date.now() + opts.expirationMs;
-    this.queueOf(queue).messages.push(env);
+    target.messages.push(env);
     this.schedule();
   }
 

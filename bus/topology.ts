@@ -9,6 +9,7 @@
  * | `<p>.reply.<gatewayId>`     | queue | executor → gateway   | no      |
  * | `<p>.sched.<schedulerId>`   | queue | executor → scheduler | no      |
  * | `<p>.dead`                  | queue | any → operators      | yes     |
+ * | `<p>.delay.<ms>`            | queue | any → back to its queue after `<ms>` (delayed sends, RabbitMQ) | yes |
  * | `<p>.heartbeat`             | topic | executor → schedulers| —       |
  * | `<p>.control`               | topic | any → all            | —       |
  * | `<p>.objects`               | topic | object API → triggers| —       |
@@ -32,6 +33,10 @@ export class Topology {
   }
   get deadLetterQueue(): string {
     return `${this.prefix}.dead`;
+  }
+  /** Where RabbitMQ holds messages sent with a delay of `stepMs` (see `AmqpBus`); also its exchange's name. */
+  delayQueue(stepMs: number): string {
+    return `${this.prefix}.delay.${stepMs}`;
   }
   get heartbeatTopic(): string {
     return `${this.prefix}.heartbeat`;

@@ -30,6 +30,9 @@
 /** Pause before redelivering a message whose handler met an outage. */
 export const OUTAGE_RETRY_MS = 250;
 
+/** Longest `delayMs` a send may ask for; a longer delay is cut to it. */
+export const MAX_SEND_DELAY_MS = 24 * 3600 * 1000;
+
 export type ConnectionStatus = 'connecting' | 'ready' | 'reconnecting' | 'closing' | 'closed';
 
 export interface DeliveryInfo {
@@ -72,8 +75,20 @@ export interface ConsumeOptions {
 
 export interface SendOptions {
   headers?: Record<string, string | number | boolean>;
-  /** Drop the message if not consumed within this many ms (e.g. a sync reply). */
+  /**
+   * Drop the message if not consumed within this many ms (e.g. a sync reply).
+   * Ignored on a delayed send (`delayMs`): a delayed message does not expire.
+   */
   expirationMs?: number;
+  /**
+   * Deliver the message to `queue` only after this many ms (a retry's
+   * backoff). Until then it waits in the broker, not in any consumer, and is
+   * not counted by `queueDepth(queue)`. RabbitMQ rounds the delay up to a
+   * step of a small ladder (one delay queue per step); the memory bus keeps
+   * it in a timer, lost with the process like everything else it holds.
+   * Capped at {@link MAX_SEND_DELAY_MS}.
+   */
+  delayMs?: number;
   /**
    * Wait for the broker to confirm the message is stored. Default true; replies
    * to a waiting caller may skip it for latency.

@@ -29,11 +29,14 @@ import { onFatal } from './fatal.js';
 import { GatewayServer } from '../gateway/gateway-server.js';
 import { objectRoutes } from '../gateway/routes/objects.js';
 import { consoleRoutes } from '../gateway/routes/console.js';
-import { ExecutorMonitor, executorRoutes } from '../gateway/routes/executors.js';
+import { executorRoutes } from '../gateway/routes/executors.js';
 import { deadLetterRoutes } from '../gateway/routes/dead-letters.js';
+import { DeadLetterOffice } from '../invocations/dead-letter-office.js';
+import { DeadLetterStore } from '../invocations/dead-letters.js';
+import { RetryPolicy } from '../invocations/retry-policy.js';
+import { Submitter } from '../invocations/submit.js';
 import { ConcurrencyLimiter } from '../scheduler/concurrency-limiter.js';
-import { DeadLetterOffice } from '../scheduler/dead-letter-office.js';
-import { DeadLetterStore } from '../scheduler/dead-letters.js';
+import { ExecutorMonitor } from '../scheduler/executor-monitor.js';
 import { KvConcurrencyCounter } from '../scheduler/kv-concurrency-counter.js';
 import { ExecutorRegistry } from '../scheduler/executor-registry.js';
 import { Scheduler } from '../scheduler/scheduler.js';
@@ -45,7 +48,10 @@ import { RedisKeyValueStore } from '../storage/redis-kv-store.js';
 import { RedisStore } from '../storage/redis-store.js';
 import { ObjectService } from '../storage/object-service.js';
 import { S3ObjectStore } from '../storage/s3-object-store.js';
-import { createUserQueues, startTriggerRunners, triggerGatewayRouters } from '../triggers/trigger-feature.js';
+import { AmqpUserQueues } from '../triggers/amqp-user-queues.js';
+import { BusUserQueues } from '../triggers/bus-user-queues.js';
+import { startTriggerRunners, triggerGatewayRouters } from '../triggers/trigger-feature.js';
+import type { UserQueues } from '../triggers/user-queues.js';
 import type { KeyValueStore, MetadataStore, ObjectStore } from '../storage/types.js';
 import { runtimeBundlePath } from '../core/package-root.js';
 
@@ -166,13 +172,23 @@ export async function startMetricsServer(cfg: BriskConfig, metrics: Metrics, log
   return { stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
+/**
+ * The users' queues (`queue` triggers, `/v1/queues`): the in-process bus in
+ * standalone mode (no RabbitMQ there), else a connection of their own to
+ * RabbitMQ. Either way each queue is scoped to its namespace under `<prefix>.userq.`.
+ */
+export function createUserQueues(cfg: BriskConfig, infra: Infrastructure, logger: Logger): UserQueues {
+  if (infra.mode === 'standalone') return new BusUserQueues({ bus: infra.bus, prefix: infra.topology.prefix });
+  return new AmqpUserQueues({ url: cfg.BRISK_RABBITMQ_URL, prefix: infra.topology.prefix, logger: logger.child({ component: 'user-queues' }) });
+}
+
 export async function startGateway(cfg: BriskConfig, infra: Infrastructure, logger: Logger): Promise<GatewayServer & { port: number }> {
   const gwLogger = logger.child({ service: 'gateway' });
   // The gateway's own view of the executors (GET /v1/executors, the console).
   const executors = new ExecutorMonitor({ bus: infra.bus, topology: infra.topology, logger: gwLogger, heartbeatMs: cfg.BRISK_HEARTBEAT_MS });
   await executors.start();
   // Triggers: /v1/triggers, /v1/events, /v1/queues and the /http/… routes.
-  const userQueues = createUserQueues(infra, cfg.BRISK_RABBITMQ_URL, gwLogger);
+  const userQueues = createUserQueues(cfg, infra, gwLogger);
   const triggers = triggerGatewayRouters(infra, { queues: userQueues, logger: gwLogger, maxPayloadBytes: cfg.BRISK_MAX_PAYLOAD_BYTES });
   const gw = new GatewayServer({
     config: cfg,
@@ -182,11 +198,13 @@ export async function startGateway(cfg: BriskConfig, infra: Infrastructure, logg
     apiRouters: (ctx) => [
       executorRoutes({ executors }),
       objectRoutes({ objects: createObjectService(cfg, infra) }),
-      deadLetterRoutes({ letters: new DeadLetterStore(infra.kv), functions: ctx.functions, invoker: ctx.invoker }),
+      deadLetterRoutes({ letters: new DeadLetterStore(infra.kv), functions: ctx.functions, submitter: ctx.submitter }),
       ...triggers.api(ctx),
     ],
     // Feature routers outside /v1 (public endpoints).
     publicRouters: (ctx) => [consoleRoutes(), ...triggers.public(ctx)],
+    // Deleting a namespace deletes its triggers too.
+    namespaceTriggers: triggers.namespaceTriggers,
   });
   let port: number;
   try {
@@ -207,13 +225,17 @@ export async function startGateway(cfg: BriskConfig, infra: Infrastructure, logg
   });
 }
 
+/** Async submits from a scheduler or executor process (triggers, on-failure calls): no reply queue, no quota lookup. */
+export function createSubmitter(infra: Infrastructure, retry: RetryPolicy): Submitter {
+  return new Submitter({ bus: infra.bus, topology: infra.topology, store: infra.store, retry });
+}
+
 /** Dead-letter store + on-failure notifications, for schedulers and executors. */
-export function createDeadLetterOffice(infra: Infrastructure, logger: Logger): DeadLetterOffice {
+export function createDeadLetterOffice(infra: Infrastructure, submitter: Submitter, logger: Logger): DeadLetterOffice {
   return new DeadLetterOffice({
     letters: new DeadLetterStore(infra.kv),
     store: infra.store,
-    bus: infra.bus,
-    topology: infra.topology,
+    submitter,
     logger: logger.child({ component: 'dead-letters' }),
   });
 }
@@ -221,6 +243,8 @@ export function createDeadLetterOffice(infra: Infrastructure, logger: Logger): D
 export async function startScheduler(cfg: BriskConfig, infra: Infrastructure, logger: Logger): Promise<Scheduler> {
   const log = logger.child({ service: 'scheduler' });
   const registry = new ExecutorRegistry({ heartbeatMs: cfg.BRISK_HEARTBEAT_MS });
+  const retry = RetryPolicy.fromConfig(cfg);
+  const submitter = createSubmitter(infra, retry);
   // Standalone has one scheduler: limits in memory. Distributed schedulers share counters in Redis.
   const shared =
     infra.mode === 'distributed'
@@ -236,19 +260,27 @@ export async function startScheduler(cfg: BriskConfig, infra: Infrastructure, lo
     logger: log,
     policy: cfg.BRISK_PLACEMENT,
     namespaceConcurrency: cfg.BRISK_NAMESPACE_CONCURRENCY,
-    deadLetters: createDeadLetterOffice(infra, log),
-    maxEventAgeMs: cfg.BRISK_MAX_EVENT_AGE_S * 1000,
+    deadLetters: createDeadLetterOffice(infra, submitter, log),
+    retry,
     kv: infra.kv,
     metrics: infra.metrics,
   });
   await scheduler.start();
   // Schedules, queue consumers and the storage listener run beside every scheduler.
-  const triggerRunners = await startTriggerRunners(infra, { rabbitUrl: cfg.BRISK_RABBITMQ_URL, logger: log });
+  const userQueues = createUserQueues(cfg, infra, log);
+  let triggerRunners: Stoppable;
+  try {
+    triggerRunners = await startTriggerRunners(infra, { queues: userQueues, submitter, logger: log });
+  } catch (err) {
+    await userQueues.close();
+    throw err;
+  }
   log.info({ schedulerId: scheduler.id, policy: cfg.BRISK_PLACEMENT }, 'scheduler ready');
   const stopScheduler = scheduler.stop.bind(scheduler);
   return Object.assign(scheduler, {
     stop: async () => {
       await triggerRunners.stop();
+      await userQueues.close();
       await stopScheduler();
       // After the scheduler: slots still held are given back for good.
       await shared?.stop();
@@ -399,6 +431,7 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
   pool.start();
   const meter = new UsageMeter(infra.kv);
   meter.start();
+  const retry = RetryPolicy.fromConfig(cfg);
   const executor = new Executor({
     id,
     backend: backend.name,
@@ -411,7 +444,8 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
     code,
     logger: log,
     heartbeatMs: cfg.BRISK_HEARTBEAT_MS,
-    deadLetters: createDeadLetterOffice(infra, log),
+    deadLetters: createDeadLetterOffice(infra, createSubmitter(infra, retry), log),
+    retry,
     kv: infra.kv,
     versions,
     // Enough to keep every core busy and the pool's memory budget full of small functions.

@@ -148,6 +148,13 @@ export const configSchema = z.object({
   BRISK_PACKAGE_DIR: z.string().optional(),
   /** Unpacked package files an executor keeps on disk, in MB; least recently used go first. */
   BRISK_PACKAGE_CACHE_MB: z.coerce.number().int().positive().default(2048),
+  /**
+   * Times an async invocation is retried for reasons that are not its
+   * function's fault (throttled, a platform fault, its executor lost), apart
+   * from the function's own `retries`; then it is dead-lettered
+   * (PLATFORM_RETRIES_EXHAUSTED). Retry n waits n seconds.
+   */
+  BRISK_MAX_PLATFORM_RETRIES: z.coerce.number().int().min(0).max(100).default(10),
 });
 
 export type BriskConfig = z.infer<typeof configSchema>;

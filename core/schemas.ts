@@ -42,7 +42,6 @@ const invocationRequest = z.object({
   attempt: z.number().int().positive(),
   queuedAt: z.string(),
   trigger: z.string().optional(),
-  notBefore: z.number().optional(),
   platformRetries: z.number().int().nonnegative().optional(),
   executorLosses: z.number().int().nonnegative().optional(),
   namespaceConcurrency: z.number().int().positive().optional(),
@@ -52,11 +51,17 @@ const dispatch = z.object({ request: invocationRequest, placement: z.string(), s
 
 const status = z.enum(['queued', 'running', 'success', 'error', 'timeout', 'oom', 'platform_error', 'throttled']);
 
+/** `Activation['error']`: a function's own error, or a platform error with its code. */
+const activationError = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('function'), errorType: z.string(), errorMessage: z.string(), stack: z.string().optional() }),
+  z.object({ kind: z.literal('platform'), code: z.string(), message: z.string() }),
+]);
+
 const invocationResult = z.object({
   activationId: z.string(),
   status,
   resultJson: z.string().optional(),
-  error: z.record(z.string(), z.unknown()).optional(),
+  error: activationError.optional(),
   coldStart: z.boolean(),
   durationMs: z.number(),
 });

@@ -88,10 +88,24 @@ export type StartKind = 'warm' | 'pool' | 'cold';
 
 /** Error reported by a function (as opposed to the platform). */
 export interface FunctionErrorBody {
+  kind: 'function';
   errorType: string;
   errorMessage: string;
   stack?: string;
 }
+
+/** Error of the platform (it could not run the function, or lost the run): a stable code. */
+export interface PlatformErrorBody {
+  kind: 'platform';
+  code: string;
+  message: string;
+}
+
+/**
+ * Why an activation failed, told apart by `kind`. Records written before
+ * `kind` existed lack it; readers of stored records must not rely on it.
+ */
+export type ActivationError = FunctionErrorBody | PlatformErrorBody;
 
 export interface Activation {
   activationId: string;
@@ -102,7 +116,7 @@ export interface Activation {
   /** `sync` callers wait on a reply; `async` ones poll. */
   mode: 'sync' | 'async';
   result?: unknown;
-  error?: FunctionErrorBody | { code: string; message: string };
+  error?: ActivationError;
   logs: string[];
   logsTruncated?: boolean;
   coldStart: boolean;
@@ -133,11 +147,9 @@ export interface InvocationRequest {
   attempt: number;
   queuedAt: string;
   trigger?: string;
-  /** Epoch ms before which a retry must not run (exponential backoff). */
-  notBefore?: number;
   /** Retries caused by throttling or platform faults (not counted in `attempt`). */
   platformRetries?: number;
-  /** Executors lost while running this invocation (see `scheduler/retry-limits.ts`). */
+  /** Executors lost while running this invocation (see `invocations/retry-policy.ts`). */
   executorLosses?: number;
   /** The namespace's concurrency quota, resolved by the gateway (unset: the scheduler's default). */
   namespaceConcurrency?: number;

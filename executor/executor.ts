@@ -6,10 +6,11 @@ import { fnLabel, type Metrics } from '../core/metrics.js';
 import type { UsageMeter } from '../metering/usage-meter.js';
 import { parseDispatch, parsePrewarm } from '../core/schemas.js';
 import type { Activation, ActivationStatus, Completion, Dispatch, FunctionVersion, Heartbeat, InvocationRequest, InvocationResult } from '../core/types.js';
-import type { DeadLetterOffice } from '../scheduler/dead-letter-office.js';
-import type { DeadLetterReason } from '../scheduler/dead-letters.js';
+import { finalRecord, functionError, platformError, retryRecord, type RunRecordParts } from '../invocations/activation-records.js';
+import type { DeadLetterOffice } from '../invocations/dead-letter-office.js';
+import type { DeadLetterReason } from '../invocations/dead-letters.js';
+import type { RetryPolicy } from '../invocations/retry-policy.js';
 import type { RunResponse } from '../runtime/protocol.js';
-import { afterExecutorLoss, MAX_PLATFORM_RETRIES } from '../scheduler/retry-limits.js';
 import type { KeyValueStore, MetadataStore } from '../storage/types.js';
 import type { CodeCache } from './code-cache.js';
 import { FunctionVersions } from './function-versions.js';
@@ -36,26 +37,15 @@ export interface ExecutorOptions {
   deadLetters: DeadLetterOffice;
   /** Run claims: one run per (activation, attempt) even when a dispatch arrives twice. */
   kv: KeyValueStore;
-  /** First retry delay of an async invocation; doubles per attempt. Default {@link RETRY_BASE_MS}. */
-  retryBaseMs?: number;
+  /** Whether and when a failed async run is tried again (function `retries`, platform retries, event age). */
+  retry: RetryPolicy;
   /** The stored versions dispatches are checked against and run as. Default: read through `store`. */
   versions?: FunctionVersions;
 }
 
 /** What one run produced, before it becomes a record, a reply and a completion. */
-interface RunOutcome {
-  status: ActivationStatus;
-  resultJson?: string;
-  /** `resultJson` parsed (it was checked to be JSON), for the record. */
-  result?: unknown;
-  error?: Activation['error'];
-  logs: string[];
-  logsTruncated: boolean;
-  coldStart: boolean;
-  startKind?: Activation['startKind'];
-  startMs?: number;
-  startedAt: string;
-  durationMs: number;
+interface RunOutcome extends RunRecordParts {
+  /** A platform fault of this executor (counts toward its health). */
   systemError: boolean;
   /** Final, dead-lettered for this reason: no retry. */
   deadLetter?: DeadLetterReason;
@@ -214,6 +204,7 @@ export class Executor {
 
   private async handle(received: Dispatch, info: DeliveryInfo): Promise<void> {
     const d = await this.withStoredVersion(received);
+    if (d === undefined) return; // its function was deleted meanwhile: already answered and recorded
     const { request } = d;
     this.sizes.set(`${request.fn.namespace}/${request.fn.name}@${request.fn.version}`, request.fn.memoryMb);
     if (info.redeliveries > 0) {
@@ -245,15 +236,25 @@ export class Executor {
   /**
    * The dispatch with its function version as the metadata store has it: that
    * is what runs, never the message's description (see {@link FunctionVersions}).
-   * A dispatch naming a missing version, or misdescribing it, is not run: the
+   *
+   * A dispatch naming a version the store does not have — its function was
+   * deleted while the invocation waited — is not run, and ends here (returns
+   * undefined): see {@link functionGone}. A dispatch misdescribing a stored
+   * version (another code hash, secrets digest …: only a forged message that
+   * still carries a valid signature can) is not run and not answered: the
    * error is not retryable, so the bus dead-letters the message with the
-   * reason, and the scheduler that placed it gets its reservation back.
+   * reason for the operators, and the scheduler that placed it gets its
+   * reservation back.
    */
-  private async withStoredVersion(d: Dispatch): Promise<Dispatch> {
+  private async withStoredVersion(d: Dispatch): Promise<Dispatch | undefined> {
     let fn: FunctionVersion;
     try {
       fn = await this.versions.resolve(d.request.fn);
     } catch (err) {
+      if (err instanceof BriskError && err.code === 'FUNCTION_VERSION_NOT_FOUND') {
+        await this.functionGone(d, err.message);
+        return undefined;
+      }
       if (err instanceof BriskError && !err.retryable) {
         this.o.logger.error({ err, activationId: d.request.activationId }, 'dispatch refused: it does not match the stored function version');
         await this.completeSkipped(d, 'platform_error');
@@ -261,6 +262,32 @@ export class Executor {
       throw err;
     }
     return { ...d, request: { ...d.request, fn } };
+  }
+
+  /**
+   * The invocation's function version was deleted while it waited: there is
+   * nothing to run, now or on any retry. The activation ends at once — final
+   * record `platform_error` with `FUNCTION_VERSION_NOT_FOUND` (the code never
+   * ran, so not a function fault; the platform itself is fine, so the
+   * completion does not count against this executor's health, and nothing is
+   * metered), a sync caller is answered now (HTTP 404) instead of waiting for
+   * its deadline, and async work is dead-lettered (`FUNCTION_DELETED`), so it
+   * can be redriven after a redeploy.
+   */
+  private async functionGone(d: Dispatch, message: string): Promise<void> {
+    const { request } = d;
+    this.o.logger.info({ activationId: request.activationId, fn: `${request.fn.namespace}/${request.fn.name}@${request.fn.version}` }, 'function version deleted while its invocation waited; not run');
+    await this.report(d, {
+      status: 'platform_error',
+      error: platformError('FUNCTION_VERSION_NOT_FOUND', message),
+      logs: [],
+      logsTruncated: false,
+      coldStart: false,
+      startedAt: new Date().toISOString(),
+      durationMs: 0,
+      systemError: false,
+      deadLetter: 'FUNCTION_DELETED',
+    });
   }
 
   /**
@@ -300,7 +327,7 @@ export class Executor {
    * A run lost with an earlier life of this executor, as a scheduler's
    * recovery would have treated it: a sync caller gets EXECUTOR_LOST and it
    * is not run again; async work runs again elsewhere, or is a dead letter
-   * when its executors were lost too often (`retry-limits.ts`).
+   * when its executors were lost too often (`invocations/retry-policy.ts`).
    */
   private async lostHere(d: Dispatch): Promise<void> {
     const { request } = d;
@@ -308,7 +335,7 @@ export class Executor {
     const message = `executor ${this.o.id} stopped while running this invocation`;
     const lost: RunOutcome = {
       status: 'platform_error',
-      error: { code: 'EXECUTOR_LOST', message },
+      error: platformError('EXECUTOR_LOST', message),
       logs: [],
       logsTruncated: false,
       coldStart: false,
@@ -317,12 +344,12 @@ export class Executor {
       systemError: false,
     };
     if (request.mode === 'sync') return this.report(d, lost);
-    const next = afterExecutorLoss(request, this.o.id);
+    const next = this.o.retry.afterExecutorLoss(request, this.o.id);
     if ('retry' in next) {
       await this.o.bus.send(this.o.topology.invokeQueue, next.retry);
       return this.completeSkipped(d, 'platform_error');
     }
-    await this.report(d, { ...lost, error: { code: next.deadLetter, message: next.message }, deadLetter: next.deadLetter });
+    await this.report(d, { ...lost, error: platformError(next.deadLetter, next.message), deadLetter: next.deadLetter });
   }
 
   /** A skipped duplicate still frees the reservation and the limit slot its scheduler holds for it. */
@@ -383,11 +410,11 @@ export class Executor {
     const common = { logs: res.logs, logsTruncated: res.logsTruncated, ...start, startedAt, durationMs: round(performance.now() - t0), systemError: false };
     if (platformFault !== undefined) {
       // The function failed because the platform API failed it: the platform's fault, not billed, retried as such.
-      return { ...common, status: 'platform_error', error: { code: platformFault.code, message: platformFault.message }, systemError: platformFault.systemError };
+      return { ...common, status: 'platform_error', error: platformError(platformFault.code, platformFault.message), systemError: platformFault.systemError };
     }
     return res.ok
       ? { status: 'success', resultJson: res.resultJson, result: res.result, ...common }
-      : { status: 'error', error: res.error, ...common };
+      : { status: 'error', error: functionError(res.error.errorType, res.error.errorMessage, res.error.stack), ...common };
   }
 
   /**
@@ -412,25 +439,25 @@ export class Executor {
     const base = { logs: [] as string[], logsTruncated: false };
     switch (err.fault.kind) {
       case 'timeout':
-        return { ...base, status: 'timeout', error: { errorType: 'TimeoutError', errorMessage: err.message }, systemError: false };
+        return { ...base, status: 'timeout', error: functionError('TimeoutError', err.message), systemError: false };
       case 'oom':
-        return { ...base, status: 'oom', error: { errorType: 'OutOfMemoryError', errorMessage: err.message }, systemError: false };
+        return { ...base, status: 'oom', error: functionError('OutOfMemoryError', err.message), systemError: false };
       case 'crash':
         return {
           ...base,
           status: 'error',
-          error: { errorType: 'InstanceCrashed', errorMessage: `${err.message} (exit code ${String(err.fault.exitCode)})` },
+          error: functionError('InstanceCrashed', `${err.message} (exit code ${String(err.fault.exitCode)})`),
           systemError: false,
         };
       case 'unreachable':
-        return { ...base, status: 'platform_error', error: { code: 'INSTANCE_UNREACHABLE', message: err.message }, systemError: true };
+        return { ...base, status: 'platform_error', error: platformError('INSTANCE_UNREACHABLE', err.message), systemError: true };
       case 'garbled':
-        return { ...base, status: 'error', error: { errorType: 'InvalidResultError', errorMessage: err.fault.message }, systemError: false };
+        return { ...base, status: 'error', error: functionError('InvalidResultError', err.fault.message), systemError: false };
       case 'oversized':
         return {
           ...base,
           status: 'error',
-          error: { errorType: 'ResponseTooLarge', errorMessage: `the instance's answer grew past ${err.fault.limitBytes} bytes; it was cut off and the instance replaced` },
+          error: functionError('ResponseTooLarge', `the instance's answer grew past ${err.fault.limitBytes} bytes; it was cut off and the instance replaced`),
           systemError: false,
         };
     }
@@ -442,11 +469,11 @@ export class Executor {
     const stack = typeof d['stack'] === 'string' ? d['stack'] : undefined;
     return {
       status: 'error',
-      error: {
-        errorType: typeof d['errorType'] === 'string' ? d['errorType'] : 'InitError',
-        errorMessage: typeof d['errorMessage'] === 'string' ? d['errorMessage'] : err.message,
-        ...(stack !== undefined ? { stack } : {}),
-      },
+      error: functionError(
+        typeof d['errorType'] === 'string' ? d['errorType'] : 'InitError',
+        typeof d['errorMessage'] === 'string' ? d['errorMessage'] : err.message,
+        stack,
+      ),
       logs: [],
       logsTruncated: false,
       coldStart: true,
@@ -462,7 +489,7 @@ export class Executor {
     if (!(err instanceof BriskError)) this.o.logger.error({ err }, 'executor fault');
     return {
       status: e.code === 'EXECUTOR_FULL' ? 'throttled' : 'platform_error',
-      error: { code: e.code, message: e.message },
+      error: platformError(e.code, e.message),
       logs: [],
       logsTruncated: false,
       coldStart: false,
@@ -477,28 +504,7 @@ export class Executor {
     const { request } = d;
     const { bus, store } = this.o;
     this.observe(request, o);
-    const record: Activation = {
-      activationId: request.activationId,
-      namespace: request.fn.namespace,
-      function: request.fn.name,
-      version: request.fn.version,
-      status: o.status,
-      mode: request.mode,
-      ...(o.resultJson !== undefined ? { result: o.result } : {}),
-      ...(o.error !== undefined ? { error: o.error } : {}),
-      logs: o.logs,
-      ...(o.logsTruncated ? { logsTruncated: true } : {}),
-      coldStart: o.coldStart,
-      ...(o.startKind !== undefined ? { startKind: o.startKind, startMs: o.startMs } : {}),
-      executor: this.o.id,
-      placement: d.placement,
-      attempts: request.attempt,
-      ...(request.trigger !== undefined ? { trigger: request.trigger } : {}),
-      queuedAt: request.queuedAt,
-      startedAt: o.startedAt,
-      endedAt: new Date().toISOString(),
-      durationMs: o.durationMs,
-    };
+    const where = { executor: this.o.id, placement: d.placement };
     const completion: Completion = {
       activationId: request.activationId,
       executorId: this.o.id,
@@ -508,12 +514,16 @@ export class Executor {
     const work: Promise<unknown>[] = [
       bus.send(d.scheduler, completion, { confirm: false }).catch((err: unknown) => this.o.logger.warn({ err }, 'completion not sent')),
     ];
-    const retry = this.retryOf(request, o);
+    const retry = o.deadLetter === undefined ? this.o.retry.retryOf(request, o.status) : undefined;
     if (retry) {
       // Handed back to the invoke queue (confirmed) before our message is acked: nothing is lost.
-      work.push(bus.send(this.o.topology.invokeQueue, retry), this.throughOutage(() => store.putActivation({ ...record, status: 'queued' })));
+      // Its backoff is spent in the bus, so no scheduler holds it meanwhile.
+      work.push(
+        bus.send(this.o.topology.invokeQueue, retry.request, { delayMs: retry.delayMs }),
+        this.throughOutage(() => store.putActivation(retryRecord(request, o, where))),
+      );
     } else {
-      work.push(this.finish(request, record, o.deadLetter));
+      work.push(this.finish(request, finalRecord(request, o, where), o.deadLetter));
     }
     if (request.replyTo !== undefined) {
       const reply: InvocationResult = {
@@ -546,7 +556,7 @@ export class Executor {
       const failure: InvocationResult = {
         activationId: reply.activationId,
         status: 'platform_error',
-        error: { code: 'REPLY_NOT_DELIVERED', message: `the run ended (${reply.status}) but its reply could not be delivered: ${err instanceof Error ? err.message : String(err)}; the activation record holds the outcome` },
+        error: platformError('REPLY_NOT_DELIVERED', `the run ended (${reply.status}) but its reply could not be delivered: ${err instanceof Error ? err.message : String(err)}; the activation record holds the outcome`),
         coldStart: reply.coldStart,
         durationMs: reply.durationMs,
       };
@@ -575,7 +585,7 @@ export class Executor {
   }
 
   /** Write the final record; an async invocation that failed for good is dead-lettered (once). */
-  private async finish(request: InvocationRequest, record: Activation, reason = finalReason(request, record.status)): Promise<void> {
+  private async finish(request: InvocationRequest, record: Activation, reason = this.o.retry.finalReason(request, record.status)): Promise<void> {
     // Each write retried on its own: a retry of both after the first landed would find the record final and skip the burial.
     const first = await this.throughOutage(() => this.o.store.finishActivation(record));
     if (!first || request.mode !== 'async' || record.status === 'success') return;
@@ -587,34 +597,10 @@ export class Executor {
       }),
     );
   }
-
-  /**
-   * The next attempt of an async invocation, or undefined when this outcome is
-   * final. Function errors and timeouts use the function's `retries` with
-   * exponential backoff; throttles and platform faults are retried separately
-   * (they are not the function's fault) up to {@link MAX_PLATFORM_RETRIES}.
-   */
-  private retryOf(req: InvocationRequest, o: RunOutcome): InvocationRequest | undefined {
-    if (req.mode !== 'async' || Date.now() > req.deadline || o.deadLetter !== undefined) return undefined;
-    if (o.status === 'error' || o.status === 'timeout' || o.status === 'oom') {
-      if (req.attempt > req.fn.retries) return undefined;
-      const backoff = (this.o.retryBaseMs ?? RETRY_BASE_MS) * 2 ** (req.attempt - 1);
-      return { ...req, attempt: req.attempt + 1, notBefore: Date.now() + backoff };
-    }
-    if (o.status === 'throttled' || o.status === 'platform_error') {
-      const n = (req.platformRetries ?? 0) + 1;
-      if (n > MAX_PLATFORM_RETRIES) return undefined;
-      return { ...req, platformRetries: n, notBefore: Date.now() + (this.o.retryBaseMs ?? RETRY_BASE_MS) * n };
-    }
-    return undefined;
-  }
 }
 
 /** How long a run waits for a busy executor's instances to free up before it is throttled. */
 export const FULL_WAIT_MS = 5000;
-/** First retry delay; doubles per attempt (1 s, 2 s, 4 s …). */
-export const RETRY_BASE_MS = 1000;
-export { MAX_PLATFORM_RETRIES };
 /**
  * Heartbeats a draining executor keeps serving after announcing the drain: one
  * for every scheduler to see it, one for pre-warmed instances elsewhere to be
@@ -647,12 +633,6 @@ function claimKey(req: InvocationRequest): string {
 function confirmedPlatformFault(instance: Instance, res: RunResponse, sinceMs: number): PlatformFaultReport | undefined {
   if (res.ok || res.platformFault === undefined) return undefined;
   return instance.platformFaultSince?.(sinceMs);
-}
-
-/** Why an async invocation that got no retry is dead-lettered. */
-function finalReason(req: InvocationRequest, status: ActivationStatus): DeadLetterReason {
-  if (Date.now() > req.deadline) return 'EVENT_TOO_OLD';
-  return status === 'throttled' || status === 'platform_error' ? 'PLATFORM_RETRIES_EXHAUSTED' : 'RETRIES_EXHAUSTED';
 }
 
 function sleep(ms: number): Promise<void> {

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmod, copyFile, link, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PlatformError } from '../core/errors.js';
-import { extractArchive } from '../gateway/deploy/archive.js';
+import { extractArchive } from '../core/archive.js';
 import { filesKey, type ObjectStore } from '../storage/types.js';
 
 /** One unpacked package: its directories and files, relative, listed once at unpack. */

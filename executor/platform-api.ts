@@ -10,7 +10,7 @@ import { assertJsonDepth } from '../core/json-depth.js';
 import type { Logger } from '../core/logger.js';
 import type { InitRequest, RunRequest } from '../runtime/protocol.js';
 import type { ObjectService } from '../storage/object-service.js';
-import type { KeyValueStore } from '../storage/types.js';
+import { stateKey, type KeyValueStore } from '../storage/types.js';
 import type { ExecutorBackend, Instance, InstanceSpec, PlatformFaultReport, RunAnswer } from './types.js';
 
 /**
@@ -121,11 +121,6 @@ export function assertStateKey(key: string): void {
       key: key.slice(0, 80),
     });
   }
-}
-
-/** KeyValueStore key of a function state entry: namespaces never share one. */
-export function stateKey(namespace: string, key: string): string {
-  return `state:${namespace}:${key}`;
 }
 
 interface TokenEntry {

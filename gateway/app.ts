@@ -6,6 +6,7 @@ import type { DeployLimits, FunctionService } from './function-service.js';
 import { AuthError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
 import { closeIfBodyUnread, errorMiddleware, principalOf } from './http.js';
+import type { Submitter } from '../invocations/submit.js';
 import type { Invoker } from './invoker.js';
 import { activationRoutes } from './routes/activations.js';
 import { functionRoutes } from './routes/functions.js';
@@ -14,6 +15,8 @@ import { webRoutes } from './routes/web.js';
 export interface GatewayAppDeps {
   functions: FunctionService;
   invoker: Invoker;
+  /** Async invocations: recorded `queued` and sent. */
+  submitter: Pick<Submitter, 'submitAsync'>;
   store: MetadataStore;
   logger: Logger;
   limits: DeployLimits & { maxPayloadBytes: number; maxCodeBytes: number };

@@ -11,10 +11,10 @@ import { SecretBox } from '../core/secret-box.js';
 import { FunctionSecrets } from '../tenancy/function-secrets.js';
 import { defaultQuotas, InvocationAdmission } from '../tenancy/quotas.js';
 import { TenancyService } from '../tenancy/tenancy-service.js';
-import { NamespacePurge } from '../tenancy/namespace-purge.js';
-import { DeadLetterStore } from '../scheduler/dead-letters.js';
-import { TriggerStore } from '../triggers/trigger-store.js';
-import type { TriggersChangedNotice } from '../triggers/types.js';
+import { NamespacePurge, type NamespacePurgeDeps } from '../tenancy/namespace-purge.js';
+import { DeadLetterStore } from '../invocations/dead-letters.js';
+import { RetryPolicy } from '../invocations/retry-policy.js';
+import { Submitter } from '../invocations/submit.js';
 import { createGatewayApp } from './app.js';
 import { Authenticator } from './auth.js';
 import { namespaceRoutes } from './routes/namespaces.js';
@@ -43,12 +43,17 @@ export interface GatewayServerDeps {
   apiRouters?: (ctx: GatewayContext) => Router[];
   /** Feature routers outside /v1 (http trigger routes …). */
   publicRouters?: (ctx: GatewayContext) => Router[];
+  /** A namespace's triggers, removed when the namespace is deleted (the trigger feature's part of the purge). */
+  namespaceTriggers: Pick<NamespacePurgeDeps, 'triggers' | 'triggersChanged'>;
 }
 
 /** What feature routers get to work with. */
 export interface GatewayContext {
   functions: FunctionService;
+  /** Sync invocations: submits them and waits for their replies. */
   invoker: Invoker;
+  /** Async invocations: records them `queued` and submits them. */
+  submitter: Submitter;
   /** Who is calling (for public routers that take keys, like http triggers). */
   auth: Authenticator;
   /** Namespace rate and payload quotas for one invocation; throws when over. */
@@ -59,18 +64,26 @@ export interface GatewayContext {
 /** The gateway role: HTTP server + invoker, on whatever bus and stores it is handed. */
 export class GatewayServer {
   readonly invoker: Invoker;
+  readonly submitter: Submitter;
   private readonly tenancy: TenancyService;
   private control: Subscription | undefined;
   private server: http.Server | undefined;
 
   constructor(private readonly deps: GatewayServerDeps) {
     this.tenancy = new TenancyService(deps.kv, defaultQuotas(deps.config));
-    this.invoker = new Invoker({
+    this.submitter = new Submitter({
       bus: deps.bus,
       store: deps.store,
       topology: deps.topology,
+      retry: RetryPolicy.fromConfig(deps.config),
       ...(deps.metrics ? { metrics: deps.metrics } : {}),
       namespaceConcurrency: async (ns) => (await this.tenancy.quotas(ns)).maxConcurrency,
+    });
+    this.invoker = new Invoker({
+      bus: deps.bus,
+      topology: deps.topology,
+      submitter: this.submitter,
+      ...(deps.metrics ? { metrics: deps.metrics } : {}),
     });
   }
 
@@ -101,8 +114,7 @@ export class GatewayServer {
     const purge = new NamespacePurge({
       tenancy,
       functions,
-      triggers: new TriggerStore(this.deps.kv),
-      triggersChanged: (namespace) => this.publishTriggersChanged(namespace),
+      ...this.deps.namespaceTriggers,
       deadLetters: new DeadLetterStore(this.deps.kv),
       secrets,
       store: this.deps.store,
@@ -114,10 +126,11 @@ export class GatewayServer {
     const admission = new InvocationAdmission(this.deps.kv);
     const admit = async (ns: string, bytes: number, mode: 'sync' | 'async'): Promise<void> =>
       admission.admit(ns, await tenancy.quotas(ns), bytes, mode);
-    const ctx: GatewayContext = { functions, invoker: this.invoker, auth, admit, tenancy };
+    const ctx: GatewayContext = { functions, invoker: this.invoker, submitter: this.submitter, auth, admit, tenancy };
     const app = createGatewayApp({
       functions,
       invoker: this.invoker,
+      submitter: this.submitter,
       store: this.deps.store,
       logger,
       limits: {
@@ -154,14 +167,6 @@ export class GatewayServer {
     // A namespace delete this (or another) gateway did not finish: finish it, in the background.
     void purge.resumeInterrupted();
     return port;
-  }
-
-  /** Best effort: trigger runners also re-read the store every few seconds. */
-  private async publishTriggersChanged(namespace: string): Promise<void> {
-    const notice: TriggersChangedNotice = { kind: 'triggers-changed', namespace };
-    await this.deps.bus.publish(this.deps.topology.controlTopic, notice).catch((err: unknown) => {
-      this.deps.logger.warn({ err, namespace }, 'triggers-changed notice not sent; runners pick the change up on their next refresh');
-    });
   }
 
   /** Stop taking requests, let in-flight ones finish (bounded), release waiters. */

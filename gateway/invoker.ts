@@ -3,9 +3,9 @@ import type { Bus, Subscription } from '../bus/types.js';
 import type { Topology } from '../bus/topology.js';
 import { GatewayTimeoutError, PlatformError } from '../core/errors.js';
 import { parseInvocationResult } from '../core/schemas.js';
-import type { Activation, FunctionVersion, InvocationRequest, InvocationResult } from '../core/types.js';
+import type { FunctionVersion, InvocationResult } from '../core/types.js';
 import { fnLabel, type Metrics } from '../core/metrics.js';
-import type { MetadataStore } from '../storage/types.js';
+import { newActivationId, type InvokeOptions, type Submitter } from '../invocations/submit.js';
 
 interface Pending {
   resolve: (r: InvocationResult) => void;
@@ -13,16 +13,11 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-export interface InvokeOptions {
-  trigger?: string;
-  /** Use this id instead of a fresh one (the caller already told the client). */
-  activationId?: string;
-}
-
 /**
- * The gateway's side of an invocation: it turns an HTTP call into an
- * {@link InvocationRequest} on the invoke queue and, for a sync call, waits on
- * this gateway's own reply queue for the result, matched by activation id.
+ * The gateway's side of a sync invocation: it submits the request (see
+ * {@link Submitter}) naming this gateway's own reply queue, and waits there
+ * for the result, matched by activation id. Async invocations need no
+ * waiting: they go through the submitter directly.
  */
 export class Invoker {
   /** Unique per process, so several gateways each get their own replies. */
@@ -33,13 +28,11 @@ export class Invoker {
   constructor(
     private readonly deps: {
       bus: Bus;
-      store: MetadataStore;
       topology: Topology;
+      submitter: Submitter;
       /** Extra wait beyond the function's timeout before a sync caller gets 504. */
       syncGraceMs?: number;
       metrics?: Metrics;
-      /** The namespace's concurrency quota, passed to the scheduler with each request. */
-      namespaceConcurrency?: (namespace: string) => Promise<number>;
     },
   ) {}
 
@@ -71,15 +64,20 @@ export class Invoker {
   }
 
   newActivationId(): string {
-    return randomUUID().replace(/-/g, '');
+    return newActivationId();
   }
 
   /** Run and wait for the result. Rejects with a platform error if none comes in time. */
   async invokeSync(fn: FunctionVersion, payload: string, opts: InvokeOptions = {}): Promise<InvocationResult> {
-    const activationId = opts.activationId ?? this.newActivationId();
+    const activationId = opts.activationId ?? newActivationId();
     const waitMs = fn.timeoutMs + (this.deps.syncGraceMs ?? 30_000);
-    const request = this.request(fn, payload, activationId, 'sync', waitMs, opts.trigger);
-    if (this.deps.namespaceConcurrency) request.namespaceConcurrency = await this.deps.namespaceConcurrency(fn.namespace);
+    const request = await this.deps.submitter.newRequest(fn, payload, {
+      ...opts,
+      activationId,
+      mode: 'sync',
+      deadline: Date.now() + waitMs,
+      replyTo: this.replyQueue,
+    });
     const result = new Promise<InvocationResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(activationId);
@@ -88,7 +86,7 @@ export class Invoker {
       this.pending.set(activationId, { resolve, reject, timer });
     });
     try {
-      await this.deps.bus.send(this.deps.topology.invokeQueue, request);
+      await this.deps.submitter.send(request);
     } catch (err) {
       this.fail(activationId, err as Error);
     }
@@ -107,53 +105,6 @@ export class Invoker {
         throw err;
       },
     );
-  }
-
-  /** Record a queued activation and hand it to the bus; returns once the bus has it. */
-  async invokeAsync(fn: FunctionVersion, payload: string, opts: InvokeOptions = {}): Promise<string> {
-    const activationId = opts.activationId ?? this.newActivationId();
-    // Async work may wait for capacity and be retried; it lives for a day at most.
-    const request = this.request(fn, payload, activationId, 'async', 24 * 3600 * 1000, opts.trigger);
-    if (this.deps.namespaceConcurrency) request.namespaceConcurrency = await this.deps.namespaceConcurrency(fn.namespace);
-    const record: Activation = {
-      activationId,
-      namespace: fn.namespace,
-      function: fn.name,
-      version: fn.version,
-      status: 'queued',
-      mode: 'async',
-      logs: [],
-      coldStart: false,
-      attempts: 0,
-      queuedAt: request.queuedAt,
-      ...(opts.trigger !== undefined ? { trigger: opts.trigger } : {}),
-    };
-    await this.deps.store.putActivation(record);
-    await this.deps.bus.send(this.deps.topology.invokeQueue, request);
-    this.deps.metrics?.invocations.inc({ function: fnLabel(fn.namespace, fn.name), mode: 'async', status: 'queued' });
-    return activationId;
-  }
-
-  private request(
-    fn: FunctionVersion,
-    payload: string,
-    activationId: string,
-    mode: 'sync' | 'async',
-    waitMs: number,
-    trigger: string | undefined,
-  ): InvocationRequest {
-    const now = Date.now();
-    return {
-      activationId,
-      fn,
-      mode,
-      payload,
-      ...(mode === 'sync' ? { replyTo: this.replyQueue } : {}),
-      deadline: now + waitMs,
-      attempt: 1,
-      queuedAt: new Date(now).toISOString(),
-      ...(trigger !== undefined ? { trigger } : {}),
-    };
   }
 
   private settle(result: InvocationResult): void {

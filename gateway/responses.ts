@@ -12,21 +12,33 @@ import type { InvocationResult } from '../core/types.js';
  * | function threw     | 500    | FUNCTION_ERROR      | function      |
  * | function timed out | 504    | FUNCTION_TIMEOUT    | function      |
  * | out of memory      | 500    | FUNCTION_OOM        | function      |
- * | platform fault     | 502/503| (platform code)     | platform      |
+ * | platform fault     | 502    | (platform code)     | platform      |
+ * | throttled          | 429    | (platform code)     | platform      |
+ * | function deleted while the call waited | 404 | FUNCTION_VERSION_NOT_FOUND | platform |
  */
 export const ACTIVATION_HEADER = 'x-brisk-activation-id';
 export const FAULT_HEADER = 'x-brisk-fault';
 
+/** The `error` of a failed invocation's response body. */
+export interface OutcomeErrorBody {
+  code: string;
+  message: string;
+  /** A function error's own fields (`FUNCTION_ERROR`). */
+  errorType?: string;
+  errorMessage?: string;
+  stack?: string;
+}
+
 export interface OutcomeError {
   status: number;
-  body: { error: Record<string, unknown> & { code: string; message: string } };
+  body: { error: OutcomeErrorBody };
   fault: 'function' | 'platform';
 }
 
 /** Undefined when the invocation succeeded. */
 export function outcomeError(r: InvocationResult): OutcomeError | undefined {
-  const e = (r.error ?? {}) as Record<string, unknown>;
-  const fnBody = { errorType: e['errorType'], errorMessage: e['errorMessage'], stack: e['stack'] };
+  const fnErr = r.error?.kind === 'function' ? r.error : undefined;
+  const platformErr = r.error?.kind === 'platform' ? r.error : undefined;
   switch (r.status) {
     case 'success':
       return undefined;
@@ -34,26 +46,27 @@ export function outcomeError(r: InvocationResult): OutcomeError | undefined {
       return {
         status: 500,
         fault: 'function',
-        body: { error: { code: 'FUNCTION_ERROR', message: String(e['errorMessage'] ?? 'function error'), ...fnBody } },
+        body: {
+          error: {
+            code: 'FUNCTION_ERROR',
+            message: fnErr?.errorMessage ?? 'function error',
+            ...(fnErr !== undefined ? { errorType: fnErr.errorType, errorMessage: fnErr.errorMessage } : {}),
+            ...(fnErr?.stack !== undefined ? { stack: fnErr.stack } : {}),
+          },
+        },
       };
     case 'timeout':
-      return {
-        status: 504,
-        fault: 'function',
-        body: { error: { code: 'FUNCTION_TIMEOUT', message: String(e['errorMessage'] ?? 'function timed out') } },
-      };
+      return { status: 504, fault: 'function', body: { error: { code: 'FUNCTION_TIMEOUT', message: fnErr?.errorMessage ?? 'function timed out' } } };
     case 'oom':
+      return { status: 500, fault: 'function', body: { error: { code: 'FUNCTION_OOM', message: fnErr?.errorMessage ?? 'function ran out of memory' } } };
+    default: {
+      const code = platformErr?.code ?? 'PLATFORM_ERROR';
       return {
-        status: 500,
-        fault: 'function',
-        body: { error: { code: 'FUNCTION_OOM', message: String(e['errorMessage'] ?? 'function ran out of memory') } },
-      };
-    default:
-      return {
-        status: r.status === 'throttled' ? 429 : 502,
+        status: r.status === 'throttled' ? 429 : code === 'FUNCTION_VERSION_NOT_FOUND' ? 404 : 502,
         fault: 'platform',
-        body: { error: { code: String(e['code'] ?? 'PLATFORM_ERROR'), message: String(e['message'] ?? 'platform error') } },
+        body: { error: { code, message: platformErr?.message ?? 'platform error' } },
       };
+    }
   }
 }
 

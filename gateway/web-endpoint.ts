@@ -1,6 +1,8 @@
 import type { Request, Response } from 'express';
-import { PlatformError } from '../core/errors.js';
-import type { InvocationResult } from '../core/types.js';
+import { AuthError, PlatformError } from '../core/errors.js';
+import { DEFAULT_NAMESPACE, type InvocationResult } from '../core/types.js';
+import { assertNamespaceName } from '../tenancy/tenancy-service.js';
+import type { Principal } from './http.js';
 import { ACTIVATION_HEADER, FAULT_HEADER, sendOutcomeError } from './responses.js';
 
 /**
@@ -229,4 +231,29 @@ function asObject(h: unknown, what: string): Record<string, unknown> {
   if (h === undefined || h === null) return {};
   if (typeof h !== 'object' || Array.isArray(h)) throw invalid(`${what} must be an object`);
   return h as Record<string, unknown>;
+}
+
+/**
+ * The 401 every caller without a key of the namespace gets, whether the
+ * function is private or does not exist: the two must not be told apart,
+ * or anyone could list another tenant's private functions (or routes).
+ */
+export function keyNeeded(): AuthError {
+  return new AuthError('UNAUTHORIZED', 'this endpoint needs an API key of its namespace, unless it is public');
+}
+
+/**
+ * The namespace a web request addresses and whether the caller may call a
+ * non-public function there: `/fn/…` means the caller key's namespace (or
+ * `default` without a key); `/ns/{ns}/fn/…` names it.
+ */
+export async function webNamespace(
+  req: Request,
+  pathNamespace: string,
+  caller: (req: Request) => Promise<Principal | undefined>,
+): Promise<{ namespace: string; authorized: boolean }> {
+  if (pathNamespace !== '') assertNamespaceName(pathNamespace);
+  const who = await caller(req).catch(() => undefined);
+  const namespace = pathNamespace !== '' ? pathNamespace : (who?.namespace ?? DEFAULT_NAMESPACE);
+  return { namespace, authorized: who !== undefined && (who.admin || who.namespace === namespace) };
 }

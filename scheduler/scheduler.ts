@@ -4,13 +4,14 @@ import type { Topology } from '../bus/topology.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import { parseCompletion, parseDispatch, parseHeartbeat, parseInvocationRequest } from '../core/schemas.js';
-import type { Activation, Completion, Dispatch, Heartbeat, InvocationRequest, InvocationResult, PrewarmRequest } from '../core/types.js';
+import type { Completion, Dispatch, Heartbeat, InvocationRequest, InvocationResult, PrewarmRequest } from '../core/types.js';
+import { platformError, refusedRecord } from '../invocations/activation-records.js';
 import type { KeyValueStore, MetadataStore } from '../storage/types.js';
 import { CapacitySignal } from './capacity-signal.js';
 import type { ConcurrencyCounter } from './concurrency-limiter.js';
-import type { DeadLetterOffice } from './dead-letter-office.js';
-import type { DeadLetterReason } from './dead-letters.js';
-import { afterExecutorLoss } from './retry-limits.js';
+import type { DeadLetterOffice } from '../invocations/dead-letter-office.js';
+import type { DeadLetterReason } from '../invocations/dead-letters.js';
+import type { RetryPolicy } from '../invocations/retry-policy.js';
 import { functionVersionKey, type ExecutorRegistry } from './executor-registry.js';
 import { choosePlacement, placementKey, type PlacementPolicy } from './placement.js';
 
@@ -29,8 +30,8 @@ export interface SchedulerOptions {
   maxWaiting?: number;
   /** Where async invocations that finally fail go (dead-letter store, on-failure function). */
   deadLetters: DeadLetterOffice;
-  /** An async invocation older than this (since it was accepted) is dead-lettered with EVENT_TOO_OLD. */
-  maxEventAgeMs: number;
+  /** The maximum event age (older async work is dead-lettered with EVENT_TOO_OLD) and the platform retries a lost run may take. */
+  retry: RetryPolicy;
   /**
    * Shared state for once-only decisions among several schedulers (which one
    * asks for a pre-warm when an executor drains). Without it every scheduler asks.
@@ -149,9 +150,12 @@ export class Scheduler {
     await this.o.bus.deleteQueue(this.completionQueue).catch(() => undefined);
   }
 
+  /**
+   * Place one request. A retry arrives here only once its backoff is over: it
+   * waited in the bus (a delayed send), not in this consumer.
+   */
   private async schedule(req: InvocationRequest, _info: DeliveryInfo): Promise<void> {
-    if (req.notBefore !== undefined && req.notBefore > Date.now()) await sleep(req.notBefore - Date.now());
-    if (this.tooOld(req)) return this.giveUp(req, 'EVENT_TOO_OLD', 'the event is older than the maximum event age');
+    if (this.o.retry.tooOld(req)) return this.giveUp(req, 'EVENT_TOO_OLD', 'the event is older than the maximum event age');
     const { fn } = req;
     const fnKey = placementKey(fn.namespace, fn.name);
     // Limits: a sync call over the limit is refused at once (429); async work waits.
@@ -222,14 +226,9 @@ export class Scheduler {
 
   private async waitOrExpire(req: InvocationRequest, signal: CapacitySignal, ticket: number): Promise<void> {
     if (this.stopping) throw new Error('scheduler stopping; request left for another scheduler');
-    if (this.tooOld(req)) throw new EventTooOld();
+    if (this.o.retry.tooOld(req)) throw new EventTooOld();
     if (Date.now() > req.deadline) throw new DeadlinePassed();
     await signal.wait(CAPACITY_RECHECK_MS, ticket);
-  }
-
-  /** Past the maximum event age (async only: a sync caller's deadline is shorter). */
-  private tooOld(req: InvocationRequest): boolean {
-    return req.mode === 'async' && Date.now() - Date.parse(req.queuedAt) > this.o.maxEventAgeMs;
   }
 
   private async complete(c: Completion): Promise<void> {
@@ -252,12 +251,12 @@ export class Scheduler {
 
   /** Tell a waiting caller (sync) or the record (async) that the platform could not run it. */
   private async refuse(req: InvocationRequest, status: 'throttled' | 'platform_error', code: string, message: string): Promise<void> {
-    const error = { code, message };
+    const error = platformError(code, message);
     if (req.replyTo !== undefined) {
       const reply: InvocationResult = { activationId: req.activationId, status, error, coldStart: false, durationMs: 0 };
       await this.o.bus.send(req.replyTo, reply, { confirm: false, expirationMs: 60_000 });
     }
-    if (req.mode === 'async' || status === 'platform_error') await this.o.store.finishActivation(record(req, 'platform_error', error));
+    if (req.mode === 'async' || status === 'platform_error') await this.o.store.finishActivation(refusedRecord(req, error));
   }
 
   /**
@@ -265,9 +264,9 @@ export class Scheduler {
    * error with the reason) and a dead letter carrying the last attempt's error.
    */
   private async giveUp(req: InvocationRequest, reason: DeadLetterReason, message: string): Promise<void> {
-    const error = { code: reason, message };
+    const error = platformError(reason, message);
     const previous = await this.o.store.getActivation(req.fn.namespace, req.activationId);
-    const finished = await this.o.store.finishActivation(record(req, 'platform_error', error));
+    const finished = await this.o.store.finishActivation(refusedRecord(req, error));
     if (!finished) return; // a final record exists: another delivery of this message already ended it
     await this.o.deadLetters.bury(req, { reason, status: 'platform_error', lastError: previous?.error ?? error });
   }
@@ -279,7 +278,7 @@ export class Scheduler {
    * `platformRetries` is raised so the new run is not taken for a duplicate,
    * and the final record is still written once) unless it already finished,
    * or its executors were lost too often: then it is a dead letter
-   * (`EXECUTOR_LOST`, see `retry-limits.ts`), so a message that kills whatever
+   * (`EXECUTOR_LOST`, see `invocations/retry-policy.ts`), so a message that kills whatever
    * runs it cannot take down every executor in turn. A sync caller gets
    * EXECUTOR_LOST at once instead of waiting for its timeout, and its
    * invocation is not run again.
@@ -307,7 +306,7 @@ export class Scheduler {
           // It may have finished (record written) just before its executor died, unacknowledged.
           const existing = await this.o.store.getActivation(req.fn.namespace, req.activationId);
           if (existing && existing.status !== 'queued' && existing.status !== 'running' && existing.attempts >= req.attempt) return;
-          const next = afterExecutorLoss(req, executorId);
+          const next = this.o.retry.afterExecutorLoss(req, executorId);
           if ('retry' in next) return bus.send(topology.invokeQueue, next.retry);
           this.o.logger.warn({ activationId: req.activationId, executorId, reason: next.deadLetter }, 'lost with its executor too often; dead-lettered');
           await this.giveUp(req, next.deadLetter, next.message);
@@ -368,25 +367,6 @@ export class Scheduler {
 
 class EventTooOld extends Error {}
 class DeadlinePassed extends Error {}
-
-function record(req: InvocationRequest, status: Activation['status'], error: { code: string; message: string }): Activation {
-  const now = new Date().toISOString();
-  return {
-    activationId: req.activationId,
-    namespace: req.fn.namespace,
-    function: req.fn.name,
-    version: req.fn.version,
-    status,
-    mode: req.mode,
-    error,
-    logs: [],
-    coldStart: false,
-    attempts: req.attempt,
-    ...(req.trigger !== undefined ? { trigger: req.trigger } : {}),
-    queuedAt: req.queuedAt,
-    endedAt: now,
-  };
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -96,6 +96,15 @@ export function codeKey(codeHash: string): string {
   return `code/${codeHash}.mjs`;
 }
 
+/**
+ * KeyValueStore key of a function state entry (`context.state`): namespaces
+ * never share one. Written by the executor's platform API, purged with the
+ * namespace (tenancy).
+ */
+export function stateKey(namespace: string, key: string): string {
+  return `state:${namespace}:${key}`;
+}
+
 /** Object key of a package's files (a gzipped tar), by the sha256 of its bytes. */
 export function filesKey(filesHash: string): string {
   return `code/${filesHash}.files.tgz`;

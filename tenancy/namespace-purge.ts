@@ -1,11 +1,9 @@
 import { NotFoundError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { stateKey } from '../executor/platform-api.js';
 import { deleteUsage } from '../metering/usage-meter.js';
-import type { DeadLetterStore } from '../scheduler/dead-letters.js';
+import type { DeadLetterStore } from '../invocations/dead-letters.js';
 import { purgeNamespaceObjects } from '../storage/object-service.js';
-import type { KeyValueStore, MetadataStore, ObjectStore } from '../storage/types.js';
-import type { TriggerStore } from '../triggers/trigger-store.js';
+import { stateKey, type KeyValueStore, type MetadataStore, type ObjectStore } from '../storage/types.js';
 import type { FunctionSecrets } from './function-secrets.js';
 import type { TenancyService } from './tenancy-service.js';
 
@@ -16,7 +14,8 @@ export interface NamespacePurgeDeps {
     list(namespace: string): Promise<{ name: string }[]>;
     delete(namespace: string, name: string): Promise<void>;
   };
-  triggers: Pick<TriggerStore, 'deleteNamespace'>;
+  /** The namespace's triggers (the trigger feature's store). */
+  triggers: { deleteNamespace(namespace: string): Promise<void> };
   /** Tells schedulers and gateways that a namespace's triggers changed (the control topic). */
   triggersChanged: (namespace: string) => Promise<void>;
   deadLetters: Pick<DeadLetterStore, 'deleteNamespace'>;

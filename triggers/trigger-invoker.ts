@@ -1,27 +1,22 @@
 import { NotFoundError } from '../core/errors.js';
-import { FINAL_STATUSES, type Activation, type FunctionVersion } from '../core/types.js';
-import type { InvokeOptions } from '../gateway/invoker.js';
+import { FINAL_STATUSES, type Activation } from '../core/types.js';
+import type { Submitter } from '../invocations/submit.js';
 import type { MetadataStore } from '../storage/types.js';
 import { triggerLabel, type Trigger } from './types.js';
-
-/** The part of the gateway's `Invoker` a trigger needs: record a queued activation and send it. */
-export interface AsyncInvoker {
-  invokeAsync(fn: FunctionVersion, payload: string, opts?: InvokeOptions): Promise<string>;
-}
 
 /**
  * Fires triggers: resolves the trigger's function (latest version) and
  * invokes it asynchronously, so the activation record names the trigger
  * (`trigger: "<type>:<name>"`) and the function's async retry rules apply.
- * Works anywhere an {@link AsyncInvoker} can be built: the gateway's own
- * invoker, or one built in the scheduler role (async sends need no reply queue).
+ * Works in any role that can submit: the gateway (topic triggers) and the
+ * scheduler (schedules, queues, storage events); async submits need no reply queue.
  */
 export class TriggerInvoker {
   private readonly pollMs: number;
 
   constructor(
     private readonly deps: {
-      invoker: AsyncInvoker;
+      submitter: Pick<Submitter, 'submitAsync'>;
       store: Pick<MetadataStore, 'getFunction' | 'getActivation'>;
       /** How often {@link waitForFinal} looks at the record. */
       pollMs?: number;
@@ -34,7 +29,7 @@ export class TriggerInvoker {
   async fire(trigger: Trigger, event: unknown): Promise<string> {
     const rec = await this.deps.store.getFunction(trigger.namespace, trigger.function);
     if (!rec) throw new NotFoundError('function', trigger.function);
-    return this.deps.invoker.invokeAsync(rec.latest, JSON.stringify(event), { trigger: triggerLabel(trigger) });
+    return this.deps.submitter.submitAsync(rec.latest, JSON.stringify(event), { trigger: triggerLabel(trigger) });
   }
 
   /**

@@ -3,7 +3,7 @@ import type { Topology } from '../bus/topology.js';
 import type { Bus } from '../bus/types.js';
 import type { Logger } from '../core/logger.js';
 import type { KeyValueStore, MetadataStore } from '../storage/types.js';
-import { Invoker } from '../gateway/invoker.js';
+import type { Submitter } from '../invocations/submit.js';
 import { QueueConsumer } from './queue-consumer.js';
 import { ScheduleRunner } from './schedule-runner.js';
 import { StorageListener } from './storage-listener.js';
@@ -19,6 +19,8 @@ export interface TriggerRunnersDeps {
   kv: KeyValueStore;
   /** The users' queues `queue` triggers consume (RabbitMQ, or the memory bus in standalone). */
   queues: UserQueues;
+  /** Submits the async invocations triggers make. */
+  submitter: Pick<Submitter, 'submitAsync'>;
   logger: Logger;
   /** Safety-net reload of the trigger list (default 5 s). */
   refreshMs?: number;
@@ -40,9 +42,7 @@ export class TriggerRunners {
 
   constructor(private readonly deps: TriggerRunnersDeps) {
     const triggers = new TriggerStore(deps.kv);
-    // Async invocations need no reply queue, so this invoker is never started.
-    const invoker = new Invoker({ bus: deps.bus, store: deps.store, topology: deps.topology });
-    const firer = new TriggerInvoker({ invoker, store: deps.store });
+    const firer = new TriggerInvoker({ submitter: deps.submitter, store: deps.store });
     const log = deps.logger.child({ component: 'triggers' });
     this.schedules = new ScheduleRunner({ firer, kv: deps.kv, logger: log, ownerId: this.id });
     this.queueConsumer = new QueueConsumer({ queues: deps.queues, firer, logger: log });

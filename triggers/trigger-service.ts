@@ -54,7 +54,7 @@ export class TriggerService {
     const at = this.now().toISOString();
     const trigger = { ...spec, name, namespace, createdAt: existing?.createdAt ?? at, updatedAt: at } as Trigger;
     await this.deps.triggers.put(trigger);
-    await this.notify(namespace);
+    await this.announce(namespace);
     return { trigger, created: existing === undefined };
   }
 
@@ -72,7 +72,7 @@ export class TriggerService {
   async delete(namespace: string, name: string): Promise<void> {
     assertTriggerName(name);
     if (!(await this.deps.triggers.delete(namespace, name))) throw new NotFoundError('trigger', name);
-    await this.notify(namespace);
+    await this.announce(namespace);
   }
 
   /** Two http triggers of a namespace may not serve the same method and path shape. */
@@ -90,8 +90,11 @@ export class TriggerService {
     }
   }
 
-  /** Best effort: runners refresh from the store periodically anyway. */
-  private async notify(namespace: string): Promise<void> {
+  /**
+   * Tell every scheduler and gateway that a namespace's triggers changed.
+   * Best effort: runners refresh from the store periodically anyway.
+   */
+  async announce(namespace: string): Promise<void> {
     const notice: TriggersChangedNotice = { kind: 'triggers-changed', namespace };
     await this.deps.bus.publish(this.deps.topology.controlTopic, notice).catch((err: unknown) => {
       this.deps.logger.warn({ err, namespace }, 'triggers-changed notice not sent; runners pick the change up on their next refresh');

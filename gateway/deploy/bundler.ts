@@ -39,7 +39,7 @@ import * as esbuild from 'esbuild';
 import { BuildError, ValidationError } from '../../core/errors.js';
 import { FALLBACK_EXPORTS } from '../../runtime/handler.js';
 import { PACKAGE_ROOT_KEY } from '../../runtime/protocol.js';
-import { extractArchive, type ArchiveKind } from './archive.js';
+import { extractArchive, type ArchiveKind } from '../../core/archive.js';
 import { packFiles, type PackedFiles } from './package-files.js';
 
 export interface BundleOutput {

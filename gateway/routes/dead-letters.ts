@@ -1,15 +1,15 @@
 import express from 'express';
 import { BriskError, ValidationError } from '../../core/errors.js';
-import { DeadLetterStore, MAX_DEAD_LETTERS_LISTED } from '../../scheduler/dead-letters.js';
+import { DeadLetterStore, MAX_DEAD_LETTERS_LISTED } from '../../invocations/dead-letters.js';
+import type { Submitter } from '../../invocations/submit.js';
 import { assertName, type FunctionService } from '../function-service.js';
 import { namespaceOf, param, requireWrite } from '../http.js';
-import type { Invoker } from '../invoker.js';
 import { ACTIVATION_HEADER } from '../responses.js';
 
 export interface DeadLetterRoutesDeps {
   letters: DeadLetterStore;
   functions: FunctionService;
-  invoker: Invoker;
+  submitter: Pick<Submitter, 'submitAsync'>;
 }
 
 /** Trigger recorded on an activation started by a redrive. */
@@ -52,7 +52,7 @@ export function deadLetterRoutes(deps: DeadLetterRoutesDeps): express.Router {
       throw new ValidationError('INVALID_VERSION', 'version must be a positive integer');
     }
     const fn = await deps.functions.resolve(ns, letter.function, version);
-    const activationId = await deps.invoker.invokeAsync(fn, letter.payload, { trigger: REDRIVE_TRIGGER });
+    const activationId = await deps.submitter.submitAsync(fn, letter.payload, { trigger: REDRIVE_TRIGGER });
     await deps.letters.delete(ns, letter.activationId);
     res.setHeader(ACTIVATION_HEADER, activationId);
     res.status(202).json({ activationId, redriveOf: letter.activationId });

@@ -1,76 +1,27 @@
 import express from 'express';
-import type { Topology } from '../../bus/topology.js';
-import type { Bus, Subscription } from '../../bus/types.js';
-import type { Logger } from '../../core/logger.js';
-import { parseHeartbeat } from '../../core/schemas.js';
-import { ExecutorRegistry, type ExecutorView } from '../../scheduler/executor-registry.js';
+import type { WarmInstanceInfo } from '../../core/types.js';
 import { principalOf, type Principal } from '../http.js';
 
-export interface ExecutorMonitorDeps {
-  bus: Bus;
-  topology: Topology;
-  logger: Logger;
-  /** Where heartbeats are kept; default a fresh registry at `heartbeatMs`. */
-  registry?: ExecutorRegistry;
-  /** The executors' heartbeat interval (`BRISK_HEARTBEAT_MS`), to tell when one is offline. */
-  heartbeatMs?: number;
-}
-
 /**
- * The gateway's own view of the executors, for `GET /v1/executors` and the web
- * console. It listens to the heartbeat topic like a scheduler does but never
- * places work: a gateway may run without a scheduler in the same process, and
- * the heartbeats already carry everything worth showing (capacity, pool, warm
- * instances, health).
+ * What this route needs of each executor it lists: the warm instances it
+ * filters per namespace. The views come from the composition root (the
+ * scheduler's `ExecutorMonitor`), which keeps the health rules in one place;
+ * every other field is passed through as it is.
  */
-export class ExecutorMonitor {
-  readonly registry: ExecutorRegistry;
-  private subscription: Subscription | undefined;
-  private malformed = 0;
-
-  constructor(private readonly deps: ExecutorMonitorDeps) {
-    this.registry = deps.registry ?? new ExecutorRegistry({ ...(deps.heartbeatMs !== undefined ? { heartbeatMs: deps.heartbeatMs } : {}) });
-  }
-
-  /** Subscribe to the heartbeat topic. Idempotent. */
-  async start(): Promise<void> {
-    if (this.subscription) return;
-    this.subscription = await this.deps.bus.subscribe<unknown>(this.deps.topology.heartbeatTopic, (raw) => this.onHeartbeat(raw));
-  }
-
-  /** Stop listening. Safe to call twice. */
-  async stop(): Promise<void> {
-    const sub = this.subscription;
-    this.subscription = undefined;
-    await sub?.cancel();
-  }
-
-  /** Every executor heard from (any state), sorted by id. */
-  states(): ExecutorView[] {
-    return this.registry.states();
-  }
-
-  private onHeartbeat(raw: unknown): void {
-    let hb;
-    try {
-      hb = parseHeartbeat(raw);
-    } catch (err) {
-      // Topics are fire-and-forget: drop it, but say so once in a while (not per message).
-      if (this.malformed++ % 100 === 0) this.deps.logger.warn({ err, dropped: this.malformed }, 'malformed heartbeat dropped');
-      return;
-    }
-    this.registry.observe(hb);
-  }
+export interface ExecutorListing {
+  readonly warm: readonly WarmInstanceInfo[];
+  /** Idle warm instances per `<namespace>/<name>@<version>`. */
+  readonly idleWarm: Readonly<Record<string, number>>;
 }
 
 /**
- * `GET /v1/executors`: `{ executors: ExecutorView[] }` as this gateway last
+ * `GET /v1/executors`: `{ executors: [...] }` as this gateway last
  * heard them. The admin key sees everything; a namespace key sees every
  * executor's health and capacity (the console's Executors and Metrics pages
  * need them, and they name no tenant) but only its own namespace's warm
  * instances: the others' would tell which functions other tenants run.
  */
-export function executorRoutes(deps: { executors: Pick<ExecutorMonitor, 'states'> }): express.Router {
+export function executorRoutes(deps: { executors: { states(): ExecutorListing[] } }): express.Router {
   const r = express.Router();
   r.get('/v1/executors', (_req, res) => {
     const who = principalOf(res);
@@ -81,7 +32,7 @@ export function executorRoutes(deps: { executors: Pick<ExecutorMonitor, 'states'
 }
 
 /** An executor as a namespace key may see it: warm instances of that namespace only. */
-export function visibleTo(who: Pick<Principal, 'namespace'>, e: ExecutorView): ExecutorView {
+export function visibleTo<E extends ExecutorListing>(who: Pick<Principal, 'namespace'>, e: E): E {
   // `idleWarm` is keyed by functionVersionKey: `<namespace>/<name>@<version>` (namespaces hold no `/`).
   const own = `${who.namespace}/`;
   return {

@@ -5,12 +5,14 @@ import { assertJsonDepth } from '../../core/json-depth.js';
 import type { FunctionVersion } from '../../core/types.js';
 import { assertName, settingsSchema, type DeployLimits, type FunctionService } from '../function-service.js';
 import { declaredLengthGuard, limitedBody, namespaceOf, param, parseWith, requireWrite } from '../http.js';
+import type { Submitter } from '../../invocations/submit.js';
 import type { Invoker } from '../invoker.js';
 import { ACTIVATION_HEADER, sendOutcome } from '../responses.js';
 
 export interface FunctionRoutesDeps {
   functions: FunctionService;
   invoker: Invoker;
+  submitter: Pick<Submitter, 'submitAsync'>;
   limits: DeployLimits & { maxPayloadBytes: number; maxCodeBytes: number };
   /** Namespace quotas for one invocation (rate, payload size); throws when over. */
   admit: (namespace: string, payloadBytes: number, mode: 'sync' | 'async') => Promise<void>;
@@ -79,7 +81,7 @@ export function functionRoutes(deps: FunctionRoutesDeps): express.Router {
     const async = req.query['async'] === 'true' || req.query['async'] === '1';
     await deps.admit(ns, Buffer.byteLength(payload), async ? 'async' : 'sync');
     if (async) {
-      const activationId = await deps.invoker.invokeAsync(fn, payload);
+      const activationId = await deps.submitter.submitAsync(fn, payload);
       res.setHeader(ACTIVATION_HEADER, activationId);
       res.status(202).json({ activationId });
       return;

@@ -1,12 +1,11 @@
 import express, { type Request, type Response } from 'express';
 import type { FunctionService } from '../function-service.js';
-import { AuthError, NotFoundError } from '../../core/errors.js';
-import { DEFAULT_NAMESPACE, type FunctionVersion } from '../../core/types.js';
-import { assertNamespaceName } from '../../tenancy/tenancy-service.js';
+import { NotFoundError } from '../../core/errors.js';
+import type { FunctionVersion } from '../../core/types.js';
 import { limitedBody, param, type Principal } from '../http.js';
 import type { Invoker } from '../invoker.js';
 import { ACTIVATION_HEADER } from '../responses.js';
-import { sendWebResult, toHttpEvent } from '../web-endpoint.js';
+import { keyNeeded, sendWebResult, toHttpEvent, webNamespace } from '../web-endpoint.js';
 
 /**
  * Functions as web endpoints: `ANY /fn/{name}` and `/fn/{name}/{path…}`, and
@@ -45,15 +44,6 @@ export function webRoutes(deps: {
 }
 
 /**
- * The 401 every caller without a key of the namespace gets, whether the
- * function is private or does not exist: the two must not be told apart,
- * or anyone could list another tenant's private functions (or routes).
- */
-export function keyNeeded(): AuthError {
-  return new AuthError('UNAUTHORIZED', 'this endpoint needs an API key of its namespace, unless it is public');
-}
-
-/**
  * The function a web request calls, as far as the caller may know: a caller
  * with a key of the namespace gets it or a 404; anyone else gets it only when
  * it is public, and otherwise the same 401 whether it exists or not.
@@ -69,20 +59,4 @@ async function resolveFor(ns: { authorized: boolean }, resolve: () => Promise<Fu
   }
   if (!fn.public) throw keyNeeded();
   return fn;
-}
-
-/**
- * The namespace a web request addresses and whether the caller may call a
- * non-public function there: `/fn/…` means the caller key's namespace (or
- * `default` without a key); `/ns/{ns}/fn/…` names it.
- */
-export async function webNamespace(
-  req: Request,
-  pathNamespace: string,
-  caller: (req: Request) => Promise<Principal | undefined>,
-): Promise<{ namespace: string; authorized: boolean }> {
-  if (pathNamespace !== '') assertNamespaceName(pathNamespace);
-  const who = await caller(req).catch(() => undefined);
-  const namespace = pathNamespace !== '' ? pathNamespace : (who?.namespace ?? DEFAULT_NAMESPACE);
-  return { namespace, authorized: who !== undefined && (who.admin || who.namespace === namespace) };
 }

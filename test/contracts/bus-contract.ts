@@ -305,6 +305,38 @@ export function busContract(name: string, makeBus: MakeBus): void {
       expect(ok).toEqual([1, 2]);
     });
 
+    it('a delayed send waits in the bus, not in its queue, and arrives after the delay as it was sent', async () => {
+      const { bus, queue } = await setup();
+      const q = queue('delayed');
+      await bus.assertQueue(q, { durable: true });
+      const t0 = Date.now();
+      await bus.send(q, { n: 1 }, { delayMs: 400, headers: { 'x-test': 'kept' } });
+      // Not in the queue while it waits: no consumer can be holding it.
+      expect(await bus.queueDepth(q)).toBe(0);
+      await bus.send(q, { n: 2 });
+      const got: { n: number; at: number; info: DeliveryInfo }[] = [];
+      await bus.consume<{ n: number }>(q, async (body, info) => void got.push({ n: body.n, at: Date.now() - t0, info }), { prefetch: 10 });
+      await eventually(() => got.length === 2);
+      // The undelayed message sent after it overtook it; the delayed one came no earlier than asked.
+      expect(got.map((g) => g.n)).toEqual([2, 1]);
+      expect(got[1]?.at).toBeGreaterThanOrEqual(400);
+      expect(got[1]?.info.headers['x-test']).toBe('kept');
+      expect(got[1]?.info.redeliveries).toBe(0);
+    });
+
+    it('delayed sends with different delays arrive in the order of their delays, each once', async () => {
+      const { bus, queue } = await setup();
+      const q = queue('delays');
+      await bus.assertQueue(q, { durable: true });
+      const got: string[] = [];
+      await bus.consume<{ id: string }>(q, async (body) => void got.push(body.id), { prefetch: 10 });
+      await bus.send(q, { id: 'late' }, { delayMs: 1200 });
+      await bus.send(q, { id: 'soon' }, { delayMs: 200 });
+      await bus.send(q, { id: 'now' });
+      await eventually(() => got.length === 3);
+      expect(got).toEqual(['now', 'soon', 'late']);
+    });
+
     it('reports queue depth and deletes queues', async () => {
       const { bus, queue } = await setup();
       const q = queue('depth');

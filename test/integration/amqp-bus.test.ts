@@ -465,6 +465,43 @@ describe.skipIf(!available)('AmqpBus (RabbitMQ)', () => {
       await close();
     });
 
+    it('a delayed send waits in a shared delay-step queue, signed for its own queue, and is verified there on arrival', async () => {
+      const { bus, t, prefix, ch, close } = await setup('delayed');
+      const q = `${prefix}.invoke`;
+      await bus.assertQueue(q, { durable: true });
+      const signer = new MessageSigner(BUS_KEY);
+      // While it waits: in the 3 s step's queue, with a signature for `q` (where it will be consumed), not for the delay queue.
+      await bus.send(q, { held: true }, { delayMs: 2500 });
+      const waiting = await getOne(ch, t.delayQueue(3000));
+      expect(signer.verify('', q, waiting.content, waiting.properties.headers?.[SIGNATURE_HEADER])).toBe(true);
+      expect(signer.verify('', t.delayQueue(3000), waiting.content, waiting.properties.headers?.[SIGNATURE_HEADER])).toBe(false);
+      const handled: unknown[] = [];
+      await bus.consume(q, async (b) => void handled.push(b), { prefetch: 5 });
+      // Three delays, one step (375 ms): the broker holds one delay queue for them, not three.
+      for (const delayMs of [260, 300, 370]) await bus.send(q, { delayMs }, { delayMs });
+      await waitFor(() => handled.length === 3, 5000);
+      expect(handled).toEqual([{ delayMs: 260 }, { delayMs: 300 }, { delayMs: 370 }]);
+      const probe = await connect(vhost.url);
+      const check = async (queue: string): Promise<boolean> => {
+        const pc = await probe.createChannel();
+        pc.on('error', () => undefined);
+        return pc.checkQueue(queue).then(() => true, () => false);
+      };
+      expect(await check(t.delayQueue(375))).toBe(true);
+      expect(await check(`${prefix}.delay.260`)).toBe(false);
+      await probe.close();
+      // Put into the delay exchange by someone else, with a signature for another destination: refused where it lands.
+      const forged = Buffer.from('{"forged":true}');
+      ch.publish(t.delayQueue(375), q, forged, { headers: { [SIGNATURE_HEADER]: signer.sign(t.delayQueue(375), q, forged) } });
+      await ch.waitForConfirms();
+      const dead = await getOne(ch, t.deadLetterQueue);
+      expect(dead.content.equals(forged)).toBe(true);
+      expect(dead.properties.headers?.[DEAD_LETTER_HEADERS.reason]).toBe('unauthenticated');
+      expect(dead.properties.headers?.[DEAD_LETTER_HEADERS.originalQueue]).toBe(q);
+      expect(handled).toHaveLength(3);
+      await close();
+    });
+
     it('a bus with another key cannot talk to this one', async () => {
       const prefix = uniquePrefix('twokeys');
       const t = new Topology(prefix);

@@ -8,10 +8,10 @@ import { Topology } from '../../bus/topology.js';
 import { MAX_JSON_DEPTH } from '../../core/json-depth.js';
 import type { FunctionRecord, FunctionVersion, WarmInstanceInfo } from '../../core/types.js';
 import { errorMiddleware } from '../../gateway/http.js';
-import { eventRoutes } from '../../gateway/routes/events.js';
+import { eventRoutes } from '../../triggers/routes/events.js';
 import { visibleTo } from '../../gateway/routes/executors.js';
 import { archiveFormatOf, mediaTypeEssence } from '../../gateway/routes/functions.js';
-import { triggerRoutes } from '../../gateway/routes/triggers.js';
+import { triggerRoutes } from '../../triggers/routes/triggers.js';
 import type { ExecutorView } from '../../scheduler/executor-registry.js';
 import { BusUserQueues } from '../../triggers/bus-user-queues.js';
 import { toMessageEvent } from '../../triggers/queue-consumer.js';
@@ -50,8 +50,8 @@ describe('F8: JSON depth on events and triggers (in process, real trigger invoke
     const store = { getFunction: async (_ns: string, name: string) => fnRecord(name), getActivation: async () => undefined };
     // The real TriggerInvoker serialises each event (JSON.stringify): where deep input used to overflow.
     const firer = new TriggerInvoker({
-      invoker: {
-        invokeAsync: async (_fn: FunctionVersion, payload: string) => {
+      submitter: {
+        submitAsync: async (_fn: FunctionVersion, payload: string) => {
           payloads.push(payload);
           return `act-${payloads.length}`;
         },

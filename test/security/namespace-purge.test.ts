@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NotFoundError } from '../../core/errors.js';
 import type { Activation, FunctionVersion } from '../../core/types.js';
-import { DeadLetterStore } from '../../scheduler/dead-letters.js';
+import { DeadLetterStore } from '../../invocations/dead-letters.js';
 import { FileKeyValueStore } from '../../storage/file-kv-store.js';
 import { FileObjectStore } from '../../storage/file-object-store.js';
 import { FileStore } from '../../storage/file-store.js';

@@ -5,7 +5,7 @@ import zlib from 'node:zlib';
 import * as tar from 'tar';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BuildError } from '../../core/errors.js';
-import { extractArchive, type ArchiveLimits } from '../../gateway/deploy/archive.js';
+import { extractArchive, type ArchiveLimits } from '../../core/archive.js';
 import {
   compressStream,
   crc32OfZeros,

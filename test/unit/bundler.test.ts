@@ -338,7 +338,7 @@ describe('Bundler.bundleArchive', () => {
  * handler found and called by the runtime's own functions.
  */
 async function runPackaged(bundle: BundleOutput, event: unknown = {}): Promise<unknown> {
-  const { extractArchive } = await import('../../gateway/deploy/archive.js');
+  const { extractArchive } = await import('../../core/archive.js');
   const { invokeHandler, resolveHandler } = await import('../../runtime/handler.js');
   const pkg = path.join(work, `pkg-${++loaded}`);
   await mkdir(pkg);

@@ -11,7 +11,8 @@ import { Topology } from '../../bus/topology.js';
 import type { Heartbeat } from '../../core/types.js';
 import { errorMiddleware } from '../../gateway/http.js';
 import { consoleRoutes } from '../../gateway/routes/console.js';
-import { ExecutorMonitor, executorRoutes } from '../../gateway/routes/executors.js';
+import { executorRoutes } from '../../gateway/routes/executors.js';
+import { ExecutorMonitor } from '../../scheduler/executor-monitor.js';
 import { ExecutorRegistry } from '../../scheduler/executor-registry.js';
 
 const logger = pino({ level: 'silent' });

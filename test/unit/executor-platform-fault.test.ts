@@ -11,8 +11,10 @@ import { Executor } from '../../executor/executor.js';
 import type { ExecutorBackend, Instance, InstanceSpec, PlatformFaultReport, RunAnswer } from '../../executor/types.js';
 import { WarmPool } from '../../executor/warm-pool.js';
 import type { InitRequest, RunRequest } from '../../runtime/protocol.js';
-import { DeadLetterOffice } from '../../scheduler/dead-letter-office.js';
-import { DeadLetterStore } from '../../scheduler/dead-letters.js';
+import { DeadLetterOffice } from '../../invocations/dead-letter-office.js';
+import { DeadLetterStore } from '../../invocations/dead-letters.js';
+import { RetryPolicy } from '../../invocations/retry-policy.js';
+import { Submitter } from '../../invocations/submit.js';
 import { FileKeyValueStore } from '../../storage/file-kv-store.js';
 import { FileObjectStore } from '../../storage/file-object-store.js';
 import { FileStore } from '../../storage/file-store.js';
@@ -116,7 +118,8 @@ describe('executor: platform API faults are the platform\'s only when the platfo
       // Short: stop() waits two heartbeats for pre-warming elsewhere.
       heartbeatMs: 20,
       concurrency: 2,
-      deadLetters: new DeadLetterOffice({ letters: new DeadLetterStore(kv), store, bus, topology, logger: log }),
+      deadLetters: new DeadLetterOffice({ letters: new DeadLetterStore(kv), store, submitter: new Submitter({ bus, topology, store, retry: new RetryPolicy() }), logger: log }),
+      retry: new RetryPolicy(),
       kv,
     });
     await executor.start();
@@ -166,7 +169,7 @@ describe('executor: platform API faults are the platform\'s only when the platfo
     const before = Date.now();
     const { result, completion } = await invoke();
     expect(result.status).toBe('platform_error');
-    expect(result.error).toEqual({ code: 'PLATFORM_API_UNAVAILABLE', message: 'the platform API failed a call of this function: SERVICE_UNAVAILABLE: redis down' });
+    expect(result.error).toEqual({ kind: 'platform', code: 'PLATFORM_API_UNAVAILABLE', message: 'the platform API failed a call of this function: SERVICE_UNAVAILABLE: redis down' });
     expect(completion).toMatchObject({ status: 'platform_error', systemError: false });
     // The executor asks about this run only: from when it started.
     expect(backend.asked).toHaveLength(1);

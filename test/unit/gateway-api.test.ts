@@ -13,6 +13,8 @@ import { Authenticator } from '../../gateway/auth.js';
 import { Bundler } from '../../gateway/deploy/bundler.js';
 import { FunctionService } from '../../gateway/function-service.js';
 import { Invoker } from '../../gateway/invoker.js';
+import { RetryPolicy } from '../../invocations/retry-policy.js';
+import { Submitter } from '../../invocations/submit.js';
 import { eventPayload } from '../../gateway/routes/functions.js';
 import { exceedsDepth } from '../../core/json-depth.js';
 import { FileKeyValueStore } from '../../storage/file-kv-store.js';
@@ -49,7 +51,8 @@ describe('gateway v1 API validation', () => {
   const store = new FileStore(path.join(dir, 'meta'), { activationTtlS: 3600 });
   const objects = new FileObjectStore(path.join(dir, 'objects'));
   const kv = new FileKeyValueStore(path.join(dir, 'meta'));
-  const invoker = new Invoker({ bus, store, topology });
+  const submitter = new Submitter({ bus, store, topology, retry: new RetryPolicy() });
+  const invoker = new Invoker({ bus, topology, submitter });
   let server: http.Server;
   let base = '';
 
@@ -82,6 +85,7 @@ describe('gateway v1 API validation', () => {
     const app = createGatewayApp({
       functions,
       invoker,
+      submitter,
       store,
       logger: pino({ level: 'silent' }),
       limits: { defaultMemoryMb: 128, maxMemoryMb: 2048, defaultTimeoutMs: 1000, maxTimeoutMs: 60_000, maxPayloadBytes: 64 * 1024, maxCodeBytes: 1 << 20 },

@@ -20,8 +20,10 @@ import type { ExecutorBackend, Instance, InstanceSpec, RunAnswer } from '../../e
 import { WarmPool } from '../../executor/warm-pool.js';
 import type { InitRequest, RunRequest } from '../../runtime/protocol.js';
 import { ConcurrencyLimiter } from '../../scheduler/concurrency-limiter.js';
-import { DeadLetterOffice } from '../../scheduler/dead-letter-office.js';
-import { DeadLetterStore } from '../../scheduler/dead-letters.js';
+import { DeadLetterOffice } from '../../invocations/dead-letter-office.js';
+import { DeadLetterStore } from '../../invocations/dead-letters.js';
+import { RetryPolicy } from '../../invocations/retry-policy.js';
+import { Submitter } from '../../invocations/submit.js';
 import { ExecutorRegistry } from '../../scheduler/executor-registry.js';
 import { KvConcurrencyCounter } from '../../scheduler/kv-concurrency-counter.js';
 import { Scheduler } from '../../scheduler/scheduler.js';
@@ -103,7 +105,14 @@ class Harness {
   readonly store = new FileStore(path.join(this.dir, 'meta'));
   readonly kv = new FileKeyValueStore(path.join(this.dir, 'meta'));
   readonly letters = new DeadLetterStore(this.kv);
-  readonly office = new DeadLetterOffice({ letters: this.letters, store: this.store, bus: this.bus, topology: this.topology, logger: log });
+  /** Short retry delays (10 ms, 20 ms …) and a long event age unless a test sets one. */
+  retry = new RetryPolicy({ baseDelayMs: 10, maxEventAgeMs: 3600_000 });
+  readonly office = new DeadLetterOffice({
+    letters: this.letters,
+    store: this.store,
+    submitter: new Submitter({ bus: this.bus, topology: this.topology, store: this.store, retry: this.retry }),
+    logger: log,
+  });
   readonly limiter = new ConcurrencyLimiter();
   readonly registry = new ExecutorRegistry({ heartbeatMs: HEARTBEAT_MS });
   readonly runs: RunLog[] = [];
@@ -113,6 +122,7 @@ class Harness {
 
   async start(opts: { executors: string[]; maxEventAgeMs?: number; namespaceConcurrency?: number }): Promise<void> {
     await Promise.all([this.store.waitUntilReady(), this.kv.waitUntilReady()]);
+    if (opts.maxEventAgeMs !== undefined) this.retry = new RetryPolicy({ baseDelayMs: 10, maxEventAgeMs: opts.maxEventAgeMs });
     this.scheduler = new Scheduler({
       bus: this.bus,
       topology: this.topology,
@@ -123,7 +133,7 @@ class Harness {
       policy: 'spread',
       namespaceConcurrency: opts.namespaceConcurrency ?? 100,
       deadLetters: this.office,
-      maxEventAgeMs: opts.maxEventAgeMs ?? 3600_000,
+      retry: this.retry,
       kv: this.kv,
     });
     await this.scheduler.start();
@@ -156,7 +166,7 @@ class Harness {
       concurrency: 4,
       deadLetters: this.office,
       kv: this.kv,
-      retryBaseMs: 10,
+      retry: this.retry,
     });
     await executor.start();
     const node = { executor, pool, backend };
@@ -329,6 +339,48 @@ describe('Scheduler + Executor: async reliability', () => {
     const id = await h.invokeAsync(fn, { do: 'ok' }, { queuedAt: new Date(Date.now() - 5000).toISOString() });
     expect(await h.final(id)).toMatchObject({ status: 'platform_error', error: { code: 'EVENT_TOO_OLD' } });
     await until(async () => (await h!.letters.get('default', id))?.reason === 'EVENT_TOO_OLD');
+    expect(h.runs).toHaveLength(0);
+  });
+});
+
+describe('Scheduler + Executor: a function deleted while its invocations wait', () => {
+  /** Rejects when `p` has not settled within `ms`: what a caller stuck until its deadline looks like here. */
+  const within = <T>(p: Promise<T>, ms: number): Promise<T> =>
+    Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms))]);
+
+  it('ends its queued invocations at once: final record, an answer for the sync caller, a dead letter for async work; the executor stays healthy', async () => {
+    h = new Harness();
+    await h.start({ executors: ['ex-a'] });
+    const fn = await h.deploy('gone', { retries: 2 });
+    await h.bus.assertQueue(h.topology.deadLetterQueue, { durable: true });
+    // Deleted after the gateway resolved the version: the dispatches (genuine, signed in distributed mode) name a version the store no longer has.
+    await h.store.deleteFunction('default', 'gone');
+    const sync = await within(h.invokeSync(fn, { do: 'ok' }), 2000);
+    expect(sync).toMatchObject({ status: 'platform_error', error: { kind: 'platform', code: 'FUNCTION_VERSION_NOT_FOUND' } });
+    expect(await h.final(sync.activationId)).toMatchObject({ status: 'platform_error', error: { kind: 'platform', code: 'FUNCTION_VERSION_NOT_FOUND' } });
+    const id = await h.invokeAsync(fn, { do: 'ok' });
+    expect(await h.final(id)).toMatchObject({ status: 'platform_error', attempts: 1, error: { code: 'FUNCTION_VERSION_NOT_FOUND' } });
+    await until(async () => (await h!.letters.get('default', id)) !== undefined);
+    expect(await h.letters.get('default', id)).toMatchObject({ reason: 'FUNCTION_DELETED', status: 'platform_error', lastError: { code: 'FUNCTION_VERSION_NOT_FOUND' } });
+    // Not retried (nothing will ever be there to run), not run, not left on the bus's dead-letter queue.
+    expect(h.runs).toHaveLength(0);
+    expect(await h.bus.queueDepth(h.topology.deadLetterQueue)).toBe(0);
+    // Not the executor's fault: its health is untouched.
+    expect(h.registry.get('ex-a')).toMatchObject({ state: 'healthy', systemErrors: 0 });
+  });
+
+  it('a dispatch that misdescribes a stored version (only a forged yet signed one can) is still refused onto the bus dead-letter queue, unanswered', async () => {
+    h = new Harness();
+    await h.start({ executors: ['ex-a'] });
+    const fn = await h.deploy('real');
+    const dead: unknown[] = [];
+    await h.bus.assertQueue(h.topology.deadLetterQueue, { durable: true });
+    await h.bus.consume(h.topology.deadLetterQueue, async (m) => void dead.push(m), { prefetch: 10 });
+    const req = h.request({ ...fn, codeHash: 'b'.repeat(64) }, { do: 'ok' }, 'async');
+    await h.bus.send(h.topology.executorQueue('ex-a'), { request: req, placement: 'forged', scheduler: h.topology.schedulerQueue(h.scheduler.id) } satisfies Dispatch);
+    await until(() => dead.length === 1);
+    expect(dead[0]).toMatchObject({ request: { activationId: req.activationId } });
+    expect(await h.store.getActivation('default', req.activationId)).toBeUndefined();
     expect(h.runs).toHaveLength(0);
   });
 });

@@ -1,23 +1,19 @@
-import type { Bus } from '../bus/types.js';
-import type { Topology } from '../bus/topology.js';
 import type { Logger } from '../core/logger.js';
 import type { Activation, ActivationStatus, InvocationRequest } from '../core/types.js';
 import type { MetadataStore } from '../storage/types.js';
 import { DeadLetterStore, type DeadLetter, type DeadLetterReason } from './dead-letters.js';
+import type { Submitter } from './submit.js';
 
 export interface DeadLetterOfficeOptions {
   letters: DeadLetterStore;
-  store: MetadataStore;
-  bus: Bus;
-  topology: Topology;
+  store: Pick<MetadataStore, 'getFunction' | 'getActivation'>;
+  /** Submits the on-failure invocation (like any async invocation: it may wait and retry up to the maximum event age). */
+  submitter: Pick<Submitter, 'submitAsync'>;
   logger: Logger;
 }
 
 /** Trigger of an on-failure invocation; also what stops an on-failure function from feeding itself. */
 export const ON_FAILURE_TRIGGER_PREFIX = 'on-failure:';
-
-/** How long an on-failure invocation may wait and retry (like any async invocation). */
-const ON_FAILURE_DEADLINE_MS = 24 * 3600 * 1000;
 
 /**
  * Where async invocations that finally failed go: the dead-letter store, and,
@@ -58,34 +54,13 @@ export class DeadLetterOffice {
     }
     const { payload, ...deadLetter } = letter;
     const event = { source: 'brisk.dead-letter', deadLetter, event: safeParse(payload) };
-    const now = Date.now();
-    const req: InvocationRequest = {
-      // Derived from the failed activation, so a duplicate bury (a message delivered twice) notifies once.
-      activationId: `f${letter.activationId.replace(/[^a-zA-Z0-9]/g, '').slice(0, 40)}`,
-      fn: rec.latest,
-      mode: 'async',
-      payload: JSON.stringify(event),
-      deadline: now + ON_FAILURE_DEADLINE_MS,
-      attempt: 1,
-      queuedAt: new Date(now).toISOString(),
+    // Derived from the failed activation, so a duplicate bury (a message delivered twice) notifies once.
+    const activationId = `f${letter.activationId.replace(/[^a-zA-Z0-9]/g, '').slice(0, 40)}`;
+    if ((await this.o.store.getActivation(letter.namespace, activationId)) !== undefined) return; // already notified
+    await this.o.submitter.submitAsync(rec.latest, JSON.stringify(event), {
+      activationId,
       trigger: `${ON_FAILURE_TRIGGER_PREFIX}${letter.function}`,
-    };
-    const existing = await this.o.store.getActivation(letter.namespace, req.activationId);
-    if (existing !== undefined) return; // already notified
-    await this.o.store.putActivation({
-      activationId: req.activationId,
-      namespace: rec.latest.namespace,
-      function: rec.latest.name,
-      version: rec.latest.version,
-      status: 'queued',
-      mode: 'async',
-      logs: [],
-      coldStart: false,
-      attempts: 0,
-      queuedAt: req.queuedAt,
-      ...(req.trigger !== undefined ? { trigger: req.trigger } : {}),
     });
-    await this.o.bus.send(this.o.topology.invokeQueue, req);
   }
 }
 

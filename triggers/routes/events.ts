@@ -2,10 +2,10 @@ import { CloudEvent, HTTP, ValidationError as CloudEventValidationError, type Cl
 import express, { type Request } from 'express';
 import { ValidationError } from '../../core/errors.js';
 import { assertJsonDepth } from '../../core/json-depth.js';
-import type { TopicDispatcher } from '../../triggers/topic-dispatcher.js';
-import { TOPIC_PATTERN } from '../../triggers/types.js';
-import type { UserQueues } from '../../triggers/user-queues.js';
-import { limitedBody, namespaceOf, param, requireWrite } from '../http.js';
+import type { TopicDispatcher } from '../topic-dispatcher.js';
+import { TOPIC_PATTERN } from '../types.js';
+import type { UserQueues } from '../user-queues.js';
+import { limitedBody, namespaceOf, param, requireWrite } from '../../gateway/http.js';
 
 /** `type` of the CloudEvent a plain JSON body is wrapped in. */
 export const PLAIN_EVENT_TYPE = 'dev.brisk.event.published';

@@ -49,7 +49,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { Inflate } from 'fflate';
 import { Parser, type ReadEntry } from 'tar';
-import { BriskError, BuildError } from '../../core/errors.js';
+import { BriskError, BuildError } from './errors.js';
 
 export type ArchiveKind = 'zip' | 'tgz';
 

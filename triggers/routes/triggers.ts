@@ -1,9 +1,9 @@
 import express from 'express';
 import { ValidationError } from '../../core/errors.js';
 import { assertJsonDepth } from '../../core/json-depth.js';
-import type { TriggerService } from '../../triggers/trigger-service.js';
-import { triggerSpecSchema, type Trigger } from '../../triggers/types.js';
-import { limitedBody, namespaceOf, param, parseWith, requireWrite } from '../http.js';
+import type { TriggerService } from '../trigger-service.js';
+import { triggerSpecSchema, type Trigger } from '../types.js';
+import { limitedBody, namespaceOf, param, parseWith, requireWrite } from '../../gateway/http.js';
 
 const TYPES = new Set(['schedule', 'topic', 'queue', 'storage', 'http']);
 

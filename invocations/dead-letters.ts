@@ -8,9 +8,17 @@ import type { KeyValueStore } from '../storage/types.js';
  * - `EVENT_TOO_OLD`: older than `BRISK_MAX_EVENT_AGE_S` before it could run (again).
  * - `NO_CAPACITY`: no executor had room before the invocation's deadline.
  * - `EXECUTOR_LOST`: executors were lost while running it, too often to try
- *   again (see `retry-limits.ts`): most likely its run takes its executor down.
+ *   again (see `retry-policy.ts`): most likely its run takes its executor down.
+ * - `FUNCTION_DELETED`: its function version was deleted while it waited, so
+ *   there is nothing to run (redeploy, then redrive it, to run it after all).
  */
-export type DeadLetterReason = 'RETRIES_EXHAUSTED' | 'PLATFORM_RETRIES_EXHAUSTED' | 'EVENT_TOO_OLD' | 'NO_CAPACITY' | 'EXECUTOR_LOST';
+export type DeadLetterReason =
+  | 'RETRIES_EXHAUSTED'
+  | 'PLATFORM_RETRIES_EXHAUSTED'
+  | 'EVENT_TOO_OLD'
+  | 'NO_CAPACITY'
+  | 'EXECUTOR_LOST'
+  | 'FUNCTION_DELETED';
 
 /** One async invocation that finally failed, as `GET /v1/dead-letters` shows it. */
 export interface DeadLetter {
