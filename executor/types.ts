@@ -1,3 +1,4 @@
+import type { ExecutorBackendName } from '../core/types.js';
 import type { InitRequest, RunRequest, RunResponse } from '../runtime/protocol.js';
 
 /**
@@ -99,7 +100,7 @@ export interface PlatformFaultReport {
 }
 
 export interface ExecutorBackend {
-  readonly name: 'process' | 'docker';
+  readonly name: ExecutorBackendName;
   /** Prepare (build the runtime image, remove leftovers of a previous run). */
   start(): Promise<void>;
   /** Start a generic instance and wait until its runtime is ready. */
