@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../core/error-codes.js';
 import type { ExecutorBackendName } from '../core/types.js';
 import type { InitRequest, RunRequest, RunResponse } from '../runtime/protocol.js';
 
@@ -89,7 +90,7 @@ export interface Instance {
 /** A platform API failure an executor confirmed for one instance (see {@link Instance.platformFaultSince}). */
 export interface PlatformFaultReport {
   /** Stable code for the activation record, e.g. `PLATFORM_API_UNAVAILABLE`. */
-  code: string;
+  code: ErrorCode;
   message: string;
   /**
    * True when the executor itself is at fault (e.g. out of file descriptors)
