@@ -10,6 +10,7 @@ import { Topology } from '../bus/topology.js';
 import type { Bus } from '../bus/types.js';
 import type { BriskConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
+import type { ExecutorBackendName } from '../core/types.js';
 import { Metrics } from '../core/metrics.js';
 import { UsageMeter } from '../metering/usage-meter.js';
 import { SecretBox } from '../core/secret-box.js';
@@ -294,7 +295,7 @@ export async function startScheduler(cfg: BriskConfig, infra: Infrastructure, lo
  * distributed executor, which runs tenants' code. A distributed executor on
  * the process backend is allowed when asked for, with a warning.
  */
-export function executorBackendFor(cfg: BriskConfig, mode: Mode, logger?: Logger): 'process' | 'docker' {
+export function executorBackendFor(cfg: BriskConfig, mode: Mode, logger?: Logger): ExecutorBackendName {
   const kind = cfg.BRISK_EXECUTOR_BACKEND ?? (mode === 'distributed' ? 'docker' : 'process');
   if (kind === 'process' && mode === 'distributed') {
     logger?.warn('distributed executor on the process backend (BRISK_EXECUTOR_BACKEND=process): instances are processes on this host, not a sandbox; use docker for tenants\' code');

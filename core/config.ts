@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EXECUTOR_BACKENDS } from './types.js';
 
 /** Shortest BRISK_BUS_KEY accepted: 32 characters, so it cannot be guessed. */
 export const MIN_BUS_KEY_CHARS = 32;
@@ -31,7 +32,7 @@ export const configSchema = z.object({
    * in standalone mode, `docker` for a distributed executor (which runs
    * tenants' code); see `executorBackendFor` in cli/compose.ts.
    */
-  BRISK_EXECUTOR_BACKEND: z.enum(['process', 'docker']).optional(),
+  BRISK_EXECUTOR_BACKEND: z.enum(EXECUTOR_BACKENDS).optional(),
   /** Memory budget of one executor, in MB: the sum of its instances' memoryMb. */
   BRISK_EXECUTOR_MEMORY_MB: z.coerce.number().int().positive().default(4096),
   /** Stable id of an executor; random when unset. */

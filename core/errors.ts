@@ -9,6 +9,14 @@
  * can still branch on `instanceof` or `code`, never on message text.
  */
 
+import type { ErrorCode } from './error-codes.js';
+
+export type { ErrorCode } from './error-codes.js';
+
+/**
+ * An error as it travels on the bus. `code` stays a string there: a peer of
+ * another version may send one this build does not list.
+ */
 export interface SerializedError {
   code: string;
   message: string;
@@ -18,13 +26,14 @@ export interface SerializedError {
 }
 
 export class BriskError extends Error {
-  readonly code: string;
+  /** One of {@link ErrorCode}; an error rebuilt from the bus carries whatever its sender set. */
+  readonly code: ErrorCode;
   readonly status: number;
   readonly retryable: boolean;
   readonly data: Record<string, unknown> | undefined;
 
   constructor(
-    code: string,
+    code: ErrorCode,
     message: string,
     opts: { status?: number; retryable?: boolean; data?: Record<string, unknown>; cause?: unknown } = {},
   ) {
@@ -49,14 +58,14 @@ export class BriskError extends Error {
 
 /** 400: the request is malformed (bad JSON, bad name, bad settings). */
 export class ValidationError extends BriskError {
-  constructor(code: string, message: string, data?: Record<string, unknown>) {
+  constructor(code: ErrorCode, message: string, data?: Record<string, unknown>) {
     super(code, message, { status: 400, data });
   }
 }
 
 /** 400: the function's code does not build (syntax error, missing import, bad archive). */
 export class BuildError extends BriskError {
-  constructor(message: string, data?: Record<string, unknown>, code = 'BUILD_FAILED') {
+  constructor(message: string, data?: Record<string, unknown>, code: ErrorCode = 'BUILD_FAILED') {
     super(code, message, { status: 400, data });
   }
 }
@@ -68,16 +77,27 @@ export class AuthError extends BriskError {
   }
 }
 
+/** The code of a missing thing, per kind of thing. */
+const NOT_FOUND_CODES = {
+  function: 'FUNCTION_NOT_FOUND',
+  key: 'KEY_NOT_FOUND',
+  namespace: 'NAMESPACE_NOT_FOUND',
+  object: 'OBJECT_NOT_FOUND',
+  queue: 'QUEUE_NOT_FOUND',
+  state: 'STATE_NOT_FOUND',
+  trigger: 'TRIGGER_NOT_FOUND',
+} as const satisfies Record<string, ErrorCode>;
+
 /** 404 */
 export class NotFoundError extends BriskError {
-  constructor(what: string, id: string) {
-    super(`${what.toUpperCase()}_NOT_FOUND`, `${what} '${id}' not found`, { status: 404, data: { [what]: id } });
+  constructor(what: keyof typeof NOT_FOUND_CODES, id: string) {
+    super(NOT_FOUND_CODES[what], `${what} '${id}' not found`, { status: 404, data: { [what]: id } });
   }
 }
 
 /** 413 */
 export class PayloadTooLargeError extends BriskError {
-  constructor(limitBytes: number, code = 'PAYLOAD_TOO_LARGE') {
+  constructor(limitBytes: number, code: ErrorCode = 'PAYLOAD_TOO_LARGE') {
     super(code, `payload exceeds ${limitBytes} bytes`, { status: 413, data: { limitBytes } });
   }
 }
@@ -85,7 +105,7 @@ export class PayloadTooLargeError extends BriskError {
 /** 429: a concurrency or rate limit; `retryAfterSeconds` becomes the Retry-After header. */
 export class ThrottledError extends BriskError {
   readonly retryAfterSeconds: number;
-  constructor(code: string, message: string, retryAfterSeconds = 1, data?: Record<string, unknown>) {
+  constructor(code: ErrorCode, message: string, retryAfterSeconds = 1, data?: Record<string, unknown>) {
     super(code, message, { status: 429, retryable: true, data: { ...data, retryAfterSeconds } });
     this.retryAfterSeconds = retryAfterSeconds;
   }
@@ -96,7 +116,7 @@ export class ThrottledError extends BriskError {
  * executor died, a message was lost. Usually retryable; answered with 5xx.
  */
 export class PlatformError extends BriskError {
-  constructor(code: string, message: string, opts: { status?: number; retryable?: boolean; cause?: unknown; data?: Record<string, unknown> } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { status?: number; retryable?: boolean; cause?: unknown; data?: Record<string, unknown> } = {}) {
     super(code, message, { status: opts.status ?? 503, retryable: opts.retryable ?? true, cause: opts.cause, data: opts.data });
   }
 }

@@ -4,8 +4,8 @@ import { BriskError, BuildError, isOutage, serializeError } from '../core/errors
 import type { Logger } from '../core/logger.js';
 import { fnLabel, type Metrics } from '../core/metrics.js';
 import type { UsageMeter } from '../metering/usage-meter.js';
-import { parseDispatch, parsePrewarm } from '../core/schemas.js';
-import type { Activation, ActivationStatus, Completion, Dispatch, FunctionVersion, Heartbeat, InvocationRequest, InvocationResult } from '../core/types.js';
+import { parseControl, parseDispatch } from '../core/schemas.js';
+import type { Activation, ActivationStatus, Completion, Dispatch, ExecutorBackendName, FunctionVersion, Heartbeat, InvocationRequest, InvocationResult } from '../core/types.js';
 import { finalRecord, functionError, platformError, retryRecord, type RunRecordParts } from '../invocations/activation-records.js';
 import type { DeadLetterOffice } from '../invocations/dead-letter-office.js';
 import type { DeadLetterReason } from '../invocations/dead-letters.js';
@@ -19,7 +19,7 @@ import { FunctionLoadError, type WarmPool } from './warm-pool.js';
 
 export interface ExecutorOptions {
   id: string;
-  backend: 'process' | 'docker';
+  backend: ExecutorBackendName;
   bus: Bus;
   topology: Topology;
   store: MetadataStore;
@@ -360,9 +360,8 @@ export class Executor {
 
   /** Control-topic messages for this executor: pre-warm requests while another executor drains. */
   private async onControl(raw: unknown): Promise<void> {
-    if (typeof raw !== 'object' || raw === null || (raw as { kind?: unknown }).kind !== 'prewarm') return;
-    const req = parsePrewarm(raw);
-    if (req.executorId !== this.o.id || this.draining) return;
+    const req = parseControl(raw, this.o.logger);
+    if (req?.kind !== 'prewarm' || req.executorId !== this.o.id || this.draining) return;
     try {
       const fn = await this.versions.resolve(req.fn);
       this.sizes.set(`${fn.namespace}/${fn.name}@${fn.version}`, fn.memoryMb);

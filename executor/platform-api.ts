@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { AuthError, BriskError, NotFoundError, PayloadTooLargeError, PlatformError, ThrottledError, ValidationError } from '../core/errors.js';
+import { AuthError, BriskError, NotFoundError, PayloadTooLargeError, PlatformError, ThrottledError, ValidationError, type ErrorCode } from '../core/errors.js';
 import { assertJsonDepth } from '../core/json-depth.js';
 import type { Logger } from '../core/logger.js';
 import type { InitRequest, RunRequest } from '../runtime/protocol.js';
@@ -640,7 +640,7 @@ function sendRawJson(res: http.ServerResponse, status: number, text: string): vo
  * would otherwise see a reset connection instead of the 413. (Callers are
  * functions on this executor, bounded by their own timeout.)
  */
-function readBuffer(req: http.IncomingMessage, limit: number, code = 'PAYLOAD_TOO_LARGE'): Promise<Buffer> {
+function readBuffer(req: http.IncomingMessage, limit: number, code: ErrorCode = 'PAYLOAD_TOO_LARGE'): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? Number.NaN);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -664,11 +664,11 @@ function readBuffer(req: http.IncomingMessage, limit: number, code = 'PAYLOAD_TO
   });
 }
 
-async function readBody(req: http.IncomingMessage, limit: number, code?: string): Promise<string> {
+async function readBody(req: http.IncomingMessage, limit: number, code?: ErrorCode): Promise<string> {
   return (await readBuffer(req, limit, code)).toString('utf8');
 }
 
-function parseJsonObject(text: string, code: string): Record<string, unknown> {
+function parseJsonObject(text: string, code: ErrorCode): Record<string, unknown> {
   let v: unknown;
   try {
     v = JSON.parse(text);

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { BuildError, PlatformError } from '../core/errors.js';
+import { BuildError, PlatformError, type ErrorCode } from '../core/errors.js';
 import {
   DEFAULT_MAX_RESULT_BYTES,
   ERROR_TRUNCATED_MARKER,
@@ -73,7 +73,8 @@ export function maxRunAnswerBytes(maxResultBytes: number): number {
 }
 
 /** The runtime's error codes the executor treats as its own (platform) faults. */
-const PLATFORM_CODES = new Set(['ALREADY_INITIALIZED', 'NOT_INITIALIZED', 'BUSY', 'BAD_REQUEST', 'BAD_PAYLOAD', 'RUNTIME_ERROR']);
+const PLATFORM_CODES: ReadonlySet<string> = new Set<ErrorCode>(['ALREADY_INITIALIZED', 'NOT_INITIALIZED', 'BUSY', 'BAD_REQUEST', 'BAD_PAYLOAD', 'RUNTIME_ERROR']);
+const isPlatformCode = (code: string): code is ErrorCode => PLATFORM_CODES.has(code);
 
 interface Reply {
   status: number;
@@ -185,7 +186,7 @@ export class RuntimeClient {
         code,
       );
     }
-    if (!PLATFORM_CODES.has(code)) return this.garbled(`the instance answered ${route} with ${reply.status} and an unknown code`);
+    if (!isPlatformCode(code)) return this.garbled(`the instance answered ${route} with ${reply.status} and an unknown code`);
     return new PlatformError(code, `${this.label} ${route}: ${text}`, {
       retryable: code !== 'ALREADY_INITIALIZED',
       data: { status: reply.status },

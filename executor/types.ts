@@ -1,3 +1,5 @@
+import type { ErrorCode } from '../core/error-codes.js';
+import type { ExecutorBackendName } from '../core/types.js';
 import type { InitRequest, RunRequest, RunResponse } from '../runtime/protocol.js';
 
 /**
@@ -88,7 +90,7 @@ export interface Instance {
 /** A platform API failure an executor confirmed for one instance (see {@link Instance.platformFaultSince}). */
 export interface PlatformFaultReport {
   /** Stable code for the activation record, e.g. `PLATFORM_API_UNAVAILABLE`. */
-  code: string;
+  code: ErrorCode;
   message: string;
   /**
    * True when the executor itself is at fault (e.g. out of file descriptors)
@@ -99,7 +101,7 @@ export interface PlatformFaultReport {
 }
 
 export interface ExecutorBackend {
-  readonly name: 'process' | 'docker';
+  readonly name: ExecutorBackendName;
   /** Prepare (build the runtime image, remove leftovers of a previous run). */
   start(): Promise<void>;
   /** Start a generic instance and wait until its runtime is ready. */

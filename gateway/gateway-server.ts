@@ -4,6 +4,8 @@ import type { Bus, Subscription } from '../bus/types.js';
 import type { Topology } from '../bus/topology.js';
 import type { BriskConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
+import { parseControl } from '../core/schemas.js';
+import type { FunctionChangedNotice } from '../core/types.js';
 import type { KeyValueStore, MetadataStore, ObjectStore } from '../storage/types.js';
 import type { Router } from 'express';
 import type { Metrics } from '../core/metrics.js';
@@ -22,13 +24,6 @@ import { usageRoutes } from './routes/usage.js';
 import { Bundler } from './deploy/bundler.js';
 import { FunctionService } from './function-service.js';
 import { Invoker } from './invoker.js';
-
-/** On the control topic after a deploy or delete, so every gateway drops its cached copy. */
-interface FunctionChangedNotice {
-  kind: 'function-changed';
-  namespace: string;
-  name: string;
-}
 
 export interface GatewayServerDeps {
   config: BriskConfig;
@@ -108,8 +103,8 @@ export class GatewayServer {
     });
     // Other gateways' deploys and deletes: drop what this one caches of those functions.
     this.control = await this.deps.bus.subscribe(this.deps.topology.controlTopic, (raw) => {
-      const n = raw as Partial<FunctionChangedNotice> | null;
-      if (n?.kind === 'function-changed' && typeof n.namespace === 'string' && typeof n.name === 'string') functions.forget(n.namespace, n.name);
+      const n = parseControl(raw, logger);
+      if (n?.kind === 'function-changed') functions.forget(n.namespace, n.name);
     });
     const purge = new NamespacePurge({
       tenancy,

@@ -1,6 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { z } from 'zod';
-import { BriskError, PayloadTooLargeError, ValidationError } from '../core/errors.js';
+import { BriskError, PayloadTooLargeError, ValidationError, type ErrorCode } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { DEFAULT_NAMESPACE } from '../core/types.js';
 import { FAULT_HEADER } from './responses.js';
@@ -41,7 +41,7 @@ export function param(req: Request, name: string): string {
 }
 
 /** Validate input with a zod schema; failures are a 400 with every issue listed. */
-export function parseWith<S extends z.ZodType>(schema: S, input: unknown, code = 'INVALID_BODY'): z.infer<S> {
+export function parseWith<S extends z.ZodType>(schema: S, input: unknown, code: ErrorCode = 'INVALID_BODY'): z.infer<S> {
   const r = schema.safeParse(input);
   if (!r.success) {
     const issues = r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));

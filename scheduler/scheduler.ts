@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Bus, DeliveryInfo, Subscription } from '../bus/types.js';
 import type { Topology } from '../bus/topology.js';
+import type { ErrorCode } from '../core/error-codes.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import { parseCompletion, parseDispatch, parseHeartbeat, parseInvocationRequest } from '../core/schemas.js';
@@ -250,7 +251,7 @@ export class Scheduler {
   }
 
   /** Tell a waiting caller (sync) or the record (async) that the platform could not run it. */
-  private async refuse(req: InvocationRequest, status: 'throttled' | 'platform_error', code: string, message: string): Promise<void> {
+  private async refuse(req: InvocationRequest, status: 'throttled' | 'platform_error', code: ErrorCode, message: string): Promise<void> {
     const error = platformError(code, message);
     if (req.replyTo !== undefined) {
       const reply: InvocationResult = { activationId: req.activationId, status, error, coldStart: false, durationMs: 0 };

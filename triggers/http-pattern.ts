@@ -1,8 +1,13 @@
+import { match, parse, type MatchFunction } from 'path-to-regexp';
+
 /**
- * Path patterns of http triggers: `/users/:id`, `/files/*rest`, `/`.
- * `:name` matches one non-empty segment, a final `*name` matches the rest of
- * the path (possibly empty). Matching is exact otherwise (no trailing-slash
- * folding beyond ignoring one trailing `/`).
+ * Path patterns of http triggers: `/users/:id`, `/files/*rest`, `/`, in
+ * path-to-regexp's syntax (express's own). `:name` matches one non-empty
+ * segment, a final `*name` matches the rest of the path (possibly empty).
+ * Matching is case-sensitive; empty segments (`//`, a trailing `/`) are
+ * ignored, as are percent-encodings of characters that need none (`m%65` is
+ * `me`, RFC 3986 §6.2.2.2). Parameters arrive decoded; a malformed
+ * percent-encoding is kept as typed.
  */
 export interface CompiledHttpPattern {
   pattern: string;
@@ -14,37 +19,62 @@ export interface CompiledHttpPattern {
   match(path: string): Record<string, string> | undefined;
 }
 
-type Segment = { kind: 'static'; value: string } | { kind: 'param'; name: string } | { kind: 'rest'; name: string };
+type Params = Partial<Record<string, string | string[]>>;
+
+/**
+ * Compiled patterns, by pattern: the router matches every trigger of a
+ * namespace on each request, and building a regular expression costs far more
+ * than running one. Bounded (emptied when full), since patterns come and go
+ * with triggers.
+ */
+const compiled = new Map<string, CompiledHttpPattern>();
+const MAX_COMPILED = 4096;
 
 export function compileHttpPattern(pattern: string): CompiledHttpPattern {
-  const segments: Segment[] = splitPath(pattern).map((s) => {
-    if (s.startsWith(':')) return { kind: 'param', name: s.slice(1) };
-    if (s.startsWith('*')) return { kind: 'rest', name: s.slice(1) };
-    return { kind: 'static', value: s };
-  });
-  const shape = '/' + segments.map((s) => (s.kind === 'static' ? s.value : s.kind === 'param' ? ':' : '*')).join('/');
-  const statics = segments.filter((s) => s.kind === 'static').length;
-  const params = segments.filter((s) => s.kind === 'param').length;
-  const hasRest = segments.some((s) => s.kind === 'rest') ? 0 : 1;
+  let c = compiled.get(pattern);
+  if (c === undefined) {
+    if (compiled.size >= MAX_COMPILED) compiled.clear();
+    c = compile(pattern);
+    compiled.set(pattern, c);
+  }
+  return c;
+}
+
+function compile(pattern: string): CompiledHttpPattern {
+  let shape = '';
+  let statics = 0;
+  let params = 0;
+  let rest: string | undefined;
+  for (const token of parse(pattern).tokens) {
+    if (token.type === 'text') {
+      shape += token.value;
+      statics += token.value.split('/').filter((s) => s.length > 0).length;
+    } else if (token.type === 'param') {
+      shape += ':';
+      params++;
+    } else if (token.type === 'wildcard') {
+      shape += '*';
+      rest = token.name;
+    }
+  }
+  // path-to-regexp's `*rest` needs at least one segment; ours may be empty
+  // (`/files/*rest` serves `/files` too), so the `/` before it is optional.
+  const source = rest === undefined ? pattern : pattern.replace(/\/\*([A-Za-z_][A-Za-z0-9_]*)$/, '{/*$1}');
+  // `trailing` serves the root alone: normalizePath drops every other trailing `/`.
+  const matcher: MatchFunction<Params> = match<Params>(source, { sensitive: true, trailing: true, decode: decodeSegment });
   return {
     pattern,
     shape,
-    specificity: [hasRest, statics, params],
+    specificity: [rest === undefined ? 1 : 0, statics, params],
     match(path: string) {
-      const parts = splitPath(path);
-      const params: Record<string, string> = {};
-      for (let i = 0; i < segments.length; i++) {
-        const seg = segments[i] as Segment;
-        if (seg.kind === 'rest') {
-          params[seg.name] = parts.slice(i).map(decodeSegment).join('/');
-          return params;
-        }
-        const part = parts[i];
-        if (part === undefined) return undefined;
-        if (seg.kind === 'static' && seg.value !== decodeSegment(part)) return undefined;
-        if (seg.kind === 'param') params[seg.name] = decodeSegment(part);
+      const m = matcher(normalizePath(path));
+      if (m === false) return undefined;
+      const out: Record<string, string> = {};
+      for (const [name, value] of Object.entries(m.params)) {
+        if (value !== undefined) out[name] = Array.isArray(value) ? value.join('/') : value;
       }
-      return parts.length === segments.length ? params : undefined;
+      if (rest !== undefined && out[rest] === undefined) out[rest] = '';
+      return out;
     },
   };
 }
@@ -58,8 +88,15 @@ export function compareSpecificity(a: CompiledHttpPattern, b: CompiledHttpPatter
   return 0;
 }
 
-function splitPath(path: string): string[] {
-  return path.split('/').filter((s) => s.length > 0);
+/** `%XX` of a character that needs no encoding (letters, digits, `-._~`). */
+const ENCODED_UNRESERVED = /%(?:[46][1-9A-Fa-f]|[57][0-9Aa]|3[0-9]|2[DEde]|5[Ff]|7[Ee])/g;
+
+/** Drop empty segments (`//`, a trailing `/`) and decode what never needs encoding. */
+function normalizePath(path: string): string {
+  let p = path.includes('//') ? path.replace(/\/{2,}/g, '/') : path;
+  if (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+  if (p.length === 0) p = '/';
+  return p.includes('%') ? p.replace(ENCODED_UNRESERVED, (e) => decodeURIComponent(e)) : p;
 }
 
 function decodeSegment(s: string): string {

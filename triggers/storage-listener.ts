@@ -1,23 +1,13 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
 import type { Topology } from '../bus/topology.js';
 import type { Bus, Subscription } from '../bus/types.js';
 import type { Logger } from '../core/logger.js';
+import { objectEventSchema } from '../core/schemas.js';
 import type { ObjectEvent } from '../core/types.js';
 import type { KeyValueStore } from '../storage/types.js';
 import type { TriggerInvoker } from './trigger-invoker.js';
 import type { TriggerStore } from './trigger-store.js';
 import { triggerLabel, type StorageEvent, type TriggerOf } from './types.js';
-
-const objectEventSchema = z.object({
-  namespace: z.string().min(1),
-  bucket: z.string().min(1),
-  key: z.string().min(1),
-  size: z.number().nonnegative(),
-  type: z.enum(['created', 'deleted']),
-  at: z.string(),
-  eventId: z.string().min(1).optional(),
-});
 
 /**
  * Runs `storage` triggers in the scheduler role: listens to the object events

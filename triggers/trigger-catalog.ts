@@ -1,8 +1,9 @@
 import type { Topology } from '../bus/topology.js';
 import type { Bus, Subscription } from '../bus/types.js';
 import type { Logger } from '../core/logger.js';
+import { parseControl } from '../core/schemas.js';
 import type { TriggerStore } from './trigger-store.js';
-import { isTriggersChangedNotice, type Trigger } from './types.js';
+import type { Trigger } from './types.js';
 
 export type CatalogListener = (triggers: Trigger[]) => void | Promise<void>;
 
@@ -39,7 +40,7 @@ export class TriggerCatalog {
   /** Subscribe to notices and load once; rejects if the first load fails. */
   async start(): Promise<void> {
     this.subscription = await this.deps.bus.subscribe(this.deps.topology.controlTopic, (body) => {
-      if (isTriggersChangedNotice(body)) void this.refresh();
+      if (parseControl(body, this.deps.logger)?.kind === 'triggers-changed') void this.refresh();
     });
     await this.load();
     this.timer = setInterval(() => void this.refresh(), this.deps.refreshMs ?? 5000);

@@ -7,7 +7,8 @@ import type { Logger } from '../core/logger.js';
 import type { MetadataStore } from '../storage/types.js';
 import { compileHttpPattern } from './http-pattern.js';
 import type { TriggerStore } from './trigger-store.js';
-import type { Trigger, TriggerSpec, TriggersChangedNotice } from './types.js';
+import type { TriggersChangedNotice } from '../core/types.js';
+import type { Trigger, TriggerSpec } from './types.js';
 import { userQueueBrokerName } from './user-queues.js';
 
 export interface TriggerServiceDeps {

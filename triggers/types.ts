@@ -134,21 +134,6 @@ export function triggerRevision(t: Trigger): string {
   return JSON.stringify(rest, Object.keys(rest).sort());
 }
 
-/** Broadcast on `topology.controlTopic` when a namespace's triggers change. */
-export interface TriggersChangedNotice {
-  kind: 'triggers-changed';
-  namespace: string;
-}
-
-export function isTriggersChangedNotice(body: unknown): body is TriggersChangedNotice {
-  return (
-    typeof body === 'object' &&
-    body !== null &&
-    (body as { kind?: unknown }).kind === 'triggers-changed' &&
-    typeof (body as { namespace?: unknown }).namespace === 'string'
-  );
-}
-
 /** The event a scheduled function receives on every tick. */
 export interface ScheduleEvent {
   type: 'schedule';

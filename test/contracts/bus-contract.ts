@@ -181,7 +181,7 @@ export function busContract(name: string, makeBus: MakeBus): void {
         prefetch: 1,
         parse: (raw) => {
           if (typeof raw !== 'object' || raw === null || (raw as { ok?: unknown }).ok !== true) {
-            throw new ValidationError('BAD_MESSAGE', 'ok must be true');
+            throw new ValidationError('INVALID_BODY', 'ok must be true');
           }
           return raw;
         },
@@ -208,7 +208,7 @@ export function busContract(name: string, makeBus: MakeBus): void {
       let calls = 0;
       await bus.consume(q, async () => {
         calls++;
-        throw new BriskError('NOPE', 'will never work', { retryable: false });
+        throw new BriskError('INTERNAL', 'will never work', { retryable: false });
       }, { prefetch: 1 });
       await bus.send(q, { id: 1 });
       await eventually(() => dead.length === 1);
