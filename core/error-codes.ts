@@ -171,7 +171,6 @@ export const INTERNAL_ERROR_CODES = [
   'REQUEUED', // a queue trigger hands a message back to the broker (the consumer requeues it)
   'INIT_FAILED', // the executor turns it into the function error FUNCTION_ERROR (with the runtime's errorType)
   'QUEUE_NOT_DECLARED', // the in-process bus: a send to a queue nobody declared (a bug in Brisk)
-  'FUNCTION_VERSION_NOT_FOUND', // an executor refuses a dispatch of a version the store lacks; the bus dead-letters the message
   'FUNCTION_VERSION_MISMATCH', // an executor refuses a dispatch that misdescribes its version; likewise
   'PACKAGE_ALREADY_PREPARED', // a backend guard: an instance gets one package (a bug in Brisk)
   'CONFIG_INVALID', // start-up: a socket path too long for a unix socket, a bad uid range
