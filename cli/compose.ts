@@ -178,6 +178,7 @@ export async function startGateway(cfg: BriskConfig, infra: Infrastructure, logg
     config: cfg,
     ...infra,
     logger: gwLogger,
+    userQueues,
     // Feature routers behind /v1 authentication; each feature adds its line here.
     apiRouters: (ctx) => [
       executorRoutes({ executors }),

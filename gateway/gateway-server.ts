@@ -15,6 +15,7 @@ import { NamespacePurge } from '../tenancy/namespace-purge.js';
 import { DeadLetterStore } from '../scheduler/dead-letters.js';
 import { TriggerStore } from '../triggers/trigger-store.js';
 import type { TriggersChangedNotice } from '../triggers/types.js';
+import type { UserQueues } from '../triggers/user-queues.js';
 import { createGatewayApp } from './app.js';
 import { Authenticator } from './auth.js';
 import { namespaceRoutes } from './routes/namespaces.js';
@@ -39,6 +40,8 @@ export interface GatewayServerDeps {
   kv: KeyValueStore;
   logger: Logger;
   metrics?: Metrics;
+  /** The users' queues: a namespace delete removes the namespace's (see NamespacePurge). */
+  userQueues: Pick<UserQueues, 'deleteNamespace'>;
   /** Feature routers mounted behind /v1 authentication (triggers, objects, dead letters …). */
   apiRouters?: (ctx: GatewayContext) => Router[];
   /** Feature routers outside /v1 (http trigger routes …). */
@@ -103,6 +106,7 @@ export class GatewayServer {
       functions,
       triggers: new TriggerStore(this.deps.kv),
       triggersChanged: (namespace) => this.publishTriggersChanged(namespace),
+      userQueues: this.deps.userQueues,
       deadLetters: new DeadLetterStore(this.deps.kv),
       secrets,
       store: this.deps.store,

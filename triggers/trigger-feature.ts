@@ -35,9 +35,9 @@ export interface TriggerInfrastructure {
  * there), else a connection of their own to RabbitMQ. Either way each queue
  * is scoped to its namespace under `<prefix>.userq.`.
  */
-export function createUserQueues(infra: Pick<TriggerInfrastructure, 'mode' | 'bus' | 'topology'>, rabbitUrl: string, logger: Logger): UserQueues {
+export function createUserQueues(infra: Pick<TriggerInfrastructure, 'mode' | 'bus' | 'topology' | 'kv'>, rabbitUrl: string, logger: Logger): UserQueues {
   if (infra.mode === 'standalone') return new BusUserQueues({ bus: infra.bus, prefix: infra.topology.prefix });
-  return new AmqpUserQueues({ url: rabbitUrl, prefix: infra.topology.prefix, logger: logger.child({ component: 'user-queues' }) });
+  return new AmqpUserQueues({ url: rabbitUrl, prefix: infra.topology.prefix, kv: infra.kv, logger: logger.child({ component: 'user-queues' }) });
 }
 
 /** The gateway's trigger routers: `/v1/triggers`, `/v1/events`, `/v1/queues` (behind auth) and `/http/…` (public). */
