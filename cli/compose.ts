@@ -39,6 +39,7 @@ import { ExecutorRegistry } from '../scheduler/executor-registry.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { FileObjectStore } from '../storage/file-object-store.js';
 import { FileStore } from '../storage/file-store.js';
+import { ensurePrivateDir } from '../storage/journal.js';
 import { FileKeyValueStore } from '../storage/file-kv-store.js';
 import { RedisConnection } from '../storage/redis-connection.js';
 import { RedisKeyValueStore } from '../storage/redis-kv-store.js';
@@ -85,6 +86,8 @@ export async function connectInfrastructure(cfg: BriskConfig, mode: Mode, role: 
   let redis: RedisConnection | undefined;
   if (mode === 'standalone') {
     const dir = path.resolve(cfg.BRISK_DATA_DIR);
+    // Every tenant's records live here, and functions run as other uids: the platform's user only.
+    if (!ensurePrivateDir(dir)) logger.warn({ dir }, 'cannot make the data dir private (0700): functions may read other tenants\' records');
     bus = new MemoryBus({ prefix: cfg.BRISK_BUS_PREFIX });
     store = new FileStore(path.join(dir, 'meta'), { activationTtlS: cfg.BRISK_ACTIVATION_TTL_S });
     objects = new FileObjectStore(path.join(dir, 'objects'));
