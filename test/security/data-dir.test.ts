@@ -42,9 +42,10 @@ describe.skipIf(!isRoot)('the standalone data dir is private to the platform (pr
   const parent = tempDir('datadir');
   fs.chmodSync(parent, 0o755);
   const dataDir = path.join(parent, 'data');
+  // Registered before the cluster's own hook, so it runs after the cluster stopped.
+  afterAll(() => fs.rmSync(parent, { recursive: true, force: true }));
   const cluster = useCluster(() => startStandalone({ BRISK_DATA_DIR: dataDir }));
   const admin = api(() => cluster.url, TEST_ADMIN_KEY);
-  afterAll(() => fs.rmSync(parent, { recursive: true, force: true }));
 
   it('a function can neither list nor read it: no other tenant\'s activations, state or objects', async () => {
     const victim = await createTenant(admin, 'dd-victim');
