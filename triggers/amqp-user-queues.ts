@@ -103,7 +103,7 @@ export class AmqpUserQueues implements UserQueues {
 
   async send(namespace: string, queue: string, body: Buffer, opts: { contentType?: string; headers?: Record<string, string> } = {}): Promise<void> {
     const brokerQueue = this.brokerName(namespace, queue);
-    await this.waitUntilReady();
+    await this.ready();
     await this.publish(brokerQueue, body, opts, { namespace, queue });
   }
 
@@ -127,10 +127,18 @@ export class AmqpUserQueues implements UserQueues {
 
   async consume(namespace: string, queue: string, onMessage: (d: QueueDelivery) => void, opts: { prefetch: number }): Promise<Subscription> {
     const brokerQueue = this.brokerName(namespace, queue);
-    await this.waitUntilReady();
+    await this.ready();
     const state: ConsumerState = { queue: brokerQueue, owner: { namespace, queue }, prefetch: opts.prefetch, onMessage, channel: undefined, cancelled: false };
     this.consumers.add(state);
-    await this.startConsumer(state);
+    try {
+      await this.startConsumer(state);
+    } catch (err) {
+      // The caller gets no subscription to cancel: nothing may restore this consumer later.
+      state.cancelled = true;
+      this.consumers.delete(state);
+      await state.channel?.close().catch(() => undefined);
+      throw err;
+    }
     return {
       cancel: async () => {
         state.cancelled = true;
@@ -145,7 +153,7 @@ export class AmqpUserQueues implements UserQueues {
 
   async depth(namespace: string, queue: string): Promise<{ messages: number; deadLetters: number }> {
     const brokerQueue = this.brokerName(namespace, queue);
-    await this.waitUntilReady();
+    await this.ready();
     const count = async (q: string): Promise<number> => {
       const ch = await this.requireModel().createChannel();
       ch.on('error', () => undefined); // a missing queue closes the channel; reported as 0
@@ -162,7 +170,7 @@ export class AmqpUserQueues implements UserQueues {
   }
 
   async deleteNamespace(namespace: string): Promise<number> {
-    await this.waitUntilReady();
+    await this.ready();
     const queues = await this.index.queues(namespace);
     for (const queue of queues) {
       // Not userQueueBrokerName: a name listed under older rules is deleted all the same.
@@ -198,6 +206,15 @@ export class AmqpUserQueues implements UserQueues {
     this.model = undefined;
     this.confirm = undefined;
     for (const c of this.consumers) c.channel = undefined;
+  }
+
+  /**
+   * Wait for the first connect only: while reconnecting, callers fail fast
+   * (ServiceUnavailableError, answered 503) instead of queueing behind an outage.
+   */
+  private async ready(): Promise<void> {
+    if (this.conn.status === 'connecting') await this.conn.waitUntilReady();
+    this.requireModel();
   }
 
   private requireModel(): ChannelModel {

@@ -5,6 +5,7 @@ import { connect, type ChannelModel } from 'amqplib';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Activation } from '../../core/types.js';
+import { ServiceUnavailableError } from '../../core/errors.js';
 import { FileKeyValueStore } from '../../storage/file-kv-store.js';
 import { AmqpUserQueues } from '../../triggers/amqp-user-queues.js';
 import { QueueConsumer } from '../../triggers/queue-consumer.js';
@@ -253,6 +254,30 @@ describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
     await ch.close();
     await gateway.deleteNamespace(other);
     await Promise.all([gateway.close(), scheduler.close()]);
+  });
+
+  it('while reconnecting, a send fails fast with ServiceUnavailableError instead of waiting out the outage', async () => {
+    const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, kv, logger, reconnect: { initialMs: 50, maxMs: 500 } });
+    await queues.waitUntilReady();
+    await admin.close(); // the broker is about to drop every connection; this test's own comes back below
+    try {
+      await rabbit.revokeAccess(); // reconnect attempts are refused while access is revoked
+      await rabbit.closeConnections();
+      await waitFor(() => queues.status === 'reconnecting', 5000, 5);
+      const t0 = Date.now();
+      const err = await queues.send('default', `down-${uniqueId()}`, Buffer.from('{}')).then(() => undefined, (e: unknown) => e);
+      expect(Date.now() - t0).toBeLessThan(500);
+      expect(err).toBeInstanceOf(ServiceUnavailableError);
+    } finally {
+      await rabbit.grantAccess();
+    }
+    await queues.waitUntilReady();
+    const queue = `back-${uniqueId()}`;
+    await queues.send('default', queue, Buffer.from('{}'));
+    expect((await queues.depth('default', queue)).messages).toBe(1);
+    await queues.deleteNamespace('default');
+    await queues.close();
+    admin = await connect(rabbit.url);
   });
 
   it('resumes consuming after the broker drops the connection', async () => {
