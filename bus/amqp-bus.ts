@@ -1,32 +1,24 @@
-import { connect as amqpConnect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { pino } from 'pino';
-import { BriskError, isOutage, NotFoundError, PlatformError, ServiceUnavailableError } from '../core/errors.js';
+import { NotFoundError, PlatformError, ServiceUnavailableError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { errMessage, sleep, withTimeout } from '../core/util.js';
+import { AmqpConnection, type AmqpConnect } from './amqp-connection.js';
+import { DeliveryPolicy, type DeliveryVerdict, type FailedDelivery } from './delivery-policy.js';
 import { MessageSigner, SIGNATURE_HEADER } from './message-signer.js';
 import { Topology } from './topology.js';
 import {
   DEAD_LETTER_HEADERS,
   MAX_SEND_DELAY_MS,
-  OUTAGE_RETRY_MS,
   type Bus,
   type ConnectionStatus,
   type ConsumeOptions,
+  type DeadReason,
   type MessageHandler,
   type QueueOptions,
   type SendOptions,
   type Subscription,
 } from './types.js';
-
-/** Socket options Brisk passes to amqplib's `connect`. */
-export interface AmqpSocketOptions {
-  /** Disable Nagle: without it a send → consume round trip costs ~40 ms of delayed-ACK wait. */
-  noDelay: boolean;
-  /** TCP connect timeout, ms. */
-  timeout: number;
-}
-
-/** amqplib's promise `connect`, injectable so tests can hand in a failing or fake one. */
-export type AmqpConnect = (url: string, socketOptions: AmqpSocketOptions) => Promise<ChannelModel>;
 
 export interface AmqpBusOptions {
   /** amqp://user:pass@host:port/vhost */
@@ -55,16 +47,10 @@ export interface AmqpBusOptions {
 
 /** Header carrying how many deliveries of this message failed before (our counter, see consume). */
 const DELIVERIES_HEADER = 'x-brisk-deliveries';
-const DEFAULT_DELIVERY_LIMIT = 5;
 /** Transient queues vanish after this long without consumers (a gateway gone for good). */
 const TRANSIENT_QUEUE_EXPIRES_MS = 60_000;
 /** Error texts in dead-letter headers are cut to keep the header table small (64 KiB frame limit). */
 const MAX_ERROR_HEADER_CHARS = 1000;
-/** Why a message without a valid signature was never handled (the dead letter's `x-brisk-dead-error`). */
-const UNSIGNED_ERROR = 'the message has no valid signature for this queue: it was not sent by a holder of the bus key';
-
-/** `x-brisk-dead-reason` values (see {@link DEAD_LETTER_HEADERS}). */
-type DeadReason = 'malformed' | 'rejected' | 'delivery-limit' | 'unauthenticated';
 
 type HeaderValue = string | number | boolean;
 
@@ -90,7 +76,6 @@ interface SubscriberState {
 /** One connection's worth of state; replaced wholesale on reconnect. */
 interface Session {
   model: ChannelModel;
-  generation: number;
   confirm: Promise<ConfirmChannel> | undefined;
   plain: Promise<Channel> | undefined;
   /** Rejecters of sends waiting for a confirm on this connection. */
@@ -100,38 +85,25 @@ interface Session {
 /**
  * {@link Bus} on RabbitMQ (amqplib).
  *
- * One connection per process, with a small state machine:
- * `connecting → ready → reconnecting → ready … → closing → closed`.
- * The first connect failing rejects {@link waitUntilReady} (the process should
- * exit with a clear message); a connection lost later is re-established with
- * exponential backoff, after which every queue, exchange, consumer and
+ * One connection per process ({@link AmqpConnection}: status, reconnect with
+ * backoff); after a reconnect every queue, exchange, consumer and
  * subscription this object declared is declared again, each exactly once.
  *
  * Delivery semantics (see `bus/types.ts`): a message is acked after its
- * handler resolves. Failures are handled by the consumer itself rather than by
- * broker-side dead-lettering, so that the dead-letter copy carries
- * {@link DEAD_LETTER_HEADERS} and so that the delivery count survives: a
- * retryable failure republishes the message with `x-brisk-deliveries`
- * incremented and acks the original.
+ * handler resolves. What is not handled is settled as {@link DeliveryPolicy}
+ * decides, by the consumer itself rather than by broker-side dead-lettering,
+ * so that the dead-letter copy carries {@link DEAD_LETTER_HEADERS} and so
+ * that the delivery count survives: a redelivery republishes the message with
+ * `x-brisk-deliveries` set and acks the original.
  */
 export class AmqpBus implements Bus {
-  private state: ConnectionStatus = 'connecting';
   private session: Session | undefined;
-  private generation = 0;
-  private reconnectTimer: NodeJS.Timeout | undefined;
-  private reconnectAttempt = 0;
-  private closePromise: Promise<void> | undefined;
-  private readonly firstConnect: Promise<void>;
-  /** Waiters for the next `ready` (or `closed`) transition. */
-  private readyWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  private readonly conn: AmqpConnection;
 
   private readonly topology: Topology;
+  private readonly policy: DeliveryPolicy;
   private readonly signer: MessageSigner;
   private readonly log: Logger;
-  private readonly connectFn: AmqpConnect;
-  private readonly url: string;
-  private readonly backoff: { initialMs: number; maxMs: number };
-  private readonly connectTimeoutMs: number;
   private readonly confirmTimeoutMs: number;
   private readonly drainTimeoutMs: number;
 
@@ -141,46 +113,41 @@ export class AmqpBus implements Bus {
   private readonly exchanges = new Set<string>();
   private readonly consumers = new Set<ConsumerState>();
   private readonly subscribers = new Set<SubscriberState>();
-  /** Delay steps declared (see {@link delayVia}): step ms → the connection generation that declared it. */
-  private readonly delaySteps = new Map<number, number>();
+  /** Delay steps declared (see {@link delayVia}): step ms → the connection (session) that declared it. */
+  private readonly delaySteps = new Map<number, Session>();
 
   constructor(opts: AmqpBusOptions) {
     this.topology = new Topology(opts.prefix);
+    this.policy = new DeliveryPolicy(this.topology.deadLetterQueue);
     this.signer = new MessageSigner(opts.signingKey);
     this.log = opts.logger ?? pino({ level: 'silent' });
-    this.connectFn = opts.connect ?? ((url, socketOptions) => amqpConnect(url, socketOptions));
-    this.url = withHeartbeat(opts.url, opts.heartbeatS ?? 10);
-    this.backoff = opts.reconnect ?? { initialMs: 100, maxMs: 5000 };
-    this.connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
     this.confirmTimeoutMs = opts.confirmTimeoutMs ?? 10_000;
     this.drainTimeoutMs = opts.drainTimeoutMs ?? 10_000;
-    this.firstConnect = this.openSession().then(
-      () => this.setState('ready'),
-      (err: unknown) => {
-        this.setState('closed');
-        throw unavailable('cannot connect', err);
-      },
-    );
-    // Observed through waitUntilReady(); never an unhandled rejection.
-    this.firstConnect.catch(() => undefined);
+    this.conn = new AmqpConnection({
+      url: opts.url,
+      name: 'bus',
+      logger: this.log,
+      ...(opts.connect ? { connect: opts.connect } : {}),
+      ...(opts.reconnect ? { reconnect: opts.reconnect } : {}),
+      ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+      ...(opts.heartbeatS !== undefined ? { heartbeatS: opts.heartbeatS } : {}),
+      setup: (model) => this.restore(model),
+      onLost: (model, err) => this.onConnectionLost(model, err),
+      drain: () => this.drain(),
+    });
   }
 
   get status(): ConnectionStatus {
-    return this.state;
+    return this.conn.status;
   }
 
-  async waitUntilReady(): Promise<void> {
-    if (this.state === 'connecting') return await this.firstConnect;
-    if (this.state === 'ready') return;
-    if (this.state === 'reconnecting') {
-      return await new Promise<void>((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
-    }
-    throw unavailable('bus is closed');
+  waitUntilReady(): Promise<void> {
+    return this.conn.waitUntilReady();
   }
 
+  /** Idempotent. Consumers finish their in-flight messages first. */
   close(): Promise<void> {
-    this.closePromise ??= this.doClose();
-    return this.closePromise;
+    return this.conn.close();
   }
 
   // -------------------------------------------------------------------------
@@ -284,134 +251,63 @@ export class AmqpBus implements Bus {
   }
 
   // -------------------------------------------------------------------------
-  // connection state machine
+  // connection
 
-  private setState(next: ConnectionStatus): void {
-    if (this.state === next) return;
-    this.log.debug({ from: this.state, to: next }, 'amqp bus state');
-    this.state = next;
-    if (next === 'ready' || next === 'closed' || next === 'closing') {
-      const waiters = this.readyWaiters;
-      this.readyWaiters = [];
-      for (const w of waiters) {
-        if (next === 'ready') w.resolve();
-        else w.reject(unavailable('bus is closed'));
+  /** On each new connection: declare the topology and restore every consumer. Throws on any failure. */
+  private async restore(model: ChannelModel): Promise<void> {
+    const session: Session = { model, confirm: undefined, plain: undefined, pending: new Set() };
+    this.session = session;
+    await this.withChannel(async (ch) => {
+      await ch.assertExchange(this.deadLetterExchange, 'fanout', { durable: true });
+      await ch.assertQueue(this.topology.deadLetterQueue, { durable: true });
+      await ch.bindQueue(this.topology.deadLetterQueue, this.deadLetterExchange, '');
+      for (const [queue, opts] of this.queues) await this.declareQueue(ch, queue, opts);
+      for (const topic of this.exchanges) await declareTopic(ch, topic);
+    }, session);
+    for (const c of this.consumers) {
+      if (c.cancelled) continue;
+      try {
+        await this.startConsumer(session, c);
+      } catch (err) {
+        // A queue someone else deleted while we were away: drop that consumer
+        // rather than failing every reconnect attempt from now on.
+        if (!(err instanceof NotFoundError)) throw err;
+        this.log.error({ queue: c.queue }, 'queue gone after reconnect; its consumer is dropped');
+        c.cancelled = true;
+        this.consumers.delete(c);
       }
     }
+    for (const s of this.subscribers) if (!s.cancelled) await this.startSubscriber(session, s);
   }
 
-  /** Connect, declare the topology and restore every consumer. Throws on any failure. */
-  private async openSession(): Promise<void> {
-    const connecting = this.connectFn(this.url, { noDelay: true, timeout: this.connectTimeoutMs });
-    let model: ChannelModel;
-    try {
-      model = await withTimeout(connecting, this.connectTimeoutMs, `connect timed out after ${this.connectTimeoutMs} ms`);
-    } catch (err) {
-      // A connection that completes after we gave up must not linger.
-      connecting.then((late) => late.close(), () => undefined).catch(() => undefined);
-      throw err;
-    }
-    coalesceFrames(model);
-    const session: Session = { model, generation: ++this.generation, confirm: undefined, plain: undefined, pending: new Set() };
-    model.on('error', (err: Error) => this.log.warn({ err: err.message }, 'amqp connection error'));
-    model.on('close', (err?: Error) => this.onConnectionLost(session, err));
-    model.on('blocked', (reason: string) => this.log.warn({ reason }, 'amqp connection blocked by the broker'));
-    try {
-      if (this.state === 'closing' || this.state === 'closed') throw new Error('closed while connecting');
-      this.session = session;
-      await this.withChannel(async (ch) => {
-        await ch.assertExchange(this.deadLetterExchange, 'fanout', { durable: true });
-        await ch.assertQueue(this.topology.deadLetterQueue, { durable: true });
-        await ch.bindQueue(this.topology.deadLetterQueue, this.deadLetterExchange, '');
-        for (const [queue, opts] of this.queues) await this.declareQueue(ch, queue, opts);
-        for (const topic of this.exchanges) await declareTopic(ch, topic);
-      }, session);
-      for (const c of this.consumers) {
-        if (c.cancelled) continue;
-        try {
-          await this.startConsumer(session, c);
-        } catch (err) {
-          // A queue someone else deleted while we were away: drop that consumer
-          // rather than failing every reconnect attempt from now on.
-          if (!(err instanceof NotFoundError)) throw err;
-          this.log.error({ queue: c.queue }, 'queue gone after reconnect; its consumer is dropped');
-          c.cancelled = true;
-          this.consumers.delete(c);
-        }
-      }
-      for (const s of this.subscribers) if (!s.cancelled) await this.startSubscriber(session, s);
-    } catch (err) {
-      if (this.session === session) this.session = undefined;
-      await model.close().catch(() => undefined);
-      throw err;
-    }
-  }
-
-  private onConnectionLost(session: Session, err: Error | undefined): void {
+  private onConnectionLost(model: ChannelModel, err: Error | undefined): void {
+    const session = this.session;
+    if (session?.model !== model) return;
     for (const reject of session.pending) reject(unavailable('connection lost before the broker confirmed', err));
     session.pending.clear();
-    if (this.session !== session) return;
     this.session = undefined;
     for (const c of this.consumers) c.channel = undefined;
     for (const s of this.subscribers) s.channel = undefined;
-    // During the first connect a loss fails waitUntilReady() instead of retrying.
-    if (this.state === 'closing' || this.state === 'closed' || this.state === 'connecting') return;
-    this.log.warn({ err: err?.message }, 'amqp connection lost; reconnecting');
-    this.setState('reconnecting');
-    this.reconnectAttempt = 0;
-    this.scheduleReconnect();
   }
 
-  private scheduleReconnect(): void {
-    if (this.state !== 'reconnecting' || this.reconnectTimer) return;
-    const base = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** this.reconnectAttempt);
-    // ±20 % jitter so a fleet of processes does not reconnect in lock-step.
-    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
-    this.reconnectAttempt++;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      void this.tryReconnect();
-    }, delay);
-  }
-
-  private async tryReconnect(): Promise<void> {
-    if (this.state !== 'reconnecting') return;
-    try {
-      await this.openSession();
-      if (this.state !== 'reconnecting') return; // closed meanwhile; doClose tears the session down
-      this.log.info({ attempts: this.reconnectAttempt }, 'amqp connection restored');
-      this.setState('ready');
-    } catch (err) {
-      this.log.warn({ err: errMessage(err), attempt: this.reconnectAttempt }, 'amqp reconnect failed');
-      this.scheduleReconnect();
-    }
-  }
-
-  private async doClose(): Promise<void> {
-    if (this.state === 'connecting') await this.firstConnect.catch(() => undefined);
-    if (this.state === 'closed') return;
-    this.setState('closing');
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = undefined;
+  /** Closing: cancel every consumer and subscriber; in-flight handlers finish and ack first. */
+  private async drain(): Promise<void> {
     const cancels = [...this.consumers].map((c) => this.cancelConsumer(c));
     const unsubs = [...this.subscribers].map((s) => this.cancelSubscriber(s));
     await Promise.allSettled([...cancels, ...unsubs]);
-    const session = this.session;
-    this.session = undefined;
-    if (session) await session.model.close().catch(() => undefined);
-    this.setState('closed');
   }
 
   /** The live session; for operations that may wait for the first connect. */
   private async readySession(): Promise<Session> {
-    if (this.state === 'connecting') await this.firstConnect;
+    if (this.conn.status === 'connecting') await this.conn.waitUntilReady();
     return this.requireReady();
   }
 
   /** The live session, or a fast ServiceUnavailableError: callers never queue behind an outage. */
   private requireReady(): Session {
-    if (this.state !== 'ready' || !this.session) {
-      throw unavailable(this.state === 'closed' || this.state === 'closing' ? 'bus is closed' : `not connected (${this.state})`);
+    const state = this.conn.status;
+    if (state !== 'ready' || !this.session) {
+      throw unavailable(state === 'closed' || state === 'closing' ? 'bus is closed' : `not connected (${state})`);
     }
     return this.session;
   }
@@ -538,13 +434,13 @@ export class AmqpBus implements Bus {
   private async delayVia(session: Session, delayMs: number): Promise<string> {
     const step = delayStep(delayMs);
     const name = this.topology.delayQueue(step);
-    if (this.delaySteps.get(step) !== session.generation) {
+    if (this.delaySteps.get(step) !== session) {
       await this.withChannel(async (ch) => {
         await ch.assertExchange(name, 'fanout', { durable: true });
         await ch.assertQueue(name, { durable: true, arguments: { 'x-message-ttl': step, 'x-dead-letter-exchange': '' } });
         await ch.bindQueue(name, name, '');
       }, session);
-      this.delaySteps.set(step, session.generation);
+      this.delaySteps.set(step, session);
     }
     return name;
   }
@@ -609,13 +505,13 @@ export class AmqpBus implements Bus {
   private onConsumerChannelClosed(session: Session, c: ConsumerState, ch: Channel): void {
     if (c.channel !== ch) return;
     c.channel = undefined;
-    if (c.cancelled || this.session !== session || this.state !== 'ready') return;
+    if (c.cancelled || this.session !== session || this.conn.status !== 'ready') return;
     setTimeout(() => {
-      if (c.cancelled || c.channel || this.session !== session || this.state !== 'ready') return;
+      if (c.cancelled || c.channel || this.session !== session || this.conn.status !== 'ready') return;
       this.startConsumer(session, c).catch((err: unknown) =>
         this.log.error({ err: errMessage(err), queue: c.queue }, 'could not restore consumer'),
       );
-    }, this.backoff.initialMs);
+    }, this.conn.retryAfterMs);
   }
 
   private async cancelConsumer(c: ConsumerState): Promise<void> {
@@ -634,9 +530,7 @@ export class AmqpBus implements Bus {
 
   private async onMessage(session: Session, c: ConsumerState, ch: Channel, msg: ConsumeMessage): Promise<void> {
     const rawHeaders = (msg.properties.headers ?? {}) as Record<string, unknown>;
-    if (!this.signedFor(c.queue, msg.content, rawHeaders)) {
-      return await this.deadLetter(session, c, ch, msg, 'unauthenticated', new Error(UNSIGNED_ERROR));
-    }
+    if (!this.signedFor(c.queue, msg.content, rawHeaders)) return await this.settle(session, c, ch, msg, this.policy.unauthenticated(c));
     const prior = deliveriesOf(rawHeaders[DELIVERIES_HEADER]);
     const headers = cleanHeaders(rawHeaders);
 
@@ -644,7 +538,8 @@ export class AmqpBus implements Bus {
       // The broker gave this message back after a consumer vanished mid-way
       // (crash, lost channel). Count that attempt durably by republishing, so a
       // message that kills its consumer cannot loop forever.
-      return await this.failDelivery(session, c, ch, msg, prior, new Error('redelivered by the broker after a lost consumer'));
+      const verdict = this.policy.failed(this.failure(c, prior), new Error('redelivered by the broker after a lost consumer'));
+      return await this.settle(session, c, ch, msg, verdict);
     }
 
     let body: unknown;
@@ -652,14 +547,13 @@ export class AmqpBus implements Bus {
       body = JSON.parse(msg.content.toString('utf8'));
       if (c.opts.parse) body = c.opts.parse(body);
     } catch (err) {
-      return await this.deadLetter(session, c, ch, msg, 'malformed', err);
+      return await this.settle(session, c, ch, msg, this.policy.malformed({ queue: c.queue, autoAck: false }, err));
     }
 
     try {
       await c.handler(body, { redeliveries: prior, headers });
     } catch (err) {
-      if (err instanceof BriskError && !err.retryable) return await this.deadLetter(session, c, ch, msg, 'rejected', err);
-      return await this.failDelivery(session, c, ch, msg, prior, err);
+      return await this.settle(session, c, ch, msg, this.policy.failed(this.failure(c, prior), err));
     }
     safeAck(ch, msg);
   }
@@ -667,71 +561,56 @@ export class AmqpBus implements Bus {
   /** A message the broker counted as delivered already (`autoAck`): handle it; a failure only logs. */
   private async onAutoAckedMessage(c: ConsumerState, msg: ConsumeMessage): Promise<void> {
     const rawHeaders = (msg.properties.headers ?? {}) as Record<string, unknown>;
-    if (!this.signedFor(c.queue, msg.content, rawHeaders)) return await this.deadLetterCopy(c.queue, msg, new Error(UNSIGNED_ERROR));
+    if (!this.signedFor(c.queue, msg.content, rawHeaders)) return await this.settleSettled(c.queue, msg, this.policy.unauthenticated(c));
     let body: unknown;
     try {
       body = JSON.parse(msg.content.toString('utf8'));
       if (c.opts.parse) body = c.opts.parse(body);
     } catch (err) {
-      this.log.warn({ queue: c.queue, err: errMessage(err) }, 'dropping a malformed message');
-      return;
+      return await this.settleSettled(c.queue, msg, this.policy.malformed({ queue: c.queue, autoAck: true }, err));
     }
     try {
       await c.handler(body, { redeliveries: 0, headers: cleanHeaders(rawHeaders) });
     } catch (err) {
-      this.log.warn({ queue: c.queue, err: errMessage(err) }, 'handler failed; message dropped');
+      await this.settleSettled(c.queue, msg, this.policy.failed({ queue: c.queue, autoAck: true, redeliveries: 0, deliveryLimit: undefined }, err));
     }
   }
 
-  /** A retryable failure: republish with the count incremented, or dead-letter at the limit. */
-  private async failDelivery(
-    session: Session,
-    c: ConsumerState,
-    ch: Channel,
-    msg: ConsumeMessage,
-    prior: number,
-    err: unknown,
-  ): Promise<void> {
-    const limit = this.queues.get(c.queue)?.deliveryLimit ?? DEFAULT_DELIVERY_LIMIT;
-    if (isOutage(err)) {
-      // A dependency is down: hold the message a moment, then try again, uncounted.
-      await new Promise((r) => setTimeout(r, OUTAGE_RETRY_MS));
-      return await this.forward(session, ch, msg, c.queue, republishProps(msg, { [DELIVERIES_HEADER]: prior }));
-    }
-    if (prior + 1 >= limit) return await this.deadLetter(session, c, ch, msg, 'delivery-limit', err);
-    const props = republishProps(msg, { [DELIVERIES_HEADER]: prior + 1 });
-    await this.forward(session, ch, msg, c.queue, props);
+  private failure(c: ConsumerState, redeliveries: number): FailedDelivery {
+    return { queue: c.queue, autoAck: false, redeliveries, deliveryLimit: this.queues.get(c.queue)?.deliveryLimit };
   }
 
-  private async deadLetter(
-    session: Session,
-    c: ConsumerState,
-    ch: Channel,
-    msg: ConsumeMessage,
-    reason: DeadReason,
-    err: unknown,
-  ): Promise<void> {
-    if (c.queue === this.topology.deadLetterQueue) {
-      // Dead-lettering from the dead-letter queue would loop forever: drop it, loudly.
-      this.log.error({ queue: c.queue, reason, err: errMessage(err) }, 'dropping a message that failed on the dead-letter queue');
+  /** Carry out the policy's verdict on an unacked message that was not handled. */
+  private async settle(session: Session, c: ConsumerState, ch: Channel, msg: ConsumeMessage, v: DeliveryVerdict): Promise<void> {
+    if (v.action === 'drop') {
+      this.log.error({ queue: c.queue, err: v.error }, v.why);
       safeAck(ch, msg);
       return;
     }
-    this.log.warn({ queue: c.queue, reason, err: errMessage(err) }, 'message dead-lettered');
-    await this.forward(session, ch, msg, this.topology.deadLetterQueue, deadLetterProps(msg, c.queue, reason, err));
+    if (v.action === 'dead-letter') {
+      this.log.warn({ queue: c.queue, reason: v.reason, err: v.error }, 'message dead-lettered');
+      return await this.forward(session, ch, msg, this.topology.deadLetterQueue, deadLetterProps(msg, c.queue, v.reason, v.error));
+    }
+    if (v.delayMs > 0) await sleep(v.delayMs);
+    await this.forward(session, ch, msg, c.queue, republishProps(msg, { [DELIVERIES_HEADER]: v.redeliveries }));
   }
 
   /**
-   * A message that was settled on delivery (`autoAck` queues, topics) and
-   * carries no valid signature: a copy goes to the dead-letter queue for the
-   * operators, best effort (the original is gone either way).
+   * Carry out the policy's verdict on a message that was settled on delivery
+   * (`autoAck` queues, topics): it is gone either way, so it is dropped
+   * (logged), or a copy goes to the dead-letter queue for the operators,
+   * best effort.
    */
-  private async deadLetterCopy(source: string, msg: ConsumeMessage, err: Error): Promise<void> {
-    this.log.warn({ source, reason: 'unauthenticated', err: err.message }, 'message dead-lettered');
+  private async settleSettled(source: string, msg: ConsumeMessage, v: DeliveryVerdict): Promise<void> {
+    if (v.action !== 'dead-letter') {
+      this.log.warn({ source, err: v.action === 'drop' ? v.error : undefined }, v.action === 'drop' ? v.why : 'message dropped');
+      return;
+    }
+    this.log.warn({ source, reason: v.reason, err: v.error }, 'message dead-lettered');
     const session = this.session;
     if (!session) return;
-    await this.confirmedPublish(session, '', this.topology.deadLetterQueue, msg.content, deadLetterProps(msg, source, 'unauthenticated', err)).catch(
-      (e: unknown) => this.log.warn({ source, err: errMessage(e) }, 'could not dead-letter an unsigned message; dropped'),
+    await this.confirmedPublish(session, '', this.topology.deadLetterQueue, msg.content, deadLetterProps(msg, source, v.reason, v.error)).catch(
+      (e: unknown) => this.log.warn({ source, err: errMessage(e) }, 'could not dead-letter a message; dropped'),
     );
   }
 
@@ -798,18 +677,17 @@ export class AmqpBus implements Bus {
   private async onTopicMessage(s: SubscriberState, msg: ConsumeMessage): Promise<void> {
     if (s.cancelled) return;
     const headers = (msg.properties.headers ?? {}) as Record<string, unknown>;
-    if (!this.signer.verify(s.topic, '', msg.content, headers[SIGNATURE_HEADER])) return await this.deadLetterCopy(s.topic, msg, new Error(UNSIGNED_ERROR));
+    if (!this.signer.verify(s.topic, '', msg.content, headers[SIGNATURE_HEADER])) return await this.settleSettled(s.topic, msg, this.policy.unauthenticated({ queue: s.topic }));
     let body: unknown;
     try {
       body = JSON.parse(msg.content.toString('utf8'));
     } catch (err) {
-      this.log.warn({ topic: s.topic, err: errMessage(err) }, 'dropping a malformed topic message');
-      return;
+      return await this.settleSettled(s.topic, msg, this.policy.malformed({ queue: s.topic, autoAck: true }, err));
     }
     try {
       await s.handler(body);
     } catch (err) {
-      this.log.warn({ topic: s.topic, err: errMessage(err) }, 'topic subscriber failed');
+      await this.settleSettled(s.topic, msg, this.policy.failed({ queue: s.topic, autoAck: true, redeliveries: 0, deliveryLimit: undefined }, err));
     }
   }
 
@@ -830,34 +708,6 @@ export class AmqpBus implements Bus {
 
 async function declareTopic(ch: Channel, topic: string): Promise<void> {
   await ch.assertExchange(topic, 'fanout', { durable: true });
-}
-
-/**
- * amqplib's multiplexer writes every frame (each publish, each ack) to the
- * socket on its own: one syscall per frame, and socket writes were a fifth of
- * every role's CPU under load. Cork the socket while the multiplexer empties
- * its channels, so the frames of one pass leave in one `writev`.
- * Reaches into amqplib internals (`connection.muxer`, 0.10–2.x); when they are
- * not there, frames simply go out one by one as before.
- */
-function coalesceFrames(model: ChannelModel): void {
-  interface Corkable {
-    cork(): void;
-    uncork(): void;
-  }
-  const muxer = (model as unknown as { connection?: { muxer?: { out?: Partial<Corkable>; _readIncoming?: () => void } } }).connection?.muxer;
-  const out = muxer?.out;
-  const readIncoming = muxer?._readIncoming;
-  if (!muxer || typeof readIncoming !== 'function' || typeof out?.cork !== 'function' || typeof out.uncork !== 'function') return;
-  const socket = out as Corkable;
-  muxer._readIncoming = function corked(this: unknown): void {
-    socket.cork();
-    try {
-      readIncoming.call(this);
-    } finally {
-      socket.uncork();
-    }
-  };
 }
 
 /** Shortest delay step; a shorter delay waits this long. */
@@ -881,16 +731,6 @@ export function delayStep(delayMs: number): number {
 function encode(body: unknown): Buffer {
   // `undefined` has no JSON form; it travels as null.
   return Buffer.from(JSON.stringify(body ?? null), 'utf8');
-}
-
-function withHeartbeat(url: string, heartbeatS: number): string {
-  try {
-    const u = new URL(url);
-    if (!u.searchParams.has('heartbeat')) u.searchParams.set('heartbeat', String(heartbeatS));
-    return u.toString();
-  } catch {
-    return url; // amqplib reports a bad URL itself, with its own message
-  }
 }
 
 function deliveriesOf(v: unknown): number {
@@ -918,11 +758,11 @@ function headerText(v: unknown): string | undefined {
 }
 
 /** Properties of the dead-letter copy of `msg`, which was consumed from `source`. */
-function deadLetterProps(msg: ConsumeMessage, source: string, reason: DeadReason, err: unknown): Options.Publish {
+function deadLetterProps(msg: ConsumeMessage, source: string, reason: DeadReason, error: string): Options.Publish {
   const props = republishProps(msg, {
     [DEAD_LETTER_HEADERS.originalQueue]: source,
     [DEAD_LETTER_HEADERS.reason]: reason,
-    [DEAD_LETTER_HEADERS.error]: errMessage(err).slice(0, MAX_ERROR_HEADER_CHARS),
+    [DEAD_LETTER_HEADERS.error]: error.slice(0, MAX_ERROR_HEADER_CHARS),
   });
   props.persistent = true;
   delete props.expiration;
@@ -970,23 +810,7 @@ function amqpCode(err: unknown): number | undefined {
   return undefined;
 }
 
-function errMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 function unavailable(message: string, cause?: unknown): ServiceUnavailableError {
   const detail = cause === undefined ? message : `${message}: ${errMessage(cause)}`;
   return new ServiceUnavailableError('rabbitmq', detail, cause);
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(what)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

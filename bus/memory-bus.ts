@@ -1,12 +1,14 @@
-import { BriskError, isOutage } from '../core/errors.js';
+import { BriskError } from '../core/errors.js';
+import { sleep } from '../core/util.js';
+import { DeliveryPolicy, type DeliveryVerdict } from './delivery-policy.js';
 import { Topology } from './topology.js';
 import {
   DEAD_LETTER_HEADERS,
   MAX_SEND_DELAY_MS,
-  OUTAGE_RETRY_MS,
   type Bus,
   type ConnectionStatus,
   type ConsumeOptions,
+  type DeadReason,
   type DeliveryInfo,
   type MessageHandler,
   type QueueOptions,
@@ -37,20 +39,20 @@ interface QueueState {
   next: number;
 }
 
-const DEFAULT_DELIVERY_LIMIT = 5;
-
 /**
  * In-process {@link Bus}: standalone mode and unit tests. Same semantics as the
- * RabbitMQ bus (ack after the handler settles, prefetch, dead-lettering,
- * delivery limit), without the network. Bodies are passed by reference, not
- * serialised: senders must not mutate a body after sending it. A delayed send
- * waits in a timer (unref'd: it keeps no process alive), dropped on close —
- * like every message this bus holds, it does not survive the process.
+ * RabbitMQ bus (ack after the handler settles, prefetch, and the same
+ * {@link DeliveryPolicy} for what is not handled), without the network.
+ * Bodies are passed by reference, not serialised: senders must not mutate a
+ * body after sending it. A delayed send waits in a timer (unref'd: it keeps
+ * no process alive), dropped on close — like every message this bus holds, it
+ * does not survive the process.
  */
 export class MemoryBus implements Bus {
   private readonly queues = new Map<string, QueueState>();
   private readonly topics = new Map<string, Set<(body: unknown) => void | Promise<void>>>();
   private readonly topology: Topology;
+  private readonly policy: DeliveryPolicy;
   private state: ConnectionStatus = 'ready';
   private scheduled = false;
   /** Timers of delayed sends not yet due. */
@@ -58,6 +60,7 @@ export class MemoryBus implements Bus {
 
   constructor(opts: { prefix: string }) {
     this.topology = new Topology(opts.prefix);
+    this.policy = new DeliveryPolicy(this.topology.deadLetterQueue);
     this.queues.set(this.topology.deadLetterQueue, { opts: { durable: true }, messages: [], consumers: [], next: 0 });
   }
 
@@ -218,22 +221,13 @@ export class MemoryBus implements Bus {
       try {
         body = consumer.opts.parse ? consumer.opts.parse(env.body) : env.body;
       } catch (err) {
-        if (!autoAck) this.deadLetter(queue, env, 'malformed', err);
-        return;
+        return await this.settle(queue, q, env, this.policy.malformed({ queue, autoAck }, err));
       }
       try {
         await consumer.handler(body, info);
       } catch (err) {
-        // Settled on delivery: a failure drops the message, as on RabbitMQ.
-        if (autoAck) return;
-        const limit = q.opts.deliveryLimit ?? DEFAULT_DELIVERY_LIMIT;
-        if (isOutage(err)) {
-          // A dependency is down: hold the message a moment, then try again, uncounted.
-          await new Promise((r) => setTimeout(r, OUTAGE_RETRY_MS));
-          if (this.queues.get(queue) === q) q.messages.push(env);
-        } else if (err instanceof BriskError && !err.retryable) this.deadLetter(queue, env, 'rejected', err);
-        else if (env.redeliveries + 1 >= limit) this.deadLetter(queue, env, 'delivery-limit', err);
-        else if (this.queues.get(queue) === q) q.messages.push({ ...env, redeliveries: env.redeliveries + 1 });
+        const failed = { queue, autoAck, redeliveries: env.redeliveries, deliveryLimit: q.opts.deliveryLimit };
+        return await this.settle(queue, q, env, this.policy.failed(failed, err));
       }
     };
     const p = run().finally(() => {
@@ -244,7 +238,17 @@ export class MemoryBus implements Bus {
     consumer.settled.add(p);
   }
 
-  private deadLetter(queue: string, env: Envelope, reason: string, err: unknown): void {
+  /** Carry out the policy's verdict on a message that was not handled. */
+  private async settle(queue: string, q: QueueState, env: Envelope, v: DeliveryVerdict): Promise<void> {
+    if (v.action === 'drop') return;
+    if (v.action === 'dead-letter') return this.deadLetter(queue, env, v.reason, v.error);
+    if (v.delayMs > 0) await sleep(v.delayMs);
+    // A queue deleted meanwhile took its messages with it.
+    if (this.queues.get(queue) !== q) return;
+    q.messages.push(v.redeliveries === env.redeliveries ? env : { ...env, redeliveries: v.redeliveries });
+  }
+
+  private deadLetter(queue: string, env: Envelope, reason: DeadReason, error: string): void {
     const dlq = this.queues.get(this.topology.deadLetterQueue);
     if (!dlq) return;
     dlq.messages.push({
@@ -254,7 +258,7 @@ export class MemoryBus implements Bus {
         ...env.headers,
         [DEAD_LETTER_HEADERS.originalQueue]: queue,
         [DEAD_LETTER_HEADERS.reason]: reason,
-        [DEAD_LETTER_HEADERS.error]: err instanceof Error ? err.message : String(err),
+        [DEAD_LETTER_HEADERS.error]: error,
       },
     });
     this.schedule();

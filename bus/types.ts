@@ -13,7 +13,10 @@
  *   (`isOutage`: Redis, S3 unreachable) is not the message's fault: it is
  *   redelivered after {@link OUTAGE_RETRY_MS}, held meanwhile, and not counted
  *   toward the limit, so work waits out a restart instead of being
- *   dead-lettered in the first milliseconds of it.
+ *   dead-lettered in the first milliseconds of it. A consumer that gives a
+ *   message back untouched (`HandedBackError`: a scheduler stopping) has it
+ *   redelivered at once, uncounted too. The decision is written once, in
+ *   `delivery-policy.ts`.
  * - **topics**: fan-out to every current subscriber, fire-and-forget
  *   (heartbeats, function-updated notices). Nothing is stored for absent
  *   subscribers.
@@ -100,6 +103,9 @@ export interface Subscription {
   /** Stop receiving. In-flight handlers finish; their messages are still acked. */
   cancel(): Promise<void>;
 }
+
+/** `x-brisk-dead-reason` values (see {@link DEAD_LETTER_HEADERS}). */
+export type DeadReason = 'malformed' | 'rejected' | 'delivery-limit' | 'unauthenticated';
 
 /**
  * Headers a dead-lettered message carries in the dead-letter queue

@@ -43,6 +43,7 @@ import { ExecutorRegistry } from '../scheduler/executor-registry.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { FileObjectStore } from '../storage/file-object-store.js';
 import { FileStore } from '../storage/file-store.js';
+import { ensurePrivateDir } from '../storage/journal.js';
 import { FileKeyValueStore } from '../storage/file-kv-store.js';
 import { RedisConnection } from '../storage/redis-connection.js';
 import { RedisKeyValueStore } from '../storage/redis-kv-store.js';
@@ -92,6 +93,8 @@ export async function connectInfrastructure(cfg: BriskConfig, mode: Mode, role: 
   let redis: RedisConnection | undefined;
   if (mode === 'standalone') {
     const dir = path.resolve(cfg.BRISK_DATA_DIR);
+    // Every tenant's records live here, and functions run as other uids: the platform's user only.
+    if (!ensurePrivateDir(dir)) logger.warn({ dir }, 'cannot make the data dir private (0700): functions may read other tenants\' records');
     bus = new MemoryBus({ prefix: cfg.BRISK_BUS_PREFIX });
     store = new FileStore(path.join(dir, 'meta'), { activationTtlS: cfg.BRISK_ACTIVATION_TTL_S });
     objects = new FileObjectStore(path.join(dir, 'objects'));
@@ -180,7 +183,7 @@ export async function startMetricsServer(cfg: BriskConfig, metrics: Metrics, log
  */
 export function createUserQueues(cfg: BriskConfig, infra: Infrastructure, logger: Logger): UserQueues {
   if (infra.mode === 'standalone') return new BusUserQueues({ bus: infra.bus, prefix: infra.topology.prefix });
-  return new AmqpUserQueues({ url: cfg.BRISK_RABBITMQ_URL, prefix: infra.topology.prefix, logger: logger.child({ component: 'user-queues' }) });
+  return new AmqpUserQueues({ url: cfg.BRISK_RABBITMQ_URL, prefix: infra.topology.prefix, kv: infra.kv, logger: logger.child({ component: 'user-queues' }) });
 }
 
 export async function startGateway(cfg: BriskConfig, infra: Infrastructure, logger: Logger): Promise<GatewayServer & { port: number }> {

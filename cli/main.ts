@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../core/logger.js';
 import type { Infrastructure, Mode, Stoppable } from './compose.js';
 import { CLIENT_USAGE, runClientCommand } from './client/commands.js';
 import { installFatalHandler } from './fatal.js';
+import { ensurePrivateDir } from '../storage/journal.js';
 
 const USAGE = `brisk — a fast Functions-as-a-Service platform
 
@@ -108,7 +109,7 @@ async function stopAll(started: Stoppable[], infra: Infrastructure, logger: Logg
 function ensureStandaloneAdminKey(dataDir: string): { key: string; file: string; created: boolean } {
   const file = path.resolve(dataDir, 'admin-key');
   if (fs.existsSync(file)) return { key: fs.readFileSync(file, 'utf8').trim(), file, created: false };
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  ensurePrivateDir(path.dirname(file));
   const key = `bka_${randomBytes(32).toString('base64url')}`;
   fs.writeFileSync(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
   return { key, file, created: true };

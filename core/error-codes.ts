@@ -109,6 +109,7 @@ export const ERROR_CODES = [
   // The platform's fault (`x-brisk-fault: platform`): 5xx answers, and the
   // `error.code` of a `platform_error` activation.
   'INTERNAL', // an unexpected error
+  'HANDED_BACK', // a consumer gave a message back untouched (a scheduler stopping); redelivered without counting
   'PLATFORM_ERROR', // a platform fault without a code of its own
   'SERVICE_UNAVAILABLE', // RabbitMQ, Redis, S3 or Docker cannot be reached right now
   'GATEWAY_TIMEOUT', // no result before the sync call's deadline
@@ -168,6 +169,7 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
  * raised, or stops a process at start-up; the README need not list them.
  */
 export const INTERNAL_ERROR_CODES = [
+  'HANDED_BACK', // the bus redelivers it uncounted; never answered over HTTP
   'REQUEUED', // a queue trigger hands a message back to the broker (the consumer requeues it)
   'INIT_FAILED', // the executor turns it into the function error FUNCTION_ERROR (with the runtime's errorType)
   'QUEUE_NOT_DECLARED', // the in-process bus: a send to a queue nobody declared (a bug in Brisk)

@@ -137,6 +137,18 @@ export function isOutage(err: unknown): boolean {
   return err instanceof BriskError && err.code === 'SERVICE_UNAVAILABLE';
 }
 
+/**
+ * Work a consumer gives back untouched, through no fault of the message: a
+ * scheduler stopping while a request waits for capacity leaves it for another
+ * scheduler. The bus puts the message back in its queue at once and does not
+ * count a failed delivery (see `bus/delivery-policy.ts`).
+ */
+export class HandedBackError extends PlatformError {
+  constructor(message: string, data?: Record<string, unknown>) {
+    super('HANDED_BACK', message, { status: 503, retryable: true, data });
+  }
+}
+
 /** The caller waited longer than the platform allows for a sync result. */
 export class GatewayTimeoutError extends PlatformError {
   constructor(message: string, data?: Record<string, unknown>) {
@@ -153,6 +165,7 @@ const registry: Record<string, new (...args: never[]) => BriskError> = {
   ThrottledError,
   PlatformError,
   ServiceUnavailableError,
+  HandedBackError,
   GatewayTimeoutError,
 };
 

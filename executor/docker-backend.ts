@@ -8,6 +8,7 @@ import Dockerode from 'dockerode';
 import { pino } from 'pino';
 import { BriskError, PlatformError, ServiceUnavailableError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { errMessage } from '../core/util.js';
 import type { InitRequest, RunRequest } from '../runtime/protocol.js';
 import { RuntimeClient, RuntimeConnectionError, RuntimeTimeoutError } from './runtime-client.js';
 import { readLogTail } from './docker-logs.js';
@@ -179,7 +180,7 @@ export class DockerBackend implements ExecutorBackend {
     try {
       await this.docker.ping();
     } catch (err) {
-      throw new ServiceUnavailableError('docker', `cannot reach the Docker daemon (${errorMessage(err)}); is dockerd running and is its socket readable?`, err);
+      throw new ServiceUnavailableError('docker', `cannot reach the Docker daemon (${errMessage(err)}); is dockerd running and is its socket readable?`, err);
     }
     await this.ensureImage();
     await this.removeLeftovers();
@@ -209,7 +210,7 @@ export class DockerBackend implements ExecutorBackend {
     try {
       await this.buildImage();
     } catch (err) {
-      throw new PlatformError('RUNTIME_IMAGE_BUILD_FAILED', `could not build runtime image '${this.image}': ${errorMessage(err)}`, {
+      throw new PlatformError('RUNTIME_IMAGE_BUILD_FAILED', `could not build runtime image '${this.image}': ${errMessage(err)}`, {
         cause: err,
         retryable: false,
         status: 500,
@@ -231,7 +232,7 @@ export class DockerBackend implements ExecutorBackend {
       return (info.Config?.Labels ?? {}) as Record<string, string>;
     } catch (err) {
       if (statusCodeOf(err) === 404) return undefined;
-      throw new ServiceUnavailableError('docker', `cannot inspect image '${this.image}': ${errorMessage(err)}`, err);
+      throw new ServiceUnavailableError('docker', `cannot inspect image '${this.image}': ${errMessage(err)}`, err);
     }
   }
 
@@ -349,7 +350,7 @@ export class DockerBackend implements ExecutorBackend {
       await rm(packageHostDir, { recursive: true, force: true });
       for (const i of this.instances) if (i.id === name) this.instances.delete(i);
       if (err instanceof BriskError) throw err;
-      throw new PlatformError('INSTANCE_START_FAILED', `could not start a container from '${this.image}': ${errorMessage(err)}`, { cause: err });
+      throw new PlatformError('INSTANCE_START_FAILED', `could not start a container from '${this.image}': ${errMessage(err)}`, { cause: err });
     }
   }
 
@@ -560,7 +561,7 @@ export class DockerInstance implements Instance {
 
   /** Why the socket failed: wait briefly for the container to stop, then read its state. */
   private async diagnose(err: unknown): Promise<InstanceFault> {
-    const message = errorMessage(err);
+    const message = errMessage(err);
     try {
       // The socket closes a moment before Docker records the exit; give it up to 2 s.
       await this.container.wait({ condition: 'not-running', abortSignal: AbortSignal.timeout(2000) }).catch(() => undefined);
@@ -573,7 +574,7 @@ export class DockerInstance implements Instance {
         return { kind: 'crash', exitCode, signal };
       }
     } catch (inspectErr) {
-      return { kind: 'unreachable', message: `${message}; inspect failed: ${errorMessage(inspectErr)}` };
+      return { kind: 'unreachable', message: `${message}; inspect failed: ${errMessage(inspectErr)}` };
     }
     return { kind: 'unreachable', message };
   }
@@ -583,7 +584,7 @@ export class DockerInstance implements Instance {
     try {
       await this.container.pause();
     } catch (err) {
-      throw new PlatformError('INSTANCE_PAUSE_FAILED', `could not pause ${this.id}: ${errorMessage(err)}`, { cause: err });
+      throw new PlatformError('INSTANCE_PAUSE_FAILED', `could not pause ${this.id}: ${errMessage(err)}`, { cause: err });
     }
   }
 
@@ -591,7 +592,7 @@ export class DockerInstance implements Instance {
     try {
       await this.container.unpause();
     } catch (err) {
-      throw new PlatformError('INSTANCE_RESUME_FAILED', `could not resume ${this.id}: ${errorMessage(err)}`, { cause: err });
+      throw new PlatformError('INSTANCE_RESUME_FAILED', `could not resume ${this.id}: ${errMessage(err)}`, { cause: err });
     }
   }
 
@@ -691,8 +692,4 @@ function statusCodeOf(err: unknown): number | undefined {
     return typeof s === 'number' ? s : undefined;
   }
   return undefined;
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PlatformError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { sleep } from '../core/util.js';
 
 /**
  * One uid per process-backend instance, when the executor runs as root: a
@@ -211,7 +212,7 @@ export class UidLeases {
       }
       const age = await stat(this.lockPath()).then((s) => Date.now() - s.mtimeMs, () => 0);
       if (age > STALE_LOCK_MS) await rmdir(this.lockPath()).catch(() => undefined);
-      else await new Promise((r) => setTimeout(r, 5));
+      else await sleep(5);
     }
     return false;
   }

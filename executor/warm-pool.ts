@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { backoffDelay, type Backoff } from '../core/backoff.js';
 import { BuildError, PlatformError, ThrottledError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { FunctionVersion, StartKind, WarmInstanceInfo } from '../core/types.js';
@@ -42,7 +43,11 @@ export interface WarmPoolOptions {
    * supports it; they are resumed on the next warm hit. Undefined: never pause.
    */
   pauseIdleAfterMs?: number;
-  /** After a failed pre-start, wait this long before trying again. Default 1 s. */
+  /**
+   * After a failed pre-start, wait this long before trying again; doubled
+   * with each failed round in a row, up to {@link REFILL_BACKOFF_MAX_MS}.
+   * Default 1 s.
+   */
   refillBackoffMs?: number;
   logger?: Logger;
 }
@@ -131,6 +136,13 @@ const fnKeyOf = (fn: FunctionVersion): string => `${fn.namespace}/${fn.name}@${f
 const poolKeyOf = (memoryMb: number, allowEgress: boolean): string => `${memoryMb}:${allowEgress ? 'egress' : 'sealed'}`;
 
 /**
+ * Cap on the pause between pre-start rounds that keep failing (a backend
+ * down): long enough not to hammer it, short enough that the pool is full
+ * again soon after it is back (a cold start meanwhile creates its own instance).
+ */
+export const REFILL_BACKOFF_MAX_MS = 10_000;
+
+/**
  * Instances for an executor, over any {@link ExecutorBackend}: warm (loaded
  * with the exact function version, idle), generic pre-started "stem cells" per
  * memory size that a cold function can `/init` into, and fresh ones. Keeps the
@@ -146,12 +158,19 @@ export class WarmPool {
   private readonly pools = new Map<string, PoolTarget>();
   private readonly sweepTimer: NodeJS.Timeout;
   private refillTimer: NodeJS.Timeout | undefined;
+  private readonly refillBackoff: Backoff;
+  /** Pre-start rounds that failed in a row (reset by a success). */
+  private refillFailures = 0;
+  /** The pause of the current failed round. */
+  private refillHoldMs = 0;
   private readonly changeWaiters = new Set<() => void>();
   private seq = 0;
   private closing = false;
   private closePromise: Promise<void> | undefined;
 
   constructor(private readonly opts: WarmPoolOptions) {
+    const initialMs = opts.refillBackoffMs ?? 1000;
+    this.refillBackoff = { type: 'exponential', initialMs, maxMs: Math.max(initialMs, REFILL_BACKOFF_MAX_MS) };
     const now = Date.now();
     for (const memoryMb of opts.poolMemorySizes ?? [256]) {
       this.pools.set(poolKeyOf(memoryMb, false), { memoryMb, allowEgress: false, base: opts.poolSize, target: opts.poolSize, lastColdAt: now, retryAt: 0 });
@@ -530,27 +549,37 @@ export class WarmPool {
         }
         slot.state = 'stem';
         slot.lastUsed = Date.now();
+        this.refillFailures = 0;
         this.changed();
         return instance;
       },
       (err: unknown) => {
         this.opts.logger?.warn({ err, memoryMb: p.memoryMb }, 'pre-starting a pool instance failed');
-        const backoff = this.opts.refillBackoffMs ?? 1000;
-        p.retryAt = Date.now() + backoff;
+        this.holdRefill(p);
         this.slots.delete(slot);
         this.changed();
-        if (!this.closing && this.refillTimer === undefined) {
-          this.refillTimer = setTimeout(() => {
-            this.refillTimer = undefined;
-            // Timers may fire a millisecond "early" by Date.now(); the wait is over either way.
-            for (const q of this.pools.values()) q.retryAt = 0;
-            this.refill();
-          }, backoff);
-          this.refillTimer.unref();
-        }
         return undefined;
       },
     );
+  }
+
+  /**
+   * After a failed pre-start: no more pre-starts in that pool until the
+   * backoff of this round has passed. The pools share one backend, so the
+   * rounds (and the growing pause) are counted for all of them together.
+   */
+  private holdRefill(p: PoolTarget): void {
+    if (this.refillTimer === undefined && !this.closing) {
+      this.refillHoldMs = backoffDelay(this.refillBackoff, this.refillFailures++);
+      this.refillTimer = setTimeout(() => {
+        this.refillTimer = undefined;
+        // Timers may fire a millisecond "early" by Date.now(); the wait is over either way.
+        for (const q of this.pools.values()) q.retryAt = 0;
+        this.refill();
+      }, this.refillHoldMs);
+      this.refillTimer.unref();
+    }
+    p.retryAt = Date.now() + this.refillHoldMs;
   }
 
   // ---------------------------------------------------------------------------

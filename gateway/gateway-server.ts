@@ -39,7 +39,7 @@ export interface GatewayServerDeps {
   /** Feature routers outside /v1 (http trigger routes …). */
   publicRouters?: (ctx: GatewayContext) => Router[];
   /** A namespace's triggers, removed when the namespace is deleted (the trigger feature's part of the purge). */
-  namespaceTriggers: Pick<NamespacePurgeDeps, 'triggers' | 'triggersChanged'>;
+  namespaceTriggers: Pick<NamespacePurgeDeps, 'triggers' | 'triggersChanged' | 'userQueues'>;
 }
 
 /** What feature routers get to work with. */

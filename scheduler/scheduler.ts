@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bus, DeliveryInfo, Subscription } from '../bus/types.js';
 import type { Topology } from '../bus/topology.js';
 import type { ErrorCode } from '../core/error-codes.js';
+import { HandedBackError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import { parseCompletion, parseDispatch, parseHeartbeat, parseInvocationRequest } from '../core/schemas.js';
@@ -226,7 +227,7 @@ export class Scheduler {
   }
 
   private async waitOrExpire(req: InvocationRequest, signal: CapacitySignal, ticket: number): Promise<void> {
-    if (this.stopping) throw new Error('scheduler stopping; request left for another scheduler');
+    if (this.stopping) throw new HandedBackError('scheduler stopping; request left for another scheduler');
     if (this.o.retry.tooOld(req)) throw new EventTooOld();
     if (Date.now() > req.deadline) throw new DeadlinePassed();
     await signal.wait(CAPACITY_RECHECK_MS, ticket);

@@ -2,13 +2,15 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { ValidationError } from '../core/errors.js';
+import { PRIVATE_DIR, PRIVATE_FILE } from './journal.js';
 import type { ObjectStore, StoreStatus } from './types.js';
 
 /**
  * Standalone {@link ObjectStore}: one file per object under `dir`. Keys are
  * slash-separated paths; a key that would escape `dir` is refused. Writes go to
  * a temporary file first and are renamed into place, so a reader never sees a
- * half-written object.
+ * half-written object. Directories are 0700 and files 0600: objects are
+ * tenants' data, and functions on the process backend run as other uids.
  */
 export class FileObjectStore implements ObjectStore {
   private state: StoreStatus = 'connecting';
@@ -24,7 +26,9 @@ export class FileObjectStore implements ObjectStore {
 
   async waitUntilReady(): Promise<void> {
     if (this.state === 'connecting') {
-      await fs.mkdir(this.root, { recursive: true });
+      await fs.mkdir(this.root, { recursive: true, mode: PRIVATE_DIR });
+      // Made by an older version with the default mode: private from now on.
+      await fs.chmod(this.root, PRIVATE_DIR);
       this.state = 'ready';
     }
   }
@@ -35,9 +39,9 @@ export class FileObjectStore implements ObjectStore {
 
   async put(key: string, data: Buffer): Promise<void> {
     const file = this.pathOf(key);
-    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.mkdir(path.dirname(file), { recursive: true, mode: PRIVATE_DIR });
     const tmp = `${file}.${randomUUID()}.tmp`;
-    await fs.writeFile(tmp, data);
+    await fs.writeFile(tmp, data, { mode: PRIVATE_FILE });
     await fs.rename(tmp, file);
   }
 

@@ -7,7 +7,31 @@ import path from 'node:path';
  * crashed process loses nothing it acknowledged; a crashed machine may lose the
  * last moments. Compaction rewrites the file from a snapshot of live entries
  * into a temporary file and renames it over the journal (atomic on POSIX).
+ *
+ * Private to the platform's user: the directory is made 0700 and the file
+ * 0600 (a journal holds every tenant's records, and functions on the process
+ * backend run as other uids on the same machine). A file left 0644 by an
+ * older version is made 0600 when opened.
  */
+/** Modes of what the standalone stores write under BRISK_DATA_DIR: the platform's user only. */
+export const PRIVATE_DIR = 0o700;
+export const PRIVATE_FILE = 0o600;
+
+/**
+ * Make `dir` (and missing parents) 0700, and an existing `dir` 0700 too (one
+ * an older version made 0755). Returns false when its mode could not be
+ * changed (not its owner): the caller warns.
+ */
+export function ensurePrivateDir(dir: string): boolean {
+  fs.mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });
+  try {
+    fs.chmodSync(dir, PRIVATE_DIR);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class Journal<T> {
   private fd: number | undefined;
   private lines = 0;
@@ -20,7 +44,7 @@ export class Journal<T> {
 
   /** Read every entry (skipping a torn last line), then open for appending. */
   open(): T[] {
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: PRIVATE_DIR });
     const entries: T[] = [];
     if (fs.existsSync(this.file)) {
       const text = fs.readFileSync(this.file, 'utf8');
@@ -34,7 +58,8 @@ export class Journal<T> {
       }
     }
     this.lines = entries.length;
-    this.fd = fs.openSync(this.file, 'a');
+    this.fd = fs.openSync(this.file, 'a', PRIVATE_FILE);
+    fs.fchmodSync(this.fd, PRIVATE_FILE);
     return entries;
   }
 
@@ -52,7 +77,7 @@ export class Journal<T> {
   /** Replace the journal's contents with `live`. */
   compact(live: Iterable<T>): void {
     const tmp = `${this.file}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
+    const fd = fs.openSync(tmp, 'w', PRIVATE_FILE);
     let n = 0;
     try {
       let chunk = '';
@@ -71,7 +96,7 @@ export class Journal<T> {
     }
     fs.renameSync(tmp, this.file);
     if (this.fd !== undefined) fs.closeSync(this.fd);
-    this.fd = fs.openSync(this.file, 'a');
+    this.fd = fs.openSync(this.file, 'a', PRIVATE_FILE);
     this.lines = n;
   }
 

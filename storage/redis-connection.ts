@@ -1,9 +1,14 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
+import { backoffDelay, type Backoff } from '../core/backoff.js';
 import { PlatformError, ServiceUnavailableError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { errMessage, withTimeout } from '../core/util.js';
 import type { StoreStatus } from './types.js';
+
+/** ioredis's reconnect pauses: 100 ms (its first retry is `times` 1), 200 ms, … capped at 2 s. */
+const RECONNECT_BACKOFF: Backoff = { type: 'exponential', initialMs: 50, maxMs: 2000 };
 
 export interface RedisConnectionOptions {
   /** redis://host:port/db — ignored when `redis` is given. */
@@ -60,8 +65,7 @@ export class RedisConnection {
         // One retry, no queueing while disconnected: fail fast, let callers answer 503.
         maxRetriesPerRequest: 1,
         enableOfflineQueue: false,
-        // 50 ms, 100 ms, … capped at 2 s.
-        retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+        retryStrategy: (times) => backoffDelay(RECONNECT_BACKOFF, times),
       });
     }
     this.client.on('error', (err: Error) => this.onClientError(err));
@@ -224,20 +228,4 @@ export function globEscape(text: string): string {
 
 function isReplyError(err: unknown): boolean {
   return err instanceof Error && err.name === 'ReplyError';
-}
-
-function errMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

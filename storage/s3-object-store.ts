@@ -1,5 +1,6 @@
 import { Client } from 'minio';
 import { PlatformError, ServiceUnavailableError } from '../core/errors.js';
+import { errMessage } from '../core/util.js';
 import type { ObjectStore, StoreStatus } from './types.js';
 
 export interface S3ObjectStoreOptions {
@@ -237,8 +238,4 @@ function s3Code(err: unknown): string | undefined {
     if (typeof code === 'string') return code;
   }
   return undefined;
-}
-
-function errMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -18,6 +18,8 @@ export interface NamespacePurgeDeps {
   triggers: { deleteNamespace(namespace: string): Promise<void> };
   /** Tells schedulers and gateways that a namespace's triggers changed (the control topic). */
   triggersChanged: (namespace: string) => Promise<void>;
+  /** The users' queues (RabbitMQ, or the memory bus in standalone): the namespace's are deleted with their messages. */
+  userQueues: { deleteNamespace(namespace: string): Promise<number> };
   deadLetters: Pick<DeadLetterStore, 'deleteNamespace'>;
   secrets: Pick<FunctionSecrets, 'dropNamespace'>;
   store: Pick<MetadataStore, 'deleteActivations'>;
@@ -37,8 +39,9 @@ export interface NamespacePurgeDeps {
  *    delete (SCAN/UNLINK on Redis, DeleteObjects on S3, one journal line on
  *    the file stores), so the event loop is never held for long: functions
  *    first (nothing new is invoked), then triggers (schedulers and queue
- *    consumers drop them on the control-topic notice), activations, dead
- *    letters, state, objects, usage and secrets.
+ *    consumers drop them on the control-topic notice), the namespace's user
+ *    queues with their messages, activations, dead letters, state, objects,
+ *    usage and secrets.
  * 3. {@link TenancyService.finishDelete} removes the record: the name is free.
  *
  * Every step is idempotent. An interrupted delete (a store outage, a crash)
@@ -87,6 +90,7 @@ export class NamespacePurge {
     }
     await d.triggers.deleteNamespace(ns);
     await d.triggersChanged(ns);
+    counts['queues'] = await d.userQueues.deleteNamespace(ns);
     counts['activations'] = await d.store.deleteActivations(ns);
     await d.deadLetters.deleteNamespace(ns);
     counts['state'] = await d.kv.deleteByPrefix(stateKey(ns, ''));

@@ -1,4 +1,4 @@
-import type { Bus, Subscription } from '../bus/types.js';
+import type { Bus, ConnectionStatus, Subscription } from '../bus/types.js';
 import { BriskError } from '../core/errors.js';
 import { deadQueueName, userQueueBrokerName, type QueueDelivery, type UserQueues } from './user-queues.js';
 
@@ -15,14 +15,17 @@ interface StoredMessage {
  * RabbitMQ: each user queue is a bus queue named
  * `<prefix>.userq.<namespace>.<queue>` ({@link userQueueBrokerName}).
  * Messages live in memory: they do not survive a restart of the standalone
- * process.
+ * process, and neither does the list of the queues each namespace used,
+ * which {@link deleteNamespace} reads.
  */
 export class BusUserQueues implements UserQueues {
   private seq = 0;
+  /** Namespace → the user queue names it used (declared by a send or a consume). */
+  private readonly used = new Map<string, Set<string>>();
 
   constructor(private readonly deps: { bus: Bus; prefix: string }) {}
 
-  get status(): string {
+  get status(): ConnectionStatus {
     return this.deps.bus.status;
   }
 
@@ -38,7 +41,9 @@ export class BusUserQueues implements UserQueues {
   }
 
   async send(namespace: string, queue: string, body: Buffer, opts: { contentType?: string; headers?: Record<string, string> } = {}): Promise<void> {
-    await this.publish(this.brokerName(namespace, queue), body, opts);
+    const q = this.brokerName(namespace, queue);
+    this.note(namespace, queue);
+    await this.publish(q, body, opts);
   }
 
   /** Put a message on a bus queue (already scoped), declaring it when missing. */
@@ -55,6 +60,7 @@ export class BusUserQueues implements UserQueues {
 
   async consume(namespace: string, queue: string, onMessage: (d: QueueDelivery) => void, opts: { prefetch: number }): Promise<Subscription> {
     const q = this.brokerName(namespace, queue);
+    this.note(namespace, queue);
     await this.deps.bus.assertQueue(q, { durable: true });
     return this.deps.bus.consume<StoredMessage>(
       q,
@@ -94,5 +100,22 @@ export class BusUserQueues implements UserQueues {
       this.deps.bus.queueDepth(deadQueueName(q)).catch(() => 0),
     ]);
     return { messages, deadLetters };
+  }
+
+  async deleteNamespace(namespace: string): Promise<number> {
+    const queues = [...(this.used.get(namespace) ?? [])];
+    for (const queue of queues) {
+      const q = `${this.deps.prefix}.userq.${namespace}.${queue}`;
+      await this.deps.bus.deleteQueue(q);
+      await this.deps.bus.deleteQueue(deadQueueName(q));
+    }
+    this.used.delete(namespace);
+    return queues.length;
+  }
+
+  private note(namespace: string, queue: string): void {
+    let set = this.used.get(namespace);
+    if (!set) this.used.set(namespace, (set = new Set()));
+    set.add(queue);
   }
 }

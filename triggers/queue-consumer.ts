@@ -2,6 +2,7 @@ import type { Subscription } from '../bus/types.js';
 import { NotFoundError, ValidationError } from '../core/errors.js';
 import { exceedsDepth, MAX_JSON_DEPTH } from '../core/json-depth.js';
 import type { Logger } from '../core/logger.js';
+import { sleep } from '../core/util.js';
 import type { TriggerInvoker } from './trigger-invoker.js';
 import { triggerLabel, triggerRevision, type QueueEvent, type QueueMessageEvent, type Trigger, type TriggerOf } from './types.js';
 import { QUEUE_DEAD_HEADERS, type QueueDelivery, type UserQueues } from './user-queues.js';
@@ -196,8 +197,4 @@ export function toMessageEvent(d: QueueDelivery): QueueMessageEvent {
     }
   }
   return { ...base, body: text, isBase64Encoded: false };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

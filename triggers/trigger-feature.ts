@@ -52,7 +52,7 @@ export function triggerGatewayRouters(
 ): {
   api: (ctx: TriggerGatewayContext) => Router[];
   public: (ctx: TriggerGatewayContext) => Router[];
-  namespaceTriggers: Pick<NamespacePurgeDeps, 'triggers' | 'triggersChanged'>;
+  namespaceTriggers: Pick<NamespacePurgeDeps, 'triggers' | 'triggersChanged' | 'userQueues'>;
 } {
   const triggers = new TriggerStore(infra.kv);
   const log = opts.logger.child({ component: 'triggers' });
@@ -73,7 +73,7 @@ export function triggerGatewayRouters(
         admit: ctx.admit,
       }),
     ],
-    namespaceTriggers: { triggers, triggersChanged: (namespace) => service.announce(namespace) },
+    namespaceTriggers: { triggers, triggersChanged: (namespace) => service.announce(namespace), userQueues: opts.queues },
   };
 }
 

@@ -1,3 +1,4 @@
+import { retry, type Backoff } from '../core/backoff.js';
 import { NotFoundError } from '../core/errors.js';
 import { FINAL_STATUSES, type Activation } from '../core/types.js';
 import type { Submitter } from '../invocations/submit.js';
@@ -12,7 +13,7 @@ import { triggerLabel, type Trigger } from './types.js';
  * scheduler (schedules, queues, storage events); async submits need no reply queue.
  */
 export class TriggerInvoker {
-  private readonly pollMs: number;
+  private readonly poll: Backoff;
 
   constructor(
     private readonly deps: {
@@ -22,7 +23,8 @@ export class TriggerInvoker {
       pollMs?: number;
     },
   ) {
-    this.pollMs = deps.pollMs ?? 100;
+    // Backs off to 1 s: a function with retries may take a while, and every poll is a store read.
+    this.poll = { type: 'exponential', initialMs: deps.pollMs ?? 100, factor: 1.5, maxMs: 1000 };
   }
 
   /** Invoke the trigger's function with `event`; resolves with the activation id once queued. */
@@ -37,28 +39,11 @@ export class TriggerInvoker {
    * function's `retries` allow). Rejects with the signal's reason when aborted.
    */
   async waitForFinal(namespace: string, activationId: string, signal?: AbortSignal): Promise<Activation> {
-    let delay = this.pollMs;
-    for (;;) {
-      signal?.throwIfAborted();
-      const a = await this.deps.store.getActivation(namespace, activationId);
-      if (a && FINAL_STATUSES.has(a.status)) return a;
-      await sleep(delay, signal);
-      // Back off to 1 s: a function with retries may take a while, and every poll is a store read.
-      delay = Math.min(1000, Math.round(delay * 1.5));
-    }
+    const final = await retry(() => this.deps.store.getActivation(namespace, activationId), {
+      backoff: this.poll,
+      until: (a) => a !== undefined && FINAL_STATUSES.has(a.status),
+      signal,
+    });
+    return final as Activation;
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

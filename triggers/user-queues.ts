@@ -1,4 +1,4 @@
-import type { Subscription } from '../bus/types.js';
+import type { ConnectionStatus, Subscription } from '../bus/types.js';
 import { ValidationError } from '../core/errors.js';
 import { QUEUE_PATTERN } from './types.js';
 
@@ -15,7 +15,7 @@ import { QUEUE_PATTERN } from './types.js';
  * another namespace's queue of the same name.
  */
 export interface UserQueues {
-  readonly status: string;
+  readonly status: ConnectionStatus;
   waitUntilReady(): Promise<void>;
   /** Idempotent. Unacknowledged deliveries go back to their queue. */
   close(): Promise<void>;
@@ -29,6 +29,13 @@ export interface UserQueues {
   consume(namespace: string, queue: string, onMessage: (d: QueueDelivery) => void, opts: { prefetch: number }): Promise<Subscription>;
   /** Messages ready in a queue and in its `<queue>.dead` companion. */
   depth(namespace: string, queue: string): Promise<{ messages: number; deadLetters: number }>;
+  /**
+   * Delete every queue `namespace` has used, and its `<queue>.dead`
+   * companion, with their messages: the namespace is being deleted, and one
+   * created later under its name must not inherit them. Idempotent. Returns
+   * how many queues were deleted.
+   */
+  deleteNamespace(namespace: string): Promise<number>;
 }
 
 /** Headers Brisk sets on a message it dead-letters. */

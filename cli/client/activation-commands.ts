@@ -1,4 +1,5 @@
 import { FINAL_STATUSES, type Activation, type ActivationStatus } from '../../core/types.js';
+import { sleep } from '../../core/util.js';
 import { ExitCode } from './cli-error.js';
 import { seg, type CommandContext } from './command-context.js';
 import { functionName } from './function-commands.js';
@@ -145,7 +146,8 @@ async function follow(
     emit(initial, (a) => shown.has(a.activationId));
     out.progress('(following: Ctrl-C to stop)');
     while (!stop.signal.aborted) {
-      await sleep(FOLLOW_POLL_MS, stop.signal);
+      // Ctrl-C ends the pause at once (it rejects) and the loop.
+      await sleep(FOLLOW_POLL_MS, stop.signal).catch(() => undefined);
       if (stop.signal.aborted) break;
       try {
         emit(await fetchRecent(FOLLOW_WINDOW, stop.signal));
@@ -182,16 +184,4 @@ function outcomeExitCode(status: ActivationStatus): number {
 
 function indent(text: string): string {
   return text.replace(/^/gm, '  ');
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

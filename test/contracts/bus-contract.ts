@@ -8,9 +8,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BriskError, ValidationError } from '../../core/errors.js';
+import { BriskError, HandedBackError, ServiceUnavailableError, ValidationError } from '../../core/errors.js';
 import { Topology } from '../../bus/topology.js';
-import { DEAD_LETTER_HEADERS, type Bus, type DeliveryInfo } from '../../bus/types.js';
+import { DEAD_LETTER_HEADERS, OUTAGE_RETRY_MS, type Bus, type DeliveryInfo } from '../../bus/types.js';
 
 export type MakeBus = (prefix: string) => Bus | Promise<Bus>;
 
@@ -235,6 +235,62 @@ export function busContract(name: string, makeBus: MakeBus): void {
       expect(dead[0]?.info.headers[DEAD_LETTER_HEADERS.reason]).toBe('delivery-limit');
       expect(dead[0]?.info.headers[DEAD_LETTER_HEADERS.originalQueue]).toBe(q);
       expect(dead[0]?.info.headers[DEAD_LETTER_HEADERS.error]).toBe('transient');
+    });
+
+    it('an outage holds the message a moment and redelivers it uncounted: past the limit, never dead-lettered', async () => {
+      const { bus, topology: t, queue } = await setup();
+      const q = queue('outage');
+      await bus.assertQueue(q, { durable: true, deliveryLimit: 2 });
+      const dead = await watchDeadLetters(bus, t);
+      const seen: { redeliveries: number; at: number }[] = [];
+      await bus.consume(q, async (_b, info) => {
+        seen.push({ redeliveries: info.redeliveries, at: Date.now() });
+        if (seen.length <= 3) throw new ServiceUnavailableError('redis', 'connection refused');
+      }, { prefetch: 1 });
+      await bus.send(q, { id: 'waits-out-a-restart' });
+      await eventually(() => seen.length === 4);
+      await sleep(100);
+      expect(seen.map((s) => s.redeliveries)).toEqual([0, 0, 0, 0]);
+      // Held between attempts (timers may fire a millisecond early).
+      for (let i = 1; i < seen.length; i++) expect((seen[i]?.at ?? 0) - (seen[i - 1]?.at ?? 0)).toBeGreaterThanOrEqual(OUTAGE_RETRY_MS - 5);
+      expect(dead).toHaveLength(0);
+    });
+
+    it('a handed-back message is redelivered uncounted: past the limit, never dead-lettered', async () => {
+      const { bus, topology: t, queue } = await setup();
+      const q = queue('handback');
+      await bus.assertQueue(q, { durable: true, deliveryLimit: 2 });
+      const dead = await watchDeadLetters(bus, t);
+      const seen: number[] = [];
+      await bus.consume(q, async (_b, info) => {
+        seen.push(info.redeliveries);
+        if (seen.length <= 4) throw new HandedBackError('consumer stopping; left for another');
+      }, { prefetch: 1 });
+      await bus.send(q, { id: 'left-for-another' });
+      await eventually(() => seen.length === 5);
+      await sleep(100);
+      expect(seen).toEqual([0, 0, 0, 0, 0]);
+      expect(dead).toHaveLength(0);
+    });
+
+    it('a message that fails on the dead-letter queue itself is dropped, not dead-lettered again in a loop', async () => {
+      const { bus, topology: t, queue } = await setup();
+      const q = queue('dlq-loop');
+      await bus.assertQueue(q, { durable: true });
+      await bus.assertQueue(t.deadLetterQueue, { durable: true });
+      let onDeadQueue = 0;
+      await bus.consume(t.deadLetterQueue, async () => {
+        onDeadQueue++;
+        throw new BriskError('INTERNAL', 'the dead-letter handler is broken', { retryable: false });
+      }, { prefetch: 1 });
+      await bus.consume(q, async () => {
+        throw new BriskError('INVALID_BODY', 'will never work', { retryable: false });
+      }, { prefetch: 1 });
+      await bus.send(q, { id: 1 });
+      await eventually(() => onDeadQueue === 1);
+      await sleep(300);
+      expect(onDeadQueue).toBe(1);
+      expect(await bus.queueDepth(t.deadLetterQueue)).toBe(0);
     });
 
     it('a message that fails once and then succeeds is handled once more and not dead-lettered', async () => {

@@ -1,7 +1,12 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { connect, type ChannelModel } from 'amqplib';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Activation } from '../../core/types.js';
+import { ServiceUnavailableError } from '../../core/errors.js';
+import { FileKeyValueStore } from '../../storage/file-kv-store.js';
 import { AmqpUserQueues } from '../../triggers/amqp-user-queues.js';
 import { QueueConsumer } from '../../triggers/queue-consumer.js';
 import type { QueueEvent, Trigger, TriggerOf } from '../../triggers/types.js';
@@ -42,13 +47,21 @@ class ControlledFirer {
 describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
   let rabbit: RabbitVhostHandle;
   let admin: ChannelModel;
+  /** Where the queues each namespace used are listed (the index every process shares). */
+  let kvDir: string;
+  let kv: FileKeyValueStore;
   beforeAll(async () => {
     rabbit = await startRabbitVhost('triggers-q');
     admin = await connect(rabbit.url);
+    kvDir = fs.mkdtempSync(path.join(os.tmpdir(), 'brisk-tq-kv-'));
+    kv = new FileKeyValueStore(kvDir);
+    await kv.waitUntilReady();
   });
   afterAll(async () => {
     await admin?.close().catch(() => undefined);
     await rabbit?.stop();
+    await kv?.close();
+    if (kvDir) fs.rmSync(kvDir, { recursive: true, force: true });
   });
 
   const trigger = (queue: string, over: Partial<TriggerOf<'queue'>> = {}): TriggerOf<'queue'> => ({
@@ -82,7 +95,7 @@ describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
 
   it('acks a message only after its invocation succeeded', async () => {
     const queue = `jobs-${uniqueId()}`;
-    const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, logger });
+    const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, kv, logger });
     await queues.waitUntilReady();
     const firer = new ControlledFirer();
     const consumer = new QueueConsumer({ queues, firer, logger });
@@ -110,7 +123,7 @@ describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
 
   it('dead-letters a poison message to <queue>.dead after the function failed for good', async () => {
     const queue = `poison-${uniqueId()}`;
-    const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, logger });
+    const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, kv, logger });
     const firer = new ControlledFirer();
     firer.autoStatus = 'error';
     const consumer = new QueueConsumer({ queues, firer, logger });
@@ -145,7 +158,7 @@ describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
     await ch.assertQueue(onBroker(`${queue}-parking`), { durable: true });
     await ch.assertQueue(onBroker(queue), { durable: true, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': onBroker(`${queue}-parking`) } });
     await ch.close();
-    const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, logger });
+    const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, kv, logger });
     const firer = new ControlledFirer();
     firer.autoStatus = 'timeout';
     const consumer = new QueueConsumer({ queues, firer, logger });
@@ -158,7 +171,7 @@ describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
   });
 
   it('scopes queues to their namespace: ns-a and ns-b each get only their own "jobs"; platform queues cannot be named', async () => {
-    const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, logger });
+    const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, kv, logger });
     await queues.waitUntilReady();
     expect(queues.brokerName('ns-a', 'jobs')).toBe(`${PREFIX}.userq.ns-a.jobs`);
     const firer = new ControlledFirer();
@@ -192,9 +205,84 @@ describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
     await queues.close();
   });
 
+  it('deleteNamespace deletes every queue the namespace used, by any process, with its .dead companion; other namespaces keep theirs', async () => {
+    const ns = `gone${uniqueId()}`;
+    const other = `kept${uniqueId()}`;
+    // Two processes (a gateway sending, a scheduler consuming) sharing the index.
+    const gateway = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, kv, logger });
+    const scheduler = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, kv, logger });
+    await Promise.all([gateway.waitUntilReady(), scheduler.waitUntilReady()]);
+    const exists = async (name: string): Promise<boolean> => {
+      const ch = await admin.createChannel();
+      ch.on('error', () => undefined); // a missing queue closes the channel
+      try {
+        await ch.checkQueue(name);
+        return true;
+      } catch {
+        return false;
+      } finally {
+        await ch.close().catch(() => undefined);
+      }
+    };
+    const body = (n: number): Buffer => Buffer.from(JSON.stringify({ n }));
+    // Sent through Brisk: `held` holds 2 messages; its .dead companion 1.
+    await gateway.send(ns, 'held', body(1));
+    await gateway.send(ns, 'held', body(2));
+    const ch = await admin.createConfirmChannel();
+    await ch.assertQueue(`${PREFIX}.userq.${ns}.held.dead`, { durable: true });
+    ch.sendToQueue(`${PREFIX}.userq.${ns}.held.dead`, Buffer.from('{}'));
+    // Made by a producer outside Brisk, and consumed by a trigger in the other process.
+    await ch.assertQueue(`${PREFIX}.userq.${ns}.outside`, { durable: true });
+    await ch.waitForConfirms();
+    await (await scheduler.consume(ns, 'outside', () => undefined, { prefetch: 1 })).cancel();
+    ch.sendToQueue(`${PREFIX}.userq.${ns}.outside`, Buffer.from('{}'));
+    await ch.waitForConfirms();
+    await gateway.send(other, 'held', body(3));
+    expect(await gateway.depth(ns, 'held')).toEqual({ messages: 2, deadLetters: 1 });
+    expect((await gateway.depth(ns, 'outside')).messages).toBe(1);
+
+    expect(await gateway.deleteNamespace(ns)).toBe(2);
+    for (const q of ['held', 'held.dead', 'outside']) expect(await exists(`${PREFIX}.userq.${ns}.${q}`), q).toBe(false);
+    expect(await gateway.depth(other, 'held')).toEqual({ messages: 1, deadLetters: 0 });
+    expect(await gateway.deleteNamespace(ns)).toBe(0); // idempotent
+
+    // The name used again, through the process that still remembers it: a new, empty queue, listed again.
+    await scheduler.send(ns, 'outside', body(4));
+    expect(await gateway.depth(ns, 'outside')).toEqual({ messages: 1, deadLetters: 0 });
+    expect(await gateway.deleteNamespace(ns)).toBe(1);
+    expect(await exists(`${PREFIX}.userq.${ns}.outside`)).toBe(false);
+    await ch.close();
+    await gateway.deleteNamespace(other);
+    await Promise.all([gateway.close(), scheduler.close()]);
+  });
+
+  it('while reconnecting, a send fails fast with ServiceUnavailableError instead of waiting out the outage', async () => {
+    const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, kv, logger, reconnect: { initialMs: 50, maxMs: 500 } });
+    await queues.waitUntilReady();
+    await admin.close(); // the broker is about to drop every connection; this test's own comes back below
+    try {
+      await rabbit.revokeAccess(); // reconnect attempts are refused while access is revoked
+      await rabbit.closeConnections();
+      await waitFor(() => queues.status === 'reconnecting', 5000, 5);
+      const t0 = Date.now();
+      const err = await queues.send('default', `down-${uniqueId()}`, Buffer.from('{}')).then(() => undefined, (e: unknown) => e);
+      expect(Date.now() - t0).toBeLessThan(500);
+      expect(err).toBeInstanceOf(ServiceUnavailableError);
+    } finally {
+      await rabbit.grantAccess();
+    }
+    await queues.waitUntilReady();
+    const queue = `back-${uniqueId()}`;
+    await queues.send('default', queue, Buffer.from('{}'));
+    expect((await queues.depth('default', queue)).messages).toBe(1);
+    await queues.deleteNamespace('default');
+    await queues.close();
+    admin = await connect(rabbit.url);
+  });
+
   it('resumes consuming after the broker drops the connection', async () => {
     const queue = `resume-${uniqueId()}`;
-    const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, logger, reconnect: { initialMs: 50, maxMs: 500 } });
+    const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, kv, logger, reconnect: { initialMs: 50, maxMs: 500 } });
     const firer = new ControlledFirer();
     firer.autoStatus = 'success';
     const consumer = new QueueConsumer({ queues, firer, logger });

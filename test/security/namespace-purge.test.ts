@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { MemoryBus } from '../../bus/memory-bus.js';
 import { NotFoundError } from '../../core/errors.js';
 import type { Activation, FunctionVersion } from '../../core/types.js';
 import { DeadLetterStore } from '../../invocations/dead-letters.js';
@@ -14,6 +15,7 @@ import { FunctionSecrets } from '../../tenancy/function-secrets.js';
 import { NamespacePurge } from '../../tenancy/namespace-purge.js';
 import { TenancyService } from '../../tenancy/tenancy-service.js';
 import type { NamespaceQuotas } from '../../tenancy/types.js';
+import { BusUserQueues } from '../../triggers/bus-user-queues.js';
 import { TriggerStore } from '../../triggers/trigger-store.js';
 import type { Trigger } from '../../triggers/types.js';
 
@@ -56,6 +58,7 @@ async function world() {
   const triggers = new TriggerStore(kv);
   const letters = new DeadLetterStore(kv);
   const notices: string[] = [];
+  const queues = new BusUserQueues({ bus: new MemoryBus({ prefix: 'purge' }), prefix: 'purge' });
   const functions = {
     list: (ns: string) => store.listFunctions(ns),
     delete: async (ns: string, name: string) => {
@@ -67,6 +70,7 @@ async function world() {
     functions,
     triggers,
     triggersChanged: async (ns) => void notices.push(ns),
+    userQueues: queues,
     deadLetters: letters,
     secrets: new FunctionSecrets(kv, undefined),
     store,
@@ -90,6 +94,12 @@ async function world() {
     await kv.hset(`usageidx:${ns}`, '1:keeper', '1');
     await kv.incr(`usage:${ns}:1:keeper:invocations`);
     await kv.hset(`secrets:${ns}:keeper`, 'digest', 'sealed');
+    // A user queue holding messages, and its dead-letter companion.
+    await queues.send(ns, 'jobs', Buffer.from('{"job":1}'));
+    await queues.send(ns, 'jobs', Buffer.from('{"job":2}'));
+    await queues.consume(ns, 'failing', (d) => void d.deadLetter('queue', { reason: 'test' }), { prefetch: 1 });
+    await queues.send(ns, 'failing', Buffer.from('{"job":3}'));
+    await expect.poll(async () => (await queues.depth(ns, 'failing')).deadLetters).toBe(1);
   };
 
   /** What is left of namespace `ns`, as counts (all zero once purged). */
@@ -104,8 +114,9 @@ async function world() {
     objects: (await objects.list(`objects/${ns}/`)).length,
     usage: Object.keys(await kv.hgetall(`usageidx:${ns}`)).length + ((await kv.get(`usage:${ns}:1:keeper:invocations`)) === undefined ? 0 : 1),
     secrets: Object.keys(await kv.hgetall(`secrets:${ns}:keeper`)).length,
+    queued: (await queues.depth(ns, 'jobs')).messages + (await queues.depth(ns, 'failing')).deadLetters,
   });
-  const nothing = { functions: 0, activations: 0, triggers: 0, inTriggerIndex: 0, deadLetters: 0, state: 0, objectMeta: 0, objects: 0, usage: 0, secrets: 0 };
+  const nothing = { functions: 0, activations: 0, triggers: 0, inTriggerIndex: 0, deadLetters: 0, state: 0, objectMeta: 0, objects: 0, usage: 0, secrets: 0, queued: 0 };
 
   return { tenancy, purge, objects, notices, populate, leftOf, nothing };
 }
@@ -124,6 +135,7 @@ describe('F6: deleting a namespace purges what it owned', () => {
     expect(await w.leftOf('tmp')).toEqual(w.nothing);
     expect(await w.leftOf('tmp2')).toEqual(before);
     expect(before.objects).toBe(2);
+    expect(before.queued).toBe(3);
     // Schedulers and gateways were told the triggers changed (the control topic).
     expect(w.notices).toEqual(['tmp']);
     expect(await w.tenancy.verifyKey(key.key)).toBeUndefined();

@@ -213,6 +213,10 @@ export function tenantEdgeScenarios(label: string, start: () => Promise<Cluster>
         return list.every((x) => !['queued', 'running'].includes(x.status)) ? true : undefined;
       });
 
+      // A queue holding messages nobody consumes (RabbitMQ in distributed mode, the memory bus in standalone).
+      for (const job of [1, 2]) expect((await old.req('POST', '/v1/queues/edge-held/messages', { job })).status).toBe(202);
+      expect((await old.req('GET', '/v1/queues/edge-held')).json.messages).toBe(2);
+
       expect((await admin.req('DELETE', '/v1/namespaces/edge-tmp')).status).toBe(204);
       expect((await old.req('GET', '/v1/functions')).status).toBe(401);
       expect((await admin.req('PUT', '/v1/namespaces/edge-tmp', {})).status).toBe(201);
@@ -225,6 +229,8 @@ export function tenantEdgeScenarios(label: string, start: () => Promise<Cluster>
       expect((await fresh.req('GET', `/v1/activations/${oldActivation}`)).status).toBe(404);
       expect((await fresh.req('GET', '/v1/dead-letters')).json.deadLetters).toEqual([]);
       expect((await fresh.req('GET', '/v1/functions')).json.functions).toEqual([]);
+      // The old tenant's queued messages went with it.
+      expect((await fresh.req('GET', '/v1/queues/edge-held')).json).toMatchObject({ messages: 0, deadLetters: 0 });
       // State the old tenant's function wrote through context.state.
       const reader = 'export const handler = async (_e, ctx) => ({ old: (await ctx.state.get("old")) ?? null })';
       expect((await fresh.req('PUT', '/v1/functions/keeper', { code: reader })).status).toBe(201);

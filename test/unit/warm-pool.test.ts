@@ -416,6 +416,27 @@ describe('WarmPool', () => {
     await until(() => pool.stats().pool['256'] === 1);
   });
 
+  it('pre-start failures in a row back off further each round (the backoff doubles)', async () => {
+    const backend = new FakeBackend();
+    backend.failCreate = true;
+    const attempts: number[] = [];
+    const create = backend.createInstance.bind(backend);
+    backend.createInstance = async (spec) => {
+      attempts.push(Date.now());
+      return create(spec);
+    };
+    const pool = makePool(backend, { poolSize: 1, refillBackoffMs: 20 });
+    pool.start();
+    await until(() => attempts.length === 4);
+    const gaps = attempts.slice(1).map((t, i) => t - (attempts[i] ?? t));
+    // 20, 40, 80 ms (a timer may fire a millisecond early); a fixed backoff would give 20, 20, 20.
+    expect(gaps[0]).toBeGreaterThanOrEqual(19);
+    expect(gaps[1]).toBeGreaterThanOrEqual(39);
+    expect(gaps[2]).toBeGreaterThanOrEqual(79);
+    backend.failCreate = false;
+    await until(() => pool.stats().pool['256'] === 1);
+  });
+
   it('drain waits for busy instances, destroys everything and refuses new work', async () => {
     const backend = new FakeBackend();
     const pool = makePool(backend, { poolSize: 2 });
