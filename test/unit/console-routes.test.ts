@@ -13,6 +13,7 @@ import { errorMiddleware } from '../../gateway/http.js';
 import { consoleRoutes } from '../../gateway/routes/console.js';
 import { ExecutorMonitor, executorRoutes } from '../../gateway/routes/executors.js';
 import { ExecutorRegistry } from '../../scheduler/executor-registry.js';
+import { publishAndSettle } from '../helpers/memory-bus.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -128,8 +129,7 @@ describe('executor monitor and GET /v1/executors', () => {
 
     // After stop() nothing more is heard.
     await monitor.stop();
-    await bus.publish(topology.heartbeatTopic, heartbeat({ executorId: 'ex-3', sentAt: clock }));
-    await new Promise((r) => setTimeout(r, 20));
+    await publishAndSettle(bus, topology.heartbeatTopic, heartbeat({ executorId: 'ex-3', sentAt: clock }));
     expect(monitor.states().map((e) => e.executorId)).not.toContain('ex-3');
   });
 });
