@@ -29,7 +29,7 @@
 import Dockerode from 'dockerode';
 import { Redis } from 'ioredis';
 import { test as base } from 'vitest';
-import { bundleRuntime, buildOfflineImage, cleanupDocker, dockerAvailable } from './docker.js';
+import { bundleRuntime, cleanupDocker, dockerAvailable } from './docker.js';
 import {
   privateRabbitAvailable,
   rabbitAvailable,
@@ -148,12 +148,9 @@ export interface DockerRuntime {
   /**
    * A runtime image tag private to this test file (`brisk-runtime:it-<id>`).
    * Not built up front: a backend under test builds a missing image on
-   * start() from the current runtime bundle (which this fixture refreshed);
-   * {@link buildImage} builds it for tests that need it before that.
+   * start() from the current runtime bundle, which this fixture refreshed.
    */
   image: string;
-  /** Build {@link image} from the current runtime bundle with infra/runtime/build-offline.sh. */
-  buildImage(): Promise<void>;
   /** A fresh executor id; its containers are removed after the file. */
   executorId(label?: string): string;
 }
@@ -178,7 +175,6 @@ export const dockerTest = base.extend('dockerRuntime', { scope: 'file' }, async 
   return {
     docker,
     image,
-    buildImage: () => buildOfflineImage(image),
     executorId: (label = 'ex') => {
       const id = `it-${label}-${run}-${executorIds.length}`;
       executorIds.push(id);
