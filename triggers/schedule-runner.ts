@@ -21,14 +21,37 @@ export interface ScheduleRunnerDeps {
    * schedulers' clocks and timers for one tick; 10 minutes is far beyond that.
    */
   leaseTtlMs?: number;
-  now?: () => number;
+  /** Time and timers; default {@link realClock}. */
+  clock?: ScheduleClock;
 }
+
+/**
+ * Where the runner reads the time and arms its timers. Injected so a test can
+ * drive ticks with a fake clock while everything else (a real Redis, its
+ * client's own timers) keeps real time.
+ */
+export interface ScheduleClock {
+  now(): number;
+  /** Arm a one-shot timer that does not keep the process alive; returns its handle. */
+  setTimer(fn: () => void, ms: number): unknown;
+  clearTimer(handle: unknown): void;
+}
+
+/**
+ * The process clock. Reads the globals at each call (not at import), so
+ * vitest's fake timers drive it too.
+ */
+export const realClock: ScheduleClock = {
+  now: () => Date.now(),
+  setTimer: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
 
 interface Job {
   revision: string;
   trigger: TriggerOf<'schedule'>;
   cron: Cron;
-  timer: NodeJS.Timeout | undefined;
+  timer: unknown;
 }
 
 /**
@@ -42,11 +65,15 @@ interface Job {
  */
 export class ScheduleRunner {
   private readonly jobs = new Map<string, Job>();
-  private readonly now: () => number;
+  private readonly clock: ScheduleClock;
   private stopped = false;
 
   constructor(private readonly deps: ScheduleRunnerDeps) {
-    this.now = deps.now ?? Date.now;
+    this.clock = deps.clock ?? realClock;
+  }
+
+  private now(): number {
+    return this.clock.now();
   }
 
   /** Start, restart or stop jobs to match the current list of triggers. */
@@ -88,7 +115,7 @@ export class ScheduleRunner {
   private cancel(key: string): void {
     const job = this.jobs.get(key);
     if (!job) return;
-    if (job.timer) clearTimeout(job.timer);
+    if (job.timer !== undefined) this.clock.clearTimer(job.timer);
     job.cron.stop();
     this.jobs.delete(key);
   }
@@ -100,11 +127,10 @@ export class ScheduleRunner {
     const tick = next.getTime();
     const delay = tick - this.now();
     if (delay > MAX_TIMER_MS) {
-      job.timer = setTimeout(() => this.plan(key, job, after), MAX_TIMER_MS);
+      job.timer = this.clock.setTimer(() => this.plan(key, job, after), MAX_TIMER_MS);
     } else {
-      job.timer = setTimeout(() => this.onTick(key, job, tick), Math.max(0, delay));
+      job.timer = this.clock.setTimer(() => this.onTick(key, job, tick), Math.max(0, delay));
     }
-    job.timer.unref();
   }
 
   private onTick(key: string, job: Job, tick: number): void {

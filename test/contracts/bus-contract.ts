@@ -11,10 +11,18 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BriskError, HandedBackError, ServiceUnavailableError, ValidationError } from '../../core/errors.js';
 import { Topology } from '../../bus/topology.js';
 import { DEAD_LETTER_HEADERS, OUTAGE_RETRY_MS, type Bus, type DeliveryInfo } from '../../bus/types.js';
+import { quietWindow } from '../helpers/wait.js';
 
 export type MakeBus = (prefix: string) => Bus | Promise<Bus>;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/**
+ * How long a case watches for something that must NOT happen (a redelivery, a
+ * message after cancel, a third attempt). A broker redelivers within a round
+ * trip, a few ms on the local machine; 100 ms is many times that, and a window
+ * too short could only let a bug slip by, never fail a correct bus.
+ */
+const QUIET_MS = 100;
 
 async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -92,19 +100,24 @@ export function busContract(name: string, makeBus: MakeBus): void {
       const q = queue('compete');
       await bus.assertQueue(q, { durable: true });
       const byConsumer: number[][] = [[], []];
+      // Each consumer holds its first message until the other has one too: with prefetch 1
+      // the busy one cannot take more, so both get work whatever the delivery order.
+      const firstOf: (() => void)[] = [];
+      const bothBusy = Promise.all([0, 1].map((idx) => new Promise<void>((r) => (firstOf[idx] = r))));
       for (const idx of [0, 1]) {
         await bus.consume<{ n: number }>(
           q,
           async (body) => {
             byConsumer[idx]?.push(body.n);
-            await sleep(5); // keep each consumer busy so the other gets work
+            firstOf[idx]?.();
+            await bothBusy;
           },
           { prefetch: 1 },
         );
       }
       for (let n = 0; n < 30; n++) await bus.send(q, { n });
       await eventually(() => (byConsumer[0]?.length ?? 0) + (byConsumer[1]?.length ?? 0) === 30);
-      await sleep(50);
+      await quietWindow(QUIET_MS); // no message comes a second time
       const all = [...(byConsumer[0] ?? []), ...(byConsumer[1] ?? [])].sort((a, b) => a - b);
       expect(all).toEqual([...Array(30).keys()]);
       expect(byConsumer[0]?.length).toBeGreaterThan(0);
@@ -135,10 +148,10 @@ export function busContract(name: string, makeBus: MakeBus): void {
       await bus.send(q, { n: 2 });
       await eventually(() => seen.length === 2);
       expect(seen[1]).toEqual({ consumer: holder === 0 ? 1 : 0, n: 2 });
-      await sleep(200);
+      await quietWindow(QUIET_MS); // the running message is not given to the idle consumer
       expect(seen.filter((s) => s.n === 1)).toHaveLength(1);
       release();
-      await sleep(100);
+      await quietWindow(QUIET_MS); // nor redelivered once acked
       expect(seen.filter((s) => s.n === 1)).toHaveLength(1);
       expect(await bus.queueDepth(q)).toBe(0);
     });
@@ -159,7 +172,8 @@ export function busContract(name: string, makeBus: MakeBus): void {
       await bus.send(q, { n: 1 });
       await eventually(() => started === 1);
       const cancelled = sub.cancel();
-      await sleep(20);
+      // cancel() waits for the handler: it has not returned while the handler is held.
+      expect(await Promise.race([cancelled.then(() => 'returned'), quietWindow(QUIET_MS).then(() => 'waiting')])).toBe('waiting');
       release();
       await cancelled;
       expect(finished).toBe(1);
@@ -167,7 +181,7 @@ export function busContract(name: string, makeBus: MakeBus): void {
       await bus.consume(q, async (b) => void again.push(b), { prefetch: 1 });
       await bus.send(q, { n: 2 });
       await eventually(() => again.length === 1);
-      await sleep(100);
+      await quietWindow(QUIET_MS); // the first message is not delivered again
       expect(again).toEqual([{ n: 2 }]);
     });
 
@@ -229,7 +243,7 @@ export function busContract(name: string, makeBus: MakeBus): void {
       }, { prefetch: 1 });
       await bus.send(q, { id: 'flaky' });
       await eventually(() => dead.length === 1);
-      await sleep(100);
+      await quietWindow(QUIET_MS); // no attempt after the dead letter
       expect(seen).toEqual([0, 1, 2]);
       expect(dead[0]?.body).toEqual({ id: 'flaky' });
       expect(dead[0]?.info.headers[DEAD_LETTER_HEADERS.reason]).toBe('delivery-limit');
@@ -305,7 +319,7 @@ export function busContract(name: string, makeBus: MakeBus): void {
       }, { prefetch: 1 });
       await bus.send(q, { id: 1 });
       await eventually(() => seen.length === 2);
-      await sleep(100);
+      await quietWindow(QUIET_MS); // no third attempt, no dead letter
       expect(seen).toEqual([0, 1]);
       expect(dead).toHaveLength(0);
     });
@@ -323,7 +337,7 @@ export function busContract(name: string, makeBus: MakeBus): void {
       await bus.send(q, { id: 1 }, { confirm: false });
       await bus.send(q, { id: 2 }, { confirm: false });
       await eventually(() => seen.length === 2);
-      await sleep(300);
+      await quietWindow(QUIET_MS); // the failed message is not redelivered
       expect(seen).toEqual([{ id: 1, redeliveries: 0 }, { id: 2, redeliveries: 0 }]);
       expect(dead).toHaveLength(0);
       expect(await bus.queueDepth(q)).toBe(0);
@@ -343,7 +357,7 @@ export function busContract(name: string, makeBus: MakeBus): void {
       await subA.cancel();
       await bus.publish(topic, { beat: 2 });
       await eventually(() => b.length === 2);
-      await sleep(50);
+      await quietWindow(QUIET_MS); // the cancelled subscriber gets nothing
       expect(a).toEqual([{ beat: 1 }]);
     });
 

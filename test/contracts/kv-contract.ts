@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { KeyValueStore } from '../../storage/types.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** What every {@link KeyValueStore} must do. `make()` returns a fresh, empty store. */
 export function keyValueStoreContract(name: string, make: () => KeyValueStore | Promise<KeyValueStore>): void {
@@ -36,8 +37,7 @@ export function keyValueStoreContract(name: string, make: () => KeyValueStore | 
       const s = await store();
       await s.set('t', 'x', { ttlMs: 60 });
       expect(await s.get('t')).toBe('x');
-      await new Promise((r) => setTimeout(r, 120));
-      expect(await s.get('t')).toBeUndefined();
+      await waitFor(async () => (await s.get('t')) === undefined, 2000, 10);
       expect(await s.set('t', 'y', { ifAbsent: true })).toBe(true);
     });
 
@@ -59,8 +59,8 @@ export function keyValueStoreContract(name: string, make: () => KeyValueStore | 
       expect(refused.allowed).toBe(false);
       expect(refused.retryAfterMs).toBeGreaterThan(0);
       expect(refused.retryAfterMs).toBeLessThanOrEqual(100);
-      await new Promise((r) => setTimeout(r, 250));
-      expect((await s.takeTokens('bucket', 10, 5)).allowed).toBe(true);
+      // Refilled at 10 tokens/s: a token is back within about 100 ms (polling takes at most that one).
+      await waitFor(async () => (await s.takeTokens('bucket', 10, 5)).allowed, 2000, 10);
       expect((await s.takeTokens('other', 10, 5)).allowed).toBe(true);
     });
 

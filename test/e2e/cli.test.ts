@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStandalone, tempDir, type Cluster } from '../helpers/cluster.js';
+import { waitFor as poll } from '../helpers/wait.js';
 
 /**
  * The `brisk` client, tested as users run it: the real binary (`node
@@ -66,11 +67,9 @@ async function closedPort(): Promise<number> {
 }
 
 async function waitFor(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await poll(check, timeoutMs, 50).catch(() => {
+    throw new Error(`timed out waiting for ${what}`);
+  });
 }
 
 describe('brisk CLI against a standalone server', () => {
@@ -317,12 +316,12 @@ describe('brisk CLI against a standalone server', () => {
     expect((await brisk('deploy', path.join(dir, 'boom.js'), '--name', 'doomed', '--retries', '0')).code).toBe(0);
     const id = (await brisk('invoke', 'doomed', '--async')).stdout.trim();
     expect((await brisk('activations', 'get', id, '--wait')).code).toBe(1);
-    // The dead letter is written when the activation ends; give it a moment.
+    // The dead letter is written when the activation ends: wait until the CLI lists it.
     let letters: { activationId: string; reason: string }[] = [];
-    for (let i = 0; i < 40 && !letters.some((l) => l.activationId === id); i++) {
-      if (i > 0) await new Promise((r) => setTimeout(r, 250));
+    await poll(async () => {
       letters = JSON.parse((await brisk('dead-letters', 'list', '--function', 'doomed', '--json')).stdout).deadLetters;
-    }
+      return letters.some((l) => l.activationId === id);
+    }, 10_000, 250).catch(() => undefined); // the assertion below says what is missing
     expect(letters.map((l) => l.activationId)).toContain(id);
     const table = await brisk('dead-letters', 'list');
     expect(table.stdout).toMatch(new RegExp(`${id}\\s+doomed v1\\s+\\S+\\s+error\\s+1\\s+\\S+\\s+TypeError: kaboom`));

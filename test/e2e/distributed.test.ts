@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster } from '../helpers/cluster.js';
 import { distributedServicesAvailable, startDistributedCluster } from '../helpers/distributed-env.js';
 import { api, skeletonScenarios, waitForActivation } from './scenarios.js';
+import { waitFor } from '../helpers/wait.js';
 
 const available = await distributedServicesAvailable();
 
@@ -36,11 +37,7 @@ describe.skipIf(!available)('distributed mode on RabbitMQ, Redis and S3', () => 
       // notice drops its cached version), well before the cache's own 1 s bound.
       const v2 = 'export const handler = async (e) => ({ twice: e.n * 2, v: 2 })';
       expect((await g1.req('PUT', '/v1/functions/twice', { code: v2 })).json.version).toBe(2);
-      const t0 = Date.now();
-      while ((await g2.req('POST', '/v1/functions/twice/invoke', { n: 1 })).json.v !== 2) {
-        expect(Date.now() - t0).toBeLessThan(500);
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await waitFor(async () => (await g2.req('POST', '/v1/functions/twice/invoke', { n: 1 })).json.v === 2, 500, 10);
     });
   });
 });

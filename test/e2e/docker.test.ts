@@ -4,6 +4,7 @@ import { startStandalone, TEST_ADMIN_KEY, type Cluster } from '../helpers/cluste
 import { distributedServicesAvailable, startDistributedCluster } from '../helpers/distributed-env.js';
 import { requireDocker } from '../helpers/docker.js';
 import { uniqueId } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 import { api, skeletonScenarios, waitForActivation } from './scenarios.js';
 
 /**
@@ -34,13 +35,10 @@ describe.skipIf(!available)('Docker executor backend, standalone', () => {
     });
     expect((await a.req('PUT', '/v1/namespaces/other', {})).status).toBe(201);
     // The pool fills in the background after start: wait for its first container.
-    const end = Date.now() + 30_000;
-    for (;;) {
+    await waitFor(async () => {
       const ex = (await a.req('GET', '/v1/executors')).json.executors as { pool: Record<string, number> }[];
-      if ((ex[0]?.pool['256'] ?? 0) >= 1) break;
-      if (Date.now() > end) throw new Error('the warm pool never filled');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+      return (ex[0]?.pool['256'] ?? 0) >= 1;
+    }, 30_000, 100);
   });
   afterAll(async () => {
     await cluster?.stop();

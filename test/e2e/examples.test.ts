@@ -3,20 +3,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStandalone, TEST_ADMIN_KEY, type Cluster } from '../helpers/cluster.js';
 import { api, waitForActivation } from './scenarios.js';
+import { waitForValue } from '../helpers/wait.js';
 
 /** The example functions in functions/, deployed into a real standalone server. */
 
 const source = (name: string): string => fs.readFileSync(path.resolve('functions', name, 'index.ts'), 'utf8');
 
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = <T>(probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> => waitForValue(probe, timeoutMs, 'condition', 100);
 
 describe('example functions (standalone)', () => {
   let cluster: Cluster;

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnRole, stopProcess, sharedFile, sharedTempDir, type BriskProcess } from '../helpers/cluster.js';
+import { spawnRole, stopProcess, sharedFile, sharedTempDir, waitForExecutors, type BriskProcess } from '../helpers/cluster.js';
 import {
   freePort,
   privateRabbitAvailable,
@@ -36,6 +37,12 @@ const available =
   requireService('s3rver', await s3Available());
 
 const HEARTBEAT_MS = 300;
+/**
+ * Pace of the steady traffic (one async and one sync call per step): about 20
+ * calls a second, a load the cluster serves comfortably, so an outage, not the
+ * load, is what the restart cases measure.
+ */
+const TRAFFIC_STEP_MS = 50;
 const ADMIN_KEY = 'e2e-faults-admin-key';
 const PREFIX = 'brisk';
 
@@ -108,7 +115,7 @@ describe.skipIf(!available)('faults on real services', () => {
     scheduler = await spawnRole('scheduler', env);
     await Promise.all([spawnExecutor('ex-f1'), spawnExecutor('ex-f2')]);
     gateway = await spawnRole('gateway', { ...env, BRISK_PORT: '0' });
-    await new Promise((r) => setTimeout(r, HEARTBEAT_MS * 2)); // the scheduler hears both executors
+    await waitForExecutors(a.url, ADMIN_KEY, ['ex-f1', 'ex-f2']); // the scheduler hears both executors
     const d = await a.req('PUT', '/v1/functions/slow', { code: SLOW, memoryMb: 128 });
     expect(d.status, d.text).toBe(201);
   });
@@ -176,7 +183,7 @@ describe.skipIf(!available)('faults on real services', () => {
   });
 
   it('kill -9 of an executor running a sync invocation: the caller gets EXECUTOR_LOST quickly, not its timeout', async () => {
-    await new Promise((r) => setTimeout(r, HEARTBEAT_MS * 2)); // ex-f3 is known
+    await waitForExecutors(a.url, ADMIN_KEY, ['ex-f3']); // ex-f3 is known
     const tag = `sync-${uniqueId()}`;
     const t0 = Date.now();
     const call = a.req('POST', '/v1/functions/slow/invoke', { ms: 20_000, tag });
@@ -189,7 +196,7 @@ describe.skipIf(!available)('faults on real services', () => {
     expect(r.json.error.code).toBe('EXECUTOR_LOST');
     expect(Date.now() - t0).toBeLessThan(15_000); // the function would have held 20 s
     await spawnExecutor('ex-f4');
-    await new Promise((res) => setTimeout(res, HEARTBEAT_MS * 2));
+    await waitForExecutors(a.url, ADMIN_KEY, ['ex-f4']);
   });
 
   /** Async invocations every 50 ms and sync ones alongside, until stopped; records what was accepted. */
@@ -201,7 +208,7 @@ describe.skipIf(!available)('faults on real services', () => {
         const r = await a.req('POST', '/v1/functions/slow/invoke?async=true', { tag: `t${i}` }).catch(() => undefined);
         if (r?.status === 202) accepted.push(r.json.activationId as string);
         void a.req('POST', '/v1/functions/slow/invoke', {}).catch(() => undefined);
-        await new Promise((res) => setTimeout(res, 50));
+        await delay(TRAFFIC_STEP_MS);
       }
     })();
     return {

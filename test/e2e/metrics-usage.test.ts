@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { startStandalone, TEST_ADMIN_KEY, useCluster, type Cluster } from '../helpers/cluster.js';
 import { distributedServicesAvailable, startDistributedCluster } from '../helpers/distributed-env.js';
 import { api, waitForActivation } from './scenarios.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** The value of one sample line of a Prometheus text exposition (0 when absent). */
 function sample(text: string, name: string, labels: Record<string, string>): number {
@@ -49,11 +50,10 @@ function meteringScenarios(label: string, start: () => Promise<Cluster>): void {
       await waitForActivation(a, id);
       const want = { function: 'billed', invocations: 6, errors: 1 };
       let got: any;
-      const end = Date.now() + 10_000;
-      do {
-        await new Promise((r) => setTimeout(r, 300));
+      await waitFor(async () => {
         got = (await a.req('GET', '/v1/usage')).json.functions.find((f: { function: string }) => f.function === 'billed');
-      } while ((got?.invocations ?? 0) < 6 && Date.now() < end);
+        return (got?.invocations ?? 0) >= 6;
+      }, 10_000, 100).catch(() => undefined); // the assertion below says what is missing
       expect(got).toMatchObject(want);
       expect(got.coldStarts).toBeGreaterThanOrEqual(1);
       expect(got.gbSeconds).toBeGreaterThan(0);

@@ -1,6 +1,7 @@
 import { strToU8, zipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { TEST_ADMIN_KEY, useCluster, type Cluster } from '../helpers/cluster.js';
+import { waitForValue } from '../helpers/wait.js';
 
 /**
  * The walking skeleton's end-to-end scenarios, run over HTTP against a real
@@ -43,13 +44,14 @@ export function api(url: () => string, auth: string = TEST_ADMIN_KEY): Api {
 }
 
 export async function waitForActivation(a: Api, id: string, timeoutMs = 20_000): Promise<any> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
+  let last = '';
+  return waitForValue(async () => {
     const r = await a.req('GET', `/v1/activations/${id}`);
-    if (r.status === 200 && !['queued', 'running'].includes(r.json.status)) return r.json;
-    if (Date.now() > end) throw new Error(`activation ${id} not final in time: ${r.text}`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
+    last = r.text;
+    return r.status === 200 && !['queued', 'running'].includes(r.json.status) ? r.json : undefined;
+  }, timeoutMs, `activation ${id} final`, 50).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}: ${last}`);
+  });
 }
 
 const SUM = 'export const handler = async (e: { a: number; b: number }) => ({ sum: e.a + e.b });';

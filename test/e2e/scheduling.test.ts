@@ -1,8 +1,9 @@
 import fs from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsistentHashRing } from '../../scheduler/consistent-hash.js';
 import { placementKey } from '../../scheduler/placement.js';
-import { spawnRole, stopProcess, sharedFile, sharedTempDir, type BriskProcess } from '../helpers/cluster.js';
+import { spawnRole, stopProcess, sharedFile, sharedTempDir, waitForExecutors, type BriskProcess } from '../helpers/cluster.js';
 import { distributedServicesAvailable, startDistributedServices, type DistributedServices } from '../helpers/distributed-env.js';
 import { waitFor } from '../helpers/services.js';
 import { api, waitForActivation } from './scenarios.js';
@@ -23,6 +24,13 @@ import { api, waitForActivation } from './scenarios.js';
 const available = await distributedServicesAvailable();
 
 const HEARTBEAT_MS = 300;
+/**
+ * How long a scheduler that just started needs to hear every executor: one
+ * heartbeat interval, doubled for a beat that comes late. (Without it the new
+ * scheduler's first requests would only wait for that heartbeat; the wait
+ * makes both schedulers take part from the start of the load.)
+ */
+const NEW_SCHEDULER_HEARS_MS = HEARTBEAT_MS * 2;
 /** Distributed gateways require an operator key; the admin acts in namespace `default`. */
 const ADMIN_KEY = 'e2e-scheduling-admin-key';
 /** Holds for `e.ms`; writes the file `e.mark` first when given (so a test knows the run started). */
@@ -49,8 +57,8 @@ describe.skipIf(!available)('scheduling on real services with small executors', 
     const codes = await Promise.all(ps.map((p) => stopProcess(p)));
     codes.forEach((c, i) => expect(c, `${ps[i]?.role} exit code:\n${ps[i]?.output().slice(-2000)}`).toBe(0));
   };
-  /** Wait until the schedulers have seen the executors (one heartbeat, with margin). */
-  const settle = (): Promise<void> => new Promise((r) => setTimeout(r, HEARTBEAT_MS * 2));
+  /** Wait until the executors are heard (the gateway hears the same heartbeats as the schedulers started before them). */
+  const heard = (ids: string[]): Promise<void> => waitForExecutors(`http://127.0.0.1:${gateway.port}`, ADMIN_KEY, ids);
 
   const deploy = async (name: string, settings: Record<string, unknown> = {}, code = HOLD): Promise<void> => {
     const r = await a.req('PUT', `/v1/functions/${name}`, { code, memoryMb: 128, ...settings });
@@ -83,7 +91,7 @@ describe.skipIf(!available)('scheduling on real services with small executors', 
   it('pack: fills one executor before touching the next', async () => {
     const sched = await spawn('scheduler', { BRISK_PLACEMENT: 'pack' });
     const execs = await Promise.all(['ex-p1', 'ex-p2'].map((id) => spawn('executor', { BRISK_EXECUTOR_ID: id })));
-    await settle();
+    await heard(['ex-p1', 'ex-p2']);
     const names = ['p1', 'p2', 'p3', 'p4', 'p5'];
     for (const n of names) await deploy(n);
     const results = await Promise.all(names.map((n) => invoke(n, { ms: 1500 })));
@@ -101,7 +109,7 @@ describe.skipIf(!available)('scheduling on real services with small executors', 
     beforeAll(async () => {
       await spawn('scheduler', { BRISK_PLACEMENT: 'spread' });
       await Promise.all(ids.map((id) => spawn('executor', { BRISK_EXECUTOR_ID: id })));
-      await settle();
+      await heard(ids);
     });
 
     it('respects the hot-spot threshold: the home takes work up to 80 % of its memory, the rest steps on', async () => {
@@ -188,7 +196,8 @@ describe.skipIf(!available)('scheduling on real services with small executors', 
 
     it('two schedulers under load: every invocation runs exactly once (side effects counted)', async () => {
       await spawn('scheduler', { BRISK_PLACEMENT: 'spread' });
-      await settle();
+      // Nothing outside a scheduler shows what it has heard; the executors beat every HEARTBEAT_MS.
+      await delay(NEW_SCHEDULER_HEARS_MS);
       const dir = sharedTempDir('effects');
       const file = sharedFile(dir, 'effects.log');
       const code = `import fs from 'node:fs';

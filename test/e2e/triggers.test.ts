@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDistributed, startStandalone, TEST_ADMIN_KEY, type Cluster } from '../helpers/cluster.js';
 import { distributedServicesAvailable, startDistributedServices, type DistributedServices } from '../helpers/distributed-env.js';
 import { uniqueId } from '../helpers/services.js';
+import { quietWindow, waitForValue } from '../helpers/wait.js';
 import { api, waitForActivation, type Api } from './scenarios.js';
 
 /**
@@ -13,15 +14,17 @@ import { api, waitForActivation, type Api } from './scenarios.js';
 const ECHO = 'export const handler = async (event: unknown) => ({ event });';
 const POISON = 'export const handler = async () => { throw new Error("poison message") };';
 
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`${what} not met in time`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = <T>(probe: () => Promise<T | undefined>, timeoutMs = 20_000, what = 'condition'): Promise<T> => waitForValue(probe, timeoutMs, what, 100);
+/**
+ * How long the storage case watches for a duplicate activation after both
+ * expected ones succeeded. Every gateway's listener tries each object event's
+ * lease as soon as the event reaches it, a few ms apart; a duplicate (two
+ * winners) would be queued by then. One second is many times that, and a
+ * window too short could only let a bug slip by, never fail a correct run.
+ */
+const DUPLICATE_WINDOW_MS = 1000;
+/** Ticks the schedule case waits for: enough to see consecutive ticks, few enough to keep it short. */
+const SCHEDULE_TICKS = 4;
 
 type Act = { activationId: string; status: string; trigger?: string; attempts: number; result?: { event: any } };
 
@@ -89,7 +92,7 @@ function sharedScenarios(getA: () => Api, getB: () => Api): void {
       const list = (await activations(a, 'on-upload')).filter((x) => x.status === 'success');
       return list.length >= 2 ? list : undefined;
     }, 20_000, 'two storage activations');
-    await new Promise((r) => setTimeout(r, 1000)); // a duplicate would show up by now
+    await quietWindow(DUPLICATE_WINDOW_MS); // no third activation: each event fired once
     const all = await activations(a, 'on-upload');
     expect(all).toHaveLength(2);
     expect(done.map((x) => x.trigger)).toEqual(['storage:uploads', 'storage:uploads']);
@@ -108,11 +111,14 @@ async function scheduleScenario(a: Api): Promise<void> {
   await deploy(a, 'ticker', ECHO);
   await putTrigger(a, 'every-second', { type: 'schedule', function: 'ticker', cron: '* * * * * *', timezone: 'Europe/Berlin' });
   const started = Date.now();
-  await new Promise((r) => setTimeout(r, 4500));
+  await until(async () => ((await activations(a, 'ticker')).length >= SCHEDULE_TICKS ? true : undefined), 20_000, `${SCHEDULE_TICKS} ticks`);
   expect((await a.req('DELETE', '/v1/triggers/every-second')).status).toBe(204);
   const window = (Date.now() - started) / 1000;
-  await new Promise((r) => setTimeout(r, 1500)); // let the last ones finish, and any stray tick show up
-  const acts = await activations(a, 'ticker');
+  // Two schedulers fire a tick within ms of each other; once every activation is final, a duplicate would be listed.
+  const acts = await until(async () => {
+    const list = await activations(a, 'ticker');
+    return list.every((x) => x.status !== 'queued' && x.status !== 'running') ? list : undefined;
+  }, 20_000, 'every tick finished');
   const ticks = acts.map((x) => x.result?.event?.scheduledTime as string | undefined);
   expect(ticks.every((t) => t !== undefined), JSON.stringify(acts.map((x) => x.status))).toBe(true);
   expect(new Set(ticks).size).toBe(ticks.length);

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { waitFor } from './wait.js';
 
 /**
  * Starts the real `brisk` binary (built into dist/ by `npm run build`) as child
@@ -67,6 +68,22 @@ export async function spawnRole(
   });
   // Keep collecting output for diagnostics.
   return { role, child, output: () => out, exited, ...(port !== undefined ? { port } : {}) };
+}
+
+/**
+ * Wait until the gateway at `url` lists `count` healthy executors (or every
+ * id in `count` when it is a list). Executors heartbeat on a fanout that the
+ * gateways and the schedulers all hear: once a gateway has heard them, so has
+ * every scheduler, and a test's first invocation finds them placeable.
+ */
+export async function waitForExecutors(url: string, adminKey: string, count: number | string[], timeoutMs = 20_000): Promise<void> {
+  const enough = (healthy: string[]): boolean => (typeof count === 'number' ? healthy.length >= count : count.every((id) => healthy.includes(id)));
+  await waitFor(async () => {
+    const res = await fetch(`${url}/v1/executors`, { headers: { authorization: `Bearer ${adminKey}` } }).catch(() => undefined);
+    if (res?.status !== 200) return false;
+    const { executors } = (await res.json()) as { executors: { executorId: string; state: string }[] };
+    return enough(executors.filter((e) => e.state === 'healthy').map((e) => e.executorId));
+  }, timeoutMs, 50);
 }
 
 /** SIGTERM and wait (SIGKILL after a bound). */
@@ -166,8 +183,8 @@ export async function startDistributed(opts: DistributedOptions): Promise<Cluste
     const schedulers = await Promise.all(Array.from({ length: opts.schedulers ?? 1 }, () => spawnRole('scheduler', base)));
     const executors = await Promise.all(Array.from({ length: opts.executors ?? 1 }, () => spawnRole('executor', base)));
     const gateways = await Promise.all(Array.from({ length: opts.gateways ?? 1 }, () => spawnRole('gateway', { ...base, BRISK_PORT: '0' })));
-    // Give the schedulers one heartbeat to learn about the executors.
-    await new Promise((r) => setTimeout(r, 700));
+    const gw = gateways[0];
+    if (gw?.port !== undefined) await waitForExecutors(`http://127.0.0.1:${gw.port}`, base.BRISK_ADMIN_KEY, executors.length);
     return { processes: [...schedulers, ...executors, ...gateways], gateways };
   });
   return Object.assign(cluster, {

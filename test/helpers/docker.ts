@@ -60,10 +60,3 @@ export async function cleanupDocker(docker: Dockerode, executorId: string, tag?:
   }
   if (tag !== undefined) await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
 }
-
-/** Nearest-rank percentile of a sample, in the sample's unit. */
-export function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[idx] ?? Number.NaN;
-}

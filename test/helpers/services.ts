@@ -17,6 +17,7 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
@@ -85,7 +86,6 @@ async function commandExists(cmd: string): Promise<boolean> {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------
 // Redis
@@ -157,7 +157,7 @@ export async function startRedis(opts: { persistent?: boolean } = {}): Promise<R
     while (Date.now() < deadline) {
       if (exited) throw new Error(`redis-server on port ${port} exited during start-up`);
       if (await redisPing(port, 500)) return;
-      await sleep(50);
+      await delay(50); // poll interval of the start-up PING loop
     }
     child.kill('SIGKILL');
     throw new Error(`redis-server on port ${port} did not answer PING within 10 s`);
@@ -407,7 +407,7 @@ export async function startPrivateRabbit(): Promise<PrivateRabbitHandle> {
         running = true;
         return;
       }
-      await sleep(100);
+      await delay(100); // poll interval of the start-up port loop
     }
     throw new Error(`private rabbitmq node ${node} did not listen on ${port} within 60 s`);
   };
@@ -436,12 +436,5 @@ export async function startPrivateRabbit(): Promise<PrivateRabbitHandle> {
   };
 }
 
-/** Poll `check` until it returns true or `timeoutMs` passes. */
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, stepMs = 20): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(stepMs);
-  }
-  throw new Error(`condition not met within ${timeoutMs} ms`);
-}
+// Kept here so existing imports keep working; the waiting helpers live in wait.ts.
+export { waitFor } from './wait.js';

@@ -1,4 +1,5 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { connect, type Channel, type ConfirmChannel, type GetMessage } from 'amqplib';
 import { AmqpBus } from '../../bus/amqp-bus.js';
 import { MessageSigner, SIGNATURE_HEADER } from '../../bus/message-signer.js';
@@ -6,46 +7,41 @@ import { Topology } from '../../bus/topology.js';
 import { DEAD_LETTER_HEADERS } from '../../bus/types.js';
 import { ServiceUnavailableError } from '../../core/errors.js';
 import { busContract } from '../contracts/bus-contract.js';
-import {
-  freePort,
-  privateRabbitAvailable,
-  rabbitAvailable,
-  requireService,
-  startPrivateRabbit,
-  startRabbitVhost,
-  uniquePrefix,
-  waitFor,
-  type PrivateRabbitHandle,
-  type RabbitVhostHandle,
-} from '../helpers/services.js';
+import { rabbitTest } from '../helpers/fixtures.js';
+import { freePort, privateRabbitAvailable, rabbitAvailable, requireService, uniquePrefix, type RabbitVhostHandle } from '../helpers/services.js';
+import { quietWindow, waitFor, waitForValue } from '../helpers/wait.js';
 
 const available = requireService('rabbitmq', await rabbitAvailable());
 const privateBroker = requireService('rabbitmq-server (private node)', await privateRabbitAvailable());
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** The key every bus of these tests signs with (BRISK_BUS_KEY). */
 const BUS_KEY = 'amqp-bus-test-key-0123456789abcdef';
+/**
+ * How long a test watches for something that must NOT happen (a second
+ * delivery, a looping dead letter, a bus coming back after close). The local
+ * broker redelivers or reconnects within a few ms (the buses here retry every
+ * 50-500 ms, so a revival would show within the first backoff step); 300 ms is
+ * several of those, and a window too short can only let a bug slip by, never
+ * fail a correct bus.
+ */
+const QUIET_MS = 300;
+/** Sends waiting for a confirm when the connection drops must all settle well within this. */
+const SETTLE_DEADLINE_MS = 5000;
 
 /** Poll a queue with basic.get (a plain amqplib channel) until one message arrives. */
 async function getOne(ch: Channel, queue: string, timeoutMs = 5000): Promise<GetMessage> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const msg = await ch.get(queue, { noAck: true });
-    if (msg !== false) return msg;
-    await sleep(50);
-  }
-  throw new Error(`no message on ${queue} within ${timeoutMs} ms`);
+  return waitForValue(async () => (await ch.get(queue, { noAck: true })) || undefined, timeoutMs, `a message on ${queue}`, 50);
 }
 
 describe.skipIf(!available)('AmqpBus (RabbitMQ)', () => {
+  /** The file's vhost (the fixture deletes it after the last test). */
   let vhost: RabbitVhostHandle;
   const buses: AmqpBus[] = [];
 
-  beforeAll(async () => {
-    vhost = await startRabbitVhost('bus');
+  rabbitTest.beforeAll(({ rabbitVhost }) => {
+    vhost = rabbitVhost;
   });
   afterAll(async () => {
     await Promise.allSettled(buses.splice(0).map((b) => b.close()));
-    await vhost?.stop();
   });
 
   function makeBus(prefix: string): AmqpBus {
@@ -172,7 +168,7 @@ describe.skipIf(!available)('AmqpBus (RabbitMQ)', () => {
       await bus.consume(t.deadLetterQueue, async (b) => void got.push(b), { prefetch: 1 });
       await bus.send(t.deadLetterQueue, { after: true });
       await waitFor(() => got.length === 1, 5000);
-      await sleep(200);
+      await quietWindow(QUIET_MS); // the garbage does not come round again
       expect(got).toEqual([{ after: true }]);
       expect(await bus.queueDepth(t.deadLetterQueue)).toBe(0);
     });
@@ -232,12 +228,12 @@ describe.skipIf(!available)('AmqpBus (RabbitMQ)', () => {
 
       for (let n = 0; n < 10; n++) await bus.send(q, { n });
       await waitFor(() => got.length >= 10, 5000);
-      await sleep(200);
+      await quietWindow(QUIET_MS); // one consumer restored, not two: nothing arrives twice
       expect([...got].sort((a, b) => a - b)).toEqual([...Array(10).keys()]);
 
       await bus.publish(topic, { beat: 1 });
       await waitFor(() => beats.length === 1, 5000);
-      await sleep(100);
+      await quietWindow(QUIET_MS); // one subscription restored, not two
       expect(beats).toEqual([{ beat: 1 }]);
     }, 30_000);
 
@@ -253,7 +249,7 @@ describe.skipIf(!available)('AmqpBus (RabbitMQ)', () => {
         await vhost.revokeAccess(); // reconnect attempts are refused while access is revoked
         await vhost.closeConnections();
         await waitFor(() => bus.status === 'reconnecting', 5000, 5);
-        await sleep(300); // several refused reconnect attempts
+        await quietWindow(QUIET_MS); // several refused reconnect attempts: it keeps trying, it does not give up
         expect(bus.status).toBe('reconnecting');
         const t0 = Date.now();
         const err = await bus.send(q, { lost: true }).then(() => undefined, (e: unknown) => e);
@@ -288,10 +284,13 @@ describe.skipIf(!available)('AmqpBus (RabbitMQ)', () => {
             (e: unknown) => (e instanceof ServiceUnavailableError ? 'unavailable' : `other: ${String(e)}`),
           ),
         );
-        if (i % 20 === 0) await sleep(1);
+        if (i % 20 === 0) await delay(1); // pacing, as before: lets confirms and the socket's close event in
       }
       await dropped;
-      const settled = await Promise.race([Promise.all(outcomes), sleep(5000).then(() => 'hung' as const)]);
+      let deadline: NodeJS.Timeout | undefined;
+      const hung = new Promise<'hung'>((r) => (deadline = setTimeout(() => r('hung'), SETTLE_DEADLINE_MS)));
+      const settled = await Promise.race([Promise.all(outcomes), hung]);
+      clearTimeout(deadline);
       expect(settled).not.toBe('hung');
       const results = settled as string[];
       expect(results.filter((r) => r.startsWith('other'))).toEqual([]);
@@ -318,34 +317,10 @@ describe.skipIf(!available)('AmqpBus (RabbitMQ)', () => {
       } finally {
         await vhost.grantAccess();
       }
-      await sleep(300);
+      await quietWindow(QUIET_MS); // no reconnect attempt revives it
       expect(bus.status).toBe('closed');
     }, 30_000);
 
-    it('measures the send → consume round trip (noDelay)', async () => {
-      const prefix = uniquePrefix('rtt');
-      const bus = makeBus(prefix);
-      await bus.waitUntilReady();
-      const q = `${prefix}.rtt`;
-      await bus.assertQueue(q, { durable: false });
-      let resolveOne: (() => void) | undefined;
-      await bus.consume(q, async () => resolveOne?.(), { prefetch: 1 });
-      const samples: number[] = [];
-      for (const confirm of [false, true]) {
-        samples.length = 0;
-        for (let i = 0; i < 200; i++) {
-          const done = new Promise<void>((r) => (resolveOne = r));
-          const t0 = performance.now();
-          await bus.send(q, { i }, { confirm });
-          await done;
-          samples.push(performance.now() - t0);
-        }
-        samples.sort((a, b) => a - b);
-        const p = (f: number): string => (samples[Math.floor(samples.length * f)] ?? 0).toFixed(2);
-        console.log(`amqp send→consume round trip (confirm=${confirm}): p50 ${p(0.5)} ms, p99 ${p(0.99)} ms`);
-      }
-      expect(samples).toHaveLength(200);
-    }, 30_000);
   });
 
   describe('message authentication (BRISK_BUS_KEY)', () => {
@@ -526,17 +501,12 @@ describe.skipIf(!available)('AmqpBus (RabbitMQ)', () => {
 });
 
 describe.skipIf(!privateBroker)('AmqpBus across a real broker restart (private node)', () => {
-  let broker: PrivateRabbitHandle;
   const buses: AmqpBus[] = [];
-  beforeAll(async () => {
-    broker = await startPrivateRabbit();
-  }, 90_000);
-  afterAll(async () => {
+  afterEach(async () => {
     await Promise.allSettled(buses.splice(0).map((b) => b.close()));
-    await broker?.stop();
-  }, 60_000);
+  });
 
-  it('keeps confirmed durable messages, fails fast while down, and restores its consumer after the restart', async () => {
+  rabbitTest('keeps confirmed durable messages, fails fast while down, and restores its consumer after the restart', async ({ privateRabbit: broker }) => {
     const prefix = uniquePrefix('restart');
     const producer = new AmqpBus({ url: broker.url, prefix, signingKey: BUS_KEY, reconnect: { initialMs: 100, maxMs: 500 } });
     const consumer = new AmqpBus({ url: broker.url, prefix, signingKey: BUS_KEY, reconnect: { initialMs: 100, maxMs: 500 } });
@@ -568,7 +538,7 @@ describe.skipIf(!privateBroker)('AmqpBus across a real broker restart (private n
     await Promise.all([producer.waitUntilReady(), consumer.waitUntilReady()]);
     for (let n = 6; n < 10; n++) await producer.send(q, { n });
     await waitFor(() => got.length === 10, 10_000);
-    await sleep(200);
+    await quietWindow(QUIET_MS); // restored exactly once: nothing arrives twice
     expect([...got].sort((a, b) => a - b)).toEqual([...Array(10).keys()]);
     const conn = await connect(broker.url);
     const ch = await conn.createChannel();

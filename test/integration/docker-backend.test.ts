@@ -4,30 +4,33 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
-import { performance } from 'node:perf_hooks';
 import Dockerode from 'dockerode';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { CONTAINER_PACKAGE_DIR, DockerBackend, type DockerInstance } from '../../executor/docker-backend.js';
 import { readActivationLogs } from '../../executor/docker-logs.js';
 import { InstanceFailure, type Instance } from '../../executor/types.js';
 import type { InitRequest, RunResponse } from '../../runtime/protocol.js';
-import { bundleRuntime, containersOf, cleanupDocker, percentile, REPO_ROOT, requireDocker } from '../helpers/docker.js';
+import { containersOf, cleanupDocker, REPO_ROOT, requireDocker } from '../helpers/docker.js';
+import { dockerTest } from '../helpers/fixtures.js';
 import { backendContract } from '../contracts/backend-contract.js';
 
-// Real Docker engine. Each run uses its own executor id and image tag, so
-// parallel runs and earlier crashed runs cannot interfere, and afterAll
-// removes both. Under CI=true a missing daemon fails beforeAll.
+// Real Docker engine. The dockerRuntime fixture gives this file its own image
+// tag and executor ids, so parallel runs and earlier crashed runs cannot
+// interfere, and removes them after the file. Under CI=true a missing daemon
+// fails the file instead of skipping it.
 
 const docker = new Dockerode();
 const suffix = randomBytes(4).toString('hex');
-const executorId = `it-docker-${suffix}`;
-const leftoverExecutorId = `it-docker-lo-${suffix}`;
-const image = `brisk-runtime:it-${suffix}`;
-
-let enabled = false;
+const enabled = await requireDocker(docker);
+/** The private runtime image (not built yet: the backend's start() builds it). */
+let image: string;
+let executorId: string;
+let leftoverExecutorId: string;
 let backend: DockerBackend;
+/** Fresh executor ids, their containers removed by the fixture after the file. */
+let newExecutorId: (label: string) => string;
 
 function initRequest(code: string, over: Partial<InitRequest> = {}): InitRequest {
   return { namespace: 'it', name: 'fn', version: 1, code, exportName: 'handler', env: {}, timeoutMs: 10_000, memoryMb: 128, ...over };
@@ -59,37 +62,30 @@ async function newInstance(code: string, memoryMb = 128): Promise<Instance> {
   return inst;
 }
 
-beforeAll(async () => {
-  enabled = await requireDocker(docker);
-  if (!enabled) return;
-  // The image under test must hold the current runtime: bundle it, then let
-  // start() find the (unique, hence missing) tag and build it with the
-  // default builder, infra/runtime/build-offline.sh.
-  await bundleRuntime();
-  backend = new DockerBackend({ image, executorId, docker });
-  await backend.start();
-});
-
-afterAll(async () => {
-  if (!enabled) return;
-  await backend.close();
-  await cleanupDocker(docker, leftoverExecutorId);
-  for (const id of contractIds) await cleanupDocker(docker, id);
-  await cleanupDocker(docker, executorId, image);
-});
+if (enabled) {
+  dockerTest.beforeAll(async ({ dockerRuntime }) => {
+    // The fixture refreshed the runtime bundle; start() finds the (unique, hence
+    // missing) tag and builds it with the default builder, infra/runtime/build-offline.sh.
+    image = dockerRuntime.image;
+    newExecutorId = dockerRuntime.executorId;
+    executorId = newExecutorId('docker');
+    leftoverExecutorId = newExecutorId('lo');
+    backend = new DockerBackend({ image, executorId, docker });
+    await backend.start();
+  });
+  afterAll(async () => {
+    await backend?.close();
+  });
+}
 
 beforeEach((ctx) => {
   if (!enabled) ctx.skip();
 });
 
-/** Contract backends get their own executor ids (removed in afterAll). */
-const contractIds: string[] = [];
 backendContract(
   'DockerBackend',
   async () => {
-    const id = `${executorId}-c${contractIds.length}`;
-    contractIds.push(id);
-    const b = new DockerBackend({ image, executorId: id, docker });
+    const b = new DockerBackend({ image, executorId: newExecutorId('contract'), docker });
     await b.start();
     return b;
   },
@@ -339,11 +335,8 @@ describe('DockerBackend (real engine)', () => {
       expect(okResult(await inst.run(runRequest({}), 5000))).toBe(1);
       await inst.pause!();
       expect((await inst.container.inspect()).State.Paused).toBe(true);
-      const t0 = performance.now();
       await inst.resume!();
-      const unpauseMs = performance.now() - t0;
       expect(okResult(await inst.run(runRequest({}), 5000))).toBe(2);
-      console.log(`[docker-backend] unpause: ${unpauseMs.toFixed(1)} ms`);
     } finally {
       await inst.destroy();
     }
@@ -366,33 +359,6 @@ describe('DockerBackend (real engine)', () => {
     } finally {
       await inst.destroy();
     }
-  });
-
-  it('measures create+start+ready and warm run latency (logged, not asserted)', async () => {
-    const createMs: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const t0 = performance.now();
-      const inst = await backend.createInstance({ memoryMb: 128, allowEgress: false });
-      createMs.push(performance.now() - t0);
-      await inst.destroy();
-    }
-    const inst = await newInstance(`export const handler = async (e) => e;`);
-    const runMs: number[] = [];
-    try {
-      for (let i = 0; i < 55; i++) {
-        const t0 = performance.now();
-        const res = await inst.run(runRequest({ i }), 5000);
-        if (i >= 5) runMs.push(performance.now() - t0); // first runs warm up the JIT and the keep-alive socket
-        expect(okResult(res)).toEqual({ i });
-      }
-    } finally {
-      await inst.destroy();
-    }
-    console.log(
-      `[docker-backend] create+start+ready p50 ${percentile(createMs, 50).toFixed(0)} ms (n=${createMs.length}); ` +
-        `warm run p50 ${percentile(runMs, 50).toFixed(2)} ms, p99 ${percentile(runMs, 99).toFixed(2)} ms (n=${runMs.length})`,
-    );
-    expect(runMs).toHaveLength(50);
   });
 
   it('allowEgress uses the bridge network and still talks over the socket', async () => {

@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleRuntimeTo } from '../helpers/runtime-bundle.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MemoryBus } from '../../bus/memory-bus.js';
 import { Topology } from '../../bus/topology.js';
 import { ServiceUnavailableError } from '../../core/errors.js';
@@ -20,7 +20,8 @@ import { FileObjectStore } from '../../storage/file-object-store.js';
 import { ObjectService } from '../../storage/object-service.js';
 import { RedisKeyValueStore } from '../../storage/redis-kv-store.js';
 import type { KeyValueStore } from '../../storage/types.js';
-import { redisAvailable, requireService, startRedis, uniquePrefix, waitFor, type RedisHandle } from '../helpers/services.js';
+import { redisTest } from '../helpers/fixtures.js';
+import { redisAvailable, requireService, uniquePrefix, waitFor } from '../helpers/services.js';
 
 /**
  * The platform API with real runtime child processes: functions call
@@ -288,15 +289,18 @@ function platformSuite(label: string, makeKv: () => KeyValueStore): void {
       });
       await short.start();
       try {
+        // The expiry is a point in time: move the clock (only Date; sockets and timers stay real).
+        vi.useFakeTimers({ toFake: ['Date'] });
         const token = short.issueToken({ namespace: 'n', function: 'f' });
         expect((await socketCall(short.socketPath, 'GET', '/state/k', token)).status).toBe(404);
-        await new Promise((r) => setTimeout(r, 80));
+        vi.advanceTimersByTime(80);
         expect((await socketCall(short.socketPath, 'GET', '/state/k', token)).status).toBe(401);
         const bound = short.issueToken({ namespace: 'n', function: 'f' });
         short.bindToken(bound);
-        await new Promise((r) => setTimeout(r, 80));
+        vi.advanceTimersByTime(80);
         expect((await socketCall(short.socketPath, 'GET', '/state/k', bound)).status).toBe(404);
       } finally {
+        vi.useRealTimers();
         await short.close();
       }
       expect(existsSync(short.socketDir)).toBe(false);
@@ -314,14 +318,12 @@ function platformSuite(label: string, makeKv: () => KeyValueStore): void {
 platformSuite('file key-value store (standalone)', () => new FileKeyValueStore(path.join(workDir, `kv-${uniquePrefix('f')}`)));
 
 describe.skipIf(!redisOk)('over Redis', () => {
-  let redis: RedisHandle;
-  beforeAll(async () => {
-    redis = await startRedis();
+  /** The file's redis-server (the fixture stops it after the file). */
+  let url: string;
+  redisTest.beforeAll(({ redisServer }) => {
+    url = redisServer.url;
   });
-  afterAll(async () => {
-    await redis?.stop();
-  });
-  platformSuite('Redis key-value store (distributed)', () => new RedisKeyValueStore({ url: redis.url, prefix: `${uniquePrefix('pa')}:` }));
+  platformSuite('Redis key-value store (distributed)', () => new RedisKeyValueStore({ url, prefix: `${uniquePrefix('pa')}:` }));
 });
 
 /**
@@ -453,8 +455,7 @@ describe('platform API connection limits and fault accounting', () => {
     expect(api.platformFaultSince(a, t0)?.message).toContain('SERVICE_UNAVAILABLE');
     expect(api.platformFaultSince(b, t0)).toBeUndefined();
     // A later run of the same instance is not blamed on an old fault.
-    await new Promise((r) => setTimeout(r, 5));
-    expect(api.platformFaultSince(a, Date.now())).toBeUndefined();
+    expect(api.platformFaultSince(a, Date.now() + 5)).toBeUndefined();
     // A 4xx is the caller's own doing.
     const t1 = Date.now();
     expect((await socketCall(api.socketPath, 'GET', `/state/${'x'.repeat(300)}`, a)).status).toBe(400);

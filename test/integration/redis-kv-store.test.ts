@@ -1,25 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { ServiceUnavailableError } from '../../core/errors.js';
 import { RedisConnection } from '../../storage/redis-connection.js';
 import { RedisKeyValueStore } from '../../storage/redis-kv-store.js';
 import { RedisStore } from '../../storage/redis-store.js';
 import { keyValueStoreContract } from '../contracts/kv-contract.js';
-import { redisAvailable, requireService, startRedis, uniquePrefix, type RedisHandle } from '../helpers/services.js';
+import { redisTest } from '../helpers/fixtures.js';
+import { redisAvailable, requireService, uniquePrefix } from '../helpers/services.js';
 
 const available = requireService('redis', await redisAvailable());
 
 describe.skipIf(!available)('RedisKeyValueStore (redis-server)', () => {
-  let redis: RedisHandle;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis?.stop();
+  let url: string;
+  redisTest.beforeAll(({ redisServer }) => {
+    url = redisServer.url;
   });
 
-  keyValueStoreContract('RedisKeyValueStore', () => new RedisKeyValueStore({ url: redis.url, prefix: `${uniquePrefix('kv')}:` }));
+  keyValueStoreContract('RedisKeyValueStore', () => new RedisKeyValueStore({ url, prefix: `${uniquePrefix('kv')}:` }));
 
-  it('shares one connection with the metadata store and leaves it to its owner', async () => {
+  redisTest('shares one connection with the metadata store and leaves it to its owner', async ({ redis }) => {
     const conn = new RedisConnection({ url: redis.url });
     const prefix = `${uniquePrefix('shared')}:`;
     const kv = new RedisKeyValueStore({ prefix, url: '', connection: conn });

@@ -1,13 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { ServiceUnavailableError } from '../../core/errors.js';
 import type { Activation, FunctionVersion } from '../../core/types.js';
 import { RedisStore } from '../../storage/redis-store.js';
 import { metadataStoreContract } from '../contracts/store-contract.js';
-import { freePort, redisAvailable, requireService, startRedis, uniquePrefix, type RedisHandle } from '../helpers/services.js';
+import { redisTest } from '../helpers/fixtures.js';
+import { freePort, redisAvailable, requireService, uniquePrefix } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 const available = requireService('redis', await redisAvailable());
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function draft(name: string, overrides: Partial<FunctionVersion> = {}): Omit<FunctionVersion, 'version' | 'createdAt'> {
   return {
@@ -44,19 +45,19 @@ function activation(overrides: Partial<Activation> = {}): Activation {
 }
 
 describe.skipIf(!available)('RedisStore (redis-server)', () => {
-  let redis: RedisHandle;
+  /** The file's redis-server (the fixture stops it after the last test). */
+  let url: string;
   const stores: RedisStore[] = [];
 
-  beforeAll(async () => {
-    redis = await startRedis();
+  redisTest.beforeAll(({ redisServer }) => {
+    url = redisServer.url;
   });
   afterAll(async () => {
     await Promise.allSettled(stores.splice(0).map((s) => s.close()));
-    await redis?.stop();
   });
 
   function makeStore(opts: Partial<ConstructorParameters<typeof RedisStore>[0]> = {}): RedisStore {
-    const s = new RedisStore({ url: redis.url, prefix: `${uniquePrefix('rs')}:`, activationTtlS: 3600, ...opts });
+    const s = new RedisStore({ url, prefix: `${uniquePrefix('rs')}:`, activationTtlS: 3600, ...opts });
     stores.push(s);
     return s;
   }
@@ -123,7 +124,7 @@ describe.skipIf(!available)('RedisStore (redis-server)', () => {
       await s.waitUntilReady();
       const a = activation();
       await s.putActivation(a);
-      const raw = new Redis(redis.url);
+      const raw = new Redis(url);
       try {
         const ttl = await raw.ttl(`${prefix}act:default:${a.activationId}`);
         expect(ttl).toBeGreaterThan(0);
@@ -136,8 +137,8 @@ describe.skipIf(!available)('RedisStore (redis-server)', () => {
       const b = activation({ queuedAt: new Date(Date.now() - 60_000).toISOString() });
       await long.putActivation(b);
       expect((await s.listActivations('default', { limit: 10 })).map((x) => x.activationId)).toEqual([a.activationId, b.activationId]);
-      await sleep(2100);
-      expect(await s.getActivation('default', a.activationId)).toBeUndefined();
+      // Redis expires the record on its own clock, a second after it was written.
+      await waitFor(async () => (await s.getActivation('default', a.activationId)) === undefined, 5000, 50);
       expect((await s.listActivations('default', { limit: 1 })).map((x) => x.activationId)).toEqual([b.activationId]);
     });
 
@@ -158,7 +159,7 @@ describe.skipIf(!available)('RedisStore (redis-server)', () => {
     });
 
     it('never closes an injected client', async () => {
-      const client = new Redis(redis.url, { lazyConnect: true });
+      const client = new Redis(url, { lazyConnect: true });
       try {
         const s = new RedisStore({ url: 'unused', prefix: `${uniquePrefix('inj')}:`, activationTtlS: 60, redis: client });
         await s.waitUntilReady();
@@ -171,16 +172,8 @@ describe.skipIf(!available)('RedisStore (redis-server)', () => {
       }
     });
 
-    describe('outages (own redis-server)', () => {
-      let own: RedisHandle;
-      beforeAll(async () => {
-        own = await startRedis();
-      });
-      afterAll(async () => {
-        await own?.stop();
-      });
-
-      it('a stopped Redis yields ServiceUnavailableError within 2.5 s, and the store recovers when it is back', async () => {
+    describe('outages (own redis-server per test)', () => {
+      redisTest('a stopped Redis yields ServiceUnavailableError within 2.5 s, and the store recovers when it is back', async ({ ownRedis: own }) => {
         const s = makeStore({ url: own.url });
         await s.waitUntilReady();
         await s.putFunctionVersion(draft('before'));
@@ -196,18 +189,11 @@ describe.skipIf(!available)('RedisStore (redis-server)', () => {
         expect(Date.now() - t1).toBeLessThan(2500);
 
         await own.restart();
-        const deadline = Date.now() + 10_000;
-        let back = false;
-        while (!back && Date.now() < deadline) {
-          back = await s.putFunctionVersion(draft('after')).then(() => true, () => false);
-          if (!back) await sleep(100);
-        }
-        expect(back).toBe(true);
+        await waitFor(() => s.putFunctionVersion(draft('after')).then(() => true, () => false), 10_000, 100);
         expect((await s.getFunction('default', 'after'))?.latest.version).toBe(1);
       }, 30_000);
 
-      it('a hung Redis (SIGSTOP) yields ServiceUnavailableError after the command timeout', async () => {
-        await own.restart();
+      redisTest('a hung Redis (SIGSTOP) yields ServiceUnavailableError after the command timeout', async ({ ownRedis: own }) => {
         const s = makeStore({ url: own.url, commandTimeoutMs: 1000 });
         await s.waitUntilReady();
         own.pause();

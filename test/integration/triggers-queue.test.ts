@@ -1,17 +1,17 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { connect, type ChannelModel } from 'amqplib';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Activation } from '../../core/types.js';
+import { afterAll, describe, expect } from 'vitest';
 import { ServiceUnavailableError } from '../../core/errors.js';
-import { FileKeyValueStore } from '../../storage/file-kv-store.js';
+import type { FileKeyValueStore } from '../../storage/file-kv-store.js';
 import { AmqpUserQueues } from '../../triggers/amqp-user-queues.js';
 import { QueueConsumer } from '../../triggers/queue-consumer.js';
-import type { QueueEvent, Trigger, TriggerOf } from '../../triggers/types.js';
+import type { QueueEvent, TriggerOf } from '../../triggers/types.js';
 import { QUEUE_DEAD_HEADERS } from '../../triggers/user-queues.js';
-import { rabbitAvailable, requireService, startRabbitVhost, uniqueId, uniquePrefix, waitFor, type RabbitVhostHandle } from '../helpers/services.js';
+import { FakeFirer } from '../fakes/firer.js';
+import { rabbitTest } from '../helpers/fixtures.js';
+import { rabbitAvailable, requireService, uniqueId, uniquePrefix } from '../helpers/services.js';
+import { openTempKv } from '../helpers/temp-stores.js';
+import { waitFor, waitForValue } from '../helpers/wait.js';
 
 const available = requireService('rabbitmq', await rabbitAvailable());
 const logger = pino({ level: 'silent' });
@@ -21,47 +21,25 @@ const PREFIX = uniquePrefix('tq');
 /** The broker's name of `queue` in the `default` namespace, where a producer outside Brisk publishes. */
 const onBroker = (queue: string): string => `${PREFIX}.userq.default.${queue}`;
 
-/** A firer whose activations finish when the test says so. */
-class ControlledFirer {
-  readonly fired: { trigger: Trigger; event: QueueEvent; id: string }[] = [];
-  private readonly finals = new Map<string, (s: Activation['status']) => void>();
-  autoStatus: Activation['status'] | undefined = undefined;
-  async fire(trigger: Trigger, event: unknown): Promise<string> {
-    const id = `act-${this.fired.length + 1}`;
-    this.fired.push({ trigger, event: event as QueueEvent, id });
-    return id;
-  }
-  async waitForFinal(_ns: string, id: string, signal?: AbortSignal): Promise<Activation> {
-    if (this.autoStatus) return { activationId: id, status: this.autoStatus } as Activation;
-    const status = await new Promise<Activation['status']>((resolve, reject) => {
-      this.finals.set(id, resolve);
-      signal?.addEventListener('abort', () => reject(new Error('aborted')));
-    });
-    return { activationId: id, status } as Activation;
-  }
-  finish(id: string, status: Activation['status']): void {
-    this.finals.get(id)?.(status);
-  }
-}
+/** A firer whose activations finish when the test says so (`finish`), unless it sets `defaultStatus`. */
+const controlledFirer = (): FakeFirer<QueueEvent> => {
+  const firer = new FakeFirer<QueueEvent>();
+  firer.defaultStatus = 'running';
+  return firer;
+};
 
 describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
-  let rabbit: RabbitVhostHandle;
+  /** A plain amqplib connection on the file's vhost, acting as a producer and inspector outside Brisk. */
   let admin: ChannelModel;
   /** Where the queues each namespace used are listed (the index every process shares). */
-  let kvDir: string;
   let kv: FileKeyValueStore;
-  beforeAll(async () => {
-    rabbit = await startRabbitVhost('triggers-q');
-    admin = await connect(rabbit.url);
-    kvDir = fs.mkdtempSync(path.join(os.tmpdir(), 'brisk-tq-kv-'));
-    kv = new FileKeyValueStore(kvDir);
-    await kv.waitUntilReady();
+  rabbitTest.beforeAll(async ({ rabbitVhost }) => {
+    admin = await connect(rabbitVhost.url);
+    kv = await openTempKv();
   });
   afterAll(async () => {
     await admin?.close().catch(() => undefined);
-    await rabbit?.stop();
     await kv?.close();
-    if (kvDir) fs.rmSync(kvDir, { recursive: true, force: true });
   });
 
   const trigger = (queue: string, over: Partial<TriggerOf<'queue'>> = {}): TriggerOf<'queue'> => ({
@@ -93,11 +71,11 @@ describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
     }
   };
 
-  it('acks a message only after its invocation succeeded', async () => {
+  rabbitTest('acks a message only after its invocation succeeded', async ({ rabbit }) => {
     const queue = `jobs-${uniqueId()}`;
     const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, kv, logger });
     await queues.waitUntilReady();
-    const firer = new ControlledFirer();
+    const firer = controlledFirer();
     const consumer = new QueueConsumer({ queues, firer, logger });
     await consumer.reconcile([trigger(queue)]); // declares the missing queue
     await publish(queue, '{"job":1}');
@@ -113,19 +91,17 @@ describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
     await waitFor(() => firer.fired.length === 2);
     expect(firer.fired[1]?.event.messages[0]?.redelivered).toBe(true);
     firer.finish('act-2', 'success');
-    await new Promise((r) => setTimeout(r, 200));
+    // stop() waits for the batch in flight, which has seen the success and acks: nothing comes back.
     await consumer2.stop();
-    // Acked: nothing comes back.
-    await new Promise((r) => setTimeout(r, 200));
     expect((await counts(queue)).ready).toBe(0);
     await queues.close();
   });
 
-  it('dead-letters a poison message to <queue>.dead after the function failed for good', async () => {
+  rabbitTest('dead-letters a poison message to <queue>.dead after the function failed for good', async ({ rabbit }) => {
     const queue = `poison-${uniqueId()}`;
     const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, kv, logger });
-    const firer = new ControlledFirer();
-    firer.autoStatus = 'error';
+    const firer = controlledFirer();
+    firer.defaultStatus = 'error';
     const consumer = new QueueConsumer({ queues, firer, logger });
     await consumer.reconcile([trigger(queue, { name: 'poisoned' })]);
     await publish(queue, 'not json at all', 'text/plain');
@@ -152,15 +128,15 @@ describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
     await queues.close();
   });
 
-  it("with deadLetter: reject, uses the queue's own dead-letter exchange", async () => {
+  rabbitTest("with deadLetter: reject, uses the queue's own dead-letter exchange", async ({ rabbit }) => {
     const queue = `dlx-${uniqueId()}`;
     const ch = await admin.createChannel();
     await ch.assertQueue(onBroker(`${queue}-parking`), { durable: true });
     await ch.assertQueue(onBroker(queue), { durable: true, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': onBroker(`${queue}-parking`) } });
     await ch.close();
     const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, kv, logger });
-    const firer = new ControlledFirer();
-    firer.autoStatus = 'timeout';
+    const firer = controlledFirer();
+    firer.defaultStatus = 'timeout';
     const consumer = new QueueConsumer({ queues, firer, logger });
     await consumer.reconcile([trigger(queue, { deadLetter: 'reject' })]);
     await publish(queue, '{"x":1}');
@@ -170,12 +146,12 @@ describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
     await queues.close();
   });
 
-  it('scopes queues to their namespace: ns-a and ns-b each get only their own "jobs"; platform queues cannot be named', async () => {
+  rabbitTest('scopes queues to their namespace: ns-a and ns-b each get only their own "jobs"; platform queues cannot be named', async ({ rabbit }) => {
     const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, kv, logger });
     await queues.waitUntilReady();
     expect(queues.brokerName('ns-a', 'jobs')).toBe(`${PREFIX}.userq.ns-a.jobs`);
-    const firer = new ControlledFirer();
-    firer.autoStatus = 'success';
+    const firer = controlledFirer();
+    firer.defaultStatus = 'success';
     const consumer = new QueueConsumer({ queues, firer, logger });
     await consumer.reconcile([
       trigger('jobs', { namespace: 'ns-a', name: 'work' }),
@@ -205,7 +181,7 @@ describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
     await queues.close();
   });
 
-  it('deleteNamespace deletes every queue the namespace used, by any process, with its .dead companion; other namespaces keep theirs', async () => {
+  rabbitTest('deleteNamespace deletes every queue the namespace used, by any process, with its .dead companion; other namespaces keep theirs', async ({ rabbit }) => {
     const ns = `gone${uniqueId()}`;
     const other = `kept${uniqueId()}`;
     // Two processes (a gateway sending, a scheduler consuming) sharing the index.
@@ -256,7 +232,7 @@ describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
     await Promise.all([gateway.close(), scheduler.close()]);
   });
 
-  it('while reconnecting, a send fails fast with ServiceUnavailableError instead of waiting out the outage', async () => {
+  rabbitTest('while reconnecting, a send fails fast with ServiceUnavailableError instead of waiting out the outage', async ({ rabbit }) => {
     const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, kv, logger, reconnect: { initialMs: 50, maxMs: 500 } });
     await queues.waitUntilReady();
     await admin.close(); // the broker is about to drop every connection; this test's own comes back below
@@ -280,26 +256,18 @@ describe.skipIf(!available)('queue triggers on RabbitMQ', () => {
     admin = await connect(rabbit.url);
   });
 
-  it('resumes consuming after the broker drops the connection', async () => {
+  rabbitTest('resumes consuming after the broker drops the connection', async ({ rabbit }) => {
     const queue = `resume-${uniqueId()}`;
     const queues = new AmqpUserQueues({ url: rabbit.url, prefix: PREFIX, kv, logger, reconnect: { initialMs: 50, maxMs: 500 } });
-    const firer = new ControlledFirer();
-    firer.autoStatus = 'success';
+    const firer = controlledFirer();
+    firer.defaultStatus = 'success';
     const consumer = new QueueConsumer({ queues, firer, logger });
     await consumer.reconcile([trigger(queue)]);
     await publish(queue, '{"n":1}');
     await waitFor(() => firer.fired.length === 1);
     await admin.close();
     await rabbit.closeConnections();
-    admin = await (async () => {
-      for (;;) {
-        try {
-          return await connect(rabbit.url);
-        } catch {
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-    })();
+    admin = await waitForValue(() => connect(rabbit.url).catch(() => undefined), 10_000, 'a new admin connection', 100);
     await waitFor(() => queues.status === 'ready', 10_000);
     await waitFor(async () => (await counts(queue)).consumers === 1, 10_000);
     await publish(queue, '{"n":2}');

@@ -9,6 +9,7 @@ import { DEAD_LETTER_HEADERS } from '../../bus/types.js';
 import type { Dispatch, FunctionVersion, InvocationRequest } from '../../core/types.js';
 import { RedisStore } from '../../storage/redis-store.js';
 import { api, waitForActivation, type Api } from '../e2e/scenarios.js';
+import { waitForValue } from '../helpers/wait.js';
 import type { Cluster } from '../helpers/cluster.js';
 import { distributedServicesAvailable, startDistributedCluster, type DistributedServices } from '../helpers/distributed-env.js';
 
@@ -33,15 +34,7 @@ const SPY = `export const handler = async (event, context) => {
 const READER = `export const handler = async (_e, context) => ({ pwned: (await context.state.get('pwned')) ?? null });`;
 const ECHO = `export const handler = async (event) => ({ event });`;
 
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`${what} not met in ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = <T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> => waitForValue(probe, timeoutMs, what, 100);
 
 describe.skipIf(!available)('F1: tenants cannot reach the platform bus (distributed)', () => {
   let cluster: Cluster & { services: DistributedServices };

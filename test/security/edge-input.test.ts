@@ -22,7 +22,7 @@ import { TriggerStore } from '../../triggers/trigger-store.js';
 import { triggerSpecSchema } from '../../triggers/types.js';
 import type { QueueDelivery } from '../../triggers/user-queues.js';
 import { tgzOfTree, zipOf } from '../fixtures/archives.js';
-import { MemoryKv } from '../unit/triggers-fakes.js';
+import { openTempKv } from '../helpers/temp-stores.js';
 
 /**
  * Security probe findings whose logic is local, checked in process:
@@ -41,7 +41,7 @@ describe('F8: JSON depth on events and triggers (in process, real trigger invoke
   const payloads: string[] = [];
 
   beforeAll(async () => {
-    const kv = new MemoryKv();
+    const kv = await openTempKv();
     const triggers = new TriggerStore(kv);
     const fnRecord = (name: string): FunctionRecord => {
       const latest = { namespace: 'default', name, version: 1 } as FunctionVersion;

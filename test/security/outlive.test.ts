@@ -13,7 +13,7 @@ import type { InitRequest, RunResponse } from '../../runtime/protocol.js';
 import { startStandalone, useCluster } from '../helpers/cluster.js';
 import { cleanupDocker, requireDocker } from '../helpers/docker.js';
 import { bundleRuntimeTo } from '../helpers/runtime-bundle.js';
-import { waitFor } from '../helpers/services.js';
+import { quietWindow, waitFor } from '../helpers/wait.js';
 import { api } from '../e2e/scenarios.js';
 import { isRoot } from './tenants.js';
 
@@ -48,7 +48,15 @@ function alive(pid: number): boolean {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/**
+ * How long a frozen instance is watched for CPU use. The busy loops here burn
+ * most of a core (40 ms of every 50 in the process case), so a thawed
+ * instance would show hundreds of ms of CPU within a second; a frozen one shows
+ * none, and a window too short could only let a bug slip by.
+ */
+const FROZEN_WINDOW_MS = 1000;
+/** The same for the container: Docker's CPU counter is sampled, so watch a bit longer. */
+const FROZEN_CONTAINER_WINDOW_MS = 1500;
 
 describe('process backend: an idle instance is frozen (standalone)', () => {
   const cluster = useCluster(() => startStandalone({ BRISK_PAUSE_IDLE_MS: PAUSE_MS }));
@@ -66,7 +74,7 @@ describe('process backend: an idle instance is frozen (standalone)', () => {
     // Frozen (state T) after the pause delay; before, the loop burned ~80 % of a core.
     await waitFor(() => procStat(pid).state === 'T', 5000);
     const before = procStat(pid).ticks;
-    await sleep(1000);
+    await quietWindow(FROZEN_WINDOW_MS);
     expect(procStat(pid).ticks - before).toBeLessThanOrEqual(1);
     // The next call resumes it and is served as usual.
     const again = await a.req('POST', '/v1/functions/spinner/invoke', {});
@@ -113,7 +121,7 @@ describe.skipIf(!dockerOk)('docker backend: an idle container is frozen (standal
     const frozenAt = await cpuNs(container);
     // The Worker really ran until the pause (a few hundred ms of a core) …
     expect(frozenAt).toBeGreaterThan(100e6);
-    await sleep(1500);
+    await quietWindow(FROZEN_CONTAINER_WINDOW_MS);
     // … and not a moment after it.
     expect((await cpuNs(container)) - frozenAt).toBeLessThan(20e6);
     const again = await a.req('POST', '/v1/functions/miner/invoke', {});

@@ -3,6 +3,7 @@ import { ServiceUnavailableError } from '../../core/errors.js';
 import { RedisKeyValueStore } from '../../storage/redis-kv-store.js';
 import { S3ObjectStore } from '../../storage/s3-object-store.js';
 import { redisAvailable, requireService, s3Available, startRedis, startS3, uniqueId, uniquePrefix, type RedisHandle, type S3Handle } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
@@ -18,11 +19,9 @@ const available = requireService('s3 (s3rver)', await s3Available());
 const redisThere = requireService('redis', await redisAvailable());
 
 async function until(what: string, probe: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitFor(probe, timeoutMs).catch(() => {
+    throw new Error(`${what}: not within ${timeoutMs} ms`);
+  });
 }
 
 describe.skipIf(!available)('S3ObjectStore readiness (F12)', () => {

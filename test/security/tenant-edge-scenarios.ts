@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TEST_ADMIN_KEY, useCluster, type Cluster } from '../helpers/cluster.js';
+import { quietWindow, waitForValue } from '../helpers/wait.js';
 import { api, waitForActivation, type Api } from '../e2e/scenarios.js';
 import { tgzOfTree } from '../fixtures/archives.js';
 
@@ -20,15 +21,13 @@ export interface TenantEdgeHooks {
 /** `n` nested arrays: `[[[…]]]` is n deep. */
 const deep = (n: number): string => '['.repeat(n) + ']'.repeat(n);
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> => waitForValue(probe, timeoutMs, what, 100);
+/**
+ * How long the purge case watches for the old namespace's schedule and queue
+ * consumer: at one tick a second, a schedule still running would fire about
+ * three times in 3 s, and a consumer still attached would take the message.
+ */
+const OLD_TRIGGERS_WINDOW_MS = 3000;
 
 /**
  * A raw request declaring `Content-Length: 10 GB` that sends 3 bytes of it:
@@ -239,16 +238,12 @@ export function tenantEdgeScenarios(label: string, start: () => Promise<Cluster>
       const published = await fresh.req('POST', '/v1/events/news', { hello: 1 });
       expect(published.json.events[0].deliveries).toEqual([]);
       // The schedulers dropped the old schedule and stopped the old queue consumer: a new `ticker`
-      // and a message on the queue start nothing of theirs. (Observed for 3 s: at one tick a
-      // second, a schedule still running would have fired ~3 times.)
+      // and a message on the queue start nothing of theirs.
       expect((await fresh.req('PUT', '/v1/functions/ticker', { code: 'export const handler = async () => 1' })).status).toBe(201);
       expect((await fresh.req('POST', '/v1/queues/edge-jobs/messages', { job: 1 })).status).toBe(202);
-      const window = Date.now() + 3000;
-      while (Date.now() < window) {
-        const list = (await fresh.req('GET', '/v1/activations?function=ticker')).json.activations as { trigger?: string }[];
-        expect(list.map((x) => x.trigger)).toEqual([]);
-        await new Promise((r) => setTimeout(r, 250));
-      }
+      await quietWindow(OLD_TRIGGERS_WINDOW_MS);
+      const list = (await fresh.req('GET', '/v1/activations?function=ticker')).json.activations as { trigger?: string }[];
+      expect(list.map((x) => x.trigger)).toEqual([]);
       expect((await fresh.req('GET', '/v1/queues/edge-jobs')).json.messages).toBe(1);
     });
 

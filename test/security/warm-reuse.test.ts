@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FunctionVersion } from '../../core/types.js';
-import type { ExecutorBackend, Instance, InstanceSpec, RunAnswer } from '../../executor/types.js';
 import { WarmPool } from '../../executor/warm-pool.js';
-import type { InitRequest } from '../../runtime/protocol.js';
+import { FakeBackend } from '../fakes/backend.js';
 
 /**
  * Found while testing F6: version numbers start again at 1 after a function
@@ -11,24 +10,6 @@ import type { InitRequest } from '../../runtime/protocol.js';
  * instance still loaded with the old one: the old code, env and secrets, in a
  * re-created namespace the new tenant's.
  */
-
-class RecordingBackend implements ExecutorBackend {
-  readonly name = 'process' as const;
-  readonly loaded: InitRequest[] = [];
-  async start(): Promise<void> {}
-  async createInstance(spec: InstanceSpec): Promise<Instance> {
-    const loaded = this.loaded;
-    return {
-      id: `i-${loaded.length}`,
-      spec,
-      init: async (req: InitRequest) => void loaded.push(req),
-      run: async (): Promise<RunAnswer> => ({ ok: true, resultJson: 'null', result: null, logs: [], logsTruncated: false, durationMs: 0 }),
-      preparePackage: async () => '/package',
-      destroy: async () => undefined,
-    };
-  }
-  async close(): Promise<void> {}
-}
 
 function version(code: string, createdAt: string): FunctionVersion {
   return {
@@ -44,7 +25,7 @@ afterEach(async () => {
 
 describe('warm instances of a deleted version', () => {
   it('a version 1 deployed after a delete never runs in an instance loaded with the old version 1', async () => {
-    const backend = new RecordingBackend();
+    const backend = new FakeBackend();
     const pool = new WarmPool({ backend, prepareInit: async (fn) => ({ code: fn.codeHash }), memoryMb: 1024, idleTtlMs: 60_000, poolSize: 0, poolMax: 0 });
     pools.push(pool);
     const old = await pool.acquire(version('old-code', '2026-01-01T00:00:00.000Z'));
@@ -53,7 +34,7 @@ describe('warm instances of a deleted version', () => {
     const fresh = await pool.acquire(version('new-code', '2026-01-01T00:05:00.000Z'));
     expect(fresh.startKind).not.toBe('warm');
     expect(fresh.instance).not.toBe(old.instance);
-    expect(backend.loaded.map((l) => l.code)).toEqual(['old-code', 'new-code']);
+    expect(backend.inits.map((l) => l.code)).toEqual(['old-code', 'new-code']);
     // The same version as before is still served warm.
     pool.release(fresh.instance, { healthy: true });
     expect((await pool.acquire(version('new-code', '2026-01-01T00:05:00.000Z'))).startKind).toBe('warm');

@@ -14,6 +14,7 @@ import { consoleRoutes } from '../../gateway/routes/console.js';
 import { executorRoutes } from '../../gateway/routes/executors.js';
 import { ExecutorMonitor } from '../../scheduler/executor-monitor.js';
 import { ExecutorRegistry } from '../../scheduler/executor-registry.js';
+import { publishAndSettle } from '../helpers/memory-bus.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -129,8 +130,7 @@ describe('executor monitor and GET /v1/executors', () => {
 
     // After stop() nothing more is heard.
     await monitor.stop();
-    await bus.publish(topology.heartbeatTopic, heartbeat({ executorId: 'ex-3', sentAt: clock }));
-    await new Promise((r) => setTimeout(r, 20));
+    await publishAndSettle(bus, topology.heartbeatTopic, heartbeat({ executorId: 'ex-3', sentAt: clock }));
     expect(monitor.states().map((e) => e.executorId)).not.toContain('ex-3');
   });
 });

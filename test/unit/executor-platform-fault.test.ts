@@ -8,9 +8,8 @@ import { Topology } from '../../bus/topology.js';
 import type { Completion, Dispatch, FunctionVersion, InvocationResult } from '../../core/types.js';
 import { CodeCache } from '../../executor/code-cache.js';
 import { Executor } from '../../executor/executor.js';
-import type { ExecutorBackend, Instance, InstanceSpec, PlatformFaultReport, RunAnswer } from '../../executor/types.js';
+import type { PlatformFaultReport } from '../../executor/types.js';
 import { WarmPool } from '../../executor/warm-pool.js';
-import type { InitRequest, RunRequest } from '../../runtime/protocol.js';
 import { DeadLetterOffice } from '../../invocations/dead-letter-office.js';
 import { DeadLetterStore } from '../../invocations/dead-letters.js';
 import { RetryPolicy } from '../../invocations/retry-policy.js';
@@ -18,6 +17,8 @@ import { Submitter } from '../../invocations/submit.js';
 import { FileKeyValueStore } from '../../storage/file-kv-store.js';
 import { FileObjectStore } from '../../storage/file-object-store.js';
 import { FileStore } from '../../storage/file-store.js';
+import { FakeBackend } from '../fakes/backend.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * Finding F4: a function whose context.state calls failed because the
@@ -36,38 +37,17 @@ interface Script {
   confirmed?: PlatformFaultReport;
 }
 
-class FakeInstance implements Instance {
-  constructor(readonly id: string, readonly spec: InstanceSpec, private readonly script: Script, readonly asked: number[]) {}
-  async init(_req: InitRequest): Promise<void> {}
-  async preparePackage(): Promise<string> {
-    return '/package';
-  }
-  async run(_req: RunRequest): Promise<RunAnswer> {
-    return {
-      ok: false,
-      error: { errorType: 'PlatformApiError', errorMessage: 'platform API unreachable: read ECONNRESET' },
-      logs: [],
-      logsTruncated: false,
-      durationMs: 1,
-      ...(this.script.claim ? { platformFault: { code: 'PLATFORM_UNAVAILABLE', message: 'platform API unreachable: read ECONNRESET' } } : {}),
-    };
-  }
-  platformFaultSince(sinceMs: number): PlatformFaultReport | undefined {
-    this.asked.push(sinceMs);
-    return this.script.confirmed;
-  }
-  async destroy(): Promise<void> {}
-}
-
-class FakeBackend implements ExecutorBackend {
-  readonly name = 'process' as const;
-  readonly asked: number[] = [];
-  script: Script = { claim: false };
-  async start(): Promise<void> {}
-  async createInstance(spec: InstanceSpec): Promise<Instance> {
-    return new FakeInstance(`fake-${Math.random()}`, spec, this.script, this.asked);
-  }
-  async close(): Promise<void> {}
+/** Script the fake backend: every run answers "the platform API failed me" (a claim, or not), and its platform API saw `confirmed`. */
+function script(backend: FakeBackend, { claim, confirmed }: Script): void {
+  backend.answer = () => ({
+    ok: false,
+    error: { errorType: 'PlatformApiError', errorMessage: 'platform API unreachable: read ECONNRESET' },
+    logs: [],
+    logsTruncated: false,
+    durationMs: 1,
+    ...(claim ? { platformFault: { code: 'PLATFORM_UNAVAILABLE', message: 'platform API unreachable: read ECONNRESET' } } : {}),
+  });
+  backend.platformFault = confirmed;
 }
 
 const draft: Omit<FunctionVersion, 'version' | 'createdAt'> = {
@@ -105,6 +85,7 @@ describe('executor: platform API faults are the platform\'s only when the platfo
     await Promise.all([bus.waitUntilReady(), store.waitUntilReady(), kv.waitUntilReady()]);
     fn = (await store.putFunctionVersion(draft)).version;
     backend = new FakeBackend();
+    script(backend, { claim: false });
     pool = new WarmPool({ backend, prepareInit: async () => ({ code: 'fake' }), memoryMb: 512, idleTtlMs: 60_000, poolSize: 0, poolMax: 0 });
     executor = new Executor({
       id: 'ex-1',
@@ -156,35 +137,31 @@ describe('executor: platform API faults are the platform\'s only when the platfo
       replies.set(activationId, resolve);
       void bus.send(executor.queue, dispatch);
     });
-    const end = Date.now() + 2000;
-    while (!completions.some((c) => c.activationId === activationId)) {
-      if (Date.now() > end) throw new Error('no completion');
-      await new Promise((r) => setTimeout(r, 2));
-    }
+    await waitFor(() => completions.some((c) => c.activationId === activationId), 2000, 2);
     return { result, completion: completions.find((c) => c.activationId === activationId) as Completion };
   }
 
   it('a confirmed platform API outage is platform_error with the platform API\'s own code, and not the executor\'s fault', async () => {
-    backend.script = { claim: true, confirmed: { code: 'PLATFORM_API_UNAVAILABLE', message: 'the platform API failed a call of this function: SERVICE_UNAVAILABLE: redis down', systemError: false } };
+    script(backend, { claim: true, confirmed: { code: 'PLATFORM_API_UNAVAILABLE', message: 'the platform API failed a call of this function: SERVICE_UNAVAILABLE: redis down', systemError: false } });
     const before = Date.now();
     const { result, completion } = await invoke();
     expect(result.status).toBe('platform_error');
     expect(result.error).toEqual({ kind: 'platform', code: 'PLATFORM_API_UNAVAILABLE', message: 'the platform API failed a call of this function: SERVICE_UNAVAILABLE: redis down' });
     expect(completion).toMatchObject({ status: 'platform_error', systemError: false });
     // The executor asks about this run only: from when it started.
-    expect(backend.asked).toHaveLength(1);
-    expect(backend.asked[0]).toBeGreaterThanOrEqual(before);
+    expect(backend.askedSince).toHaveLength(1);
+    expect(backend.askedSince[0]).toBeGreaterThanOrEqual(before);
   });
 
   it('an executor out of descriptors counts against its health', async () => {
-    backend.script = { claim: true, confirmed: { code: 'PLATFORM_API_UNAVAILABLE', message: 'could not accept connections (EMFILE)', systemError: true } };
+    script(backend, { claim: true, confirmed: { code: 'PLATFORM_API_UNAVAILABLE', message: 'could not accept connections (EMFILE)', systemError: true } });
     const { result, completion } = await invoke();
     expect(result.status).toBe('platform_error');
     expect(completion.systemError).toBe(true);
   });
 
   it('a claim the platform API does not confirm stays the function\'s error, and the executor stays healthy', async () => {
-    backend.script = { claim: true };
+    script(backend, { claim: true });
     const { result, completion } = await invoke();
     expect(result.status).toBe('error');
     expect(result.error).toMatchObject({ errorType: 'PlatformApiError' });
@@ -192,9 +169,9 @@ describe('executor: platform API faults are the platform\'s only when the platfo
   });
 
   it('without a claim the platform API is not even asked', async () => {
-    backend.script = { claim: false, confirmed: { code: 'PLATFORM_API_OVERLOADED', message: 'x', systemError: false } };
+    script(backend, { claim: false, confirmed: { code: 'PLATFORM_API_OVERLOADED', message: 'x', systemError: false } });
     const { result } = await invoke();
     expect(result.status).toBe('error');
-    expect(backend.asked).toHaveLength(0);
+    expect(backend.askedSince).toHaveLength(0);
   });
 });

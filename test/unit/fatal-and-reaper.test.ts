@@ -5,16 +5,12 @@ import { Topology } from '../../bus/topology.js';
 import type { Heartbeat } from '../../core/types.js';
 import { FATAL_EXIT_CODE, installFatalHandler, onFatal } from '../../cli/fatal.js';
 import { OrphanReaper, REAP_AFTER_HEARTBEATS } from '../../executor/orphan-reaper.js';
+import { publishAndSettle } from '../helpers/memory-bus.js';
+import { waitFor } from '../helpers/wait.js';
 
 const log = pino({ level: 'silent' });
 
-async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+const until = (cond: () => boolean, timeoutMs = 3000): Promise<void> => waitFor(cond, timeoutMs, 5);
 
 describe('fatal handler: an uncaught exception cleans up, then exits non-zero', () => {
   // Vitest reports uncaught exceptions through its own listener: park it while these tests emit one.
@@ -34,8 +30,10 @@ describe('fatal handler: an uncaught exception cleans up, then exits non-zero', 
 
   it('runs every registered cleanup before exiting with the fatal code', async () => {
     const events: string[] = [];
+    let cleanupDone!: () => void;
+    const slowCleanup = new Promise<void>((r) => (cleanupDone = r));
     undo.push(onFatal(async () => {
-      await new Promise((r) => setTimeout(r, 20));
+      await slowCleanup;
       events.push('containers removed');
     }));
     undo.push(onFatal(async () => {
@@ -44,6 +42,9 @@ describe('fatal handler: an uncaught exception cleans up, then exits non-zero', 
     let code: number | undefined;
     undo.push(installFatalHandler({ logger: log, exit: (c) => void (code = c) }));
     emitUncaught(new RangeError('Cannot create a string longer than 0x1fffffe8 characters'));
+    await until(() => events.includes('children killed'));
+    expect(code).toBeUndefined(); // still waiting for the slow cleanup
+    cleanupDone();
     await until(() => code !== undefined);
     expect(code).toBe(FATAL_EXIT_CODE);
     expect(events.sort()).toEqual(['children killed', 'containers removed']);
@@ -89,7 +90,7 @@ describe('OrphanReaper: removes the instances of executors no longer heard', () 
     });
     const b = bus;
     const beat = (id: string): Promise<void> =>
-      b.publish(topology.heartbeatTopic, {
+      publishAndSettle(b, topology.heartbeatTopic, {
         executorId: id, backend: 'docker', memoryMb: 1, memoryUsedMb: 0, inFlight: 0, pool: {}, warm: [],
         systemErrors: 0, draining: false, leaving: false, sentAt: now.t,
       } satisfies Heartbeat);
@@ -101,14 +102,12 @@ describe('OrphanReaper: removes the instances of executors no longer heard', () 
     await reaper!.start();
     await beat('me');
     await beat('other');
-    await new Promise((r) => setTimeout(r, 10));
     await reaper!.sweep();
     expect(calls).toHaveLength(0); // not listened long enough to know who is alive
     now.t += REAP_AFTER_HEARTBEATS * HB + 1;
     await reaper!.sweep();
     expect(calls).toHaveLength(0); // its own heartbeats are stale: its hearing cannot be trusted
     await beat('me');
-    await new Promise((r) => setTimeout(r, 10));
     await reaper!.sweep();
     expect(calls).toHaveLength(1);
     const { live, minAgeMs } = calls[0]!;
@@ -124,10 +123,8 @@ describe('OrphanReaper: removes the instances of executors no longer heard', () 
     now.t += REAP_AFTER_HEARTBEATS * HB + 1;
     await beat('me');
     await beat('other');
-    await new Promise((r) => setTimeout(r, 10));
     now.t += 5 * HB; // silent for less than the threshold
     await beat('me');
-    await new Promise((r) => setTimeout(r, 10));
     await reaper!.sweep();
     expect(calls[0]!.live('other')).toBe(true);
   });

@@ -94,8 +94,8 @@ describe('FileKeyValueStore persistence', () => {
     await a.incr('n', 3);
     await a.hset('c', 'f', 'x');
     await a.close();
-    await new Promise((r) => setTimeout(r, 5));
-    const b = new FileKeyValueStore(dir);
+    // Reopened a second later: the 1 ms key has expired.
+    const b = new FileKeyValueStore(dir, () => Date.now() + 1000);
     await b.waitUntilReady();
     expect(await b.get('k')).toBe('v');
     expect(await b.get('gone')).toBeUndefined();

@@ -2,12 +2,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MemoryBus } from '../../bus/memory-bus.js';
 import { PlatformError } from '../../core/errors.js';
 import { Topology } from '../../bus/topology.js';
 import type {
   Activation,
+  Completion,
   Dispatch,
   FunctionVersion,
   Heartbeat,
@@ -16,9 +17,8 @@ import type {
 } from '../../core/types.js';
 import { CodeCache } from '../../executor/code-cache.js';
 import { Executor } from '../../executor/executor.js';
-import type { ExecutorBackend, Instance, InstanceSpec, RunAnswer } from '../../executor/types.js';
 import { WarmPool } from '../../executor/warm-pool.js';
-import type { InitRequest, RunRequest } from '../../runtime/protocol.js';
+import { CapacitySignal } from '../../scheduler/capacity-signal.js';
 import { ConcurrencyLimiter } from '../../scheduler/concurrency-limiter.js';
 import { DeadLetterOffice } from '../../invocations/dead-letter-office.js';
 import { DeadLetterStore } from '../../invocations/dead-letters.js';
@@ -30,6 +30,7 @@ import { Scheduler } from '../../scheduler/scheduler.js';
 import { FileKeyValueStore } from '../../storage/file-kv-store.js';
 import { FileObjectStore } from '../../storage/file-object-store.js';
 import { FileStore } from '../../storage/file-store.js';
+import { FakeBackend, type RunRecord as RunLog } from '../fakes/backend.js';
 
 /**
  * Scheduler + Executor together on the in-memory bus, with a fake instance
@@ -40,57 +41,6 @@ import { FileStore } from '../../storage/file-store.js';
 
 const log = pino({ level: 'silent' });
 const HEARTBEAT_MS = 40;
-
-/** Every run any fake instance performed, in order. */
-interface RunLog {
-  activationId: string;
-  fn: string;
-  executorId: string;
-}
-
-class FakeInstance implements Instance {
-  private fn = '';
-  constructor(
-    readonly id: string,
-    readonly spec: InstanceSpec,
-    private readonly backend: FakeBackend,
-  ) {}
-  async preparePackage(): Promise<string> {
-    throw new Error('no package files in these tests');
-  }
-  async init(req: InitRequest): Promise<void> {
-    this.fn = req.name;
-  }
-  async run(req: RunRequest): Promise<RunAnswer> {
-    this.backend.runs.push({ activationId: req.activationId, fn: this.fn, executorId: this.backend.executorId });
-    const ev = JSON.parse(req.payload) as { do?: string };
-    if (ev.do === 'hold') await this.backend.gate;
-    if (ev.do === 'big') {
-      const big = 'x'.repeat(200_000);
-      return { ok: true, resultJson: JSON.stringify(big), result: big, logs: [], logsTruncated: false, durationMs: 1 };
-    }
-    if (ev.do === 'fail') {
-      return { ok: false, error: { errorType: 'Error', errorMessage: 'boom' }, logs: [], logsTruncated: false, durationMs: 1 };
-    }
-    return { ok: true, resultJson: JSON.stringify({ ran: req.activationId }), result: { ran: req.activationId }, logs: [], logsTruncated: false, durationMs: 1 };
-  }
-  async destroy(): Promise<void> {}
-}
-
-class FakeBackend implements ExecutorBackend {
-  readonly name = 'process' as const;
-  private n = 0;
-  gate: Promise<void> = Promise.resolve();
-  constructor(
-    readonly executorId: string,
-    readonly runs: RunLog[],
-  ) {}
-  async start(): Promise<void> {}
-  async createInstance(spec: InstanceSpec): Promise<Instance> {
-    return new FakeInstance(`${this.executorId}-${++this.n}`, spec, this);
-  }
-  async close(): Promise<void> {}
-}
 
 interface Node {
   executor: Executor;
@@ -144,7 +94,7 @@ class Harness {
   }
 
   async addExecutor(id: string, memoryMb = 512): Promise<Node> {
-    const backend = new FakeBackend(id, this.runs);
+    const backend = new FakeBackend({ executorId: id, runs: this.runs });
     const pool = new WarmPool({
       backend,
       prepareInit: async () => ({ code: 'fake' }),
@@ -251,6 +201,19 @@ class Harness {
   }
 }
 
+/** Completions sent to the scheduler for `activationId`, recorded as the executor sends them. */
+function completionsSeen(harness: Harness, activationId: string): Completion[] {
+  const seen: Completion[] = [];
+  const send = harness.bus.send.bind(harness.bus);
+  const schedulerQueue = harness.topology.schedulerQueue(harness.scheduler.id);
+  harness.bus.send = async (queue, body, opts) => {
+    const c = body as Completion;
+    if (queue === schedulerQueue && c.activationId === activationId) seen.push(c);
+    return send(queue, body, opts);
+  };
+  return seen;
+}
+
 async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await cond())) {
@@ -261,6 +224,7 @@ async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 3000): 
 
 let h: Harness | undefined;
 afterEach(async () => {
+  vi.restoreAllMocks();
   await h?.stop();
   h = undefined;
 });
@@ -326,9 +290,11 @@ describe('Scheduler + Executor: async reliability', () => {
     const req = h.request(fn, { do: 'ok' }, 'async');
     const queue = h.topology.executorQueue('ex-a');
     const d: Dispatch = { request: req, placement: 'test', scheduler: h.topology.schedulerQueue(h.scheduler.id) };
+    // The executor reports each delivery it is done with (a run, or a skipped duplicate) to the scheduler.
+    const reported = completionsSeen(h, req.activationId);
     await Promise.all([h.bus.send(queue, d), h.bus.send(queue, d)]);
     expect(await h.final(req.activationId)).toMatchObject({ status: 'success', attempts: 1 });
-    await new Promise((r) => setTimeout(r, 50)); // give a (wrong) second run the chance to happen
+    await until(() => reported.length === 2);
     expect(h.runs.filter((r) => r.activationId === req.activationId)).toHaveLength(1);
   });
 
@@ -419,8 +385,9 @@ describe('Scheduler + Executor: limits', () => {
     await until(() => h!.limiter.inFlight('default') === 1);
     const refused = await h.invokeSync(fn, { do: 'ok' });
     expect(refused).toMatchObject({ status: 'throttled', error: { code: 'CONCURRENCY_LIMIT' } });
+    const parked = vi.spyOn(CapacitySignal.prototype, 'wait');
     const queued = await h.invokeAsync(fn, { do: 'ok' });
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => parked.mock.calls.length > 0); // the scheduler holds it, waiting for a slot
     expect(h.runs.some((r) => r.activationId === queued)).toBe(false); // still waiting, not dropped
     open();
     expect((await held).status).toBe('success');

@@ -10,6 +10,7 @@ import type { FunctionRecord, FunctionVersion } from '../../core/types.js';
 import { errorMiddleware } from '../../gateway/http.js';
 import { eventRoutes, PLAIN_EVENT_TYPE } from '../../triggers/routes/events.js';
 import { triggerRoutes } from '../../triggers/routes/triggers.js';
+import { FileKeyValueStore } from '../../storage/file-kv-store.js';
 import { BusUserQueues } from '../../triggers/bus-user-queues.js';
 import { compileHttpPattern } from '../../triggers/http-pattern.js';
 import { matchHttpTrigger } from '../../triggers/http-router.js';
@@ -17,7 +18,7 @@ import { TopicDispatcher } from '../../triggers/topic-dispatcher.js';
 import { assertCron, TriggerService } from '../../triggers/trigger-service.js';
 import { TriggerStore } from '../../triggers/trigger-store.js';
 import { triggerSpecSchema, type TriggerOf } from '../../triggers/types.js';
-import { MemoryKv } from './triggers-fakes.js';
+import { openTempKv } from '../helpers/temp-stores.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -104,14 +105,14 @@ describe('http trigger patterns', () => {
 });
 
 describe('TriggerService', () => {
-  let kv: MemoryKv;
+  let kv: FileKeyValueStore;
   let bus: MemoryBus;
   let service: TriggerService;
   const notices: unknown[] = [];
   const topology = new Topology('unit');
 
   beforeEach(async () => {
-    kv = new MemoryKv();
+    kv = await openTempKv();
     bus = new MemoryBus({ prefix: 'unit' });
     notices.length = 0;
     await bus.subscribe(topology.controlTopic, (n) => void notices.push(n));
@@ -175,7 +176,7 @@ describe('/v1/triggers and /v1/events over HTTP', () => {
   const queues = new BusUserQueues({ bus, prefix: 'unit-http' });
 
   beforeAll(async () => {
-    const kv = new MemoryKv();
+    const kv = await openTempKv();
     const triggers = new TriggerStore(kv);
     const functions = { getFunction: async (_ns: string, name: string) => (name === 'missing' ? undefined : fnRecord(name)) };
     const service = new TriggerService({ triggers, functions, bus, topology: new Topology('unit-http'), logger });

@@ -1,77 +1,68 @@
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MemoryBus } from '../../bus/memory-bus.js';
 import { Topology } from '../../bus/topology.js';
-import { NotFoundError } from '../../core/errors.js';
-import type { Activation, ObjectEvent } from '../../core/types.js';
+import type { ObjectEvent } from '../../core/types.js';
 import { BusUserQueues } from '../../triggers/bus-user-queues.js';
 import { QueueConsumer, toMessageEvent } from '../../triggers/queue-consumer.js';
 import { ScheduleRunner } from '../../triggers/schedule-runner.js';
 import { StorageListener } from '../../triggers/storage-listener.js';
 import { TriggerCatalog } from '../../triggers/trigger-catalog.js';
 import { TriggerStore } from '../../triggers/trigger-store.js';
-import type { QueueEvent, ScheduleEvent, StorageEvent, Trigger, TriggerOf } from '../../triggers/types.js';
+import type { QueueEvent, ScheduleEvent, StorageEvent, TriggerOf } from '../../triggers/types.js';
 import { QUEUE_DEAD_HEADERS, type QueueDelivery } from '../../triggers/user-queues.js';
-import { MemoryKv } from './triggers-fakes.js';
+import { FakeFirer, MISSING_FUNCTION } from '../fakes/firer.js';
+import { LeaseRecorder } from '../fakes/leases.js';
+import { openTempKv } from '../helpers/temp-stores.js';
+import { waitFor as until } from '../helpers/wait.js';
 
 const logger = pino({ level: 'silent' });
 const stamp = { namespace: 'default', createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' };
 
-/** Records every firing; outcomes per function decide the activation's final status. */
-class FakeFirer {
-  readonly fired: { trigger: Trigger; event: any; activationId: string }[] = [];
-  readonly outcome = new Map<string, Activation['status']>();
-  private n = 0;
-  async fire(trigger: Trigger, event: unknown): Promise<string> {
-    if (trigger.function === 'deleted') throw new NotFoundError('function', trigger.function);
-    const activationId = `a${++this.n}`;
-    this.fired.push({ trigger, event, activationId });
-    return activationId;
-  }
-  async waitForFinal(_ns: string, activationId: string, signal?: AbortSignal): Promise<Activation> {
-    const f = this.fired.find((x) => x.activationId === activationId);
-    const status = this.outcome.get(f?.trigger.function ?? '') ?? 'success';
-    if (status === 'running') {
-      // Never finishes: only an abort ends the wait.
-      await new Promise((_r, reject) => signal?.addEventListener('abort', () => reject(new Error('aborted'))));
-    }
-    await new Promise((r) => setTimeout(r, 20));
-    return { activationId, status } as Activation;
-  }
-}
-
-async function until(check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('ScheduleRunner', () => {
   const runners: ScheduleRunner[] = [];
-  afterEach(() => runners.splice(0).forEach((r) => r.stop()));
+  afterEach(() => {
+    runners.splice(0).forEach((r) => r.stop());
+    vi.useRealTimers();
+  });
+  /** Half a second past a full second: the next tick is 500 ms away. */
+  const T0 = Date.UTC(2026, 0, 1, 0, 0, 0, 500);
+  /** The runner's clock (its default reads the globals at each call): time moves only when the test advances it. */
+  const fakeTime = (): void => void vi.useFakeTimers({ now: T0, toFake: ['setTimeout', 'clearTimeout', 'Date'] });
 
   const tick: TriggerOf<'schedule'> = { type: 'schedule', name: 'tick', function: 'f', cron: '* * * * * *', timezone: 'UTC', data: { hello: 1 }, ...stamp };
 
   it('fires each tick once across two runners sharing a lease store, with the tick time in the event', async () => {
-    const kv = new MemoryKv();
+    fakeTime();
+    const kv = await openTempKv();
     const firer = new FakeFirer();
     for (const id of ['s1', 's2']) {
       const r = new ScheduleRunner({ firer, kv, logger, ownerId: id });
       r.reconcile([tick]);
       runners.push(r);
     }
-    await new Promise((r) => setTimeout(r, 2600));
+    await vi.advanceTimersByTimeAsync(2000);
     const times = firer.fired.map((f) => (f.event as ScheduleEvent).scheduledTime);
-    expect(times.length).toBeGreaterThanOrEqual(2);
-    expect(new Set(times).size).toBe(times.length);
-    for (const t of times) expect(new Date(t).getUTCMilliseconds()).toBe(0);
+    expect(times).toEqual(['2026-01-01T00:00:01.000Z', '2026-01-01T00:00:02.000Z']);
     expect(firer.fired[0]?.event).toMatchObject({ type: 'schedule', trigger: 'schedule:tick', cron: '* * * * * *', timezone: 'UTC', data: { hello: 1 } });
   });
 
+  it('skips a tick that comes more than 30 s late (a stalled process), then keeps the schedule', async () => {
+    fakeTime();
+    const firer = new FakeFirer();
+    const r = new ScheduleRunner({ firer, kv: await openTempKv(), logger, ownerId: 's' });
+    runners.push(r);
+    r.reconcile([tick]);
+    // The wall clock jumps a minute while the timers stand still, as in a process frozen for a minute.
+    vi.setSystemTime(T0 + 60_000);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(firer.fired).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(firer.fired.map((f) => (f.event as ScheduleEvent).scheduledTime)).toEqual(['2026-01-01T00:01:02.000Z']);
+  });
+
   it('leases per tick: the same tick is fired once, the next one again', async () => {
-    const kv = new MemoryKv();
+    const kv = await openTempKv();
     const firer = new FakeFirer();
     const a = new ScheduleRunner({ firer, kv, logger, ownerId: 'a' });
     const b = new ScheduleRunner({ firer, kv, logger, ownerId: 'b' });
@@ -82,8 +73,8 @@ describe('ScheduleRunner', () => {
     expect(await kv.get(`lease:schedule:default:tick:${t0}`)).toBe('a');
   });
 
-  it('restarts a changed schedule and stops a removed one', () => {
-    const r = new ScheduleRunner({ firer: new FakeFirer(), kv: new MemoryKv(), logger, ownerId: 'x' });
+  it('restarts a changed schedule and stops a removed one', async () => {
+    const r = new ScheduleRunner({ firer: new FakeFirer(), kv: await openTempKv(), logger, ownerId: 'x' });
     runners.push(r);
     r.reconcile([tick, { ...tick, name: 'other' }]);
     expect(r.size).toBe(2);
@@ -98,21 +89,22 @@ describe('StorageListener', () => {
   it('fires matching triggers once per event across two listeners', async () => {
     const bus = new MemoryBus({ prefix: 'unit-st' });
     const topology = new Topology('unit-st');
-    const kv = new MemoryKv();
+    const kv = await openTempKv();
     const store = new TriggerStore(kv);
     const firer = new FakeFirer();
+    const leases = new LeaseRecorder();
     await store.put({ type: 'storage', name: 'all', function: 'f', bucket: 'uploads', events: ['created', 'deleted'], prefix: '', ...stamp });
     await store.put({ type: 'storage', name: 'del', function: 'g', bucket: 'uploads', events: ['deleted'], prefix: 'in/', ...stamp });
     await store.put({ type: 'storage', name: 'elsewhere', function: 'h', bucket: 'other', events: ['created'], prefix: '', ...stamp });
-    const listeners = ['l1', 'l2'].map((id) => new StorageListener({ bus, topology, kv, triggers: store, firer, logger, ownerId: id }));
+    const listeners = ['l1', 'l2'].map((id) => new StorageListener({ bus, topology, kv: leases.wrap(kv), triggers: store, firer, logger, ownerId: id }));
     for (const l of listeners) await l.start();
     const ev = (type: 'created' | 'deleted', key: string): ObjectEvent => ({ namespace: 'default', bucket: 'uploads', key, size: 5, type, at: new Date().toISOString() });
     await bus.publish(topology.objectEventsTopic, ev('created', 'in/a.txt'));
     await bus.publish(topology.objectEventsTopic, ev('deleted', 'in/a.txt'));
     await bus.publish(topology.objectEventsTopic, ev('deleted', 'out/b.txt'));
     await bus.publish(topology.objectEventsTopic, { bogus: true });
-    await until(() => firer.fired.length >= 4);
-    await new Promise((r) => setTimeout(r, 50));
+    // Four (trigger, event) pairs match; both listeners try each lease once. When all eight tries are answered, no late duplicate can come.
+    await until(() => leases.attempts.length === 8 && leases.pending === 0);
     const seen = firer.fired.map((f) => `${f.trigger.name}:${(f.event as StorageEvent).event}:${(f.event as StorageEvent).key}`).sort();
     expect(seen).toEqual(['all:created:in/a.txt', 'all:deleted:in/a.txt', 'all:deleted:out/b.txt', 'del:deleted:in/a.txt']);
     expect(firer.fired[0]?.event).toMatchObject({ type: 'storage', bucket: 'uploads', size: 5 });
@@ -156,7 +148,7 @@ describe('QueueConsumer on the in-process queues', () => {
   it('dead-letters after a final failure, with the reason in the headers', async () => {
     const { bus, queues, firer, consumer } = await setup();
     firer.outcome.set('bad', 'error');
-    await consumer.reconcile([trigger({ function: 'bad' }), trigger({ name: 'gone', function: 'deleted', queue: 'gone' })]);
+    await consumer.reconcile([trigger({ function: 'bad' }), trigger({ name: 'gone', function: MISSING_FUNCTION, queue: 'gone' })]);
     await queues.send('default', 'jobs', Buffer.from('poison'));
     await queues.send('default', 'gone', Buffer.from('orphan'));
     await until(async () => (await queues.depth('default', 'jobs')).deadLetters === 1 && (await queues.depth('default', 'gone')).deadLetters === 1);
@@ -205,7 +197,7 @@ describe('TriggerCatalog', () => {
   it('reloads on a triggers-changed notice', async () => {
     const bus = new MemoryBus({ prefix: 'unit-cat' });
     const topology = new Topology('unit-cat');
-    const store = new TriggerStore(new MemoryKv());
+    const store = new TriggerStore(await openTempKv());
     const catalog = new TriggerCatalog({ triggers: store, bus, topology, logger, refreshMs: 60_000 });
     const seen: number[] = [];
     catalog.onChange((all) => void seen.push(all.length));

@@ -1,83 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { BuildError, ThrottledError } from '../../core/errors.js';
+import { ThrottledError } from '../../core/errors.js';
 import type { FunctionVersion } from '../../core/types.js';
-import type { InitRequest, RunRequest } from '../../runtime/protocol.js';
-import type { ExecutorBackend, Instance, InstanceSpec, RunAnswer } from '../../executor/types.js';
 import { FunctionLoadError, WarmPool, type WarmPoolOptions } from '../../executor/warm-pool.js';
-
-/** An in-memory instance: records what it was asked to do. */
-class FakeInstance implements Instance {
-  inits: InitRequest[] = [];
-  destroyed = false;
-  paused = false;
-  pauses = 0;
-  resumes = 0;
-  packageDirs: string[] = [];
-  constructor(readonly id: string, readonly spec: InstanceSpec, private readonly backend: FakeBackend) {}
-  async preparePackage(fill: (hostDir: string) => Promise<void>): Promise<string> {
-    const dir = `/fake/${this.id}/package`;
-    await fill(dir);
-    this.packageDirs.push(dir);
-    return dir;
-  }
-  async init(req: InitRequest): Promise<void> {
-    if (this.inits.length > 0) throw new Error('second init');
-    if (this.backend.failInit) throw new BuildError('boom on import', { errorType: 'Error' }, 'INIT_FAILED');
-    this.inits.push(req);
-  }
-  async run(req: RunRequest): Promise<RunAnswer> {
-    return { ok: true, resultJson: JSON.stringify(req.activationId), result: req.activationId, logs: [], logsTruncated: false, durationMs: 0 };
-  }
-  /** Whether it was still frozen when destroyed (the pool must thaw it first). */
-  destroyedPaused = false;
-  async destroy(): Promise<void> {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    this.destroyedPaused = this.paused;
-    this.backend.liveMb -= this.spec.memoryMb;
-  }
-  pause?: () => Promise<void>;
-  resume?: () => Promise<void>;
-}
-
-class FakeBackend implements ExecutorBackend {
-  readonly name = 'process' as const;
-  created: FakeInstance[] = [];
-  liveMb = 0;
-  maxLiveMb = 0;
-  failInit = false;
-  failCreate = false;
-  pausable = false;
-  /** When set, createInstance waits for this gate. */
-  gate: Promise<void> | undefined;
-  async start(): Promise<void> {}
-  async createInstance(spec: InstanceSpec): Promise<Instance> {
-    if (this.gate) await this.gate;
-    else await Promise.resolve();
-    if (this.failCreate) throw new Error('cannot start');
-    const inst = new FakeInstance(`fake-${this.created.length + 1}`, spec, this);
-    if (this.pausable) {
-      inst.pause = async () => {
-        inst.paused = true;
-        inst.pauses++;
-      };
-      inst.resume = async () => {
-        inst.paused = false;
-        inst.resumes++;
-      };
-    }
-    this.created.push(inst);
-    this.liveMb += spec.memoryMb;
-    this.maxLiveMb = Math.max(this.maxLiveMb, this.liveMb);
-    return inst;
-  }
-  async close(): Promise<void> {
-    await Promise.all(this.created.map((i) => i.destroy()));
-  }
-  live(): FakeInstance[] {
-    return this.created.filter((i) => !i.destroyed);
-  }
-}
+import { FakeBackend, type FakeInstance } from '../fakes/backend.js';
+import { waitFor } from '../helpers/wait.js';
 
 function fnv(name: string, memoryMb = 256, version = 1): FunctionVersion {
   return {
@@ -114,13 +40,7 @@ function makePool(backend: FakeBackend, over: Partial<WarmPoolOptions> = {}): Wa
   return pool;
 }
 
-async function until(cond: () => boolean, timeoutMs = 2000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
+const until = (cond: () => boolean, timeoutMs = 2000): Promise<void> => waitFor(cond, timeoutMs, 2);
 
 afterEach(async () => {
   vi.useRealTimers();
@@ -189,8 +109,9 @@ describe('WarmPool', () => {
     pool.release(a.instance, { healthy: true });
     const b = await pool.acquire(fnv('b'));
     pool.release(b.instance, { healthy: true });
-    // Touch `a` so `b` becomes the least recently used.
-    await new Promise((r) => setTimeout(r, 5));
+    // Touch `a` a moment later, so `b` becomes the least recently used.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.advanceTimersByTime(5);
     const a2 = await pool.acquire(fnv('a'));
     expect(a2.startKind).toBe('warm');
     pool.release(a2.instance, { healthy: true });
@@ -326,12 +247,12 @@ describe('WarmPool', () => {
     await until(() => pool.stats().pool['256'] === 1);
     // Hold new instances back so the refill after the take cannot keep up.
     let open!: () => void;
-    backend.gate = new Promise<void>((r) => (open = r));
+    backend.createGate = new Promise<void>((r) => (open = r));
     const a = await pool.acquire(fnv('a'));
     expect(a.startKind).toBe('pool');
     const b = pool.acquire(fnv('b'));
     open();
-    backend.gate = undefined;
+    backend.createGate = undefined;
     expect((await b).startKind).toBe('cold');
     expect(pool.poolTargets()['256']).toBe(2);
     await until(() => pool.stats().pool['256'] === 2);
@@ -410,7 +331,8 @@ describe('WarmPool', () => {
     backend.failCreate = true;
     const pool = makePool(backend, { poolSize: 1, refillBackoffMs: 20 });
     pool.start();
-    await new Promise((r) => setTimeout(r, 5));
+    // A second attempt means the first one failed and was retried after the backoff.
+    await until(() => backend.createAttempts >= 2);
     expect(pool.stats().pool['256']).toBe(0);
     backend.failCreate = false;
     await until(() => pool.stats().pool['256'] === 1);
@@ -448,7 +370,8 @@ describe('WarmPool', () => {
 
     let drained = false;
     const draining = pool.drain().then(() => (drained = true));
-    await new Promise((r) => setTimeout(r, 20));
+    // The idle instance goes at once; the drain itself can end only after the busy one is released.
+    await until(() => (idle.instance as FakeInstance).destroyed);
     expect(drained).toBe(false);
     expect((busy.instance as FakeInstance).destroyed).toBe(false);
     expect((idle.instance as FakeInstance).destroyed).toBe(true);
