@@ -81,6 +81,6 @@ describe.skipIf(!isRoot)('process backend instances are kept apart (executor run
   });
 });
 
-describe.skipIf(isRoot)('process backend, executor not root', () => {
-  it.skip('uid separation needs root: the executor then runs every instance as its own user and warns at start', () => undefined);
-});
+// Not root, uid separation is impossible: the executor runs every instance as
+// its own user and warns at start (test/integration/process-backend.test.ts,
+// "without per-instance uids").
