@@ -10,7 +10,7 @@ import type { FunctionRecord, FunctionVersion } from '../../core/types.js';
 import { errorMiddleware } from '../../gateway/http.js';
 import { eventRoutes, PLAIN_EVENT_TYPE } from '../../triggers/routes/events.js';
 import { triggerRoutes } from '../../triggers/routes/triggers.js';
-import { FileKeyValueStore } from '../../storage/file-kv-store.js';
+import type { FileKeyValueStore } from '../../storage/file-kv-store.js';
 import { BusUserQueues } from '../../triggers/bus-user-queues.js';
 import { compileHttpPattern } from '../../triggers/http-pattern.js';
 import { matchHttpTrigger } from '../../triggers/http-router.js';
