@@ -7,7 +7,7 @@ import { MemoryBus } from '../../bus/memory-bus.js';
 import { Topology } from '../../bus/topology.js';
 import { BriskError, ValidationError } from '../../core/errors.js';
 import type { FunctionRecord, FunctionVersion } from '../../core/types.js';
-import { errorMiddleware } from '../../gateway/http.js';
+import { errorMiddleware } from '../../web/http.js';
 import { eventRoutes, PLAIN_EVENT_TYPE } from '../../triggers/routes/events.js';
 import { triggerRoutes } from '../../triggers/routes/triggers.js';
 import type { FileKeyValueStore } from '../../storage/file-kv-store.js';
