@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { access, chmod, chown, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { access, chmod, chown, copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { BriskError, PlatformError } from '../core/errors.js';
@@ -116,6 +116,15 @@ interface BackendDir {
   runtimePath: string;
   /** The Python runtime server, readable by every instance uid. */
   pythonRuntimePath: string;
+}
+
+/** Whether a file and every directory above it let any user through (o+x), as an instance uid needs. */
+async function openToOthers(file: string): Promise<boolean> {
+  for (let p = file; ; p = path.dirname(p)) {
+    const st = await stat(p).catch(() => undefined);
+    if (st === undefined || (st.mode & 0o001) === 0) return false;
+    if (path.dirname(p) === p) return true;
+  }
 }
 
 function isRoot(): boolean {
@@ -282,6 +291,15 @@ export class ProcessBackend implements ExecutorBackend {
       if (exe === undefined) {
         this.python = undefined;
         throw new PlatformError('RUNTIME_NOT_SUPPORTED', `this executor has no Python 3.11+ at '${configured}' (BRISK_PYTHON)`, { retryable: false });
+      }
+      // Instances with uids of their own run it as those uids: it must be open to every user.
+      if (this.uids !== undefined && !(await openToOthers(exe))) {
+        this.python = undefined;
+        throw new PlatformError(
+          'RUNTIME_NOT_SUPPORTED',
+          `the Python interpreter '${exe}' (BRISK_PYTHON=${configured}) is not executable by other users, and instances run as uids of their own; point BRISK_PYTHON at a system interpreter such as /usr/bin/python3`,
+          { retryable: false },
+        );
       }
       return exe;
     });

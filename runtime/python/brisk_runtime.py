@@ -462,8 +462,15 @@ def describe_module(mod) -> list[str]:
     return sorted(n for n, v in vars(mod).items() if not n.startswith("_") and callable(v) and getattr(v, "__module__", None) == mod.__name__)
 
 
+def _function_frames(tb):
+    """The traceback from the first frame that is not the runtime's own: the user sees only their code."""
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return tb
+
+
 def describe_exception(err: BaseException) -> dict:
-    stack = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+    stack = "".join(traceback.format_exception(type(err), err, _function_frames(err.__traceback__)))
     message = str(err)
     return {
         "errorType": truncate_utf8(type(err).__name__, 256, ERROR_TRUNCATED_MARKER),
