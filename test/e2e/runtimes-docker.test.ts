@@ -5,6 +5,7 @@ import { distributedServicesAvailable, startDistributedCluster } from '../helper
 import { buildExampleImage, buildOfflineImage, buildPythonOfflineImage, bundleRuntime, cleanupDocker, requireDocker } from '../helpers/docker.js';
 import { pythonAvailable, TEST_PYTHON } from '../helpers/python.js';
 import { requireService, uniqueId } from '../helpers/services.js';
+import { pythonRealWorldScenarios } from './python-real-world-scenarios.js';
 import { PYTHON_FUNCTIONS, runtimeScenarios } from './runtime-scenarios.js';
 import { api, waitForActivation } from './scenarios.js';
 
@@ -52,6 +53,7 @@ describe.skipIf(!enabled)('Python and image functions on Docker', () => {
   });
 
   runtimeScenarios('python, standalone, docker backend', () => startStandalone(env('sa')), PYTHON_FUNCTIONS);
+  pythonRealWorldScenarios('standalone, docker backend', () => startStandalone(env('rw')));
 
   describe.skipIf(!distributed)('distributed', () => {
     runtimeScenarios('python, distributed, docker executors', () => startDistributedCluster('pyd', { env: env('dist') }), PYTHON_FUNCTIONS, { triggers: false });

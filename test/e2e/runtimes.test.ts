@@ -3,6 +3,7 @@ import { startStandalone } from '../helpers/cluster.js';
 import { distributedServicesAvailable, startDistributedCluster } from '../helpers/distributed-env.js';
 import { pythonAvailable, TEST_PYTHON } from '../helpers/python.js';
 import { requireService } from '../helpers/services.js';
+import { pythonRealWorldScenarios } from './python-real-world-scenarios.js';
 import { NODE_FUNCTIONS, PYTHON_FUNCTIONS, runtimeScenarios } from './runtime-scenarios.js';
 
 /**
@@ -19,6 +20,7 @@ runtimeScenarios('nodejs, standalone, process backend', () => startStandalone(en
 
 describe.skipIf(!python)('Python', () => {
   runtimeScenarios('python, standalone, process backend', () => startStandalone(env), PYTHON_FUNCTIONS);
+  pythonRealWorldScenarios('standalone, process backend', () => startStandalone(env));
 
   describe.skipIf(!distributed)('distributed', () => {
     runtimeScenarios('python, distributed, process executors', () => startDistributedCluster('py-e2e', { env }), PYTHON_FUNCTIONS);
