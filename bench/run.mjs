@@ -16,7 +16,7 @@
  *                        default: this repo), e.g. to compare two commits
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -69,6 +69,9 @@ const FUNCTIONS = {
   transform: { file: path.join(REPO, 'bench/functions/transform.mjs'), event: JSON.stringify(transformEvent()) },
 };
 for (const f of Object.values(FUNCTIONS)) f.code = readFileSync(f.file, 'utf8');
+/** The trivial function in Python (issue 16), run beside Node's when an interpreter is here; `--no-python` skips it. */
+const PYTHON = argv.includes('--no-python') ? undefined : ['/usr/bin/python3', 'python3'].find((p) => p.includes('/') ? existsSync(p) : true);
+const PY_TRIVIAL = readFileSync(path.join(REPO, 'bench/functions/trivial.py'), 'utf8');
 
 // ---------------------------------------------------------------------------
 // bookkeeping
@@ -375,6 +378,49 @@ async function breakdown(url, fn, lat) {
   }
 }
 
+/**
+ * Python beside Node on a platform that pre-starts Python instances
+ * (BRISK_POOL_RUNTIMES=nodejs,python): warm runs of the trivial function in
+ * Python (`trivial-python`), and the cold start with a pool hit.
+ */
+async function benchPython(system, out) {
+  await withBrisk(system, { BRISK_POOL_RUNTIMES: 'nodejs,python', BRISK_PYTHON: PYTHON }, '-python', async (brisk, svc) => {
+    const fn = 'trivial-python';
+    await deployJson(brisk.url, fn, { code: PY_TRIVIAL, runtime: 'python' });
+    await waitInvocable(brisk.url, fn, FUNCTIONS.trivial.event);
+    const { handler } = await import(FUNCTIONS.trivial.file);
+    const want = JSON.stringify(await handler(JSON.parse(FUNCTIONS.trivial.event), {}));
+    const got = await invoke(brisk.url, fn, FUNCTIONS.trivial.event);
+    if (got.text !== want) throw new Error(`${system} ${fn}: wrong result ${got.text.slice(0, 200)}`);
+    let instPids = await instancePids(brisk).catch(() => []);
+    const timer = setInterval(() => void instancePids(brisk).then((p) => (instPids = p), () => undefined), 500);
+    const procs = () => ({ ...Object.fromEntries(Object.entries(brisk.roles).map(([role, r]) => [role, r.pid])), instances: () => instPids, ...(svc?.rabbitPid ? { rabbitmq: svc.rabbitPid } : {}), loadgen: lg.pid });
+    try {
+      out.warm[fn] = await warmScenarios(system, fn, { target: { ...briskTarget(brisk.url, 'trivial'), path: `/v1/functions/${fn}/invoke` }, procs });
+    } finally {
+      clearInterval(timer);
+    }
+    log(`${system}: Python cold start with a pool hit (${S.coldPool} samples)`);
+    const client = [];
+    const startMs = [];
+    const kinds = {};
+    for (let i = 0; i < S.coldPool; i++) {
+      await sleep(brisk.backend === 'docker' ? 1200 : 600); // let the pool refill
+      const name = `pycold-${i}`;
+      await deployJson(brisk.url, name, { code: `${PY_TRIVIAL}\n# cold ${uniqueId()}\n`, runtime: 'python' });
+      const r = await invoke(brisk.url, name, FUNCTIONS.trivial.event);
+      if (r.status !== 200) throw new Error(`${system} Python cold start: ${r.status} ${r.text}`);
+      const rec = await activation(brisk.url, r.activationId);
+      kinds[rec.startKind] = (kinds[rec.startKind] ?? 0) + 1;
+      if (rec.startKind === 'pool') {
+        client.push(r.ms);
+        startMs.push(rec.startMs);
+      }
+    }
+    out.coldStart.pythonPool = { client: stats(client), startMs: stats(startMs), startKinds: kinds };
+  });
+}
+
 async function benchBriskSystem(system) {
   const label = system;
   const out = { kind: 'brisk', warm: {}, coldStart: {}, deploy: {}, memory: {} };
@@ -387,6 +433,8 @@ async function benchBriskSystem(system) {
       await warmBrisk(system, fn, brisk, svc, out);
     });
   }
+
+  if (PYTHON) await benchPython(system, out);
 
   // A fresh platform for cold starts and deploys, so neither runs into instances the warm runs left behind.
   await withBrisk(system, {}, '-cold', async (brisk) => {
@@ -590,6 +638,10 @@ function evaluateTargets() {
     }
     add('distributed docker: cold start, pool hit, p50 (client)', '≤ 50 ms', d.coldStart.pool?.client.p50, d.coldStart.pool?.client.p50 <= 50);
     add('distributed docker: deploy small function p50', '≤ 150 ms', d.deploy.small?.p50, d.deploy.small?.p50 <= 150);
+  }
+  for (const [system, s] of Object.entries(results.systems)) {
+    const pp = s.coldStart?.pythonPool?.client.p50;
+    if (pp !== undefined && pp !== null) add(`${system}: Python cold start, pool hit, p50 (client)`, '≤ 30 ms', pp, pp <= 30);
   }
   if (!sls) return;
   for (const [system, s] of Object.entries(results.systems)) {
