@@ -16,6 +16,7 @@
  *                        default: this repo), e.g. to compare two commits
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -175,6 +176,15 @@ async function dockerReady() {
       await execFileAsync('bash', [path.join(REPO, 'infra/runtime/build-offline.sh'), IMAGE], { cwd: REPO, timeout: 300_000 });
     } catch (err) {
       return `could not build ${IMAGE}: ${String(err.message).slice(0, 300)}`;
+    }
+  }
+  if (PYTHON) {
+    // The Python image too (the executors of the Python runs would build it on start, inside the platform's start-up time).
+    const pyImage = 'brisk-runtime-python:latest';
+    const fresh = await docker.getImage(pyImage).inspect().then((i) => i.Config?.Labels?.['brisk.runtime.sha256'] === createHash('sha256').update(readFileSync(path.join(REPO, 'runtime/python/brisk_runtime.py'))).digest('hex'), () => false);
+    if (!fresh) {
+      log(`${pyImage} missing or stale: building it with infra/runtime/build-python-offline.sh`);
+      await execFileAsync('bash', [path.join(REPO, 'infra/runtime/build-python-offline.sh'), pyImage], { cwd: REPO, timeout: 300_000 }).catch((err) => log(`could not build ${pyImage}: ${String(err.message).slice(0, 300)}`));
     }
   }
   return null;

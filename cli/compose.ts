@@ -322,6 +322,7 @@ export function createBackend(cfg: BriskConfig, mode: Mode, executorId: string, 
     return new DockerBackend({
       image: cfg.BRISK_RUNTIME_IMAGE,
       pythonImage: cfg.BRISK_PYTHON_IMAGE,
+      pythonAtStart: cfg.BRISK_POOL_RUNTIMES.includes('python'),
       executorId,
       ...(installation !== undefined ? { installation } : {}),
       socketDir: path.join(os.tmpdir(), 'brisk-sockets', executorId),

@@ -65,6 +65,12 @@ export interface DockerBackendOptions {
   pythonImage?: string;
   /** Builds `pythonImage`; default runs `infra/runtime/build-python-offline.sh`. */
   buildPythonImage?: () => Promise<void>;
+  /**
+   * Check (and build) the Python image in start(), not on the first Python
+   * instance: for an executor that pre-starts Python instances
+   * (BRISK_POOL_RUNTIMES), so no call waits for a build.
+   */
+  pythonAtStart?: boolean;
   /** This executor's id; labels its containers so a restart can remove leftovers. */
   executorId: string;
   /**
@@ -148,7 +154,7 @@ export class DockerBackend implements ExecutorBackend {
   private startPromise: Promise<void> | undefined;
   private closePromise: Promise<void> | undefined;
 
-  constructor(opts: DockerBackendOptions) {
+  constructor(private readonly opts: DockerBackendOptions) {
     this.image = opts.image;
     this.pythonImage = opts.pythonImage ?? 'brisk-runtime-python:latest';
     this.buildPythonImage = opts.buildPythonImage ?? (() => runOfflineBuild(this.pythonImage, 'infra/runtime/build-python-offline.sh'));
@@ -202,6 +208,7 @@ export class DockerBackend implements ExecutorBackend {
       throw new ServiceUnavailableError('docker', `cannot reach the Docker daemon (${errMessage(err)}); is dockerd running and is its socket readable?`, err);
     }
     await this.ensureImage();
+    if (this.opts.pythonAtStart === true) await this.ensurePythonImage();
     await this.removeLeftovers();
     await mkdir(this.socketDir, { recursive: true, mode: 0o700 });
     await mkdir(this.packageDir, { recursive: true, mode: 0o755 });
