@@ -410,6 +410,11 @@ async function benchPython(system, out) {
     } finally {
       clearInterval(timer);
     }
+  });
+  // A fresh platform for the pool hits, as for Node's: the warm runs leave the budget full of idle instances, and a pool refills from free memory only.
+  await withBrisk(system, { BRISK_POOL_RUNTIMES: 'nodejs,python', BRISK_PYTHON: PYTHON }, '-python-cold', async (brisk) => {
+    await deployJson(brisk.url, 'pyprobe', { code: PY_TRIVIAL, runtime: 'python' });
+    await waitInvocable(brisk.url, 'pyprobe', FUNCTIONS.trivial.event);
     log(`${system}: Python cold start with a pool hit (${S.coldPool} samples)`);
     const client = [];
     const startMs = [];
