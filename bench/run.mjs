@@ -16,7 +16,8 @@
  *                        default: this repo), e.g. to compare two commits
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -69,6 +70,9 @@ const FUNCTIONS = {
   transform: { file: path.join(REPO, 'bench/functions/transform.mjs'), event: JSON.stringify(transformEvent()) },
 };
 for (const f of Object.values(FUNCTIONS)) f.code = readFileSync(f.file, 'utf8');
+/** The trivial function in Python (issue 16), run beside Node's when an interpreter is here; `--no-python` skips it. */
+const PYTHON = argv.includes('--no-python') ? undefined : ['/usr/bin/python3', 'python3'].find((p) => p.includes('/') ? existsSync(p) : true);
+const PY_TRIVIAL = readFileSync(path.join(REPO, 'bench/functions/trivial.py'), 'utf8');
 
 // ---------------------------------------------------------------------------
 // bookkeeping
@@ -172,6 +176,15 @@ async function dockerReady() {
       await execFileAsync('bash', [path.join(REPO, 'infra/runtime/build-offline.sh'), IMAGE], { cwd: REPO, timeout: 300_000 });
     } catch (err) {
       return `could not build ${IMAGE}: ${String(err.message).slice(0, 300)}`;
+    }
+  }
+  if (PYTHON) {
+    // The Python image too (the executors of the Python runs would build it on start, inside the platform's start-up time).
+    const pyImage = 'brisk-runtime-python:latest';
+    const fresh = await docker.getImage(pyImage).inspect().then((i) => i.Config?.Labels?.['brisk.runtime.sha256'] === createHash('sha256').update(readFileSync(path.join(REPO, 'runtime/python/brisk_runtime.py'))).digest('hex'), () => false);
+    if (!fresh) {
+      log(`${pyImage} missing or stale: building it with infra/runtime/build-python-offline.sh`);
+      await execFileAsync('bash', [path.join(REPO, 'infra/runtime/build-python-offline.sh'), pyImage], { cwd: REPO, timeout: 300_000 }).catch((err) => log(`could not build ${pyImage}: ${String(err.message).slice(0, 300)}`));
     }
   }
   return null;
@@ -375,6 +388,54 @@ async function breakdown(url, fn, lat) {
   }
 }
 
+/**
+ * Python beside Node on a platform that pre-starts Python instances
+ * (BRISK_POOL_RUNTIMES=nodejs,python): warm runs of the trivial function in
+ * Python (`trivial-python`), and the cold start with a pool hit.
+ */
+async function benchPython(system, out) {
+  await withBrisk(system, { BRISK_POOL_RUNTIMES: 'nodejs,python', BRISK_PYTHON: PYTHON }, '-python', async (brisk, svc) => {
+    const fn = 'trivial-python';
+    await deployJson(brisk.url, fn, { code: PY_TRIVIAL, runtime: 'python' });
+    await waitInvocable(brisk.url, fn, FUNCTIONS.trivial.event);
+    const { handler } = await import(FUNCTIONS.trivial.file);
+    const want = JSON.stringify(await handler(JSON.parse(FUNCTIONS.trivial.event), {}));
+    const got = await invoke(brisk.url, fn, FUNCTIONS.trivial.event);
+    if (got.text !== want) throw new Error(`${system} ${fn}: wrong result ${got.text.slice(0, 200)}`);
+    let instPids = await instancePids(brisk).catch(() => []);
+    const timer = setInterval(() => void instancePids(brisk).then((p) => (instPids = p), () => undefined), 500);
+    const procs = () => ({ ...Object.fromEntries(Object.entries(brisk.roles).map(([role, r]) => [role, r.pid])), instances: () => instPids, ...(svc?.rabbitPid ? { rabbitmq: svc.rabbitPid } : {}), loadgen: lg.pid });
+    try {
+      out.warm[fn] = await warmScenarios(system, fn, { target: { ...briskTarget(brisk.url, 'trivial'), path: `/v1/functions/${fn}/invoke` }, procs });
+    } finally {
+      clearInterval(timer);
+    }
+  });
+  // A fresh platform for the pool hits, as for Node's: the warm runs leave the budget full of idle instances, and a pool refills from free memory only.
+  await withBrisk(system, { BRISK_POOL_RUNTIMES: 'nodejs,python', BRISK_PYTHON: PYTHON }, '-python-cold', async (brisk) => {
+    await deployJson(brisk.url, 'pyprobe', { code: PY_TRIVIAL, runtime: 'python' });
+    await waitInvocable(brisk.url, 'pyprobe', FUNCTIONS.trivial.event);
+    log(`${system}: Python cold start with a pool hit (${S.coldPool} samples)`);
+    const client = [];
+    const startMs = [];
+    const kinds = {};
+    for (let i = 0; i < S.coldPool; i++) {
+      await sleep(brisk.backend === 'docker' ? 1200 : 600); // let the pool refill
+      const name = `pycold-${i}`;
+      await deployJson(brisk.url, name, { code: `${PY_TRIVIAL}\n# cold ${uniqueId()}\n`, runtime: 'python' });
+      const r = await invoke(brisk.url, name, FUNCTIONS.trivial.event);
+      if (r.status !== 200) throw new Error(`${system} Python cold start: ${r.status} ${r.text}`);
+      const rec = await activation(brisk.url, r.activationId);
+      kinds[rec.startKind] = (kinds[rec.startKind] ?? 0) + 1;
+      if (rec.startKind === 'pool') {
+        client.push(r.ms);
+        startMs.push(rec.startMs);
+      }
+    }
+    out.coldStart.pythonPool = { client: stats(client), startMs: stats(startMs), startKinds: kinds };
+  });
+}
+
 async function benchBriskSystem(system) {
   const label = system;
   const out = { kind: 'brisk', warm: {}, coldStart: {}, deploy: {}, memory: {} };
@@ -387,6 +448,8 @@ async function benchBriskSystem(system) {
       await warmBrisk(system, fn, brisk, svc, out);
     });
   }
+
+  if (PYTHON) await benchPython(system, out);
 
   // A fresh platform for cold starts and deploys, so neither runs into instances the warm runs left behind.
   await withBrisk(system, {}, '-cold', async (brisk) => {
@@ -590,6 +653,10 @@ function evaluateTargets() {
     }
     add('distributed docker: cold start, pool hit, p50 (client)', '≤ 50 ms', d.coldStart.pool?.client.p50, d.coldStart.pool?.client.p50 <= 50);
     add('distributed docker: deploy small function p50', '≤ 150 ms', d.deploy.small?.p50, d.deploy.small?.p50 <= 150);
+  }
+  for (const [system, s] of Object.entries(results.systems)) {
+    const pp = s.coldStart?.pythonPool?.client.p50;
+    if (pp !== undefined && pp !== null) add(`${system}: Python cold start, pool hit, p50 (client)`, '≤ 30 ms', pp, pp <= 30);
   }
   if (!sls) return;
   for (const [system, s] of Object.entries(results.systems)) {

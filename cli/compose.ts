@@ -321,6 +321,8 @@ export function createBackend(cfg: BriskConfig, mode: Mode, executorId: string, 
   if (executorBackendFor(cfg, mode, logger) === 'docker') {
     return new DockerBackend({
       image: cfg.BRISK_RUNTIME_IMAGE,
+      pythonImage: cfg.BRISK_PYTHON_IMAGE,
+      pythonAtStart: cfg.BRISK_POOL_RUNTIMES.includes('python'),
       executorId,
       ...(installation !== undefined ? { installation } : {}),
       socketDir: path.join(os.tmpdir(), 'brisk-sockets', executorId),
@@ -333,6 +335,7 @@ export function createBackend(cfg: BriskConfig, mode: Mode, executorId: string, 
   }
   return new ProcessBackend({
     uidRange: parseUidRange(cfg.BRISK_PROCESS_UID_RANGE) ?? 'off',
+    pythonPath: cfg.BRISK_PYTHON,
     logger: logger.child({ component: 'process' }),
     maxResultBytes: cfg.BRISK_MAX_RESULT_BYTES,
     ...(platformSocket !== undefined ? { platformSocket } : {}),
@@ -428,6 +431,7 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
     poolSize: cfg.BRISK_POOL_SIZE,
     poolMax: cfg.BRISK_POOL_MAX,
     poolMemorySizes: [cfg.BRISK_DEFAULT_MEMORY_MB],
+    poolRuntimes: cfg.BRISK_POOL_RUNTIMES,
     // Frozen when idle: work a function left running after it returned stops (0: never).
     ...(cfg.BRISK_PAUSE_IDLE_MS > 0 ? { pauseIdleAfterMs: cfg.BRISK_PAUSE_IDLE_MS } : {}),
     logger: log.child({ component: 'pool' }),

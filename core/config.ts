@@ -41,6 +41,16 @@ export const configSchema = z.object({
   BRISK_POOL_SIZE: z.coerce.number().int().min(0).default(2),
   /** Upper bound the adaptive pool may grow to. */
   BRISK_POOL_MAX: z.coerce.number().int().min(0).default(8),
+  /**
+   * Runtimes whose generic pool (BRISK_POOL_SIZE instances) is filled from
+   * the start: a comma-separated list of `nodejs` and `python`. Any other
+   * runtime gets a pool after its first cold start, up to BRISK_POOL_MAX.
+   */
+  BRISK_POOL_RUNTIMES: z
+    .string()
+    .default('nodejs')
+    .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0))
+    .pipe(z.array(z.enum(['nodejs', 'python']))),
   /** Default function timeout when a deploy does not say. */
   BRISK_DEFAULT_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   /** Ceiling on a function's timeout. */
@@ -88,6 +98,23 @@ export const configSchema = z.object({
   BRISK_S3_REGION: z.string().default('us-east-1'),
   /** Runtime image the Docker backend runs (built offline when missing). */
   BRISK_RUNTIME_IMAGE: z.string().default('brisk-runtime:latest'),
+  /** Python runtime image the Docker backend runs for `runtime: python` (built offline, on first need, when missing). */
+  BRISK_PYTHON_IMAGE: z.string().default('brisk-runtime-python:latest'),
+  /**
+   * The Python interpreter (3.11+): the process backend runs Python functions
+   * with it, and the gateway compiles Python code at deploy with it. A bare
+   * name is looked up on PATH. Python is offered when it runs (GET /v1/runtimes).
+   */
+  BRISK_PYTHON: z.string().min(1).default('python3'),
+  /**
+   * Namespaces that may deploy `runtime: image` functions (any container
+   * image that speaks the runtime protocol): a comma-separated list, `*` for
+   * every namespace. Unset: none. Images widen what runs, so the operator opts in.
+   */
+  BRISK_ALLOW_IMAGES: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0)),
   /** Executor heartbeat interval. */
   BRISK_HEARTBEAT_MS: z.coerce.number().int().positive().default(1000),
   /**

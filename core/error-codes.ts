@@ -22,6 +22,7 @@ export const ERROR_CODES = [
   'INVALID_NAMESPACE', // a namespace name outside the same pattern
   'INVALID_SETTINGS', // deploy settings (body or archive query) out of range or of the wrong type
   'INVALID_HANDLER', // a handler that is not `file.export`
+  'INVALID_RUNTIME', // a runtime this installation does not offer, or `image` without an image name
   'INVALID_VERSION', // a version that is not a positive integer
   'INVALID_LIMIT', // a list limit out of range
   'INVALID_ACTIVATION_ID', // a malformed activation (or dead letter) id
@@ -59,6 +60,7 @@ export const ERROR_CODES = [
   'FORBIDDEN', // the key may not act here (other namespace, admin-only route)
   'READ_ONLY_KEY', // a read-only key tried to change something
   'QUOTA_FUNCTIONS', // the namespace holds its maximum number of functions
+  'IMAGES_NOT_ALLOWED', // a `runtime: image` deploy in a namespace BRISK_ALLOW_IMAGES does not list
 
   // 404 / 405 / 409
   'ROUTE_NOT_FOUND', // no such route (gateway, http triggers, platform API)
@@ -130,6 +132,8 @@ export const ERROR_CODES = [
   'CODE_NOT_FOUND', // the function's bundle or package files are missing from the object store
   'CODE_CORRUPT', // the function's bundle or package files do not match their hash
   'INSTANCE_START_FAILED', // an instance (container or process) did not start
+  'IMAGE_NOT_FOUND', // an image function's image is not on the executor's Docker engine (nor pullable)
+  'RUNTIME_NOT_SUPPORTED', // the executor's backend cannot run this runtime (an image function on the process backend)
   'INSTANCE_START_TIMEOUT', // an instance's runtime was not ready in time
   'INSTANCE_PAUSE_FAILED', // an idle instance could not be frozen
   'INSTANCE_RESUME_FAILED', // a frozen instance could not be resumed

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Logger } from './logger.js';
-import { EXECUTOR_BACKENDS } from './types.js';
+import { EXECUTOR_BACKENDS, FUNCTION_RUNTIMES } from './types.js';
 
 /**
  * Schemas for everything that crosses the bus, and the one definition of each
@@ -38,6 +38,10 @@ export const functionSettingsSchema = z.object({
   onFailure: z.string().regex(NAME_PATTERN).optional(),
   /** Whether `/fn/{name}` answers without an API key (default: a key is needed). */
   public: z.boolean().optional(),
+  /** What runs it (unset: `nodejs`, as every version stored before runtimes existed). */
+  runtime: z.enum(FUNCTION_RUNTIMES).optional(),
+  /** `runtime: image` only: the container image (`name:tag`) the Docker backend starts. */
+  image: z.string().min(1).max(256).optional(),
   /** Names of the secrets delivered to the function's env (values are never stored here). */
   secretNames: z.array(z.string()).optional(),
   /** Keyed digest of the secret values; part of what makes a version. Unset: no secrets. */

@@ -30,6 +30,19 @@ export const DEFAULT_NAMESPACE = 'default';
 export const EXECUTOR_BACKENDS = ['process', 'docker'] as const;
 export type ExecutorBackendName = (typeof EXECUTOR_BACKENDS)[number];
 
+/**
+ * What runs a function: `nodejs` (the default, and what a version stored
+ * without a runtime ran), `python` (Python 3.11+, runtime/python/) or `image`
+ * (any container image that speaks the runtime protocol, Docker backend only).
+ */
+export const FUNCTION_RUNTIMES = ['nodejs', 'python', 'image'] as const;
+export type FunctionRuntime = (typeof FUNCTION_RUNTIMES)[number];
+
+/** What a version runs on: its runtime, `nodejs` when it was stored without one. */
+export function runtimeOf(fn: { runtime?: FunctionRuntime | undefined }): FunctionRuntime {
+  return fn.runtime ?? 'nodejs';
+}
+
 /** What the registry returns for a function: its latest version plus bookkeeping. */
 export interface FunctionRecord {
   namespace: string;

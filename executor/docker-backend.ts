@@ -6,13 +6,15 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Dockerode from 'dockerode';
 import { pino } from 'pino';
-import { BriskError, PlatformError, ServiceUnavailableError } from '../core/errors.js';
+import { readFile } from 'node:fs/promises';
+import { BriskError, BuildError, PlatformError, ServiceUnavailableError } from '../core/errors.js';
+import { pythonRuntimePath } from '../core/python.js';
 import type { Logger } from '../core/logger.js';
 import { errMessage } from '../core/util.js';
 import type { InitRequest, RunRequest } from '../runtime/protocol.js';
 import { RuntimeClient, RuntimeConnectionError, RuntimeTimeoutError } from './runtime-client.js';
 import { readLogTail } from './docker-logs.js';
-import { InstanceFailure, type ExecutorBackend, type Instance, type InstanceFault, type InstanceSpec, type RunAnswer } from './types.js';
+import { InstanceFailure, runtimeKeyOf, type ExecutorBackend, type Instance, type InstanceFault, type InstanceSpec, type RunAnswer } from './types.js';
 import { packageRoot } from '../core/package-root.js';
 
 /** Where the per-container socket directory is mounted inside the container. */
@@ -40,6 +42,9 @@ export const LABEL_EXECUTOR = 'brisk.executor';
 export const LABEL_INSTALLATION = 'brisk.installation';
 const LABEL_SOCKET_DIR = 'brisk.socketDir';
 const LABEL_MEMORY = 'brisk.memoryMb';
+const LABEL_RUNTIME = 'brisk.runtime';
+/** How long pulling an image function's image may take before its start fails. */
+const IMAGE_PULL_TIMEOUT_MS = 120_000;
 const LABEL_PACKAGE_DIR = 'brisk.packageDir';
 
 /** The uid:gid functions run as (the `brisk` user of the runtime image). */
@@ -52,6 +57,20 @@ const MAX_OPEN_FILES = 1024;
 export interface DockerBackendOptions {
   /** Runtime image, e.g. `brisk-runtime:latest` (BRISK_RUNTIME_IMAGE). */
   image: string;
+  /**
+   * Python runtime image (BRISK_PYTHON_IMAGE), default
+   * `brisk-runtime-python:latest`. Built offline on the first Python instance
+   * when missing, or when it holds another Python runtime than this executor's.
+   */
+  pythonImage?: string;
+  /** Builds `pythonImage`; default runs `infra/runtime/build-python-offline.sh`. */
+  buildPythonImage?: () => Promise<void>;
+  /**
+   * Check (and build) the Python image in start(), not on the first Python
+   * instance: for an executor that pre-starts Python instances
+   * (BRISK_POOL_RUNTIMES), so no call waits for a build.
+   */
+  pythonAtStart?: boolean;
   /** This executor's id; labels its containers so a restart can remove leftovers. */
   executorId: string;
   /**
@@ -113,6 +132,7 @@ type BackendStatus = 'created' | 'starting' | 'ready' | 'closing' | 'closed';
 export class DockerBackend implements ExecutorBackend {
   readonly name = 'docker' as const;
   readonly image: string;
+  readonly pythonImage: string;
   readonly executorId: string;
   readonly installation: string | undefined;
   readonly socketDir: string;
@@ -120,6 +140,9 @@ export class DockerBackend implements ExecutorBackend {
   private readonly docker: Dockerode;
   private readonly logger: Logger;
   private readonly buildImage: () => Promise<void>;
+  private readonly buildPythonImage: () => Promise<void>;
+  /** The Python image checked (and built if needed) once, on the first Python instance. */
+  private pythonReady: Promise<void> | undefined;
   private readonly runtimeHash: string | undefined;
   private readonly pidsLimit: number;
   private readonly readyTimeoutMs: number;
@@ -131,15 +154,17 @@ export class DockerBackend implements ExecutorBackend {
   private startPromise: Promise<void> | undefined;
   private closePromise: Promise<void> | undefined;
 
-  constructor(opts: DockerBackendOptions) {
+  constructor(private readonly opts: DockerBackendOptions) {
     this.image = opts.image;
+    this.pythonImage = opts.pythonImage ?? 'brisk-runtime-python:latest';
+    this.buildPythonImage = opts.buildPythonImage ?? (() => runOfflineBuild(this.pythonImage, 'infra/runtime/build-python-offline.sh'));
     this.executorId = opts.executorId;
     this.installation = opts.installation;
     this.socketDir = path.resolve(opts.socketDir ?? defaultSocketDir(opts.executorId));
     this.packageDir = path.resolve(opts.packageDir ?? `${this.socketDir}-packages`);
     this.docker = opts.docker ?? new Dockerode();
     this.logger = opts.logger ?? pino({ level: 'silent' });
-    this.buildImage = opts.buildImage ?? (() => runOfflineBuild(this.image));
+    this.buildImage = opts.buildImage ?? (() => runOfflineBuild(this.image, 'infra/runtime/build-offline.sh'));
     this.runtimeHash = opts.runtimeHash;
     this.pidsLimit = opts.pidsLimit ?? 64;
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
@@ -183,6 +208,7 @@ export class DockerBackend implements ExecutorBackend {
       throw new ServiceUnavailableError('docker', `cannot reach the Docker daemon (${errMessage(err)}); is dockerd running and is its socket readable?`, err);
     }
     await this.ensureImage();
+    if (this.opts.pythonAtStart === true) await this.ensurePythonImage();
     await this.removeLeftovers();
     await mkdir(this.socketDir, { recursive: true, mode: 0o700 });
     await mkdir(this.packageDir, { recursive: true, mode: 0o755 });
@@ -195,45 +221,85 @@ export class DockerBackend implements ExecutorBackend {
    * older runtime bundle than `runtimeHash` (the runtime changed since). An
    * image built from the Dockerfile is never replaced.
    */
-  private async ensureImage(): Promise<void> {
-    const labels = await this.imageLabels();
+  private ensureImage(): Promise<void> {
+    return this.ensureRuntimeImage(this.image, this.runtimeHash, this.buildImage);
+  }
+
+  /**
+   * The Python image, checked once (on the first Python instance, so an
+   * executor that never runs Python never builds it): built when missing or
+   * when an offline build holds another `brisk_runtime.py` than this executor's.
+   */
+  private ensurePythonImage(): Promise<void> {
+    this.pythonReady ??= (async () => {
+      const hash = createHash('sha256').update(await readFile(pythonRuntimePath())).digest('hex');
+      await this.ensureRuntimeImage(this.pythonImage, hash, this.buildPythonImage);
+    })().catch((err: unknown) => {
+      this.pythonReady = undefined;
+      throw err;
+    });
+    return this.pythonReady;
+  }
+
+  private async ensureRuntimeImage(image: string, runtimeHash: string | undefined, build: () => Promise<void>): Promise<void> {
+    const labels = await this.imageLabels(image);
     if (labels !== undefined) {
       const stale =
-        this.runtimeHash !== undefined &&
+        runtimeHash !== undefined &&
         labels['brisk.runtime'] === 'offline' &&
-        labels['brisk.runtime.sha256'] !== this.runtimeHash;
+        labels['brisk.runtime.sha256'] !== runtimeHash;
       if (!stale) return;
-      this.logger.warn({ image: this.image }, 'runtime image holds an older runtime; rebuilding it offline');
+      this.logger.warn({ image }, 'runtime image holds an older runtime; rebuilding it offline');
     } else {
-      this.logger.warn({ image: this.image }, 'runtime image missing; building it offline');
+      this.logger.warn({ image }, 'runtime image missing; building it offline');
     }
     try {
-      await this.buildImage();
+      await build();
     } catch (err) {
-      throw new PlatformError('RUNTIME_IMAGE_BUILD_FAILED', `could not build runtime image '${this.image}': ${errMessage(err)}`, {
+      throw new PlatformError('RUNTIME_IMAGE_BUILD_FAILED', `could not build runtime image '${image}': ${errMessage(err)}`, {
         cause: err,
         retryable: false,
         status: 500,
       });
     }
-    if (!(await this.imageExists())) {
-      throw new PlatformError('RUNTIME_IMAGE_MISSING', `runtime image '${this.image}' still missing after the build`, { retryable: false, status: 500 });
+    if ((await this.imageLabels(image)) === undefined) {
+      throw new PlatformError('RUNTIME_IMAGE_MISSING', `runtime image '${image}' still missing after the build`, { retryable: false, status: 500 });
     }
-  }
-
-  private async imageExists(): Promise<boolean> {
-    return (await this.imageLabels()) !== undefined;
   }
 
   /** The image's labels, or undefined when there is no such image. */
-  private async imageLabels(): Promise<Record<string, string> | undefined> {
+  private async imageLabels(image: string): Promise<Record<string, string> | undefined> {
     try {
-      const info = await this.docker.getImage(this.image).inspect();
+      const info = await this.docker.getImage(image).inspect();
       return (info.Config?.Labels ?? {}) as Record<string, string>;
     } catch (err) {
       if (statusCodeOf(err) === 404) return undefined;
-      throw new ServiceUnavailableError('docker', `cannot inspect image '${this.image}': ${errMessage(err)}`, err);
+      throw new ServiceUnavailableError('docker', `cannot inspect image '${image}': ${errMessage(err)}`, err);
     }
+  }
+
+  /**
+   * The image a spec runs: the Node or Python runtime image, or an image
+   * function's own, which must be on this engine or pullable. An image that
+   * is neither is the function's fault (`IMAGE_NOT_FOUND`, a load failure).
+   */
+  private async imageFor(spec: InstanceSpec): Promise<string> {
+    const runtime = spec.runtime ?? 'nodejs';
+    if (runtime === 'nodejs') return this.image;
+    if (runtime === 'python') {
+      await this.ensurePythonImage();
+      return this.pythonImage;
+    }
+    const image = spec.image ?? '';
+    if ((await this.imageLabels(image)) !== undefined) return image;
+    try {
+      const stream = await this.docker.pull(image, { abortSignal: AbortSignal.timeout(IMAGE_PULL_TIMEOUT_MS) });
+      await new Promise<void>((resolve, reject) => this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())));
+    } catch (err) {
+      const message = `image '${image}' is not on this executor's Docker engine and could not be pulled: ${errMessage(err)}`;
+      throw new BuildError(message, { errorType: 'ImageNotFound', errorMessage: message }, 'IMAGE_NOT_FOUND');
+    }
+    return image;
   }
 
   /** Containers (and their socket dirs) a previous run of this executor left behind. */
@@ -322,7 +388,8 @@ export class DockerBackend implements ExecutorBackend {
 
     let container: Dockerode.Container | undefined;
     try {
-      container = await this.docker.createContainer(this.containerOptions(name, hostDir, packageHostDir, spec));
+      const image = await this.imageFor(spec);
+      container = await this.docker.createContainer(this.containerOptions(name, image, hostDir, packageHostDir, spec));
       const instance = new DockerInstance({
         id: name,
         spec,
@@ -350,16 +417,16 @@ export class DockerBackend implements ExecutorBackend {
       await rm(packageHostDir, { recursive: true, force: true });
       for (const i of this.instances) if (i.id === name) this.instances.delete(i);
       if (err instanceof BriskError) throw err;
-      throw new PlatformError('INSTANCE_START_FAILED', `could not start a container from '${this.image}': ${errMessage(err)}`, { cause: err });
+      throw new PlatformError('INSTANCE_START_FAILED', `could not start a container (${runtimeKeyOf(spec)}): ${errMessage(err)}`, { cause: err });
     }
   }
 
-  private containerOptions(name: string, hostDir: string, packageHostDir: string, spec: InstanceSpec): Dockerode.ContainerCreateOptions {
+  private containerOptions(name: string, image: string, hostDir: string, packageHostDir: string, spec: InstanceSpec): Dockerode.ContainerCreateOptions {
     const memoryBytes = spec.memoryMb * 1024 * 1024;
     const platform = this.platformSocket;
     return {
       name,
-      Image: this.image,
+      Image: image,
       User: RUNTIME_USER,
       WorkingDir: '/tmp',
       Env: [
@@ -374,6 +441,7 @@ export class DockerBackend implements ExecutorBackend {
         [LABEL_SOCKET_DIR]: hostDir,
         [LABEL_PACKAGE_DIR]: packageHostDir,
         [LABEL_MEMORY]: String(spec.memoryMb),
+        [LABEL_RUNTIME]: runtimeKeyOf(spec),
       },
       // With no network there is no interface but loopback; the socket is the only way in.
       NetworkDisabled: !spec.allowEgress,
@@ -653,9 +721,9 @@ async function removeContainer(container: Dockerode.Container): Promise<void> {
   }
 }
 
-/** Default image builder: `infra/runtime/build-offline.sh <image>` of this package. */
-function runOfflineBuild(image: string): Promise<void> {
-  const script = path.join(packageRoot(), 'infra/runtime/build-offline.sh');
+/** Default image builder: `<script> <image>` of this package (`infra/runtime/build-offline.sh`, or the Python one). */
+function runOfflineBuild(image: string, scriptPath: string): Promise<void> {
+  const script = path.join(packageRoot(), scriptPath);
   return new Promise((resolve, reject) => {
     execFile('bash', [script, image], { cwd: packageRoot(), maxBuffer: 4 * 1024 * 1024 }, (err, _stdout, stderr) => {
       if (err) reject(new Error(`${script} failed: ${stderr.trim() || err.message}`));

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { access, chmod, chown, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { access, chmod, chown, copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { BriskError, PlatformError } from '../core/errors.js';
@@ -10,6 +10,7 @@ import type { InitRequest, RunRequest } from '../runtime/protocol.js';
 import { RuntimeClient, RuntimeConnectionError, RuntimeTimeoutError, type RuntimeAddress } from './runtime-client.js';
 import { InstanceFailure, type ExecutorBackend, type Instance, type InstanceFault, type InstanceSpec, type RunAnswer } from './types.js';
 import { runtimeBundlePath } from '../core/package-root.js';
+import { probePython, pythonExecutable, pythonRuntimePath } from '../core/python.js';
 import { parseUidRange, signalUid, signalUidSync, UidLeases, type UidRange, type UidSignal } from './instance-uids.js';
 
 export interface ProcessBackendOptions {
@@ -20,6 +21,10 @@ export interface ProcessBackendOptions {
   runtimePath?: string;
   /** The node binary; defaults to the one running us. */
   nodePath?: string;
+  /** The Python interpreter for `runtime: python` (BRISK_PYTHON); default `python3` on PATH. */
+  pythonPath?: string;
+  /** The Python runtime server; default runtime/python/brisk_runtime.py of this package. */
+  pythonRuntimePath?: string;
   /** How long a new child may take to print its READY line. Default 10 s. */
   readyTimeoutMs?: number;
   /**
@@ -66,8 +71,8 @@ const EXIT_GRACE_MS = 1000;
  * the pool's budget, for as long as it lives.
  */
 const STDIO_CLOSE_GRACE_MS = 200;
-/** V8's messages when the heap limit is hit. */
-const OOM_PATTERN = /heap out of memory|Allocation failed - process out of memory|Reached heap limit/i;
+/** V8's messages when the heap limit is hit, and the Python runtime's line for a MemoryError. */
+const OOM_PATTERN = /heap out of memory|Allocation failed - process out of memory|Reached heap limit|BRISK_PYTHON_OUT_OF_MEMORY/i;
 
 interface ExitInfo {
   exitCode: number | null;
@@ -109,6 +114,17 @@ export async function prepareInstanceDir(base: string, id: string, uid: number |
 interface BackendDir {
   dir: string;
   runtimePath: string;
+  /** The Python runtime server, readable by every instance uid. */
+  pythonRuntimePath: string;
+}
+
+/** Whether a file and every directory above it let any user through (o+x), as an instance uid needs. */
+async function openToOthers(file: string): Promise<boolean> {
+  for (let p = file; ; p = path.dirname(p)) {
+    const st = await stat(p).catch(() => undefined);
+    if (st === undefined || (st.mode & 0o001) === 0) return false;
+    if (path.dirname(p) === p) return true;
+  }
 }
 
 function isRoot(): boolean {
@@ -130,8 +146,11 @@ export class ProcessBackend implements ExecutorBackend {
   readonly name = 'process' as const;
   private readonly runtimePath: string;
   private readonly nodePath: string;
+  private readonly pythonRuntimePath: string;
   private readonly readyTimeoutMs: number;
   private readonly instances = new Set<ProcessInstance>();
+  /** The real interpreter behind `pythonPath` (resolved once, on the first Python instance). */
+  private python: Promise<string> | undefined;
   /** Per-instance uids; undefined when not root or turned off. */
   private readonly uids: UidLeases | undefined;
   private closed = false;
@@ -153,6 +172,7 @@ export class ProcessBackend implements ExecutorBackend {
   constructor(private readonly opts: ProcessBackendOptions = {}) {
     this.runtimePath = path.resolve(opts.runtimePath ?? runtimeBundlePath());
     this.nodePath = opts.nodePath ?? process.execPath;
+    this.pythonRuntimePath = path.resolve(opts.pythonRuntimePath ?? pythonRuntimePath());
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
     const range = opts.uidRange ?? DEFAULT_UID_RANGE;
     this.uids =
@@ -188,6 +208,11 @@ export class ProcessBackend implements ExecutorBackend {
 
   async createInstance(spec: InstanceSpec): Promise<Instance> {
     if (this.closed) throw new PlatformError('BACKEND_CLOSED', 'process backend is closed', { retryable: true });
+    const runtime = spec.runtime ?? 'nodejs';
+    if (runtime === 'image') {
+      throw new PlatformError('RUNTIME_NOT_SUPPORTED', 'the process backend cannot run container images; image functions need an executor with BRISK_EXECUTOR_BACKEND=docker', { retryable: false });
+    }
+    const python = runtime === 'python' ? await this.resolvePython() : undefined;
     const id = `proc-${randomUUID().slice(0, 8)}`;
     const base = await this.prepareBackendDir();
     const uid = await this.uids?.acquire();
@@ -214,9 +239,14 @@ export class ProcessBackend implements ExecutorBackend {
       TMPDIR: dirs.tmpDir,
       ...(this.opts.platformSocket !== undefined ? { BRISK_PLATFORM_SOCKET: this.opts.platformSocket } : {}),
     };
-    // The heap cap approximates the memory limit; the process is not otherwise confined.
+    // The heap cap (Python: an address-space cap the runtime sets) approximates the memory limit; the process is not otherwise confined.
     const heapMb = Math.max(16, Math.floor(spec.memoryMb));
-    const child = spawn(this.nodePath, [`--max-old-space-size=${heapMb}`, base.runtimePath], {
+    const [command, args] =
+      python !== undefined
+        ? [python, ['-B', base.pythonRuntimePath]]
+        : [this.nodePath, [`--max-old-space-size=${heapMb}`, base.runtimePath]];
+    if (python !== undefined) env['BRISK_RUNTIME_MEMORY_MB'] = String(heapMb);
+    const child = spawn(command, args, {
       // stdin is a pipe only so the child notices our death (EOF) and exits.
       stdio: ['pipe', 'pipe', 'pipe'],
       env,
@@ -250,6 +280,33 @@ export class ProcessBackend implements ExecutorBackend {
   }
 
   /**
+   * The interpreter `pythonPath` names, as a real file (`sys.executable`): a
+   * PATH shim (pyenv's) would need the environment the instance does not get,
+   * and costs a shell per start.
+   */
+  private resolvePython(): Promise<string> {
+    const configured = this.opts.pythonPath ?? 'python3';
+    this.python ??= probePython(configured).then(async (info) => {
+      const exe = info === undefined ? undefined : await pythonExecutable(configured);
+      if (exe === undefined) {
+        this.python = undefined;
+        throw new PlatformError('RUNTIME_NOT_SUPPORTED', `this executor has no Python 3.11+ at '${configured}' (BRISK_PYTHON)`, { retryable: false });
+      }
+      // Instances with uids of their own run it as those uids: it must be open to every user.
+      if (this.uids !== undefined && !(await openToOthers(exe))) {
+        this.python = undefined;
+        throw new PlatformError(
+          'RUNTIME_NOT_SUPPORTED',
+          `the Python interpreter '${exe}' (BRISK_PYTHON=${configured}) is not executable by other users, and instances run as uids of their own; point BRISK_PYTHON at a system interpreter such as /usr/bin/python3`,
+          { retryable: false },
+        );
+      }
+      return exe;
+    });
+    return this.python;
+  }
+
+  /**
    * Create (once) the directory of instance directories. With per-instance
    * uids it is searchable but not listable (0711), and holds a copy of the
    * runtime bundle every uid can read, wherever the original lives.
@@ -258,13 +315,16 @@ export class ProcessBackend implements ExecutorBackend {
     this.backendDir ??= (async () => {
       const dir = await mkdtemp(path.join(this.opts.tmpDir ?? tmpdir(), 'brisk-rt-'));
       this.backendDirPath = dir;
-      if (this.uids === undefined) return { dir, runtimePath: this.runtimePath };
+      if (this.uids === undefined) return { dir, runtimePath: this.runtimePath, pythonRuntimePath: this.pythonRuntimePath };
       try {
         await chmod(dir, 0o711);
         const runtimePath = path.join(dir, 'runtime.mjs');
         await copyFile(this.runtimePath, runtimePath);
         await chmod(runtimePath, 0o644);
-        return { dir, runtimePath };
+        const pythonRuntimePath = path.join(dir, 'brisk_runtime.py');
+        await copyFile(this.pythonRuntimePath, pythonRuntimePath);
+        await chmod(pythonRuntimePath, 0o644);
+        return { dir, runtimePath, pythonRuntimePath };
       } catch (err) {
         await rm(dir, { recursive: true, force: true });
         throw err;

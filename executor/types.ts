@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../core/error-codes.js';
-import type { ExecutorBackendName } from '../core/types.js';
+import type { ExecutorBackendName, FunctionRuntime } from '../core/types.js';
 import type { InitRequest, RunRequest, RunResponse } from '../runtime/protocol.js';
 
 /**
@@ -47,6 +47,16 @@ export interface InstanceSpec {
   memoryMb: number;
   /** Docker: allow network egress. Ignored by the process backend. */
   allowEgress: boolean;
+  /** Which runtime server the instance runs (absent: `nodejs`). */
+  runtime?: FunctionRuntime;
+  /** `runtime: image`: the image (Docker backend only). */
+  image?: string;
+}
+
+/** What an instance runs, as one string: `nodejs`, `python`, or `image:<reference>`. Instances of one key are interchangeable. */
+export function runtimeKeyOf(spec: Pick<InstanceSpec, 'runtime' | 'image'>): string {
+  const rt = spec.runtime ?? 'nodejs';
+  return rt === 'image' ? `image:${spec.image ?? ''}` : rt;
 }
 
 export interface Instance {

@@ -2,9 +2,10 @@ import { performance } from 'node:perf_hooks';
 import { backoffDelay, type Backoff } from '../core/backoff.js';
 import { BuildError, PlatformError, ThrottledError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { FunctionVersion, StartKind, WarmInstanceInfo } from '../core/types.js';
+import { pythonModuleOf } from '../core/python.js';
+import { runtimeOf, type FunctionRuntime, type FunctionVersion, type StartKind, type WarmInstanceInfo } from '../core/types.js';
 import type { InitRequest } from '../runtime/protocol.js';
-import type { ExecutorBackend, Instance } from './types.js';
+import { runtimeKeyOf, type ExecutorBackend, type Instance, type InstanceSpec } from './types.js';
 
 /** What /init gets beyond the version's own settings (see {@link WarmPoolOptions.prepareInit}). */
 export interface InitPayload {
@@ -34,6 +35,12 @@ export interface WarmPoolOptions {
   poolMax: number;
   /** Memory sizes that get a generic pool from the start. Default [256]. */
   poolMemorySizes?: number[];
+  /**
+   * Runtimes whose generic pools (one per size of `poolMemorySizes`) are
+   * filled from the start. Default ['nodejs']; any other runtime gets a pool
+   * after its first cold start (the adaptive target), like any other size.
+   */
+  poolRuntimes?: Exclude<FunctionRuntime, 'image'>[];
   /** Without a cold start for this long, a grown pool target falls back. Default 60 s. */
   poolQuietMs?: number;
   /** How often idle instances are checked. Default: half the shorter of idleTtlMs and pauseIdleAfterMs, between 10 ms and 1 s. */
@@ -92,6 +99,8 @@ interface Slot {
   readonly seq: number;
   readonly memoryMb: number;
   readonly allowEgress: boolean;
+  /** What the instance runs ({@link runtimeKeyOf}): generic instances serve only functions of the same. */
+  readonly spec: InstanceSpec;
   state: SlotState;
   /** Why a starting slot exists: a pool refill, or a cold start for an acquire. */
   purpose: 'stem' | 'acquire';
@@ -109,10 +118,11 @@ interface Slot {
   creating?: Promise<Instance | undefined>;
 }
 
-/** Adaptive target of one generic pool (memory size + egress). */
+/** Adaptive target of one generic pool (runtime + memory size + egress). */
 interface PoolTarget {
   readonly memoryMb: number;
   readonly allowEgress: boolean;
+  readonly spec: InstanceSpec;
   /** Where the target falls back to when quiet. */
   readonly base: number;
   target: number;
@@ -133,7 +143,14 @@ function loadFailed(err: unknown, startKind: StartKind, t0: number): never {
  * would run in an instance loaded with the old one's code, env and secrets.
  */
 const fnKeyOf = (fn: FunctionVersion): string => `${fn.namespace}/${fn.name}@${fn.version}@${fn.createdAt}`;
-const poolKeyOf = (memoryMb: number, allowEgress: boolean): string => `${memoryMb}:${allowEgress ? 'egress' : 'sealed'}`;
+const poolKeyOf = (spec: InstanceSpec): string => `${runtimeKeyOf(spec)}:${spec.memoryMb}:${spec.allowEgress ? 'egress' : 'sealed'}`;
+/** The instance a version needs: its runtime (and image), memory and egress. */
+const specOf = (fn: FunctionVersion): InstanceSpec => {
+  const runtime = runtimeOf(fn);
+  return { memoryMb: fn.memoryMb, allowEgress: fn.allowEgress, ...(runtime !== 'nodejs' ? { runtime } : {}), ...(fn.image !== undefined ? { image: fn.image } : {}) };
+};
+/** A generic spec: `nodejs` stays implicit, so its instances look as they did before runtimes existed. */
+const genericSpec = (runtime: FunctionRuntime, memoryMb: number, allowEgress: boolean): InstanceSpec => ({ memoryMb, allowEgress, ...(runtime !== 'nodejs' ? { runtime } : {}) });
 
 /**
  * Cap on the pause between pre-start rounds that keep failing (a backend
@@ -172,8 +189,11 @@ export class WarmPool {
     const initialMs = opts.refillBackoffMs ?? 1000;
     this.refillBackoff = { type: 'exponential', initialMs, maxMs: Math.max(initialMs, REFILL_BACKOFF_MAX_MS) };
     const now = Date.now();
-    for (const memoryMb of opts.poolMemorySizes ?? [256]) {
-      this.pools.set(poolKeyOf(memoryMb, false), { memoryMb, allowEgress: false, base: opts.poolSize, target: opts.poolSize, lastColdAt: now, retryAt: 0 });
+    for (const runtime of opts.poolRuntimes ?? ['nodejs']) {
+      for (const memoryMb of opts.poolMemorySizes ?? [256]) {
+        const spec = genericSpec(runtime, memoryMb, false);
+        this.pools.set(poolKeyOf(spec), { memoryMb, allowEgress: false, spec, base: opts.poolSize, target: opts.poolSize, lastColdAt: now, retryAt: 0 });
+      }
     }
     const idleStep = Math.min(opts.idleTtlMs, opts.pauseIdleAfterMs ?? Number.POSITIVE_INFINITY);
     const sweepMs = opts.sweepIntervalMs ?? Math.max(10, Math.min(1000, Math.floor(idleStep / 2)));
@@ -206,14 +226,15 @@ export class WarmPool {
     // Observed below on every path; this keeps an early throw from leaving it unhandled.
     code.catch(() => undefined);
 
-    const stem = this.takeStem(fn.memoryMb, fn.allowEgress);
+    const spec = specOf(fn);
+    const stem = this.takeStem(spec);
     if (stem !== undefined) {
       await this.initSlot(stem, fn, code).catch((err: unknown) => loadFailed(err, 'pool', t0));
       return { instance: stem.instance!, startKind: 'pool', startMs: performance.now() - t0 };
     }
 
-    const slot = await this.createForAcquire(fn.memoryMb, fn.allowEgress);
-    this.recordColdStart(fn.memoryMb, fn.allowEgress);
+    const slot = await this.createForAcquire(spec);
+    this.recordColdStart(spec);
     await this.initSlot(slot, fn, code).catch((err: unknown) => loadFailed(err, 'cold', t0));
     return { instance: slot.instance!, startKind: 'cold', startMs: performance.now() - t0 };
   }
@@ -334,10 +355,11 @@ export class WarmPool {
     }
   }
 
-  private takeStem(memoryMb: number, allowEgress: boolean): Slot | undefined {
+  private takeStem(spec: InstanceSpec): Slot | undefined {
+    const key = poolKeyOf(spec);
     let best: Slot | undefined;
     for (const s of this.slots) {
-      if (s.state === 'stem' && s.memoryMb === memoryMb && s.allowEgress === allowEgress && (best === undefined || s.lastUsed < best.lastUsed)) best = s;
+      if (s.state === 'stem' && poolKeyOf(s.spec) === key && (best === undefined || s.lastUsed < best.lastUsed)) best = s;
     }
     if (best) best.state = 'initializing';
     return best;
@@ -382,6 +404,7 @@ export class WarmPool {
       timeoutMs: fn.timeoutMs,
       memoryMb: fn.memoryMb,
       ...(packageDir !== undefined ? { packageDir } : {}),
+      ...(runtimeOf(fn) === 'python' ? { module: pythonModuleOf(fn.handler) } : {}),
     };
     try {
       await slot.instance!.init(req);
@@ -408,16 +431,17 @@ export class WarmPool {
    * ones of other pools first, then loaded idle ones least recently used, then
    * generic ones still starting. Undefined when even all of them are not enough.
    */
-  private pickVictims(memoryMb: number, allowEgress: boolean): Slot[] | undefined {
+  private pickVictims(spec: InstanceSpec): Slot[] | undefined {
+    const { memoryMb } = spec;
     let free = this.opts.memoryMb - this.usedMb();
     if (free >= memoryMb) return [];
-    const key = poolKeyOf(memoryMb, allowEgress);
+    const key = poolKeyOf(spec);
     const byAge = (a: Slot, b: Slot): number => a.lastUsed - b.lastUsed;
     const counted = [...this.slots].filter((s) => s.counted);
     const order = [
-      ...counted.filter((s) => s.state === 'stem' && poolKeyOf(s.memoryMb, s.allowEgress) !== key).sort(byAge),
+      ...counted.filter((s) => s.state === 'stem' && poolKeyOf(s.spec) !== key).sort(byAge),
       ...counted.filter((s) => s.state === 'idle').sort(byAge),
-      ...counted.filter((s) => s.state === 'stem' && poolKeyOf(s.memoryMb, s.allowEgress) === key).sort(byAge),
+      ...counted.filter((s) => s.state === 'stem' && poolKeyOf(s.spec) === key).sort(byAge),
       ...counted.filter((s) => s.state === 'starting' && s.purpose === 'stem').sort(byAge),
     ];
     const victims: Slot[] = [];
@@ -430,12 +454,13 @@ export class WarmPool {
   }
 
   /** Reserve memory (evicting if needed), create an instance, return its slot in state 'initializing'. */
-  private async createForAcquire(memoryMb: number, allowEgress: boolean): Promise<Slot> {
-    let victims = this.pickVictims(memoryMb, allowEgress);
+  private async createForAcquire(spec: InstanceSpec): Promise<Slot> {
+    const { memoryMb } = spec;
+    let victims = this.pickVictims(spec);
     if (victims === undefined && this.pendingDestroys().length > 0) {
       // Memory is being freed right now (expired or failed instances); wait for it once.
       await Promise.all(this.pendingDestroys());
-      victims = this.pickVictims(memoryMb, allowEgress);
+      victims = this.pickVictims(spec);
     }
     if (this.closing) throw new PlatformError('EXECUTOR_DRAINING', 'executor is draining', { retryable: true });
     if (victims === undefined) {
@@ -446,7 +471,7 @@ export class WarmPool {
       });
     }
     // The new slot takes over the victims' memory at once, so nobody else counts on it.
-    const slot = this.addSlot(memoryMb, allowEgress, 'acquire');
+    const slot = this.addSlot(spec, 'acquire');
     const gone = victims.map((v) => {
       v.counted = false;
       return this.destroySlot(v);
@@ -455,7 +480,7 @@ export class WarmPool {
       // Only start once the evicted instances are really gone: the budget is physical.
       await Promise.all(gone);
       if (this.closing) throw new PlatformError('EXECUTOR_DRAINING', 'executor is draining', { retryable: true });
-      const instance = await this.opts.backend.createInstance({ memoryMb, allowEgress });
+      const instance = await this.opts.backend.createInstance(spec);
       slot.instance = instance;
       this.byInstance.set(instance, slot);
       if (this.closing) throw new PlatformError('EXECUTOR_DRAINING', 'executor is draining', { retryable: true });
@@ -473,8 +498,8 @@ export class WarmPool {
     return out;
   }
 
-  private addSlot(memoryMb: number, allowEgress: boolean, purpose: Slot['purpose']): Slot {
-    const slot: Slot = { seq: ++this.seq, memoryMb, allowEgress, state: 'starting', purpose, lastUsed: Date.now(), counted: true, cancelled: false };
+  private addSlot(spec: InstanceSpec, purpose: Slot['purpose']): Slot {
+    const slot: Slot = { seq: ++this.seq, memoryMb: spec.memoryMb, allowEgress: spec.allowEgress, spec, state: 'starting', purpose, lastUsed: Date.now(), counted: true, cancelled: false };
     this.slots.add(slot);
     return slot;
   }
@@ -505,11 +530,11 @@ export class WarmPool {
   // ---------------------------------------------------------------------------
   // Generic pool
 
-  private recordColdStart(memoryMb: number, allowEgress: boolean): void {
-    const key = poolKeyOf(memoryMb, allowEgress);
+  private recordColdStart(spec: InstanceSpec): void {
+    const key = poolKeyOf(spec);
     let p = this.pools.get(key);
     if (p === undefined) {
-      p = { memoryMb, allowEgress, base: 0, target: 0, lastColdAt: 0, retryAt: 0 };
+      p = { memoryMb: spec.memoryMb, allowEgress: spec.allowEgress, spec, base: 0, target: 0, lastColdAt: 0, retryAt: 0 };
       this.pools.set(key, p);
     }
     // A cold start means the pool was too small for the recent rate of new functions.
@@ -524,7 +549,7 @@ export class WarmPool {
     const have = new Map<string, number>();
     for (const s of this.slots) {
       if (s.state === 'stem' || (s.state === 'starting' && s.purpose === 'stem')) {
-        const k = poolKeyOf(s.memoryMb, s.allowEgress);
+        const k = poolKeyOf(s.spec);
         have.set(k, (have.get(k) ?? 0) + 1);
       }
     }
@@ -538,8 +563,8 @@ export class WarmPool {
   }
 
   private startStem(p: PoolTarget): void {
-    const slot = this.addSlot(p.memoryMb, p.allowEgress, 'stem');
-    slot.creating = this.opts.backend.createInstance({ memoryMb: p.memoryMb, allowEgress: p.allowEgress }).then(
+    const slot = this.addSlot(p.spec, 'stem');
+    slot.creating = this.opts.backend.createInstance(p.spec).then(
       (instance) => {
         slot.instance = instance;
         this.byInstance.set(instance, slot);
@@ -613,14 +638,14 @@ export class WarmPool {
 
   private countStems(key: string): number {
     let n = 0;
-    for (const s of this.slots) if ((s.state === 'stem' || (s.state === 'starting' && s.purpose === 'stem')) && poolKeyOf(s.memoryMb, s.allowEgress) === key) n++;
+    for (const s of this.slots) if ((s.state === 'stem' || (s.state === 'starting' && s.purpose === 'stem')) && poolKeyOf(s.spec) === key) n++;
     return n;
   }
 
   /** Destroy generic instances beyond `target`, oldest first. */
   private trimPool(key: string, target: number): void {
     const stems = [...this.slots]
-      .filter((s) => s.state === 'stem' && poolKeyOf(s.memoryMb, s.allowEgress) === key)
+      .filter((s) => s.state === 'stem' && poolKeyOf(s.spec) === key)
       .sort((a, b) => a.lastUsed - b.lastUsed);
     const surplus = this.countStems(key) - target;
     for (const s of stems.slice(0, Math.max(0, surplus))) void this.destroySlot(s);

@@ -8,6 +8,7 @@ import type { Metrics } from '../core/metrics.js';
 import { closeIfBodyUnread, errorMiddleware, principalOf } from '../web/http.js';
 import type { Submitter } from '../invocations/submit.js';
 import type { Invoker } from './invoker.js';
+import type { RuntimeCatalog } from './runtimes.js';
 import { activationRoutes } from './routes/activations.js';
 import { functionRoutes } from './routes/functions.js';
 import { webRoutes } from './routes/web.js';
@@ -15,6 +16,8 @@ import { webRoutes } from './routes/web.js';
 export interface GatewayAppDeps {
   functions: FunctionService;
   invoker: Invoker;
+  /** The runtimes deploys may choose (`GET /v1/runtimes`). */
+  runtimes: RuntimeCatalog;
   /** Async invocations: recorded `queued` and sent. */
   submitter: Pick<Submitter, 'submitAsync'>;
   store: MetadataStore;

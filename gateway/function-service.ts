@@ -1,11 +1,14 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { BriskError, NotFoundError, PayloadTooLargeError, ValidationError } from '../core/errors.js';
 import { NAME_PATTERN } from '../core/schemas.js';
-import type { FunctionRecord, FunctionVersion } from '../core/types.js';
+import type { FunctionRecord, FunctionRuntime, FunctionVersion } from '../core/types.js';
 import { codeKey, filesKey, type MetadataStore, type ObjectStore } from '../storage/types.js';
 import type { FunctionSecrets } from '../tenancy/function-secrets.js';
 import type { NamespaceQuotas } from '../tenancy/types.js';
 import type { BundleOutput, Bundler } from './deploy/bundler.js';
+import type { PythonBuilder } from './deploy/python-build.js';
+import type { RuntimeCatalog } from './runtimes.js';
 
 /** Limits and defaults that shape a deploy (from the config). */
 export interface DeployLimits {
@@ -19,6 +22,10 @@ export interface DeployLimits {
 export function settingsSchema(limits: DeployLimits) {
   return z.object({
     handler: z.string().min(1).max(200).optional(),
+    /** `nodejs` (default), `python` or `image`; checked by the runtime catalog (INVALID_RUNTIME, not INVALID_SETTINGS). */
+    runtime: z.string().max(32).optional(),
+    /** `runtime: image` only: the image to run. */
+    image: z.string().max(256).optional(),
     // Unset: the installation's default, lowered to the namespace's ceiling (see FunctionService.deploy).
     memoryMb: z.coerce.number().int().min(64).max(limits.maxMemoryMb).optional(),
     timeoutMs: z.coerce.number().int().min(100).max(limits.maxTimeoutMs).optional(),
@@ -71,6 +78,10 @@ export class FunctionService {
       objects: ObjectStore;
       /** A bundler honouring a namespace's archive limits. */
       bundler: (limits: { maxUnpackedBytes: number }) => Bundler;
+      /** The Python build (compile check, packaging), honouring the same limits. */
+      pythonBuilder: (limits: { maxUnpackedBytes: number }) => PythonBuilder;
+      /** Which runtimes a namespace may deploy on. */
+      runtimes: RuntimeCatalog;
       secrets: FunctionSecrets;
       quotas: (namespace: string) => Promise<NamespaceQuotas>;
       /** Memory and timeout of a function whose deploy does not say. */
@@ -105,14 +116,10 @@ export class FunctionService {
       memoryMb: requested.memoryMb ?? Math.min(this.deps.defaults.memoryMb, quotas.maxMemoryMb),
       timeoutMs: requested.timeoutMs ?? Math.min(this.deps.defaults.timeoutMs, quotas.maxTimeoutMs),
     };
+    const { runtime, image } = await this.deps.runtimes.check(namespace, settings.runtime, settings.image);
     await this.checkQuotas(namespace, name, source, settings, quotas);
     const handler = settings.handler ?? 'index.handler';
-    const bundler = this.deps.bundler({ maxUnpackedBytes: quotas.maxUnpackedBytes });
-    // No handler given: an archive's entry is package.json's `main`, else index (bundleArchive).
-    const bundle: BundleOutput =
-      source.kind === 'source'
-        ? await bundler.bundleSource(source.code, handler)
-        : await bundler.bundleArchive(source.archive, source.format, settings.handler ?? 'handler');
+    const bundle = await this.build(source, runtime, settings.handler, quotas.maxUnpackedBytes);
     const secrets = settings.secrets && Object.keys(settings.secrets).length > 0
       ? await this.deps.secrets.store(namespace, name, settings.secrets)
       : undefined;
@@ -134,10 +141,35 @@ export class FunctionService {
       allowEgress: settings.allowEgress,
       ...(settings.onFailure !== undefined ? { onFailure: settings.onFailure } : {}),
       public: settings.public,
+      // Node.js versions are stored without it, as they were before runtimes existed (same bytes, same version).
+      ...(runtime !== 'nodejs' ? { runtime } : {}),
+      ...(image !== undefined ? { image } : {}),
       ...(secrets ?? {}),
     });
     if (created) this.changed(namespace, name);
     return { created, fn: version, warnings: bundle.warnings };
+  }
+
+  /**
+   * The code of a version, by runtime. Node.js: bundled (no handler given: an
+   * archive's entry is package.json's `main`, else index). Python: compiled
+   * and packed as it is. Image: the image is the code; an empty source (any
+   * `code` sent is refused, the image would never see it).
+   */
+  private async build(source: DeploySource, runtime: FunctionRuntime, handler: string | undefined, maxUnpackedBytes: number): Promise<BundleOutput> {
+    if (runtime === 'image') {
+      if (source.kind === 'archive' || source.code !== '') {
+        throw new ValidationError('INVALID_BODY', "an image function's code is its image: send no `code` and no archive");
+      }
+      const code = Buffer.alloc(0);
+      return { code, codeHash: createHash('sha256').update(code).digest('hex'), exportName: parseExportName(handler), warnings: [] };
+    }
+    if (runtime === 'python') {
+      const py = this.deps.pythonBuilder({ maxUnpackedBytes });
+      return source.kind === 'source' ? py.buildSource(source.code, handler ?? 'index.handler') : py.buildArchive(source.archive, source.format, handler ?? 'index.handler');
+    }
+    const bundler = this.deps.bundler({ maxUnpackedBytes });
+    return source.kind === 'source' ? bundler.bundleSource(source.code, handler ?? 'index.handler') : bundler.bundleArchive(source.archive, source.format, handler ?? 'handler');
   }
 
   /** Content-addressed: an object already stored under its hash is not written again. */
@@ -208,4 +240,12 @@ export function assertName(name: string): void {
   if (!NAME_PATTERN.test(name)) {
     throw new ValidationError('INVALID_NAME', `invalid name '${name.slice(0, 80)}': use [a-z0-9][a-z0-9-_]{0,62}`);
   }
+}
+
+/** The function part of an image function's handler (passed to its /init as `exportName`); `handler` by default. */
+function parseExportName(handler: string | undefined): string {
+  if (handler === undefined) return 'handler';
+  const name = handler.slice(handler.lastIndexOf('.') + 1);
+  if (!/^[A-Za-z_$][\w$]*$/.test(name)) throw new ValidationError('INVALID_HANDLER', `handler '${handler}' does not end in a function name`, { handler });
+  return name;
 }

@@ -22,6 +22,8 @@ import { Authenticator } from './auth.js';
 import { namespaceRoutes } from './routes/namespaces.js';
 import { usageRoutes } from './routes/usage.js';
 import { Bundler } from './deploy/bundler.js';
+import { PythonBuilder } from './deploy/python-build.js';
+import { RuntimeCatalog } from './runtimes.js';
 import { FunctionService } from './function-service.js';
 import { Invoker } from './invoker.js';
 
@@ -89,10 +91,13 @@ export class GatewayServer {
     const tenancy = this.tenancy;
     const secretBox = c.BRISK_SECRET_KEY !== undefined ? new SecretBox(c.BRISK_SECRET_KEY) : undefined;
     const secrets = new FunctionSecrets(this.deps.kv, secretBox);
+    const runtimes = new RuntimeCatalog({ python: c.BRISK_PYTHON, allowImages: c.BRISK_ALLOW_IMAGES });
     const functions = new FunctionService({
       store: this.deps.store,
       objects: this.deps.objects,
       bundler: (limits) => new Bundler({ maxUnpackedBytes: limits.maxUnpackedBytes, maxFiles: c.BRISK_MAX_ARCHIVE_FILES }),
+      pythonBuilder: (limits) => new PythonBuilder({ python: c.BRISK_PYTHON, maxUnpackedBytes: limits.maxUnpackedBytes, maxFiles: c.BRISK_MAX_ARCHIVE_FILES }),
+      runtimes,
       secrets,
       quotas: (ns) => tenancy.quotas(ns),
       defaults: { memoryMb: c.BRISK_DEFAULT_MEMORY_MB, timeoutMs: c.BRISK_DEFAULT_TIMEOUT_MS },
@@ -124,6 +129,7 @@ export class GatewayServer {
     const ctx: GatewayContext = { functions, invoker: this.invoker, submitter: this.submitter, auth, admit, tenancy };
     const app = createGatewayApp({
       functions,
+      runtimes,
       invoker: this.invoker,
       submitter: this.submitter,
       store: this.deps.store,

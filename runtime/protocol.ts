@@ -45,6 +45,12 @@ export interface InitRequest {
   platform?: { token: string };
   /** Caps the runtime applies to this function's answers; absent: the defaults below. */
   limits?: RuntimeLimits;
+  /**
+   * Python runtime only: the dotted module to import (`lambda_function`,
+   * `src.app`), from `packageDir` when there is one; a single source (`code`)
+   * is written as that module. The Node runtime ignores it.
+   */
+  module?: string;
 }
 
 /** Size caps of one /run answer's parts, in UTF-8 bytes. */

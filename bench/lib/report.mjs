@@ -22,7 +22,7 @@ export function renderMarkdown(r) {
   const m = r.machine;
   const sys = r.systems;
   const sls = sys['serverless-offline'];
-  const fns = ['trivial', 'transform'];
+  const fns = ['trivial', 'trivial-python', 'transform'];
   L.push(`# Brisk bench — ${r.date}${r.quick ? ' (quick)' : ''}${r.profiled ? ' (profiled: --cpu-prof slows Brisk)' : ''}`);
   L.push('');
   L.push(`Machine: ${m.cpus} × ${m.cpuModel}, ${m.memGiB} GiB, ${m.os}, Linux ${m.kernel}, Node ${m.node}, Docker ${m.docker ?? '–'}, ${m.redis ?? 'no redis'}, RabbitMQ ${m.rabbitmq ?? '–'}. Load average at start: ${m.loadAvgAtStart?.join(' ')}.`);
@@ -84,6 +84,19 @@ export function renderMarkdown(r) {
   if (slsCold) L.push(`| serverless-offline (first call of a function: worker thread + handler load) | ${f(slsCold.p50)} / ${f(slsCold.p90)} | – | – | – | – | |`);
   const dr = sys['docker-run'];
   if (dr?.warm?.trivial) L.push(`| docker-run (every call is a cold start) | ${f(dr.warm.trivial.latency.p50)} / ${f(dr.warm.trivial.latency.p90)} | – | – | – | – | |`);
+  L.push('');
+  const py = Object.entries(sys).filter(([, s]) => s.coldStart?.pythonPool);
+  if (py.length) {
+    L.push('');
+    L.push('Python (`trivial-python`, a platform pre-starting Python instances), cold start with a pool hit:');
+    L.push('');
+    L.push('| system | client p50 / p90 | startMs p50 | startKinds seen |');
+    L.push('|---|---|---:|---|');
+    for (const [name, s] of py) {
+      const p = s.coldStart.pythonPool;
+      L.push(`| ${name} | ${f(p.client.p50)} / ${f(p.client.p90)} | ${f(p.startMs.p50)} | ${Object.entries(p.startKinds).map(([a, b]) => `${a}×${b}`).join(' ')} |`);
+    }
+  }
   L.push('');
   L.push('client = time of the first POST …/invoke as the client sees it; startMs = the activation record\'s time to get a loaded instance.');
   const ab = Object.entries(sys).filter(([, s]) => s.afterBurst);

@@ -5,6 +5,7 @@ import { CommandContext, type ClientDeps } from './command-context.js';
 import { deadLetters, publish, triggers, usage } from './event-commands.js';
 import { deploy, get, invoke, list, remove } from './function-commands.js';
 import { login } from './login-command.js';
+import { packageCommand } from './package-command.js';
 import { Output } from './output.js';
 import { commandUsage } from './usage.js';
 
@@ -31,9 +32,12 @@ const COMMANDS: Record<string, ClientCommand> = {
       retries: { type: 'string' },
       'max-concurrency': { type: 'string' },
       public: { type: 'boolean' },
+      runtime: { type: 'string' },
+      image: { type: 'string' },
     },
     run: deploy,
   },
+  package: { options: { out: { type: 'string' }, python: { type: 'string' } }, run: packageCommand },
   list: { options: {}, run: list },
   get: { options: {}, run: get },
   delete: { options: {}, run: remove },

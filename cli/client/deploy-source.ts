@@ -5,9 +5,11 @@ import { CliError, ExitCode } from './cli-error.js';
 
 /** What `brisk deploy` sends: one source file as JSON, or an archive body. */
 export type DeployPayload =
-  | { kind: 'source'; code: string; bytes: number }
+  | { kind: 'source'; code: string; bytes: number; runtime: 'nodejs' | 'python' }
   | {
       kind: 'archive';
+      /** What the folder holds, when we zipped it ourselves: Python without a package.json. */
+      runtime?: 'nodejs' | 'python';
       archive: Uint8Array;
       contentType: 'application/zip' | 'application/gzip';
       /** Files in the archive (when we zipped it ourselves). */
@@ -16,9 +18,13 @@ export type DeployPayload =
       skippedLinks: number;
     };
 
-const SOURCE_EXTENSIONS = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'];
-/** Folders never shipped: version control metadata. `node_modules` is shipped (the bundler needs it). */
-const SKIPPED_DIRS = new Set(['.git', '.hg', '.svn']);
+const SOURCE_EXTENSIONS = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts', '.py'];
+/**
+ * Folders never shipped: version control metadata, Python's bytecode caches
+ * (the instance's interpreter compiles for itself). `node_modules` is shipped
+ * (the bundler needs it).
+ */
+const SKIPPED_DIRS = new Set(['.git', '.hg', '.svn', '__pycache__']);
 /** Zip timestamps are fixed so the same folder zips to the same bytes. */
 const ZIP_MTIME = new Date('2000-01-01T00:00:00Z');
 
@@ -44,13 +50,29 @@ export async function readDeploySource(target: string): Promise<DeployPayload> {
   }
   const code = await readFile(target, 'utf8');
   if (code.trim().length === 0) throw new CliError('EMPTY_SOURCE', `${target} is empty`, { exitCode: ExitCode.USAGE });
-  return { kind: 'source', code, bytes: Buffer.byteLength(code) };
+  return { kind: 'source', code, bytes: Buffer.byteLength(code), runtime: lower.endsWith('.py') ? 'python' : 'nodejs' };
 }
 
-async function zipDirectory(root: string): Promise<DeployPayload> {
+/**
+ * The handler a deploy of `target` gets when `--handler` does not say: a
+ * Python file's own module (`app.py` → `app.handler`; the runtime falls back
+ * to `main` and `lambda_handler`), else `index.handler`.
+ */
+export function defaultHandler(target: string, payload: DeployPayload): string {
+  if (payload.kind === 'source' && payload.runtime === 'python') {
+    const module = path.basename(target).replace(/\.py$/i, '');
+    return /^[A-Za-z_][A-Za-z0-9_]*$/.test(module) ? `${module}.handler` : 'index.handler';
+  }
+  return 'index.handler';
+}
+
+/** Zip a folder as `brisk deploy` sends it (sorted, fixed times, no VCS folders or bytecode caches, no symlinks). */
+export async function zipDirectory(root: string): Promise<Extract<DeployPayload, { kind: 'archive' }>> {
   const files: Zippable = {};
   let count = 0;
   let skippedLinks = 0;
+  let python = false;
+  let packageJson = false;
   const walk = async (dir: string, rel: string): Promise<void> => {
     const entries = await readdir(dir, { withFileTypes: true });
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -63,6 +85,8 @@ async function zipDirectory(root: string): Promise<DeployPayload> {
       } else if (e.isFile()) {
         files[relPath] = [await readFile(path.join(dir, e.name)), { mtime: ZIP_MTIME }];
         count++;
+        if (rel === '' && e.name === 'package.json') packageJson = true;
+        if (rel === '' && (e.name.endsWith('.py') || e.name === 'requirements.txt')) python = true;
       }
     }
   };
@@ -70,7 +94,8 @@ async function zipDirectory(root: string): Promise<DeployPayload> {
   if (count === 0) {
     throw new CliError('EMPTY_SOURCE', `${root} holds no files to deploy`, { exitCode: ExitCode.USAGE });
   }
-  return { kind: 'archive', archive: zipSync(files, { level: 6 }), contentType: 'application/zip', files: count, skippedLinks };
+  const runtime = python && !packageJson ? 'python' : 'nodejs';
+  return { kind: 'archive', archive: zipSync(files, { level: 6 }), contentType: 'application/zip', files: count, skippedLinks, runtime };
 }
 
 /**
@@ -78,7 +103,7 @@ async function zipDirectory(root: string): Promise<DeployPayload> {
  * its own name. Names are `[a-z0-9][a-z0-9-_]{0,62}`; undefined if nothing usable is left.
  */
 export function defaultFunctionName(target: string): string | undefined {
-  const base = path.basename(path.resolve(target)).replace(/\.(tar\.gz|tgz|zip|[cm]?[jt]s)$/i, '');
+  const base = path.basename(path.resolve(target)).replace(/\.(tar\.gz|tgz|zip|[cm]?[jt]s|py)$/i, '');
   const name = base
     .toLowerCase()
     .replace(/[^a-z0-9_-]+/g, '-')

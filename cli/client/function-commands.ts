@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { keyValuePairs, type ParsedArgs } from './args.js';
 import { CliError, ExitCode } from './cli-error.js';
 import { seg, type CommandContext } from './command-context.js';
-import { defaultFunctionName, readDeploySource } from './deploy-source.js';
+import { defaultFunctionName, defaultHandler, readDeploySource } from './deploy-source.js';
 import { formatBytes, prettyJson } from './output.js';
 
 /** A function as the gateway describes it (`describeVersion` + bookkeeping). */
@@ -12,6 +12,9 @@ interface FunctionView {
   codeHash: string;
   codeSize: number;
   handler: string;
+  /** `nodejs`, `python` or `image`. */
+  runtime?: string;
+  image?: string;
   memoryMb: number;
   timeoutMs: number;
   env?: Record<string, string>;
@@ -37,13 +40,19 @@ export function functionName(args: ParsedArgs, index = 0): string {
 /** `brisk deploy <file|dir|archive> [--name --handler --memory --timeout --env --secret …]` */
 export async function deploy(ctx: CommandContext): Promise<number> {
   const { args, out } = ctx;
-  const target = args.positional(0, 'what to deploy: a file or a directory');
+  const image = args.string('image');
+  // An image function has no code to send: its image is what runs.
+  const target = image !== undefined && args.positionals.length === 0 ? undefined : args.positional(0, 'what to deploy: a file or a directory');
   args.atMost(1);
+  if (target === undefined) return deployImage(ctx, image as string);
   const name = args.string('name') ?? defaultFunctionName(target);
   if (name === undefined) throw args.usage(`cannot make a function name from '${target}': give one with --name`);
   if (!NAME.test(name)) throw args.usage(`invalid function name '${name}': use [a-z0-9][a-z0-9-_]{0,62} (--name)`);
+  const payload = await readDeploySource(target);
+  const runtime = args.string('runtime') ?? (payload.kind === 'source' || payload.runtime === 'python' ? payload.runtime : undefined);
   const settings = {
-    handler: args.string('handler') ?? 'index.handler',
+    handler: args.string('handler') ?? defaultHandler(target, payload),
+    ...(runtime !== undefined && runtime !== 'nodejs' ? { runtime } : {}),
     memoryMb: args.megabytes('memory'),
     timeoutMs: args.durationMs('timeout'),
     retries: args.int('retries', { min: 0 }),
@@ -53,7 +62,6 @@ export async function deploy(ctx: CommandContext): Promise<number> {
   const env = keyValuePairs(args, 'env');
   const secrets = keyValuePairs(args, 'secret');
 
-  const payload = await readDeploySource(target);
   if (payload.kind === 'archive' && Object.keys(secrets).length > 0) {
     // Archive settings travel in the query string, which proxies and access logs record: no place for secrets.
     throw new CliError('SECRETS_WITH_ARCHIVE', '--secret works with single-file deploys only for now (an archive deploy carries its settings in the URL)', {
@@ -65,7 +73,7 @@ export async function deploy(ctx: CommandContext): Promise<number> {
   const path = `/v1/functions/${seg(name)}`;
   let res;
   if (payload.kind === 'source') {
-    out.progress(`bundling ${target} (${formatBytes(payload.bytes)}) on the gateway…`);
+    out.progress(`${runtime === 'python' ? 'compiling' : 'bundling'} ${target} (${formatBytes(payload.bytes)}) on the gateway…`);
     out.progress(`uploading to ${client.baseUrl}…`);
     const body = {
       code: payload.code,
@@ -98,6 +106,32 @@ export async function deploy(ctx: CommandContext): Promise<number> {
   return ExitCode.OK;
 }
 
+/** `brisk deploy --image name:tag --name N`: an image function (the namespace must be allowed images). */
+async function deployImage(ctx: CommandContext, image: string): Promise<number> {
+  const { args, out } = ctx;
+  const name = args.string('name');
+  if (name === undefined) throw args.usage('an image function needs --name');
+  if (!NAME.test(name)) throw args.usage(`invalid function name '${name}': use [a-z0-9][a-z0-9-_]{0,62} (--name)`);
+  const body = {
+    runtime: 'image',
+    image,
+    ...defined({
+      handler: args.string('handler'),
+      memoryMb: args.megabytes('memory'),
+      timeoutMs: args.durationMs('timeout'),
+      retries: args.int('retries', { min: 0 }),
+      maxConcurrency: args.int('max-concurrency', { min: 0 }),
+      public: args.flag('public') ? true : undefined,
+    }),
+    env: keyValuePairs(args, 'env'),
+  };
+  const res = await ctx.call('PUT', `/v1/functions/${seg(name)}`, { body: JSON.stringify(body) });
+  const fn = res.json as FunctionView;
+  out.line(`${fn.created === false ? 'unchanged' : 'ready'}: ${fn.name} v${fn.version} (image ${image})`);
+  out.data(res.json);
+  return ExitCode.OK;
+}
+
 /** `brisk list` */
 export async function list(ctx: CommandContext): Promise<number> {
   ctx.args.atMost(0);
@@ -109,10 +143,11 @@ export async function list(ctx: CommandContext): Promise<number> {
     return ExitCode.OK;
   }
   ctx.out.table(
-    ['NAME', 'VERSION', 'HANDLER', 'MEMORY', 'TIMEOUT', 'SIZE', 'UPDATED'],
+    ['NAME', 'VERSION', 'RUNTIME', 'HANDLER', 'MEMORY', 'TIMEOUT', 'SIZE', 'UPDATED'],
     functions.map((f) => [
       f.name,
       `v${f.version}`,
+      f.image !== undefined ? `image ${f.image}` : (f.runtime ?? 'nodejs'),
       f.handler,
       `${f.memoryMb} MB`,
       `${f.timeoutMs} ms`,

@@ -14,6 +14,7 @@ Every command takes:
 export const CLIENT_USAGE = `Client (talks to a running gateway over HTTP):
   login        store the gateway URL and API key:     brisk login --url URL [--key KEY]
   deploy       deploy a file or a folder:             brisk deploy <file|dir> [--name N]
+  package      vendor a Python folder's requirements: brisk package <dir> [--out F]
   list         list functions;  get <name>, delete <name>
   invoke       call a function:                       brisk invoke <name> [--data JSON | --file F] [--async]
   logs         logs of recent activations:            brisk logs <name> [--follow]
@@ -43,13 +44,19 @@ stored key is kept while the URL stays the same.`,
 
   deploy: `Usage: brisk deploy <file|dir|archive> [options]
 
-  <file>       a .js/.ts/.mjs/.cjs source file, bundled by the gateway
-  <dir>        a folder, zipped with its node_modules (not .git; symlinks left out)
-  <archive>    a .zip or .tar.gz, sent as is
+  <file>       a .js/.ts/.mjs/.cjs source file, bundled by the gateway;
+               a .py file: a Python function (module = the file's name)
+  <dir>        a folder, zipped with its node_modules (not .git, __pycache__;
+               symlinks left out); Python when it holds .py files or a
+               requirements.txt and no package.json
+  <archive>    a .zip or .tar.gz, sent as is (add --runtime python for Python)
 
 Options:
   --name N              function name (default: the file or folder name)
-  --handler F.EXPORT    entry file and export (default index.handler)
+  --handler F.EXPORT    entry file and export (default index.handler; app.py: app.handler)
+  --runtime R           nodejs (default), python, or image (see --image)
+  --image NAME:TAG      deploy an image function (no <file>; needs --name and a
+                        namespace the operator allows images in)
   --memory MB           memory limit, e.g. 256 or 1gb
   --timeout T           time limit, e.g. 3000, 30s, 2m
   --env K=V             environment variable (repeatable)
@@ -60,6 +67,16 @@ Options:
 
 Prints progress on stderr, then "ready: NAME vN (sha256 …, size)" on stdout,
 or "unchanged: …" when the same code and settings were already deployed.`,
+
+  package: `Usage: brisk package <dir> [--out FILE.zip] [--python PYTHON]
+
+Copies a Python function's folder, vendors its requirements.txt into it with
+\`PYTHON -m pip install --target\` (default python3; pip's own settings such as
+PIP_INDEX_URL or PIP_FIND_LINKS apply) and zips the result (default
+<dir>.zip), ready for \`brisk deploy FILE.zip --runtime python\`. Executors have
+no network, and Brisk installs nothing at deploy time: vendoring is how a
+Python function gets its libraries. Wheels with compiled code must be built for
+the executors' platform (Linux, their Python version).`,
 
   list: `Usage: brisk list
 

@@ -109,6 +109,13 @@ export function deployForm(opts: DeployFormOptions): HTMLElement {
   const fn = opts.existing;
   const name = h('input', { id: 'deploy-name', name: 'name', required: true, pattern: '[a-z0-9][a-z0-9_-]{0,62}', placeholder: 'my-function', value: fn?.name ?? '', readOnly: fn !== undefined });
   const handler = h('input', { id: 'deploy-handler', name: 'handler', placeholder: 'index.handler', value: fn?.handler ?? '' });
+  // Image functions are deployed with the CLI or the API (their code is an image, not this editor).
+  const runtime = h(
+    'select',
+    { id: 'deploy-runtime', name: 'runtime' },
+    ...(['nodejs', 'python'] as const).map((r) => h('option', { value: r, selected: (fn?.runtime ?? 'nodejs') === r }, r === 'nodejs' ? 'Node.js' : 'Python')),
+  );
+  runtime.disabled = fn !== undefined;
   const memory = h('input', { id: 'deploy-memory', name: 'memoryMb', type: 'number', min: 64, step: 64, placeholder: 'default', value: fn ? String(fn.memoryMb) : '' });
   const timeout = h('input', { id: 'deploy-timeout', name: 'timeoutMs', type: 'number', min: 100, step: 100, placeholder: 'default', value: fn ? String(fn.timeoutMs) : '' });
   const retries = h('input', { id: 'deploy-retries', name: 'retries', type: 'number', min: 0, max: 10, placeholder: 'default', value: fn ? String(fn.retries) : '' });
@@ -170,6 +177,7 @@ export function deployForm(opts: DeployFormOptions): HTMLElement {
     try {
       const settings: Record<string, unknown> = {};
       if (handler.value.trim()) settings['handler'] = handler.value.trim();
+      if (runtime.value !== 'nodejs') settings['runtime'] = runtime.value;
       for (const [key, input] of [['memoryMb', memory], ['timeoutMs', timeout], ['retries', retries], ['maxConcurrency', maxConcurrency]] as const) {
         if (input.value.trim() !== '') settings[key] = Number(input.value);
       }
@@ -212,6 +220,7 @@ export function deployForm(opts: DeployFormOptions): HTMLElement {
       'div',
       { class: 'grid-fields' },
       field('Name', name, 'deploy-name'),
+      field('Runtime', runtime, 'deploy-runtime'),
       field('Handler', handler, 'deploy-handler'),
       field('Memory (MB)', memory, 'deploy-memory'),
       field('Timeout (ms)', timeout, 'deploy-timeout'),
@@ -225,7 +234,7 @@ export function deployForm(opts: DeployFormOptions): HTMLElement {
     fn?.secretNames && fn.secretNames.length > 0
       ? h('p', { class: 'hint' }, `This function has secrets (${fn.secretNames.join(', ')}). Their values are never shown: enter them again, or the new version has none.`)
       : null,
-    field('Code (JavaScript or TypeScript)', code, 'deploy-code'),
+    field('Code (JavaScript or TypeScript; Python with the Python runtime)', code, 'deploy-code'),
     drop,
     h('div', { class: 'row' }, button, out),
   );

@@ -67,3 +67,9 @@ export function formatError(e: unknown): string {
   const head = [o['errorType'] ?? o['code'], o['errorMessage'] ?? o['message']].filter((x) => typeof x === 'string' && x.length > 0).join(': ');
   return head || JSON.stringify(e, null, 2);
 }
+
+/** A function's runtime as the console shows it: `Node.js`, `Python`, or `image name:tag`. */
+export function runtimeLabel(f: { runtime?: string; image?: string }): string {
+  if (f.runtime === 'image') return `image ${f.image ?? ''}`;
+  return f.runtime === 'python' ? 'Python' : 'Node.js';
+}

@@ -11,6 +11,10 @@ export interface FunctionInfo {
   codeHash: string;
   codeSize: number;
   handler: string;
+  /** `nodejs`, `python` or `image`. */
+  runtime?: string;
+  /** `runtime: image`: the image it runs. */
+  image?: string;
   memoryMb: number;
   timeoutMs: number;
   env: Record<string, string>;

@@ -2,16 +2,19 @@ import { MIMEType } from 'node:util';
 import express, { type Request } from 'express';
 import { ValidationError } from '../../core/errors.js';
 import { assertJsonDepth } from '../../core/json-depth.js';
-import type { FunctionVersion } from '../../core/types.js';
+import { runtimeOf, type FunctionVersion } from '../../core/types.js';
 import { assertName, settingsSchema, type DeployLimits, type FunctionService } from '../function-service.js';
 import { declaredLengthGuard, limitedBody, namespaceOf, param, parseWith, requireWrite } from '../../web/http.js';
 import type { Submitter } from '../../invocations/submit.js';
 import type { Invoker } from '../invoker.js';
+import type { RuntimeCatalog } from '../runtimes.js';
 import { ACTIVATION_HEADER, sendOutcome } from '../../web/responses.js';
 
 export interface FunctionRoutesDeps {
   functions: FunctionService;
   invoker: Invoker;
+  /** What `GET /v1/runtimes` lists. */
+  runtimes: RuntimeCatalog;
   submitter: Pick<Submitter, 'submitAsync'>;
   limits: DeployLimits & { maxPayloadBytes: number; maxCodeBytes: number };
   /** Namespace quotas for one invocation (rate, payload size); throws when over. */
@@ -48,10 +51,16 @@ export function functionRoutes(deps: FunctionRoutesDeps): express.Router {
         throw new ValidationError('INVALID_BODY', 'expected a JSON object { code, handler?, memoryMb?, timeoutMs?, env? } or a .zip/.tar.gz body');
       }
       const { code, ...rest } = body as Record<string, unknown>;
-      if (typeof code !== 'string' || code.length === 0) throw new ValidationError('INVALID_BODY', '`code` must be a non-empty string');
-      result = await deps.functions.deploy(ns, name, { kind: 'source', code }, parseWith(schema, rest, 'INVALID_SETTINGS'));
+      // An image function has no code: its image is what runs.
+      const imageWithoutCode = rest['runtime'] === 'image' && code === undefined;
+      if (!imageWithoutCode && (typeof code !== 'string' || code.length === 0)) throw new ValidationError('INVALID_BODY', '`code` must be a non-empty string');
+      result = await deps.functions.deploy(ns, name, { kind: 'source', code: imageWithoutCode ? '' : (code as string) }, parseWith(schema, rest, 'INVALID_SETTINGS'));
     }
     res.status(result.created ? 201 : 200).json({ ...describeVersion(result.fn, result.created), warnings: result.warnings });
+  });
+
+  r.get('/v1/runtimes', async (_req, res) => {
+    res.json({ runtimes: await deps.runtimes.list(namespaceOf(res)) });
   });
 
   r.get('/v1/functions', async (_req, res) => {
@@ -159,6 +168,8 @@ export function describeVersion(fn: FunctionVersion, created?: boolean) {
     codeSize: fn.codeSize,
     ...(fn.filesHash !== undefined ? { filesHash: fn.filesHash, filesSize: fn.filesSize } : {}),
     handler: fn.handler,
+    runtime: runtimeOf(fn),
+    ...(fn.image !== undefined ? { image: fn.image } : {}),
     memoryMb: fn.memoryMb,
     timeoutMs: fn.timeoutMs,
     env: fn.env,

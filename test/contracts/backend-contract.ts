@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BuildError, PlatformError } from '../../core/errors.js';
 import { maxRunAnswerBytes } from '../../executor/runtime-client.js';
 import { TAMPERING_FUNCTION } from '../fixtures/hostile-functions.js';
-import { InstanceFailure, type ExecutorBackend, type Instance, type InstanceFault, type RunAnswer } from '../../executor/types.js';
+import { InstanceFailure, type ExecutorBackend, type Instance, type InstanceFault, type InstanceSpec, type RunAnswer } from '../../executor/types.js';
 import {
   DEFAULT_MAX_RESULT_BYTES,
   ERROR_TRUNCATED_MARKER,
@@ -27,15 +27,78 @@ import {
 
 export type MakeBackend = () => Promise<ExecutorBackend>;
 
+/**
+ * The contract's functions, written once per runtime: the same behaviour in
+ * each language. A case whose source is absent is skipped for that runtime
+ * (the tampering cases take over the Node runtime's own server; what they
+ * check is the executor's client, the same for every runtime).
+ */
+export interface ContractSources {
+  /** Logs `hi <n>` and returns `{ n: n + 1, fn: <function name> }`. */
+  basic: string;
+  /** Throws a `PaymentError('card declined')` when `event.fail`, else returns 'paid'. */
+  functionError: string;
+  /** Throws a `TypeError('bad top level')` at load. */
+  throwsAtLoad: string;
+  /** Defines no handler. */
+  noHandler: string;
+  /** Returns `value`. */
+  returns: (value: number) => string;
+  /** Never returns, burning CPU. */
+  spins: string;
+  /** The process exits with code 3 while the handler runs. */
+  exits3: string;
+  /** Allocates without bound. */
+  eatsMemory: string;
+  /** `big`: a result one byte over the default cap; `throwBig`: a 20 MB error message; else 'small'. */
+  bigOutputs: string;
+  tampering?: string;
+}
+
+export const NODE_SOURCES: ContractSources = {
+  basic: `export const handler = async (e, ctx) => { console.log('hi', e.n); return { n: e.n + 1, fn: ctx.functionName }; };`,
+  functionError: `class PaymentError extends Error {}\nexport const handler = async (e) => { if (e.fail) throw new PaymentError('card declined'); return 'paid'; };`,
+  throwsAtLoad: `throw new TypeError('bad top level');`,
+  noHandler: `export const notIt = 1;`,
+  returns: (v) => `export const handler = () => ${v};`,
+  spins: `export const handler = async () => { for (;;) {} };`,
+  exits3: `export const handler = async () => { setTimeout(() => process.exit(3), 5); return new Promise(() => {}); };`,
+  eatsMemory: `export const handler = async () => { const keep = []; for (;;) keep.push(new Array(100000).fill({ a: Math.random() })); };`,
+  bigOutputs: `export const handler = async (e) => {
+        if (e.big) return 'x'.repeat(${DEFAULT_MAX_RESULT_BYTES} + 1);
+        if (e.throwBig) throw new Error('m'.repeat(20 * 1024 * 1024));
+        return 'small';
+      };`,
+  tampering: TAMPERING_FUNCTION,
+};
+
+/** The same functions as Python users write them (runtime/python/brisk_runtime.py). */
+export const PYTHON_SOURCES: ContractSources = {
+  basic: `def handler(event, context):\n    print('hi', event['n'])\n    return {'n': event['n'] + 1, 'fn': context.function_name}\n`,
+  functionError: `class PaymentError(Exception):\n    pass\n\ndef handler(event, context):\n    if event.get('fail'):\n        raise PaymentError('card declined')\n    return 'paid'\n`,
+  throwsAtLoad: `raise TypeError('bad top level')\n`,
+  noHandler: `not_it = 1\n`,
+  returns: (v) => `def handler(event, context):\n    return ${v}\n`,
+  spins: `def handler(event, context):\n    while True:\n        pass\n`,
+  exits3: `import os\n\ndef handler(event, context):\n    os._exit(3)\n`,
+  eatsMemory: `def handler(event, context):\n    keep = []\n    while True:\n        keep.append(b'x' * (8 * 1024 * 1024))\n`,
+  bigOutputs: `def handler(event, context):\n    if event.get('big'):\n        return 'x' * (${DEFAULT_MAX_RESULT_BYTES} + 1)\n    if event.get('throwBig'):\n        raise Exception('m' * (20 * 1024 * 1024))\n    return 'small'\n`,
+};
+
 export interface BackendContractOptions {
   /** What `backend` still runs, counted from outside it (child pids alive, containers listed). */
   liveInstances(backend: ExecutorBackend): Promise<number>;
   /** False: every case is skipped (a service is missing outside CI). Default true. */
   enabled?: () => boolean;
+  /** The runtime the instances run, and its functions. Default: Node.js ({@link NODE_SOURCES}). */
+  runtime?: { name: 'nodejs' | 'python'; sources: ContractSources };
 }
 
 export function backendContract(name: string, makeBackend: MakeBackend, opts: BackendContractOptions): void {
-  describe(`ExecutorBackend contract: ${name}`, () => {
+  const runtime = opts.runtime?.name ?? 'nodejs';
+  const src = opts.runtime?.sources ?? NODE_SOURCES;
+  const tampering = src.tampering;
+  describe(`ExecutorBackend contract: ${name} (${runtime})`, () => {
     let backend: ExecutorBackend;
     const enabled = (): boolean => opts.enabled?.() ?? true;
     const suffix = randomBytes(3).toString('hex');
@@ -49,10 +112,15 @@ export function backendContract(name: string, makeBackend: MakeBackend, opts: Ba
     });
 
     function initReq(code: string, over: Partial<InitRequest> = {}): InitRequest {
-      return { namespace: 'contract', name: 'fn', version: 1, code, exportName: 'handler', env: {}, timeoutMs: 10_000, memoryMb: 128, ...over };
+      return {
+        namespace: 'contract', name: 'fn', version: 1, code, exportName: 'handler', env: {}, timeoutMs: 10_000, memoryMb: 128,
+        ...(runtime === 'python' ? { module: 'index' } : {}),
+        ...over,
+      };
     }
+    const spec = (memoryMb = 128): InstanceSpec => ({ memoryMb, allowEgress: false, ...(runtime !== 'nodejs' ? { runtime } : {}) });
     async function loaded(code: string, over: Partial<InitRequest> = {}): Promise<Instance> {
-      const inst = await backend.createInstance({ memoryMb: over.memoryMb ?? 128, allowEgress: false });
+      const inst = await backend.createInstance(spec(over.memoryMb ?? 128));
       await inst.init(initReq(code, over));
       return inst;
     }
@@ -83,7 +151,7 @@ export function backendContract(name: string, makeBackend: MakeBackend, opts: Ba
     }
 
     it('init then run: the result (parsed once), logs and duration; many runs on one instance', async () => {
-      const inst = await loaded(`export const handler = async (e, ctx) => { console.log('hi', e.n); return { n: e.n + 1, fn: ctx.functionName }; };`);
+      const inst = await loaded(src.basic);
       try {
         for (let n = 0; n < 3; n++) {
           const res = await run(inst, { n });
@@ -96,7 +164,7 @@ export function backendContract(name: string, makeBackend: MakeBackend, opts: Ba
     });
 
     it('a function error is an answer (ok: false) with type, message and stack; the instance keeps serving', async () => {
-      const inst = await loaded(`class PaymentError extends Error {}\nexport const handler = async (e) => { if (e.fail) throw new PaymentError('card declined'); return 'paid'; };`);
+      const inst = await loaded(src.functionError);
       try {
         const res = await run(inst, { fail: true });
         expect(res).toMatchObject({ ok: false, error: { errorType: 'PaymentError', errorMessage: 'card declined' } });
@@ -108,13 +176,13 @@ export function backendContract(name: string, makeBackend: MakeBackend, opts: Ba
     });
 
     it('a load failure is a BuildError with the runtime\'s code: INIT_FAILED, HANDLER_NOT_FOUND', async () => {
-      const a = await backend.createInstance({ memoryMb: 128, allowEgress: false });
-      const b = await backend.createInstance({ memoryMb: 128, allowEgress: false });
+      const a = await backend.createInstance(spec());
+      const b = await backend.createInstance(spec());
       try {
-        const thrown = await a.init(initReq(`throw new TypeError('bad top level');`)).catch((e: unknown) => e);
+        const thrown = await a.init(initReq(src.throwsAtLoad)).catch((e: unknown) => e);
         expect(thrown).toBeInstanceOf(BuildError);
         expect(thrown).toMatchObject({ code: 'INIT_FAILED', data: { errorType: 'TypeError', errorMessage: 'bad top level' } });
-        const missing = await b.init(initReq(`export const notIt = 1;`)).catch((e: unknown) => e);
+        const missing = await b.init(initReq(src.noHandler)).catch((e: unknown) => e);
         expect(missing).toBeInstanceOf(BuildError);
         expect(missing).toMatchObject({ code: 'HANDLER_NOT_FOUND', data: { errorType: 'HandlerNotFound' } });
       } finally {
@@ -123,9 +191,9 @@ export function backendContract(name: string, makeBackend: MakeBackend, opts: Ba
     });
 
     it('a second init is refused with ALREADY_INITIALIZED, and the first function keeps running', async () => {
-      const inst = await loaded(`export const handler = () => 1;`);
+      const inst = await loaded(src.returns(1));
       try {
-        const again = await inst.init(initReq(`export const handler = () => 2;`)).catch((e: unknown) => e);
+        const again = await inst.init(initReq(src.returns(2))).catch((e: unknown) => e);
         expect(again).toBeInstanceOf(PlatformError);
         expect(again).toMatchObject({ code: 'ALREADY_INITIALIZED' });
         expect(await run(inst, {})).toMatchObject({ ok: true, result: 1 });
@@ -135,7 +203,7 @@ export function backendContract(name: string, makeBackend: MakeBackend, opts: Ba
     });
 
     it('past its deadline: kind timeout, fast, and later calls fail at once', async () => {
-      const inst = await loaded(`export const handler = async () => { for (;;) {} };`);
+      const inst = await loaded(src.spins);
       const t0 = Date.now();
       expect(await fault(run(inst, {}, 500))).toEqual({ kind: 'timeout' });
       expect(Date.now() - t0).toBeLessThan(5000);
@@ -144,26 +212,26 @@ export function backendContract(name: string, makeBackend: MakeBackend, opts: Ba
     });
 
     it('the process exiting mid-run: kind crash with its exit code', async () => {
-      const inst = await loaded(`export const handler = async () => { setTimeout(() => process.exit(3), 5); return new Promise(() => {}); };`);
+      const inst = await loaded(src.exits3);
       expect(await fault(run(inst, {}))).toEqual({ kind: 'crash', exitCode: 3, signal: null });
       await inst.destroy();
     });
 
     it('heap exhaustion: kind oom', async () => {
-      const inst = await loaded(`export const handler = async () => { const keep = []; for (;;) keep.push(new Array(100000).fill({ a: Math.random() })); };`, { memoryMb: 64 });
+      const inst = await loaded(src.eatsMemory, { memoryMb: 64 });
       expect(await fault(run(inst, {}, 30_000))).toEqual({ kind: 'oom' });
       await inst.destroy();
     });
 
-    it('an answer that is not JSON: kind garbled, and the instance is retired', async () => {
-      const inst = await loaded(TAMPERING_FUNCTION);
+    it.skipIf(tampering === undefined)('an answer that is not JSON: kind garbled, and the instance is retired', async () => {
+      const inst = await loaded(tampering ?? '');
       expect(await fault(run(inst, { mode: 'text' }))).toMatchObject({ kind: 'garbled' });
       expect(await fault(run(inst, {}))).toBeDefined();
       await inst.destroy();
     });
 
-    it('a 400 MB answer streamed by a function that took over its runtime: kind oversized, read no further, this process stays small', async () => {
-      const inst = await loaded(TAMPERING_FUNCTION);
+    it.skipIf(tampering === undefined)('a 400 MB answer streamed by a function that took over its runtime: kind oversized, read no further, this process stays small', async () => {
+      const inst = await loaded(tampering ?? '');
       const t0 = Date.now();
       const { value: f, mb } = await peakBufferGrowthMb(() => fault(run(inst, { mode: 'flood', mb: 400 }, 60_000)));
       expect(f).toEqual({ kind: 'oversized', limitBytes: maxRunAnswerBytes(DEFAULT_MAX_RESULT_BYTES) });
@@ -174,29 +242,25 @@ export function backendContract(name: string, makeBackend: MakeBackend, opts: Ba
       expect(await fault(run(inst, {}))).toBeDefined();
       await inst.destroy();
       // The backend still serves.
-      const next = await loaded(`export const handler = async () => 'next';`);
-      expect(await run(next, {})).toMatchObject({ ok: true, result: 'next' });
+      const next = await loaded(src.returns(7));
+      expect(await run(next, {})).toMatchObject({ ok: true, result: 7 });
       await next.destroy();
     });
 
-    it('logs over the cap in a tampered answer are cut to it; over the whole answer\'s cap they are oversized', async () => {
-      const inst = await loaded(TAMPERING_FUNCTION);
+    it.skipIf(tampering === undefined)('logs over the cap in a tampered answer are cut to it; over the whole answer\'s cap they are oversized', async () => {
+      const inst = await loaded(tampering ?? '');
       const res = await run(inst, { mode: 'logs', mb: 3 });
       expect(res).toMatchObject({ ok: true, result: 1, logsTruncated: true });
       expect(res.logs.at(-1)).toBe(LOG_TRUNCATED_MARKER);
       expect(Buffer.byteLength(res.logs.slice(0, -1).join('\n'))).toBeLessThanOrEqual(MAX_LOG_BYTES);
       await inst.destroy();
-      const flood = await loaded(TAMPERING_FUNCTION);
+      const flood = await loaded(tampering ?? '');
       expect(await fault(run(flood, { mode: 'logs', mb: 30 }))).toMatchObject({ kind: 'oversized' });
       await flood.destroy();
     });
 
     it('the runtime refuses a result over the cap (ResultTooLarge) and cuts a huge error message; the instance keeps serving', async () => {
-      const inst = await loaded(`export const handler = async (e) => {
-        if (e.big) return 'x'.repeat(${DEFAULT_MAX_RESULT_BYTES} + 1);
-        if (e.throwBig) throw new Error('m'.repeat(20 * 1024 * 1024));
-        return 'small';
-      };`);
+      const inst = await loaded(src.bigOutputs);
       try {
         const big = await run(inst, { big: true });
         expect(big).toMatchObject({ ok: false, error: { errorType: RESULT_TOO_LARGE } });
@@ -214,7 +278,7 @@ export function backendContract(name: string, makeBackend: MakeBackend, opts: Ba
 
     it('destroy is idempotent; close() leaves no instances and refuses new ones', async () => {
       const own = await makeBackend();
-      const insts = await Promise.all([1, 2, 3].map(() => own.createInstance({ memoryMb: 128, allowEgress: false })));
+      const insts = await Promise.all([1, 2, 3].map(() => own.createInstance(spec())));
       expect(await opts.liveInstances(own)).toBe(3);
       await insts[0]!.destroy();
       await insts[0]!.destroy();
@@ -222,7 +286,7 @@ export function backendContract(name: string, makeBackend: MakeBackend, opts: Ba
       await own.close();
       await own.close();
       expect(await opts.liveInstances(own)).toBe(0);
-      await expect(own.createInstance({ memoryMb: 128, allowEgress: false })).rejects.toBeInstanceOf(PlatformError);
+      await expect(own.createInstance(spec())).rejects.toBeInstanceOf(PlatformError);
     });
   });
 }

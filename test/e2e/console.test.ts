@@ -189,6 +189,22 @@ describe.skipIf(!requireService('chromium', fs.existsSync(CHROMIUM)))('web conso
     await expect.poll(() => page.textContent('[data-testid=invoke-output]')).toContain('"shouted": "BRISK!"');
   });
 
+  it('deploys a Python function with the runtime selector; the list and its page show the runtime', async () => {
+    await page.click('nav a:text-is("Functions")');
+    await page.waitForSelector('[data-testid=function-table]');
+    await page.fill('#deploy-name', 'py-console');
+    await page.selectOption('#deploy-runtime', 'python');
+    await page.fill('#deploy-handler', 'index.handler');
+    await page.fill('#deploy-code', 'def handler(event, context):\n    return {"ok": True}\n');
+    await page.click('[data-testid=deploy-button]');
+    await page.waitForURL('**/console/functions/py-console');
+    await expect.poll(() => page.textContent('[data-testid=function-runtime]')).toBe('Python');
+    await page.click('nav a:text-is("Functions")');
+    const row = page.locator('[data-testid=function-table] tr', { hasText: 'py-console' });
+    await expect.poll(() => row.locator('[data-testid=function-runtime]').textContent()).toBe('Python');
+    await expect.poll(() => page.locator('[data-testid=function-table] tr', { hasText: 'zipped' }).locator('[data-testid=function-runtime]').textContent()).toBe('Node.js');
+  });
+
   it('shows the executors with their pool and warm instances', async () => {
     await page.click('nav a:text-is("Executors")');
     const card = page.locator('[data-testid=executor-card]').first();

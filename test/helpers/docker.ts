@@ -60,3 +60,16 @@ export async function cleanupDocker(docker: Dockerode, executorId: string, tag?:
   }
   if (tag !== undefined) await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
 }
+
+export const BUILD_PYTHON_OFFLINE_SCRIPT = path.join(REPO_ROOT, 'infra/runtime/build-python-offline.sh');
+
+/** Run infra/runtime/build-python-offline.sh for `tag` (the system Python, runtime/python/brisk_runtime.py of this tree). */
+export async function buildPythonOfflineImage(tag: string): Promise<void> {
+  await run('bash', [BUILD_PYTHON_OFFLINE_SCRIPT, tag], { cwd: REPO_ROOT, maxBuffer: 4 * 1024 * 1024 });
+}
+
+/** `docker build` of one of infra/runtime/image-examples/<example> FROM `base`, tagged `tag` (offline: the base is local). */
+export async function buildExampleImage(example: string, base: string, tag: string): Promise<void> {
+  const dir = path.join(REPO_ROOT, 'infra/runtime/image-examples', example);
+  await run('docker', ['build', '-q', '--build-arg', `BASE=${base}`, '-t', tag, dir], { cwd: REPO_ROOT, maxBuffer: 4 * 1024 * 1024 });
+}

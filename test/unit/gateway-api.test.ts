@@ -11,6 +11,8 @@ import type { InvocationRequest, InvocationResult } from '../../core/types.js';
 import { createGatewayApp } from '../../gateway/app.js';
 import { Authenticator } from '../../gateway/auth.js';
 import { Bundler } from '../../gateway/deploy/bundler.js';
+import { PythonBuilder } from '../../gateway/deploy/python-build.js';
+import { RuntimeCatalog } from '../../gateway/runtimes.js';
 import { FunctionService } from '../../gateway/function-service.js';
 import { Invoker } from '../../gateway/invoker.js';
 import { RetryPolicy } from '../../invocations/retry-policy.js';
@@ -74,16 +76,20 @@ describe('gateway v1 API validation', () => {
     }, { prefetch: 10 });
     const tenancy = new TenancyService(kv, QUOTAS);
     const admission = new InvocationAdmission(kv);
+    const runtimes = new RuntimeCatalog({ python: 'python3', allowImages: ['imgs'] });
     const functions = new FunctionService({
       store,
       objects,
       bundler: (l) => new Bundler({ maxUnpackedBytes: l.maxUnpackedBytes, maxFiles: 100 }),
+      pythonBuilder: (l) => new PythonBuilder({ python: 'python3', maxUnpackedBytes: l.maxUnpackedBytes, maxFiles: 100 }),
+      runtimes,
       secrets: new FunctionSecrets(kv, undefined),
       quotas: async () => QUOTAS,
       defaults: { memoryMb: 128, timeoutMs: 1000 },
     });
     const app = createGatewayApp({
       functions,
+      runtimes,
       invoker,
       submitter,
       store,

@@ -2,7 +2,7 @@ import { seg, toApiError } from '../api.js';
 import { errorBox, link, pageHeader, type Page, type PageContext } from '../app.js';
 import { activationTable, activationView, deployForm, waitForFinal } from '../components.js';
 import { h, replace } from '../dom.js';
-import { badge, bytes, errorText, ms, pretty } from '../format.js';
+import { badge, bytes, errorText, ms, pretty, runtimeLabel } from '../format.js';
 import type { Activation, FunctionInfo } from '../types.js';
 
 /** One function: settings and versions, an invoke panel, its recent activations, and redeploy. */
@@ -56,6 +56,7 @@ function settingsCard(fn: FunctionInfo, ctx: PageContext): HTMLElement {
   const facts: [string, Node | string][] = [
     ['Latest version', h('span', { 'data-testid': 'function-version' }, `v${fn.version}`)],
     ['Versions', (fn.versions ?? [fn.version]).map((v) => `v${v}`).join(', ')],
+    ['Runtime', h('span', { 'data-testid': 'function-runtime' }, runtimeLabel(fn))],
     ['Handler', h('code', null, fn.handler)],
     ['Memory', `${fn.memoryMb} MB`],
     ['Timeout', ms(fn.timeoutMs)],

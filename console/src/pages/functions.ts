@@ -2,7 +2,7 @@ import { seg } from '../api.js';
 import { errorBox, link, pageHeader, type Page, type PageContext } from '../app.js';
 import { deployForm } from '../components.js';
 import { h, replace } from '../dom.js';
-import { ago, bytes, ms } from '../format.js';
+import { ago, bytes, ms, runtimeLabel } from '../format.js';
 import type { FunctionInfo } from '../types.js';
 
 /** The function list and the deploy form. */
@@ -37,7 +37,7 @@ function table(functions: FunctionInfo[]): HTMLElement {
   return h(
     'table',
     { class: 'table', 'data-testid': 'function-table' },
-    h('thead', null, h('tr', null, ['Name', 'Version', 'Handler', 'Memory', 'Timeout', 'Size', 'Updated'].map((c) => h('th', null, c)))),
+    h('thead', null, h('tr', null, ['Name', 'Version', 'Runtime', 'Handler', 'Memory', 'Timeout', 'Size', 'Updated'].map((c) => h('th', null, c)))),
     h(
       'tbody',
       null,
@@ -47,6 +47,7 @@ function table(functions: FunctionInfo[]): HTMLElement {
           null,
           h('td', null, link(`/functions/${seg(f.name)}`, h('b', null, f.name))),
           h('td', null, `v${f.version}`, f.versions && f.versions.length > 1 ? h('span', { class: 'hint' }, ` (${f.versions.length})`) : null),
+          h('td', { 'data-testid': 'function-runtime' }, runtimeLabel(f)),
           h('td', null, h('code', null, f.handler)),
           h('td', { class: 'num' }, `${f.memoryMb} MB`),
           h('td', { class: 'num' }, ms(f.timeoutMs)),
