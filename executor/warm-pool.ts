@@ -157,6 +157,8 @@ interface Waiter {
   /** Waited a cold start's time already: wants a new instance whatever the estimate says. */
   overdue: boolean;
   timer?: NodeJS.Timeout;
+  /** Fails the call with EXECUTOR_FULL at the caller's `waitUntil`. */
+  giveUp?: NodeJS.Timeout;
   resolve: (h: Handout) => void;
   reject: (err: unknown) => void;
 }
@@ -269,10 +271,11 @@ export class WarmPool {
    * An instance loaded with `fn`: an idle warm one, else a generic one from the
    * pool initialised now, else one that frees up or is started for it (see
    * {@link WarmPool}). Throws ThrottledError `EXECUTOR_FULL` when the budget
-   * cannot fit it and nothing of its version will free up, BuildError when the
+   * cannot fit it and nothing of its version will free up, or nothing came by
+   * `waitUntil` (epoch ms; default: wait as long as it takes), BuildError when the
    * function fails to init, InstanceFailure / PlatformError when the backend does.
    */
-  async acquire(fn: FunctionVersion): Promise<AcquiredInstance> {
+  async acquire(fn: FunctionVersion, { waitUntil }: { waitUntil?: number } = {}): Promise<AcquiredInstance> {
     if (this.closing) throw draining();
     const t0 = performance.now();
     const key = fnKeyOf(fn);
@@ -282,7 +285,7 @@ export class WarmPool {
     }
 
     const stem = this.takeStem(fn);
-    const { slot, startKind } = stem !== undefined ? { slot: stem, startKind: 'pool' as const } : await this.enqueue(fn, key);
+    const { slot, startKind } = stem !== undefined ? { slot: stem, startKind: 'pool' as const } : await this.enqueue(fn, key, waitUntil);
     if (startKind === 'warm') return { instance: slot.instance!, startKind, startMs: performance.now() - t0 };
     if (startKind === 'cold') this.recordColdStart(fn);
     await this.initSlot(slot, fn, this.opts.prepareInit(fn)).catch((err: unknown) => loadFailed(err, startKind, t0));
@@ -533,7 +536,7 @@ export class WarmPool {
   // Queued calls and the creation budget
 
   /** Queue a call; resolves once an instance is handed to it (see {@link dispatch}). */
-  private enqueue(fn: FunctionVersion, key: string): Promise<Handout> {
+  private enqueue(fn: FunctionVersion, key: string, waitUntil: number | undefined): Promise<Handout> {
     return new Promise<Handout>((resolve, reject) => {
       const w: Waiter = { fn, key, poolKey: this.poolKey(fn), overdue: false, resolve, reject };
       // Waiting longer than a cold start takes is never the better choice: ask for one then.
@@ -542,6 +545,11 @@ export class WarmPool {
         this.dispatch();
       }, Math.max(1, Math.ceil(this.coldStartMs())));
       w.timer.unref();
+      if (waitUntil !== undefined) {
+        // Nothing came in time (every instance busy, no room for another): the caller is throttled.
+        w.giveUp = setTimeout(() => this.fail(w, this.full(fn.memoryMb)), Math.max(0, waitUntil - Date.now()));
+        w.giveUp.unref();
+      }
       this.waiters.push(w);
       this.dispatch();
     });
@@ -566,6 +574,7 @@ export class WarmPool {
 
   private unqueue(w: Waiter): void {
     clearTimeout(w.timer);
+    clearTimeout(w.giveUp);
     const i = this.waiters.indexOf(w);
     if (i >= 0) this.waiters.splice(i, 1);
   }
@@ -583,50 +592,56 @@ export class WarmPool {
       for (const w of [...this.waiters]) this.fail(w, draining());
       return;
     }
-    for (const w of [...this.waiters]) {
-      const stem = this.takeStem(w.fn);
-      if (stem !== undefined) this.hand(w, stem, 'pool');
+    if (this.waiters.length > 0) {
+      if ([...this.slots].some((s) => s.state === 'stem')) {
+        for (const w of [...this.waiters]) {
+          const stem = this.takeStem(w.fn);
+          if (stem !== undefined) this.hand(w, stem, 'pool');
+        }
+      }
+      const busy = this.busyByVersion();
+      const wantedByPool = new Map<string, { wanted: number; first: Waiter }>();
+      for (const [key, queue] of this.queuesByVersion()) {
+        const first = queue[0]!;
+        const wanted = instancesWanted({
+          queued: queue.length,
+          busy: busy.get(key) ?? 0,
+          runMs: this.runMs.get(key)?.get(),
+          coldStartMs: this.coldStartMs(),
+          overdue: queue.filter((w) => w.overdue).length,
+        });
+        if (wanted === 0) continue;
+        const entry = wantedByPool.get(first.poolKey);
+        if (entry === undefined) wantedByPool.set(first.poolKey, { wanted, first });
+        else entry.wanted += wanted;
+      }
+      for (const [poolKey, { wanted, first }] of wantedByPool) {
+        let n = startsAllowed(wanted, this.coming(poolKey), this.creating, this.maxCreating);
+        for (; n > 0; n--) if (!this.startCreate(first.fn)) break;
+      }
+      this.failUnservable(busy);
     }
-    const wantedByPool = new Map<string, { wanted: number; first: Waiter }>();
-    for (const [key, queue] of this.queuesByVersion()) {
-      const first = queue[0]!;
-      const wanted = instancesWanted({
-        queued: queue.length,
-        busy: this.busyOf(key),
-        runMs: this.runMs.get(key)?.get(),
-        coldStartMs: this.coldStartMs(),
-        overdue: queue.filter((w) => w.overdue).length,
-      });
-      if (wanted === 0) continue;
-      const entry = wantedByPool.get(first.poolKey);
-      if (entry === undefined) wantedByPool.set(first.poolKey, { wanted, first });
-      else entry.wanted += wanted;
-    }
-    for (const [poolKey, { wanted, first }] of wantedByPool) {
-      let n = startsAllowed(wanted, this.coming(poolKey), this.creating, this.maxCreating);
-      for (; n > 0; n--) if (!this.startCreate(first.fn)) break;
-    }
-    this.failUnservable();
     this.refill();
   }
 
   /** Queued calls that can never be served here as things stand: no room, nothing of theirs busy or coming. */
-  private failUnservable(): void {
+  private failUnservable(busy: Map<string, number>): void {
     for (const w of [...this.waiters]) {
-      if (this.busyOf(w.key) > 0 || this.coming(w.poolKey) > 0 || this.pickVictims(w.fn.memoryMb, w.poolKey) !== undefined) continue;
+      if ((busy.get(w.key) ?? 0) > 0 || this.coming(w.poolKey) > 0 || this.pickVictims(w.fn.memoryMb, w.poolKey) !== undefined) continue;
       if (this.pendingDestroys().length > 0) {
         this.retryAfterDestroys();
         continue;
       }
-      this.fail(
-        w,
-        new ThrottledError('EXECUTOR_FULL', `no room for a ${w.fn.memoryMb} MB instance (budget ${this.opts.memoryMb} MB, all in use)`, 1, {
-          memoryMb: this.opts.memoryMb,
-          memoryUsedMb: this.usedMb(),
-          requestedMb: w.fn.memoryMb,
-        }),
-      );
+      this.fail(w, this.full(w.fn.memoryMb));
     }
+  }
+
+  private full(requestedMb: number): ThrottledError {
+    return new ThrottledError('EXECUTOR_FULL', `no room for a ${requestedMb} MB instance (budget ${this.opts.memoryMb} MB, all in use)`, 1, {
+      memoryMb: this.opts.memoryMb,
+      memoryUsedMb: this.usedMb(),
+      requestedMb,
+    });
   }
 
   /** Memory is being freed right now (expired or failed instances): look again once it is. */
@@ -650,11 +665,13 @@ export class WarmPool {
     return out;
   }
 
-  /** Instances of a version that will free up after their run: busy, or loading it now. */
-  private busyOf(key: string): number {
-    let n = 0;
-    for (const s of this.slots) if ((s.state === 'busy' || s.state === 'initializing') && s.fnKey === key) n++;
-    return n;
+  /** Per version, its instances that will free up after their run: busy, or loading it now. */
+  private busyByVersion(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const s of this.slots) {
+      if ((s.state === 'busy' || s.state === 'initializing') && s.fnKey !== undefined) out.set(s.fnKey, (out.get(s.fnKey) ?? 0) + 1);
+    }
+    return out;
   }
 
   /** Instances of a pool being created (pre-starts included): each goes to a queued call when ready. */

@@ -426,6 +426,11 @@ describe('WarmPool', () => {
     expect(b.startKind).toBe('warm');
     expect(b.instance).toBe(a.instance);
     expect(backend.created).toHaveLength(1);
+    // A caller that cannot wait longer: throttled when nothing frees up by then.
+    const t0 = Date.now();
+    await expect(pool.acquire(fnv('f'), { waitUntil: Date.now() + 30 })).rejects.toMatchObject({ code: 'EXECUTOR_FULL' });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(25);
+    expect(pool.queueStats().queued).toBe(0);
   });
 
   it('a queued call gets a new instance when the busy one is lost', async () => {
