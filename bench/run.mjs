@@ -594,8 +594,8 @@ async function burstFloor(kind) {
     const t = performance.now();
     const floor =
       kind === 'docker'
-        ? await startFloorContainers({ image: IMAGE, code, count: n, name: `burst${n}` })
-        : await startFloorProcesses({ code, count: n, name: `burst${n}`, root: briskRoot() });
+        ? await startFloorContainers({ image: IMAGE, code, count: n, name: `burst${n}`, readyTimeoutMs: 120_000 })
+        : await startFloorProcesses({ code, count: n, name: `burst${n}`, root: briskRoot(), readyTimeoutMs: 120_000 });
     const ms = performance.now() - t;
     cleanups.push(floor.stop);
     try {
