@@ -460,12 +460,19 @@ export class WarmPool {
   private async initSlot(slot: Slot, fn: FunctionVersion, code: Promise<InitPayload>): Promise<void> {
     const t0 = performance.now();
     slot.state = 'initializing';
+    // Resizing (a `docker update`, tens of ms) overlaps fetching the code.
+    const resized = slot.instance!.spec.memoryMb !== fn.memoryMb ? this.resize(slot.instance!, fn.memoryMb) : undefined;
+    resized?.catch(() => undefined);
     let payload: InitPayload;
     try {
       payload = await code;
     } catch (err) {
-      // The instance is untouched: give it back to the pool.
-      if (slot.state === 'initializing') this.backToPool(slot);
+      // The instance is untouched but for its size: give it back to the pool.
+      const ok = await resized?.then(() => true, () => false);
+      if (slot.state === 'initializing') {
+        if (ok === false) this.destroySlot(slot);
+        else this.backToPool(slot);
+      }
       throw err;
     }
     slot.fn = fn;
@@ -474,7 +481,7 @@ export class WarmPool {
     // this one initialises. Not earlier: a failed code load hands the instance back.
     this.refill();
     try {
-      if (slot.instance!.spec.memoryMb !== fn.memoryMb) await this.resize(slot.instance!, fn.memoryMb);
+      await resized;
     } catch (err) {
       this.destroySlot(slot);
       throw err;

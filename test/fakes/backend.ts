@@ -5,7 +5,7 @@
  * unless a test sets its own {@link FakeBackend.answer}. The real backends
  * are tested against the same interface in test/contracts/backend-contract.ts.
  */
-import { BuildError } from '../../core/errors.js';
+import { BuildError, PlatformError } from '../../core/errors.js';
 import type { ExecutorBackend, Instance, InstanceSpec, PlatformFaultReport, RunAnswer } from '../../executor/types.js';
 import type { InitRequest, RunRequest } from '../../runtime/protocol.js';
 
@@ -115,6 +115,8 @@ export class FakeBackend implements ExecutorBackend {
   maxLiveMb = 0;
   failInit = false;
   failCreate = false;
+  /** resize() of a resizable backend's instances rejects, as Docker's does when `docker update` fails. */
+  failResize = false;
   /** Instances get pause()/resume(). */
   pausable = false;
   /** When set, createInstance waits for it. */
@@ -160,6 +162,7 @@ export class FakeBackend implements ExecutorBackend {
     }
     if (this.resizable) {
       inst.resize = async (memoryMb) => {
+        if (this.failResize) throw new PlatformError('INSTANCE_RESIZE_FAILED', `cannot resize ${inst.id}`);
         this.liveMb += memoryMb - inst.spec.memoryMb;
         this.maxLiveMb = Math.max(this.maxLiveMb, this.liveMb);
         inst.spec = { ...inst.spec, memoryMb };

@@ -493,6 +493,21 @@ describe('WarmPool', () => {
       expect(backend.maxLiveMb).toBeLessThanOrEqual(768);
     });
 
+    it('a pre-started instance that cannot be resized is destroyed, and the call fails as a platform error', async () => {
+      const backend = new FakeBackend({ resizable: true });
+      const pool = makePool(backend, { poolSize: 1, poolMemorySizes: [256] });
+      pool.start();
+      await until(() => pool.stats().pool['256'] === 1);
+      const stem = backend.created[0]!;
+      backend.failResize = true;
+      await expect(pool.acquire(fnv('big', 512))).rejects.toMatchObject({ code: 'INSTANCE_RESIZE_FAILED' });
+      expect(stem.destroyed).toBe(true);
+      expect(stem.inits).toHaveLength(0);
+      // Same size: no resize needed, the refilled pool serves it.
+      await until(() => pool.stats().pool['256'] === 1);
+      expect((await pool.acquire(fnv('same', 256))).startKind).toBe('pool');
+    });
+
     it('keeps the memory size out of the pool key, egress in it', () => {
       expect(poolKeyOf({ memoryMb: 128, allowEgress: false }, true)).toBe(poolKeyOf({ memoryMb: 1024, allowEgress: false }, true));
       expect(poolKeyOf({ memoryMb: 128, allowEgress: false }, true)).not.toBe(poolKeyOf({ memoryMb: 128, allowEgress: true }, true));
