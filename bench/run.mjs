@@ -493,6 +493,26 @@ async function benchBriskSystem(system) {
     }
     out.coldStart.pool = { client: stats(client), startMs: stats(startMs), startKinds: kinds };
 
+    // The same with a non-default memory size: a pool hit on Docker (the pre-started container is
+    // resized), a cold start on the process backend (its pool is per size; see the README).
+    const otherMb = 512;
+    log(`${label}: first call of a ${otherMb} MB function (${Math.ceil(S.coldPool / 2)} samples)`);
+    const oc = [];
+    const os_ = [];
+    const okinds = {};
+    for (let i = 0; i < Math.ceil(S.coldPool / 2); i++) {
+      await sleep(brisk.backend === 'docker' ? 1200 : 600); // let the pool refill
+      const name = `coldm-${i}`;
+      await deployJson(brisk.url, name, { ...smallFunctionBody(FUNCTIONS.trivial.code, `cold ${uniqueId()}`), memoryMb: otherMb });
+      const r = await invoke(brisk.url, name, FUNCTIONS.trivial.event);
+      if (r.status !== 200) throw new Error(`${system} cold start (${otherMb} MB): ${r.status} ${r.text}`);
+      const rec = await activation(brisk.url, r.activationId);
+      okinds[rec.startKind] = (okinds[rec.startKind] ?? 0) + 1;
+      oc.push(r.ms);
+      os_.push(rec.startMs);
+    }
+    out.coldStart.otherSize = { memoryMb: otherMb, client: stats(oc), startMs: stats(os_), startKinds: okinds };
+
     // Deploy latency: esbuild bundle + store, measured at the client.
     log(`${label}: deploy latency`);
     const small = [];

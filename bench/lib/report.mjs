@@ -70,21 +70,22 @@ export function renderMarkdown(r) {
 
   L.push('## Cold start (first invoke after deploy)');
   L.push('');
-  L.push('| system | pool hit: client p50 / p90 | pool hit: startMs p50 | empty pool: client p50 / p90 | empty pool: startMs p50 | startKinds seen | vs serverless-offline first call (pool hit) |');
-  L.push('|---|---|---:|---|---:|---|---|');
+  L.push('| system | pool hit: client p50 / p90 | pool hit: startMs p50 | 512 MB function: client p50 (start kinds) | empty pool: client p50 / p90 | empty pool: startMs p50 | startKinds seen | vs serverless-offline first call (pool hit) |');
+  L.push('|---|---|---:|---|---|---:|---|---|');
   const slsCold = sls?.coldStart?.first?.client;
   for (const [name, s] of Object.entries(sys)) {
     if (s.kind !== 'brisk') continue;
     const p = s.coldStart.pool;
     const e = s.coldStart.empty;
+    const o = s.coldStart.otherSize;
     const kinds = [p?.startKinds, e?.startKinds].map((k) => (k ? Object.entries(k).map(([a, b]) => `${a}×${b}`).join(' ') : '–')).join(' | empty: ');
     L.push(
-      `| ${name} | ${f(p?.client.p50)} / ${f(p?.client.p90)} | ${f(p?.startMs.p50)} | ${f(e?.client.p50)} / ${f(e?.client.p90)} | ${f(e?.startMs.p50)} | pool: ${kinds} | ${slsCold ? faster(slsCold.p50, p?.client.p50) : '–'} |`,
+      `| ${name} | ${f(p?.client.p50)} / ${f(p?.client.p90)} | ${f(p?.startMs.p50)} | ${o ? `${f(o.client.p50)} (${Object.entries(o.startKinds).map(([a, b]) => `${a}×${b}`).join(' ')})` : '–'} | ${f(e?.client.p50)} / ${f(e?.client.p90)} | ${f(e?.startMs.p50)} | pool: ${kinds} | ${slsCold ? faster(slsCold.p50, p?.client.p50) : '–'} |`,
     );
   }
-  if (slsCold) L.push(`| serverless-offline (first call of a function: worker thread + handler load) | ${f(slsCold.p50)} / ${f(slsCold.p90)} | – | – | – | – | |`);
+  if (slsCold) L.push(`| serverless-offline (first call of a function: worker thread + handler load) | ${f(slsCold.p50)} / ${f(slsCold.p90)} | – | – | – | – | – | |`);
   const dr = sys['docker-run'];
-  if (dr?.warm?.trivial) L.push(`| docker-run (every call is a cold start) | ${f(dr.warm.trivial.latency.p50)} / ${f(dr.warm.trivial.latency.p90)} | – | – | – | – | |`);
+  if (dr?.warm?.trivial) L.push(`| docker-run (every call is a cold start) | ${f(dr.warm.trivial.latency.p50)} / ${f(dr.warm.trivial.latency.p90)} | – | – | – | – | – | |`);
   L.push('');
   L.push('client = time of the first POST …/invoke as the client sees it; startMs = the activation record\'s time to get a loaded instance.');
   const ab = Object.entries(sys).filter(([, s]) => s.afterBurst);
