@@ -390,6 +390,35 @@ describe('WarmPool', () => {
     expect(backend.live()).toEqual([first.instance]);
   });
 
+  it('under a sustained load every call is served, and instances grow to the memory budget a few at a time', async () => {
+    const backend = new FakeBackend();
+    // Creation takes 20 ms, a run ~1 ms: queueing wins per call, yet a load this size needs more instances.
+    const created = () => new Promise<void>((r) => setTimeout(r, 20));
+    backend.createGate = undefined;
+    const create = backend.createInstance.bind(backend);
+    backend.createInstance = async (spec) => {
+      await created();
+      return create(spec);
+    };
+    const pool = makePool(backend, { memoryMb: 8 * 256, maxCreating: 2 });
+    const worker = async (): Promise<number> => {
+      let done = 0;
+      for (let i = 0; i < 25; i++) {
+        const a = await pool.acquire(fnv('f'));
+        await new Promise((r) => setTimeout(r, 1));
+        pool.release(a.instance, { healthy: true });
+        done++;
+      }
+      return done;
+    };
+    const counts = await Promise.all(Array.from({ length: 32 }, worker));
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(32 * 25);
+    expect(backend.created.length).toBeGreaterThan(2);
+    expect(backend.created.length).toBeLessThanOrEqual(8);
+    expect(backend.maxCreatingNow).toBeLessThanOrEqual(2);
+    expect(pool.queueStats().queued).toBe(0);
+  });
+
   it('creates at most maxCreating instances at once, cold starts before pre-starts', async () => {
     const backend = new FakeBackend();
     const pool = makePool(backend, { maxCreating: 2, poolSize: 2, poolMax: 2, memoryMb: 4096 });
