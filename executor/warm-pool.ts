@@ -159,6 +159,8 @@ interface Waiter {
   timer?: NodeJS.Timeout;
   /** Fails the call with EXECUTOR_FULL at the caller's `waitUntil`. */
   giveUp?: NodeJS.Timeout;
+  /** A released instance is being destroyed to make room for it. */
+  reclaiming?: boolean;
   resolve: (h: Handout) => void;
   reject: (err: unknown) => void;
 }
@@ -201,6 +203,9 @@ export const REFILL_BACKOFF_MAX_MS = 10_000;
  * floor there); more at once only makes every one of them late.
  */
 export const DEFAULT_MAX_CREATING = 4;
+
+/** How often a call past its `waitUntil` that is waiting for an instance being started checks again. */
+const GIVE_UP_RECHECK_MS = 50;
 
 /**
  * Instances for an executor, over any {@link ExecutorBackend}: warm (loaded
@@ -306,6 +311,14 @@ export class WarmPool {
       return;
     }
     slot.lastUsed = Date.now();
+    const oldest = this.waiters[0];
+    if (oldest !== undefined && oldest.key !== slot.fnKey && this.starved(oldest)) {
+      // Fair across functions: the oldest queued call has nothing that will free up for it and no
+      // room, so this instance makes room for it instead of serving its own version's queue again.
+      oldest.reclaiming = true;
+      this.destroySlot(slot);
+      return;
+    }
     const next = this.waiters.find((w) => w.key === slot.fnKey);
     if (next !== undefined) {
       this.hand(next, slot, 'warm');
@@ -552,14 +565,26 @@ export class WarmPool {
         this.dispatch();
       }, Math.max(1, Math.ceil(this.coldStartMs())));
       w.timer.unref();
-      if (waitUntil !== undefined) {
-        // Nothing came in time (every instance busy, no room for another): the caller is throttled.
-        w.giveUp = setTimeout(() => this.fail(w, this.full(fn.memoryMb)), Math.max(0, waitUntil - Date.now()));
-        w.giveUp.unref();
-      }
+      if (waitUntil !== undefined) this.armGiveUp(w, waitUntil - Date.now());
       this.waiters.push(w);
       this.dispatch();
     });
+  }
+
+  /**
+   * At the caller's `waitUntil`, a call still without room for an instance
+   * (every instance busy, none starting for its pool) is throttled, as a full
+   * executor always was. One with an instance starting for its pool waits on:
+   * a start is bounded by the backend's own ready timeout, and failing the
+   * call would throw that start away.
+   */
+  private armGiveUp(w: Waiter, delayMs: number): void {
+    w.giveUp = setTimeout(() => {
+      if (this.coming(w.poolKey) === 0 && this.pickVictims(w.fn.memoryMb, w.poolKey) === undefined) this.fail(w, this.full(w.fn.memoryMb));
+      // Looked at again soon: the instance starting may go to an older call.
+      else this.armGiveUp(w, GIVE_UP_RECHECK_MS);
+    }, Math.max(0, delayMs));
+    w.giveUp.unref();
   }
 
   private hand(w: Waiter, slot: Slot, startKind: StartKind): void {
@@ -631,16 +656,32 @@ export class WarmPool {
     this.refill();
   }
 
-  /** Queued calls that can never be served here as things stand: no room, nothing of theirs busy or coming. */
+  /**
+   * Queued calls that can never be served here: larger than the whole budget,
+   * or no room while nothing at all is busy or starting that could free some.
+   * A call whose memory is held by other functions' busy instances waits: the
+   * next of them released makes room for it (see {@link release}), or its
+   * caller's `waitUntil` throttles it.
+   */
   private failUnservable(busy: Map<string, number>): void {
     for (const w of [...this.waiters]) {
+      if (w.fn.memoryMb > this.opts.memoryMb) {
+        this.fail(w, this.full(w.fn.memoryMb));
+        continue;
+      }
       if ((busy.get(w.key) ?? 0) > 0 || this.coming(w.poolKey) > 0 || this.pickVictims(w.fn.memoryMb, w.poolKey) !== undefined) continue;
       if (this.pendingDestroys().length > 0) {
         this.retryAfterDestroys();
         continue;
       }
+      if ([...this.slots].some((s) => s.state === 'busy' || s.state === 'initializing' || s.state === 'starting')) continue;
       this.fail(w, this.full(w.fn.memoryMb));
     }
+  }
+
+  /** A queued call with nothing of its version busy, nothing coming for its pool, no room, and no room being made. */
+  private starved(w: Waiter): boolean {
+    return !w.reclaiming && (this.busyByVersion().get(w.key) ?? 0) === 0 && this.coming(w.poolKey) === 0 && this.pickVictims(w.fn.memoryMb, w.poolKey) === undefined;
   }
 
   private full(requestedMb: number): ThrottledError {
@@ -836,6 +877,8 @@ export class WarmPool {
       } finally {
         this.slots.delete(slot);
         if (slot.instance) this.byInstance.delete(slot.instance);
+        // The room made is there now: whoever still lacks it may have another made.
+        for (const w of this.waiters) w.reclaiming = false;
         this.changed();
         this.dispatch();
       }

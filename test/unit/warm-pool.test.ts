@@ -141,12 +141,12 @@ describe('WarmPool', () => {
     expect(backend.maxLiveMb).toBeLessThanOrEqual(768);
   });
 
-  it('throws EXECUTOR_FULL when nothing can be evicted', async () => {
+  it('throws EXECUTOR_FULL when nothing can be evicted by the time the caller stops waiting', async () => {
     const backend = new FakeBackend();
     const pool = makePool(backend, { memoryMb: 512 });
     await pool.acquire(fnv('a'));
     await pool.acquire(fnv('b'));
-    const err = await pool.acquire(fnv('c')).catch((e: unknown) => e);
+    const err = await pool.acquire(fnv('c'), { waitUntil: Date.now() + 20 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ThrottledError);
     expect((err as ThrottledError).code).toBe('EXECUTOR_FULL');
     expect((err as ThrottledError).status).toBe(429);
@@ -448,8 +448,8 @@ describe('WarmPool', () => {
     const a = await pool.acquire(fnv('f'));
     const queued = pool.acquire(fnv('f'));
     await until(() => pool.queueStats().queued === 1);
-    // Another function has nothing that will free up for it: EXECUTOR_FULL at once.
-    await expect(pool.acquire(fnv('g'))).rejects.toMatchObject({ code: 'EXECUTOR_FULL' });
+    // Another function has nothing of its own that will free up: throttled once its caller stops waiting.
+    await expect(pool.acquire(fnv('g'), { waitUntil: Date.now() + 20 })).rejects.toMatchObject({ code: 'EXECUTOR_FULL' });
     pool.release(a.instance, { healthy: true });
     const b = await queued;
     expect(b.startKind).toBe('warm');
@@ -460,6 +460,27 @@ describe('WarmPool', () => {
     await expect(pool.acquire(fnv('f'), { waitUntil: Date.now() + 30 })).rejects.toMatchObject({ code: 'EXECUTOR_FULL' });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(25);
     expect(pool.queueStats().queued).toBe(0);
+  });
+
+  it('is fair across functions: a released instance makes room for an older call of a function that has none', async () => {
+    const backend = new FakeBackend();
+    const pool = makePool(backend, { memoryMb: 512, coldStartHintMs: 60_000 });
+    const a1 = await pool.acquire(fnv('a'));
+    const a2 = await pool.acquire(fnv('a'));
+    // b has no instance and no room; a's own queue forms behind it.
+    const b = pool.acquire(fnv('b'));
+    await until(() => pool.queueStats().queued === 1);
+    const a3 = pool.acquire(fnv('a'));
+    await until(() => pool.queueStats().queued === 2);
+    // a1 comes back: it is destroyed to make room for b (the oldest call), not handed to a3.
+    pool.release(a1.instance, { healthy: true });
+    const gotB = await b;
+    expect(gotB.startKind).toBe('cold');
+    expect((a1.instance as FakeInstance).destroyed).toBe(true);
+    // a3 is served by a's other instance.
+    pool.release(a2.instance, { healthy: true });
+    expect((await a3).instance).toBe(a2.instance);
+    expect(backend.maxLiveMb).toBeLessThanOrEqual(512);
   });
 
   it('a queued call gets a new instance when the busy one is lost', async () => {
