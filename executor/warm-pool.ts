@@ -879,6 +879,8 @@ export class WarmPool {
         if (slot.instance) this.byInstance.delete(slot.instance);
         // The room made is there now: whoever still lacks it may have another made.
         for (const w of this.waiters) w.reclaiming = false;
+        // A version with no instance left forgets its run time (versions come and go; the map must not grow).
+        if (slot.fnKey !== undefined && ![...this.slots].some((x) => x.fnKey === slot.fnKey)) this.runMs.delete(slot.fnKey);
         this.changed();
         this.dispatch();
       }
