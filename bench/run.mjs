@@ -12,6 +12,8 @@
  *   --no-baselines       skip floor, docker run and serverless-offline
  *   --profile            run the Brisk processes with --cpu-prof; profiles and
  *                        their top functions go to bench/results/profiles/<date>/
+ *   --scenarios=a,b      scenarios to run: warm, cold, burst (default all); the
+ *                        baselines run only the parts those scenarios compare with
  *   --root=DIR           bench the Brisk built in another tree (its bin/ and dist/;
  *                        default: this repo), e.g. to compare two commits
  */
@@ -39,6 +41,7 @@ import { LoadGen } from './lib/loadgen-client.mjs';
 import { transformEvent, trivialEvent } from './lib/payload.mjs';
 import { ProcSampler, descendants, rssMb } from './lib/procstat.mjs';
 import { renderMarkdown } from './lib/report.mjs';
+import { evaluateTargets } from './lib/targets.mjs';
 import { rabbitAvailable, rabbitPid, s3Available, commandExists, startDistributedServices, uniqueId } from './lib/services.mjs';
 
 const execFileAsync = promisify(execFile);
@@ -58,12 +61,17 @@ const onlyArg = argv.find((a) => a.startsWith('--only='));
 const rootArg = argv.find((a) => a.startsWith('--root='));
 if (rootArg) setBriskRoot(rootArg.slice(7));
 const SYSTEMS = onlyArg ? onlyArg.slice(7).split(',').filter((s) => ALL_SYSTEMS.includes(s)) : ALL_SYSTEMS;
+const ALL_SCENARIOS = ['warm', 'cold', 'burst'];
+const scenariosArg = argv.find((a) => a.startsWith('--scenarios='));
+const SCENARIOS = new Set(scenariosArg ? scenariosArg.slice(12).split(',').filter((s) => ALL_SCENARIOS.includes(s)) : ALL_SCENARIOS);
 
 /** Sample sizes and durations: small enough for < 10 minutes in all, large enough for a stable p99. */
 const S = QUICK
   ? { latencyCount: 200, warmup: 30, tputMs: 1500, tputWarmupMs: 800, coldPool: 4, coldEmpty: 3, deploySmall: 5, deployPkg: 3, dockerRunC1: 3, dockerRunMs: 2500 }
   : { latencyCount: 600, warmup: 100, tputMs: 3000, tputWarmupMs: 1500, coldPool: 10, coldEmpty: 5, deploySmall: 12, deployPkg: 6, dockerRunC1: 8, dockerRunMs: 5000 };
 const CONCURRENCIES = [16, 64];
+/** Simultaneous calls of the burst scenario, onto a function with one warm instance. */
+const BURSTS = [16, 64];
 
 const FUNCTIONS = {
   trivial: { file: path.join(REPO, 'bench/functions/trivial.mjs'), event: JSON.stringify(trivialEvent()) },
@@ -89,10 +97,11 @@ const results = {
   profiled: PROFILE,
   machine: {},
   loadGenerator: '',
-  settings: { ...S, concurrencies: CONCURRENCIES },
+  settings: { ...S, concurrencies: CONCURRENCIES, bursts: BURSTS, scenarios: [...SCENARIOS] },
   payloadBytes: { trivial: FUNCTIONS.trivial.event.length, transform: FUNCTIONS.transform.event.length },
   systems: {},
   targets: [],
+  cpuBudget: [],
   skipped: [],
   notes: [],
 };
@@ -436,6 +445,74 @@ async function benchPython(system, out) {
   });
 }
 
+/**
+ * Until every executor of this Brisk reports nothing in flight and a full
+ * generic pool (at least `poolSize` ready), as its heartbeats tell the gateway.
+ */
+async function waitIdle(url, poolSize = 2, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(`${url}/v1/executors`, { headers: AUTH }).catch(() => undefined);
+    const body = res?.status === 200 ? await res.json() : undefined;
+    const execs = (body?.executors ?? []).filter((e) => e.state === 'healthy');
+    const idle = execs.length > 0 && execs.every((e) => e.inFlight === 0 && Object.values(e.pool ?? {}).reduce((a, b) => a + b, 0) >= poolSize);
+    if (idle) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(50);
+  }
+}
+
+/** The activation records of a burst (written after each reply, so polled until all are there). */
+async function burstRecords(url, name, count, firedAt) {
+  const deadline = Date.now() + 10_000;
+  let recs = [];
+  while (Date.now() < deadline) {
+    const res = await fetch(`${url}/v1/activations?function=${name}&limit=${count + 20}`, { headers: AUTH });
+    const body = await res.json();
+    const all = Array.isArray(body) ? body : body.activations ?? body.items ?? [];
+    // The first call (which made the warm instance) was before the burst was fired.
+    recs = all.filter((a) => Date.parse(a.queuedAt) >= firedAt - 1 && a.status !== 'queued' && a.status !== 'running');
+    if (recs.length >= count) break;
+    await sleep(50);
+  }
+  return recs;
+}
+
+/**
+ * The burst scenario: a fresh Brisk per size, a new function invoked once (one
+ * warm instance), the executor idle with its pool full, then N calls at once.
+ */
+async function burstBrisk(system, out) {
+  log(`${system}: bursts of ${BURSTS.join(' and ')} calls`);
+  out.burst = {};
+  for (const n of BURSTS) {
+    await withBrisk(system, {}, `-burst${n}`, async (brisk) => {
+      const name = `burst-${n}`;
+      await deployJson(brisk.url, name, smallFunctionBody(FUNCTIONS.trivial.code, `burst ${uniqueId()}`));
+      await waitInvocable(brisk.url, name, FUNCTIONS.trivial.event);
+      const idle = await waitIdle(brisk.url);
+      if (!idle) results.notes.push(`${system}: burst ${n} fired before the executor reported itself idle with a full pool (20 s limit)`);
+      const before = new Set(await instancePids(brisk));
+      log(`${system}: burst of ${n} simultaneous calls onto one warm instance`);
+      const r = await lg.run({ kind: 'burst', target: { ...briskTarget(brisk.url, 'trivial'), path: `/v1/functions/${name}/invoke` }, count: n });
+      const started = (await instancePids(brisk)).filter((p) => !before.has(p)).length;
+      const recs = await burstRecords(brisk.url, name, n, r.firedAt);
+      const kinds = {};
+      for (const a of recs) kinds[a.startKind] = (kinds[a.startKind] ?? 0) + 1;
+      // An instance loaded for the burst is ready when its activation's start ended.
+      const loaded = recs.filter((a) => a.startKind === 'cold' || a.startKind === 'pool');
+      const lastReady = Math.max(...loaded.map((a) => Date.parse(a.startedAt) + (a.startMs ?? 0)));
+      out.burst[n] = {
+        ...r,
+        startKinds: kinds,
+        instancesLoaded: loaded.length,
+        instancesStarted: started,
+        instancesReadyPerS: loaded.length && lastReady > r.firedAt ? Math.round((loaded.length / (lastReady - r.firedAt)) * 10_000) / 10 : null,
+      };
+    });
+  }
+}
+
 async function benchBriskSystem(system) {
   const label = system;
   const out = { kind: 'brisk', warm: {}, coldStart: {}, deploy: {}, memory: {} };
@@ -443,10 +520,14 @@ async function benchBriskSystem(system) {
 
   // One fresh platform per function for the warm runs: the c64 burst of one function leaves the
   // executor's budget full of its idle instances, which must not decide the other function's figures.
-  for (const fn of Object.keys(FUNCTIONS)) {
+  for (const fn of SCENARIOS.has('warm') ? Object.keys(FUNCTIONS) : []) {
     await withBrisk(system, {}, `-${fn}`, async (brisk, svc) => {
       await warmBrisk(system, fn, brisk, svc, out);
     });
+  }
+  if (!SCENARIOS.has('cold')) {
+    if (SCENARIOS.has('burst')) await burstBrisk(system, out);
+    return;
   }
 
   if (PYTHON) await benchPython(system, out);
@@ -475,6 +556,26 @@ async function benchBriskSystem(system) {
     }
     out.coldStart.pool = { client: stats(client), startMs: stats(startMs), startKinds: kinds };
 
+    // The same with a non-default memory size: a pool hit on Docker (the pre-started container is
+    // resized), a cold start on the process backend (its pool is per size; see the README).
+    const otherMb = 512;
+    log(`${label}: first call of a ${otherMb} MB function (${Math.ceil(S.coldPool / 2)} samples)`);
+    const oc = [];
+    const os_ = [];
+    const okinds = {};
+    for (let i = 0; i < Math.ceil(S.coldPool / 2); i++) {
+      await sleep(brisk.backend === 'docker' ? 1200 : 600); // let the pool refill
+      const name = `coldm-${i}`;
+      await deployJson(brisk.url, name, { ...smallFunctionBody(FUNCTIONS.trivial.code, `cold ${uniqueId()}`), memoryMb: otherMb });
+      const r = await invoke(brisk.url, name, FUNCTIONS.trivial.event);
+      if (r.status !== 200) throw new Error(`${system} cold start (${otherMb} MB): ${r.status} ${r.text}`);
+      const rec = await activation(brisk.url, r.activationId);
+      okinds[rec.startKind] = (okinds[rec.startKind] ?? 0) + 1;
+      oc.push(r.ms);
+      os_.push(rec.startMs);
+    }
+    out.coldStart.otherSize = { memoryMb: otherMb, client: stats(oc), startMs: stats(os_), startKinds: okinds };
+
     // Deploy latency: esbuild bundle + store, measured at the client.
     log(`${label}: deploy latency`);
     const small = [];
@@ -493,6 +594,8 @@ async function benchBriskSystem(system) {
     if (pr.status !== 200 || !pr.text.includes('"ttl":"2m"')) throw new Error(`${system} package function: ${pr.status} ${pr.text}`);
     out.deploy = { small: stats(small), package: { ...stats(pkg), zipBytes, dependencies: PACKAGE_DEPS } };
   });
+
+  if (SCENARIOS.has('burst')) await burstBrisk(system, out);
 
   // Cold start with the pool empty: a platform started with BRISK_POOL_SIZE=0 and BRISK_POOL_MAX=0.
   log(`${label}: cold start with an empty pool (${S.coldEmpty} samples)`);
@@ -525,7 +628,7 @@ async function benchFloor(kind) {
   const system = `floor-${kind}`;
   const out = { kind: 'floor', warm: {}, memory: {} };
   results.systems[system] = out;
-  for (const fn of Object.keys(FUNCTIONS)) {
+  for (const fn of SCENARIOS.has('warm') ? Object.keys(FUNCTIONS) : []) {
     const code = await bundleHandler(FUNCTIONS[fn].file);
     const maxC = Math.max(...CONCURRENCIES);
     // As many instances as Brisk's default executor may run at once (4096 MB / 256 MB).
@@ -557,6 +660,35 @@ async function benchFloor(kind) {
       await floor.stop();
     }
   }
+  if (SCENARIOS.has('burst')) out.burst = await burstFloor(kind);
+}
+
+/**
+ * The floor of a burst: N instances started in parallel with nothing in
+ * between (`docker create` + `start` of hardened containers, or N spawns of
+ * the runtime), each until its runtime answers and has loaded the handler.
+ * Their rate is what the engine here manages.
+ */
+async function burstFloor(kind) {
+  const code = await bundleHandler(FUNCTIONS.trivial.file);
+  const out = {};
+  for (const n of BURSTS) {
+    log(`floor-${kind}: ${n} instances started in parallel`);
+    const t = performance.now();
+    const floor =
+      kind === 'docker'
+        ? await startFloorContainers({ image: IMAGE, code, count: n, name: `burst${n}`, readyTimeoutMs: 120_000 })
+        : await startFloorProcesses({ code, count: n, name: `burst${n}`, root: briskRoot(), readyTimeoutMs: 120_000 });
+    const ms = performance.now() - t;
+    cleanups.push(floor.stop);
+    try {
+      out[n] = { count: n, allReadyMs: Math.round(ms * 10) / 10, instancesReadyPerS: Math.round((n / ms) * 10_000) / 10 };
+    } finally {
+      cleanups.splice(cleanups.indexOf(floor.stop), 1);
+      await floor.stop();
+    }
+  }
+  return out;
 }
 
 async function benchDockerRun() {
@@ -638,50 +770,6 @@ async function benchServerlessOffline() {
 }
 
 // ---------------------------------------------------------------------------
-// targets (issue 7) and ratios
-
-function evaluateTargets() {
-  const d = results.systems['distributed-docker'];
-  const sls = results.systems['serverless-offline'];
-  const add = (name, target, measured, pass) => results.targets.push({ name, target, measured, pass: measured === null || measured === undefined ? null : pass });
-  if (d) {
-    for (const fn of Object.keys(FUNCTIONS)) {
-      const w = d.warm[fn];
-      add(`distributed docker ${fn}: warm p50 at c1`, '≤ 1.5 ms', w?.latency.p50, w?.latency.p50 <= 1.5);
-      add(`distributed docker ${fn}: warm p99 at c1`, '≤ 5 ms', w?.latency.p99, w?.latency.p99 <= 5);
-      add(`distributed docker ${fn}: throughput at c64`, '≥ 3000 /s', w?.c64?.rps, w?.c64?.rps >= 3000);
-    }
-    add('distributed docker: cold start, pool hit, p50 (client)', '≤ 50 ms', d.coldStart.pool?.client.p50, d.coldStart.pool?.client.p50 <= 50);
-    add('distributed docker: deploy small function p50', '≤ 150 ms', d.deploy.small?.p50, d.deploy.small?.p50 <= 150);
-  }
-  for (const [system, s] of Object.entries(results.systems)) {
-    const pp = s.coldStart?.pythonPool?.client.p50;
-    if (pp !== undefined && pp !== null) add(`${system}: Python cold start, pool hit, p50 (client)`, '≤ 30 ms', pp, pp <= 30);
-  }
-  if (!sls) return;
-  for (const [system, s] of Object.entries(results.systems)) {
-    if (s.kind !== 'brisk') continue;
-    for (const fn of Object.keys(FUNCTIONS)) {
-      const a = s.warm[fn];
-      const b = sls.warm[fn];
-      if (!a || !b) continue;
-      add(`${system} ${fn}: p50 c1 vs serverless-offline`, 'faster', ratio(b.latency.p50, a.latency.p50), a.latency.p50 < b.latency.p50);
-      add(`${system} ${fn}: p99 c1 vs serverless-offline`, 'faster', ratio(b.latency.p99, a.latency.p99), a.latency.p99 < b.latency.p99);
-      for (const c of CONCURRENCIES) add(`${system} ${fn}: throughput c${c} vs serverless-offline`, 'higher', ratio(a[`c${c}`].rps, b[`c${c}`].rps), a[`c${c}`].rps > b[`c${c}`].rps);
-    }
-    const cp = s.coldStart.pool?.client.p50;
-    const cs = sls.coldStart.first?.client.p50;
-    if (cp && cs) add(`${system}: cold start (pool hit) vs serverless-offline first call`, 'faster', ratio(cs, cp), cp < cs);
-  }
-}
-
-/** "how many times better", as a number with two decimals. */
-function ratio(worse, better) {
-  if (!worse || !better) return null;
-  return Math.round((worse / better) * 100) / 100;
-}
-
-// ---------------------------------------------------------------------------
 // main
 
 async function main() {
@@ -736,7 +824,7 @@ async function main() {
       ['floor-docker', () => (dockerProblem ? skip('floor-docker', dockerProblem) : benchFloor('docker'))],
       ['serverless-offline', () => benchServerlessOffline()],
       ['docker-run', () => (dockerProblem ? skip('docker-run', dockerProblem) : benchDockerRun())],
-    ];
+    ].filter(([name]) => SCENARIOS.has('warm') || name.startsWith('floor'));
     for (const [name, run] of baselineRuns) {
       try {
         await run();
@@ -747,7 +835,9 @@ async function main() {
     }
   }
 
-  evaluateTargets();
+  const { targets, budgets } = evaluateTargets(results, { fns: Object.keys(FUNCTIONS), concurrencies: CONCURRENCIES, bursts: BURSTS });
+  results.targets = targets;
+  results.cpuBudget = budgets;
   if (PROFILE) {
     results.profiles = await summariseProfiles(profileRoot);
   }

@@ -432,6 +432,7 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
     poolMax: cfg.BRISK_POOL_MAX,
     poolMemorySizes: [cfg.BRISK_DEFAULT_MEMORY_MB],
     poolRuntimes: cfg.BRISK_POOL_RUNTIMES,
+    maxCreating: cfg.BRISK_CREATE_CONCURRENCY,
     // Frozen when idle: work a function left running after it returned stops (0: never).
     ...(cfg.BRISK_PAUSE_IDLE_MS > 0 ? { pauseIdleAfterMs: cfg.BRISK_PAUSE_IDLE_MS } : {}),
     logger: log.child({ component: 'pool' }),

@@ -37,7 +37,7 @@ export const configSchema = z.object({
   BRISK_EXECUTOR_MEMORY_MB: z.coerce.number().int().positive().default(4096),
   /** Stable id of an executor; random when unset. */
   BRISK_EXECUTOR_ID: z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/).optional(),
-  /** Generic pre-started instances kept per memory size (the warm pool). */
+  /** Generic pre-started instances kept per pool (the warm pool): per runtime on Docker, per runtime and memory size on the process backend. */
   BRISK_POOL_SIZE: z.coerce.number().int().min(0).default(2),
   /** Upper bound the adaptive pool may grow to. */
   BRISK_POOL_MAX: z.coerce.number().int().min(0).default(8),
@@ -51,6 +51,8 @@ export const configSchema = z.object({
     .default('nodejs')
     .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0))
     .pipe(z.array(z.enum(['nodejs', 'python']))),
+  /** Instances one executor creates at once (cold starts and pre-starts); more wait their turn. */
+  BRISK_CREATE_CONCURRENCY: z.coerce.number().int().positive().default(4),
   /** Default function timeout when a deploy does not say. */
   BRISK_DEFAULT_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   /** Ceiling on a function's timeout. */

@@ -136,6 +136,7 @@ export const ERROR_CODES = [
   'RUNTIME_NOT_SUPPORTED', // the executor's backend cannot run this runtime (an image function on the process backend)
   'INSTANCE_START_TIMEOUT', // an instance's runtime was not ready in time
   'INSTANCE_PAUSE_FAILED', // an idle instance could not be frozen
+  'INSTANCE_RESIZE_FAILED', // a pre-started instance's memory limit could not be changed for its function
   'INSTANCE_RESUME_FAILED', // a frozen instance could not be resumed
   'INSTANCE_UIDS_EXHAUSTED', // no free uid left in BRISK_PROCESS_UID_RANGE
   'INSTANCE_UNREACHABLE', // the instance's runtime stopped answering (not the function's fault)

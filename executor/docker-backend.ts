@@ -131,6 +131,8 @@ type BackendStatus = 'created' | 'starting' | 'ready' | 'closing' | 'closed';
  */
 export class DockerBackend implements ExecutorBackend {
   readonly name = 'docker' as const;
+  /** A container's memory limit changes with `docker update` (see {@link DockerInstance.resize}). */
+  readonly resizable = true;
   readonly image: string;
   readonly pythonImage: string;
   readonly executorId: string;
@@ -422,7 +424,6 @@ export class DockerBackend implements ExecutorBackend {
   }
 
   private containerOptions(name: string, image: string, hostDir: string, packageHostDir: string, spec: InstanceSpec): Dockerode.ContainerCreateOptions {
-    const memoryBytes = spec.memoryMb * 1024 * 1024;
     const platform = this.platformSocket;
     return {
       name,
@@ -440,6 +441,7 @@ export class DockerBackend implements ExecutorBackend {
         ...(this.installation !== undefined ? { [LABEL_INSTALLATION]: this.installation } : {}),
         [LABEL_SOCKET_DIR]: hostDir,
         [LABEL_PACKAGE_DIR]: packageHostDir,
+        // The size at creation; a pre-started container is resized when it is taken.
         [LABEL_MEMORY]: String(spec.memoryMb),
         [LABEL_RUNTIME]: runtimeKeyOf(spec),
       },
@@ -454,11 +456,7 @@ export class DockerBackend implements ExecutorBackend {
           // Read-only: connecting to a socket needs no write access to the mount.
           ...(platform !== undefined ? [`${path.dirname(platform)}:${CONTAINER_PLATFORM_DIR}:ro`] : []),
         ],
-        // Swap equal to memory means no swap: a function over its limit is OOM-killed, not slowed down.
-        Memory: memoryBytes,
-        MemorySwap: memoryBytes,
-        // CPU follows memory as on Lambda: 1024 shares (one "CPU") per 2 GiB.
-        CpuShares: Math.max(2, Math.floor((spec.memoryMb * 1024) / 2048)),
+        ...memoryLimits(spec.memoryMb),
         // Counts threads too; caps fork bombs at a level one node process (~11 threads) and a few children fit in.
         PidsLimit: this.pidsLimit,
         // Lambda's limit. Each open file may be a connection to the executor's platform API, which costs
@@ -514,10 +512,25 @@ interface DockerInstanceParams {
   maxResultBytes?: number;
 }
 
+/**
+ * The cgroup limits that follow a container's memory size; set at creation
+ * and again by `docker update` when a pre-started container is resized.
+ */
+function memoryLimits(memoryMb: number): { Memory: number; MemorySwap: number; CpuShares: number } {
+  const memoryBytes = memoryMb * 1024 * 1024;
+  return {
+    // Swap equal to memory means no swap: a function over its limit is OOM-killed, not slowed down.
+    Memory: memoryBytes,
+    MemorySwap: memoryBytes,
+    // CPU follows memory as on Lambda: 1024 shares (one "CPU") per 2 GiB.
+    CpuShares: Math.max(2, Math.floor((memoryMb * 1024) / 2048)),
+  };
+}
+
 /** One container running the runtime, reached over its unix socket. */
 export class DockerInstance implements Instance {
   readonly id: string;
-  readonly spec: InstanceSpec;
+  private specValue: InstanceSpec;
   readonly container: Dockerode.Container;
   /** Host path of the runtime's socket. */
   readonly socketPath: string;
@@ -533,7 +546,7 @@ export class DockerInstance implements Instance {
 
   constructor(p: DockerInstanceParams) {
     this.id = p.id;
-    this.spec = p.spec;
+    this.specValue = p.spec;
     this.container = p.container;
     this.docker = p.docker;
     this.socketPath = p.socketPath;
@@ -547,8 +560,28 @@ export class DockerInstance implements Instance {
     );
   }
 
+  get spec(): InstanceSpec {
+    return this.specValue;
+  }
+
   get destroyed(): boolean {
     return this.destroyPromise !== undefined;
+  }
+
+  /**
+   * Set the container's memory limit (and swap and CPU shares with it) to
+   * `memoryMb`: a pre-started container takes the size of the function it is
+   * about to load. The kernel applies it at once; a function over the new
+   * limit is OOM-killed as in a container created with it.
+   */
+  async resize(memoryMb: number): Promise<void> {
+    if (memoryMb === this.specValue.memoryMb) return;
+    try {
+      await this.container.update(memoryLimits(memoryMb));
+    } catch (err) {
+      throw new PlatformError('INSTANCE_RESIZE_FAILED', `could not set the memory limit of ${this.id} to ${memoryMb} MB: ${errMessage(err)}`, { cause: err });
+    }
+    this.specValue = { ...this.specValue, memoryMb };
   }
 
   /**

@@ -426,7 +426,7 @@ export class Executor {
     const giveUpAt = Math.min(request.deadline, Date.now() + FULL_WAIT_MS);
     for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
       try {
-        return await this.o.pool.acquire(request.fn);
+        return await this.o.pool.acquire(request.fn, { waitUntil: giveUpAt });
       } catch (err) {
         if (!(err instanceof BriskError && err.code === 'EXECUTOR_FULL') || Date.now() + delay > giveUpAt) throw err;
         await new Promise((r) => setTimeout(r, delay));

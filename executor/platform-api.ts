@@ -555,6 +555,10 @@ class TokenTrackingBackend implements ExecutorBackend {
     return this.inner.name;
   }
 
+  get resizable(): boolean {
+    return this.inner.resizable === true;
+  }
+
   start(): Promise<void> {
     return this.inner.start();
   }
@@ -572,11 +576,13 @@ class TokenTrackingInstance implements Instance {
   private token: string | undefined;
   readonly pause?: () => Promise<void>;
   readonly resume?: () => Promise<void>;
+  readonly resize?: (memoryMb: number) => Promise<void>;
 
   constructor(private readonly inner: Instance, private readonly api: PlatformApi) {
     // Only when the backend has them: the warm pool checks for their presence.
     if (inner.pause) this.pause = () => inner.pause!();
     if (inner.resume) this.resume = () => inner.resume!();
+    if (inner.resize) this.resize = (memoryMb) => inner.resize!(memoryMb);
   }
 
   get id(): string {

@@ -88,6 +88,13 @@ export interface Instance {
   pause?(): Promise<void>;
   resume?(): Promise<void>;
   /**
+   * Change the memory limit of a generic instance before its /init (its
+   * `spec.memoryMb` follows). Present on the instances of a backend whose
+   * {@link ExecutorBackend.resizable} is true; Docker updates the container's
+   * cgroup limits. Rejects with a PlatformError when it cannot.
+   */
+  resize?(memoryMb: number): Promise<void>;
+  /**
    * The platform API's own account of a fault it caused this instance's
    * calls since `sinceMs` (epoch ms), or undefined when it failed none. A
    * run whose runtime says "the platform API failed me" only counts as a
@@ -112,6 +119,12 @@ export interface PlatformFaultReport {
 
 export interface ExecutorBackend {
   readonly name: ExecutorBackendName;
+  /**
+   * Its instances can change their memory limit after start
+   * ({@link Instance.resize}), so one generic pool serves every memory size.
+   * The process backend cannot: a V8 heap limit is fixed when the process starts.
+   */
+  readonly resizable?: boolean;
   /** Prepare (build the runtime image, remove leftovers of a previous run). */
   start(): Promise<void>;
   /** Start a generic instance and wait until its runtime is ready. */

@@ -5,6 +5,7 @@ import type { Logger } from '../core/logger.js';
 import { pythonModuleOf } from '../core/python.js';
 import { runtimeOf, type FunctionRuntime, type FunctionVersion, type StartKind, type WarmInstanceInfo } from '../core/types.js';
 import type { InitRequest } from '../runtime/protocol.js';
+import { instancesWanted, MovingAverage, startsAllowed } from './start-policy.js';
 import { runtimeKeyOf, type ExecutorBackend, type Instance, type InstanceSpec } from './types.js';
 
 /** What /init gets beyond the version's own settings (see {@link WarmPoolOptions.prepareInit}). */
@@ -29,18 +30,35 @@ export interface WarmPoolOptions {
   memoryMb: number;
   /** Idle loaded instances are destroyed after this long unused. */
   idleTtlMs: number;
-  /** Generic pre-started instances kept per size in `poolMemorySizes` when quiet. */
+  /**
+   * Generic pre-started instances kept per pool when quiet. A pool is per
+   * runtime (and egress) when the backend can resize an instance's memory
+   * limit ({@link ExecutorBackend.resizable}), else per memory size too.
+   */
   poolSize: number;
   /** Upper bound the adaptive pool target may grow to. */
   poolMax: number;
-  /** Memory sizes that get a generic pool from the start. Default [256]. */
+  /**
+   * Memory sizes that get a generic pool from the start. Default [256]. With
+   * a resizable backend only the first counts: it is the size pre-started
+   * instances are created with, and each is resized to its function's size
+   * when it is taken.
+   */
   poolMemorySizes?: number[];
   /**
-   * Runtimes whose generic pools (one per size of `poolMemorySizes`) are
-   * filled from the start. Default ['nodejs']; any other runtime gets a pool
-   * after its first cold start (the adaptive target), like any other size.
+   * Runtimes whose generic pools are filled from the start. Default
+   * ['nodejs']; any other runtime gets a pool after its first cold start (the
+   * adaptive target), like any other pool.
    */
   poolRuntimes?: Exclude<FunctionRuntime, 'image'>[];
+  /**
+   * Instances being created at once, pre-starts and cold starts together
+   * (the creation budget). More wait for a turn, cold starts first. Default
+   * {@link DEFAULT_MAX_CREATING}.
+   */
+  maxCreating?: number;
+  /** What a cold start (create + /init) is assumed to take until one was seen, in ms. Default 300. */
+  coldStartHintMs?: number;
   /** Without a cold start for this long, a grown pool target falls back. Default 60 s. */
   poolQuietMs?: number;
   /** How often idle instances are checked. Default: half the shorter of idleTtlMs and pauseIdleAfterMs, between 10 ms and 1 s. */
@@ -91,23 +109,27 @@ export interface WarmPoolStats {
 /**
  * Life of a slot:
  * starting → stem (generic, in the pool) → initializing → busy ⇄ idle → destroying
- * starting → initializing (a cold start)
+ * starting → initializing (a cold start: handed to a queued call as soon as it is ready)
+ * busy → busy (handed straight to a call queued for the same version on release)
  */
 type SlotState = 'starting' | 'stem' | 'initializing' | 'busy' | 'idle' | 'destroying';
 
 interface Slot {
   readonly seq: number;
-  readonly memoryMb: number;
+  /** Its memory limit; changes when a generic instance is resized for its function. */
+  memoryMb: number;
   readonly allowEgress: boolean;
-  /** What the instance runs ({@link runtimeKeyOf}): generic instances serve only functions of the same. */
+  /** What the instance was created as (runtime, image, size at creation, egress): see {@link poolKeyOf}. */
   readonly spec: InstanceSpec;
   state: SlotState;
-  /** Why a starting slot exists: a pool refill, or a cold start for an acquire. */
+  /** Why a starting slot exists: a pool refill, or a cold start for queued calls. */
   purpose: 'stem' | 'acquire';
   instance?: Instance;
   fn?: FunctionVersion;
   fnKey?: string;
   lastUsed: number;
+  /** When it was last handed out (performance.now()), to learn the version's run time. */
+  busySince?: number;
   /** Counts against the budget; false once its memory was handed to a new slot. */
   counted: boolean;
   /** A starting slot that was evicted before its instance existed. */
@@ -118,16 +140,40 @@ interface Slot {
   creating?: Promise<Instance | undefined>;
 }
 
-/** Adaptive target of one generic pool (runtime + memory size + egress). */
+/** Adaptive target of one generic pool (see {@link WarmPool.poolKey}). */
 interface PoolTarget {
+  /** The memory limit its instances are created with. */
   readonly memoryMb: number;
   readonly allowEgress: boolean;
+  /** What its instances are created as. */
   readonly spec: InstanceSpec;
   /** Where the target falls back to when quiet. */
   readonly base: number;
   target: number;
   lastColdAt: number;
   retryAt: number;
+}
+
+/** How a queued call got its instance. */
+interface Handout {
+  slot: Slot;
+  startKind: StartKind;
+}
+
+/** A call that found no idle instance of its version and no generic one. */
+interface Waiter {
+  readonly fn: FunctionVersion;
+  readonly key: string;
+  readonly poolKey: string;
+  /** Waited a cold start's time already: wants a new instance whatever the estimate says. */
+  overdue: boolean;
+  timer?: NodeJS.Timeout;
+  /** Fails the call with EXECUTOR_FULL at the caller's `waitUntil`. */
+  giveUp?: NodeJS.Timeout;
+  /** A released instance is being destroyed to make room for it. */
+  reclaiming?: boolean;
+  resolve: (h: Handout) => void;
+  reject: (err: unknown) => void;
 }
 
 /** Rethrow a load failure with how the instance was obtained; anything else as it is. */
@@ -143,12 +189,24 @@ function loadFailed(err: unknown, startKind: StartKind, t0: number): never {
  * would run in an instance loaded with the old one's code, env and secrets.
  */
 const fnKeyOf = (fn: FunctionVersion): string => `${fn.namespace}/${fn.name}@${fn.version}@${fn.createdAt}`;
-const poolKeyOf = (spec: InstanceSpec): string => `${runtimeKeyOf(spec)}:${spec.memoryMb}:${spec.allowEgress ? 'egress' : 'sealed'}`;
+
+/**
+ * Which generic instances can serve a spec: same egress (a container's network
+ * is fixed at creation), and the same memory size unless the backend resizes
+ * instances when they are taken. One place, so another dimension (a runtime
+ * language) is added here only.
+ */
+export function poolKeyOf(spec: InstanceSpec, resizable: boolean): string {
+  const net = spec.allowEgress ? 'egress' : 'sealed';
+  return `${runtimeKeyOf(spec)}:${resizable ? 'any' : spec.memoryMb}:${net}`;
+}
+
 /** The instance a version needs: its runtime (and image), memory and egress. */
 const specOf = (fn: FunctionVersion): InstanceSpec => {
   const runtime = runtimeOf(fn);
   return { memoryMb: fn.memoryMb, allowEgress: fn.allowEgress, ...(runtime !== 'nodejs' ? { runtime } : {}), ...(fn.image !== undefined ? { image: fn.image } : {}) };
 };
+
 /** A generic spec: `nodejs` stays implicit, so its instances look as they did before runtimes existed. */
 const genericSpec = (runtime: FunctionRuntime, memoryMb: number, allowEgress: boolean): InstanceSpec => ({ memoryMb, allowEgress, ...(runtime !== 'nodejs' ? { runtime } : {}) });
 
@@ -160,19 +218,45 @@ const genericSpec = (runtime: FunctionRuntime, memoryMb: number, allowEgress: bo
 export const REFILL_BACKOFF_MAX_MS = 10_000;
 
 /**
+ * Default creation budget. On the 2-core machine of bench/README.md, dockerd
+ * starts ~4 containers in parallel before each start gets slower (the burst
+ * floor there); more at once only makes every one of them late.
+ */
+export const DEFAULT_MAX_CREATING = 4;
+
+/** How often a call past its `waitUntil` that is waiting for an instance being started checks again. */
+const GIVE_UP_RECHECK_MS = 50;
+
+/**
  * Instances for an executor, over any {@link ExecutorBackend}: warm (loaded
- * with the exact function version, idle), generic pre-started "stem cells" per
- * memory size that a cold function can `/init` into, and fresh ones. Keeps the
- * sum of instance memory within a budget by evicting idle instances, least
- * recently used first.
+ * with the exact function version, idle), generic pre-started "stem cells"
+ * that a cold function can `/init` into (resized to its memory when the
+ * backend can), and fresh ones. Keeps the sum of instance memory within a
+ * budget by evicting idle instances, least recently used first.
  *
- * Every choice of an instance happens synchronously before the first await, so
- * two concurrent acquires never get the same one.
+ * Calls that find no idle instance queue: each is handed an instance of its
+ * version as soon as one is released, a pre-started one as soon as one is
+ * ready, or a new one; how many new ones start is the start policy's
+ * decision (start-policy.ts), within a budget of creations at once.
+ *
+ * Every choice of an instance happens synchronously, so two concurrent
+ * acquires never get the same one.
  */
 export class WarmPool {
   private readonly slots = new Set<Slot>();
   private readonly byInstance = new Map<Instance, Slot>();
   private readonly pools = new Map<string, PoolTarget>();
+  private readonly waiters: Waiter[] = [];
+  private readonly runMs = new Map<string, MovingAverage>();
+  private readonly createMs = new MovingAverage();
+  private readonly initMs = new MovingAverage();
+  private readonly resizable: boolean;
+  private readonly stemMb: number;
+  private readonly maxCreating: number;
+  /** backend.createInstance calls in flight. */
+  private creating = 0;
+  /** A dispatch is waiting for instances being destroyed to free memory. */
+  private awaitingDestroys = false;
   private readonly sweepTimer: NodeJS.Timeout;
   private refillTimer: NodeJS.Timeout | undefined;
   private readonly refillBackoff: Backoff;
@@ -188,11 +272,15 @@ export class WarmPool {
   constructor(private readonly opts: WarmPoolOptions) {
     const initialMs = opts.refillBackoffMs ?? 1000;
     this.refillBackoff = { type: 'exponential', initialMs, maxMs: Math.max(initialMs, REFILL_BACKOFF_MAX_MS) };
+    this.resizable = opts.backend.resizable === true;
+    this.maxCreating = Math.max(1, opts.maxCreating ?? DEFAULT_MAX_CREATING);
+    const sizes = opts.poolMemorySizes ?? [256];
+    this.stemMb = sizes[0] ?? 256;
     const now = Date.now();
     for (const runtime of opts.poolRuntimes ?? ['nodejs']) {
-      for (const memoryMb of opts.poolMemorySizes ?? [256]) {
+      for (const memoryMb of this.resizable ? sizes.slice(0, 1) : sizes) {
         const spec = genericSpec(runtime, memoryMb, false);
-        this.pools.set(poolKeyOf(spec), { memoryMb, allowEgress: false, spec, base: opts.poolSize, target: opts.poolSize, lastColdAt: now, retryAt: 0 });
+        this.pools.set(this.poolKey(spec), { memoryMb, allowEgress: false, spec, base: opts.poolSize, target: opts.poolSize, lastColdAt: now, retryAt: 0 });
       }
     }
     const idleStep = Math.min(opts.idleTtlMs, opts.pauseIdleAfterMs ?? Number.POSITIVE_INFINITY);
@@ -209,12 +297,14 @@ export class WarmPool {
 
   /**
    * An instance loaded with `fn`: an idle warm one, else a generic one from the
-   * pool initialised now, else a new one. Throws ThrottledError `EXECUTOR_FULL`
-   * when the budget cannot fit it, BuildError when the function fails to init,
-   * InstanceFailure / PlatformError when the backend does.
+   * pool initialised now, else one that frees up or is started for it (see
+   * {@link WarmPool}). Throws ThrottledError `EXECUTOR_FULL` when the budget
+   * cannot fit it and nothing of its version will free up, or nothing came by
+   * `waitUntil` (epoch ms; default: wait as long as it takes), BuildError when the
+   * function fails to init, InstanceFailure / PlatformError when the backend does.
    */
-  async acquire(fn: FunctionVersion): Promise<AcquiredInstance> {
-    if (this.closing) throw new PlatformError('EXECUTOR_DRAINING', 'executor is draining', { retryable: true });
+  async acquire(fn: FunctionVersion, { waitUntil }: { waitUntil?: number } = {}): Promise<AcquiredInstance> {
+    if (this.closing) throw draining();
     const t0 = performance.now();
     const key = fnKeyOf(fn);
 
@@ -222,24 +312,15 @@ export class WarmPool {
       if (await this.wake(warm)) return { instance: warm.instance!, startKind: 'warm', startMs: performance.now() - t0 };
     }
 
-    const code = this.opts.prepareInit(fn);
-    // Observed below on every path; this keeps an early throw from leaving it unhandled.
-    code.catch(() => undefined);
-
-    const spec = specOf(fn);
-    const stem = this.takeStem(spec);
-    if (stem !== undefined) {
-      await this.initSlot(stem, fn, code).catch((err: unknown) => loadFailed(err, 'pool', t0));
-      return { instance: stem.instance!, startKind: 'pool', startMs: performance.now() - t0 };
-    }
-
-    const slot = await this.createForAcquire(spec);
-    this.recordColdStart(spec);
-    await this.initSlot(slot, fn, code).catch((err: unknown) => loadFailed(err, 'cold', t0));
-    return { instance: slot.instance!, startKind: 'cold', startMs: performance.now() - t0 };
+    const stem = this.takeStem(fn);
+    const { slot, startKind } = stem !== undefined ? { slot: stem, startKind: 'pool' as const } : await this.enqueue(fn, key, waitUntil);
+    if (startKind === 'warm') return { instance: slot.instance!, startKind, startMs: performance.now() - t0 };
+    if (startKind === 'cold') this.recordColdStart(fn);
+    await this.initSlot(slot, fn, this.opts.prepareInit(fn)).catch((err: unknown) => loadFailed(err, startKind, t0));
+    return { instance: slot.instance!, startKind, startMs: performance.now() - t0 };
   }
 
-  /** Hand an instance back: idle for reuse when healthy, destroyed otherwise. */
+  /** Hand an instance back: to a call queued for its version, idle for reuse when healthy, destroyed otherwise. */
   release(instance: Instance, { healthy }: { healthy: boolean }): void {
     const slot = this.byInstance.get(instance);
     if (slot === undefined) {
@@ -247,12 +328,28 @@ export class WarmPool {
       return;
     }
     if (slot.state !== 'busy') return;
+    if (slot.fnKey !== undefined && slot.busySince !== undefined) this.runAverage(slot.fnKey).add(performance.now() - slot.busySince);
     if (!healthy || this.closing) {
       void this.destroySlot(slot);
       return;
     }
-    slot.state = 'idle';
     slot.lastUsed = Date.now();
+    const oldest = this.waiters[0];
+    if (oldest !== undefined && oldest.key !== slot.fnKey && this.starved(oldest)) {
+      // Fair across functions: the oldest queued call has nothing that will free up for it and no
+      // room, so this instance makes room for it instead of serving its own version's queue again.
+      oldest.reclaiming = true;
+      void this.destroySlot(slot);
+      return;
+    }
+    const next = this.waiters.find((w) => w.key === slot.fnKey);
+    if (next !== undefined) {
+      this.hand(next, slot, 'warm');
+      this.dispatch();
+      return;
+    }
+    slot.state = 'idle';
+    slot.busySince = undefined;
     this.changed();
   }
 
@@ -272,25 +369,31 @@ export class WarmPool {
     return { memoryMb: this.opts.memoryMb, memoryUsedMb: this.usedMb(), inFlight, pool, warm };
   }
 
-  /** Current pool targets per memory size (summed over egress), for tests and debugging. */
+  /** Current pool targets per memory size of their instances (summed over egress), for tests and debugging. */
   poolTargets(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const p of this.pools.values()) out[String(p.memoryMb)] = (out[String(p.memoryMb)] ?? 0) + p.target;
     return out;
   }
 
+  /** Calls queued for an instance, and instances being created, for tests and debugging. */
+  queueStats(): { queued: number; creating: number } {
+    return { queued: this.waiters.length, creating: this.creating };
+  }
+
   /**
    * Stop pre-starting, destroy every idle and generic instance, wait for the
    * busy ones to come back (they are destroyed on release), then resolve.
-   * After `graceMs` (default: no limit) instances still busy are destroyed
-   * under their callers, whose runs then fail. Idempotent: later calls share
-   * the first one's promise.
+   * Queued calls fail with EXECUTOR_DRAINING. After `graceMs` (default: no
+   * limit) instances still busy are destroyed under their callers, whose runs
+   * then fail. Idempotent: later calls share the first one's promise.
    */
   drain(graceMs = Number.POSITIVE_INFINITY): Promise<void> {
     this.closePromise ??= (async () => {
       this.closing = true;
       clearInterval(this.sweepTimer);
       if (this.refillTimer) clearTimeout(this.refillTimer);
+      for (const w of [...this.waiters]) this.fail(w, draining());
       for (const s of [...this.slots]) {
         if (s.state === 'stem' || s.state === 'idle' || (s.state === 'starting' && s.purpose === 'stem')) void this.destroySlot(s);
       }
@@ -314,13 +417,21 @@ export class WarmPool {
   // ---------------------------------------------------------------------------
   // Choosing
 
+  /** The pool a spec's generic instances come from (see {@link poolKeyOf}). */
+  private poolKey(spec: InstanceSpec): string {
+    return poolKeyOf(spec, this.resizable);
+  }
+
   /** The most recently used idle instance of exactly this version, marked busy. */
   private takeIdle(key: string): Slot | undefined {
     let best: Slot | undefined;
     for (const s of this.slots) {
       if (s.state === 'idle' && s.fnKey === key && (best === undefined || s.lastUsed > best.lastUsed)) best = s;
     }
-    if (best) best.state = 'busy';
+    if (best) {
+      best.state = 'busy';
+      best.busySince = performance.now();
+    }
     return best;
   }
 
@@ -355,28 +466,48 @@ export class WarmPool {
     }
   }
 
-  private takeStem(spec: InstanceSpec): Slot | undefined {
-    const key = poolKeyOf(spec);
+  /**
+   * The oldest generic instance that can serve `fn`, marked initializing and
+   * counted at `fn`'s memory size. A larger size must fit in free memory (no
+   * eviction here: a cold start evicts if it must).
+   */
+  private takeStem(fn: FunctionVersion): Slot | undefined {
+    const key = this.poolKey(specOf(fn));
     let best: Slot | undefined;
     for (const s of this.slots) {
-      if (s.state === 'stem' && poolKeyOf(s.spec) === key && (best === undefined || s.lastUsed < best.lastUsed)) best = s;
+      if (s.state === 'stem' && this.poolKey(s.spec) === key && (best === undefined || s.lastUsed < best.lastUsed)) best = s;
     }
-    if (best) best.state = 'initializing';
+    if (best === undefined) return undefined;
+    if (!this.fitsResize(best, fn.memoryMb)) return undefined;
+    best.memoryMb = fn.memoryMb;
+    best.state = 'initializing';
     return best;
   }
 
+  private fitsResize(slot: Slot, memoryMb: number): boolean {
+    return memoryMb <= slot.memoryMb || this.opts.memoryMb - this.usedMb() >= memoryMb - slot.memoryMb;
+  }
+
+  /**
+   * Load `fn` into a generic or new instance (state 'initializing', counted
+   * at fn's size already): resize it when its limit differs, show it its
+   * package, /init.
+   */
   private async initSlot(slot: Slot, fn: FunctionVersion, code: Promise<InitPayload>): Promise<void> {
+    const t0 = performance.now();
     slot.state = 'initializing';
+    // Resizing (a `docker update`, tens of ms) overlaps fetching the code.
+    const resized = slot.instance!.spec.memoryMb !== fn.memoryMb ? this.resize(slot.instance!, fn.memoryMb) : undefined;
+    resized?.catch(() => undefined);
     let payload: InitPayload;
     try {
       payload = await code;
     } catch (err) {
-      // The instance is untouched: give it back to the pool.
+      // The instance is untouched but for its size: give it back to the pool.
+      const ok = await resized?.then(() => true, () => false);
       if (slot.state === 'initializing') {
-        slot.state = 'stem';
-        slot.purpose = 'stem';
-        if (this.closing) void this.destroySlot(slot);
-        this.changed();
+        if (ok === false) void this.destroySlot(slot);
+        else this.backToPool(slot);
       }
       throw err;
     }
@@ -385,6 +516,12 @@ export class WarmPool {
     // Replace the generic instance just taken (or grow after a cold start) while
     // this one initialises. Not earlier: a failed code load hands the instance back.
     this.refill();
+    try {
+      await resized;
+    } catch (err) {
+      void this.destroySlot(slot);
+      throw err;
+    }
     let packageDir: string | undefined;
     try {
       if (payload.fillPackage) packageDir = await slot.instance!.preparePackage(payload.fillPackage);
@@ -413,8 +550,294 @@ export class WarmPool {
       void this.destroySlot(slot);
       throw err;
     }
+    this.initMs.add(performance.now() - t0);
     slot.state = 'busy';
+    slot.busySince = performance.now();
     slot.lastUsed = Date.now();
+  }
+
+  /** Change a generic instance's memory limit (only reached on a resizable backend, or for a new instance's own size). */
+  private async resize(instance: Instance, memoryMb: number): Promise<void> {
+    if (instance.resize === undefined) {
+      throw new PlatformError('INSTANCE_RESIZE_FAILED', `instance ${instance.id} has ${instance.spec.memoryMb} MB and cannot be resized to ${memoryMb} MB`);
+    }
+    await instance.resize(memoryMb);
+  }
+
+  /** An instance whose code could not be fetched goes back to the pool, unused. */
+  private backToPool(slot: Slot): void {
+    // Counted at the function's size since it was taken; its limit is still its own.
+    if (slot.instance !== undefined) slot.memoryMb = slot.instance.spec.memoryMb;
+    slot.state = 'stem';
+    slot.purpose = 'stem';
+    slot.busySince = undefined;
+    if (this.closing) void this.destroySlot(slot);
+    this.changed();
+    this.dispatch();
+  }
+
+  // ---------------------------------------------------------------------------
+  // Queued calls and the creation budget
+
+  /** Queue a call; resolves once an instance is handed to it (see {@link dispatch}). */
+  private enqueue(fn: FunctionVersion, key: string, waitUntil: number | undefined): Promise<Handout> {
+    return new Promise<Handout>((resolve, reject) => {
+      const w: Waiter = { fn, key, poolKey: this.poolKey(specOf(fn)), overdue: false, resolve, reject };
+      // Waiting longer than a cold start takes is never the better choice: ask for one then.
+      w.timer = setTimeout(() => {
+        w.overdue = true;
+        this.dispatch();
+      }, Math.max(1, Math.ceil(this.coldStartMs())));
+      w.timer.unref();
+      if (waitUntil !== undefined) this.armGiveUp(w, waitUntil - Date.now());
+      this.waiters.push(w);
+      this.dispatch();
+    });
+  }
+
+  /**
+   * At the caller's `waitUntil`, a call still without room for an instance
+   * (every instance busy, none starting for its pool) is throttled, as a full
+   * executor always was. One with an instance starting for its pool waits on:
+   * a start is bounded by the backend's own ready timeout, and failing the
+   * call would throw that start away.
+   */
+  private armGiveUp(w: Waiter, delayMs: number): void {
+    w.giveUp = setTimeout(() => {
+      if (this.coming(w.poolKey) === 0 && this.pickVictims(w.fn.memoryMb, w.poolKey) === undefined) this.fail(w, this.full(w.fn.memoryMb));
+      // Looked at again soon: the instance starting may go to an older call.
+      else this.armGiveUp(w, GIVE_UP_RECHECK_MS);
+    }, Math.max(0, delayMs));
+    w.giveUp.unref();
+  }
+
+  private hand(w: Waiter, slot: Slot, startKind: StartKind): void {
+    this.unqueue(w);
+    if (startKind === 'warm') {
+      slot.state = 'busy';
+      slot.busySince = performance.now();
+    } else {
+      slot.memoryMb = w.fn.memoryMb;
+      slot.state = 'initializing';
+    }
+    w.resolve({ slot, startKind });
+  }
+
+  private fail(w: Waiter, err: unknown): void {
+    this.unqueue(w);
+    w.reject(err);
+  }
+
+  private unqueue(w: Waiter): void {
+    clearTimeout(w.timer);
+    clearTimeout(w.giveUp);
+    const i = this.waiters.indexOf(w);
+    if (i >= 0) this.waiters.splice(i, 1);
+  }
+
+  /**
+   * Match queued calls with what is there (synchronously): generic instances
+   * ready go to the oldest calls they fit; then, per pool, as many new
+   * instances start as the start policy wants beyond those already coming,
+   * within the creation budget and the memory budget. A call nothing can
+   * serve (no room, nothing of its version busy, nothing coming) fails with
+   * EXECUTOR_FULL. Pre-starts get what the budget has left.
+   */
+  private dispatch(): void {
+    if (this.closing) {
+      for (const w of [...this.waiters]) this.fail(w, draining());
+      return;
+    }
+    if (this.waiters.length > 0) {
+      if ([...this.slots].some((s) => s.state === 'stem')) {
+        for (const w of [...this.waiters]) {
+          const stem = this.takeStem(w.fn);
+          if (stem !== undefined) this.hand(w, stem, 'pool');
+        }
+      }
+      const busy = this.busyByVersion();
+      const wantedByPool = new Map<string, { wanted: number; first: Waiter }>();
+      for (const [key, queue] of this.queuesByVersion()) {
+        const first = queue[0]!;
+        const wanted = instancesWanted({
+          queued: queue.length,
+          busy: busy.get(key) ?? 0,
+          runMs: this.runMs.get(key)?.get(),
+          coldStartMs: this.coldStartMs(),
+          overdue: queue.filter((w) => w.overdue).length,
+        });
+        if (wanted === 0) continue;
+        const entry = wantedByPool.get(first.poolKey);
+        if (entry === undefined) wantedByPool.set(first.poolKey, { wanted, first });
+        else entry.wanted += wanted;
+      }
+      for (const [poolKey, { wanted, first }] of wantedByPool) {
+        let n = startsAllowed(wanted, this.coming(poolKey), this.creating, this.maxCreating);
+        for (; n > 0; n--) if (!this.startCreate(first.fn)) break;
+      }
+      this.failUnservable(busy);
+    }
+    this.refill();
+  }
+
+  /**
+   * Queued calls that can never be served here: larger than the whole budget,
+   * or no room while nothing at all is busy or starting that could free some.
+   * A call whose memory is held by other functions' busy instances waits: the
+   * next of them released makes room for it (see {@link release}), or its
+   * caller's `waitUntil` throttles it.
+   */
+  private failUnservable(busy: Map<string, number>): void {
+    for (const w of [...this.waiters]) {
+      if (w.fn.memoryMb > this.opts.memoryMb) {
+        this.fail(w, this.full(w.fn.memoryMb));
+        continue;
+      }
+      if ((busy.get(w.key) ?? 0) > 0 || this.coming(w.poolKey) > 0 || this.pickVictims(w.fn.memoryMb, w.poolKey) !== undefined) continue;
+      if (this.pendingDestroys().length > 0) {
+        this.retryAfterDestroys();
+        continue;
+      }
+      if ([...this.slots].some((s) => s.state === 'busy' || s.state === 'initializing' || s.state === 'starting')) continue;
+      this.fail(w, this.full(w.fn.memoryMb));
+    }
+  }
+
+  /** A queued call with nothing of its version busy, nothing coming for its pool, no room, and no room being made. */
+  private starved(w: Waiter): boolean {
+    return !w.reclaiming && (this.busyByVersion().get(w.key) ?? 0) === 0 && this.coming(w.poolKey) === 0 && this.pickVictims(w.fn.memoryMb, w.poolKey) === undefined;
+  }
+
+  private full(requestedMb: number): ThrottledError {
+    return new ThrottledError('EXECUTOR_FULL', `no room for a ${requestedMb} MB instance (budget ${this.opts.memoryMb} MB, all in use)`, 1, {
+      memoryMb: this.opts.memoryMb,
+      memoryUsedMb: this.usedMb(),
+      requestedMb,
+    });
+  }
+
+  /** Memory is being freed right now (expired or failed instances): look again once it is. */
+  private retryAfterDestroys(): void {
+    if (this.awaitingDestroys) return;
+    this.awaitingDestroys = true;
+    void Promise.all(this.pendingDestroys()).then(() => {
+      this.awaitingDestroys = false;
+      this.dispatch();
+    });
+  }
+
+  /** Queued calls by version, oldest call first, versions in the order of their oldest call. */
+  private queuesByVersion(): Map<string, Waiter[]> {
+    const out = new Map<string, Waiter[]>();
+    for (const w of this.waiters) {
+      const q = out.get(w.key);
+      if (q === undefined) out.set(w.key, [w]);
+      else q.push(w);
+    }
+    return out;
+  }
+
+  /** Per version, its instances that will free up after their run: busy, or loading it now. */
+  private busyByVersion(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const s of this.slots) {
+      if ((s.state === 'busy' || s.state === 'initializing') && s.fnKey !== undefined) out.set(s.fnKey, (out.get(s.fnKey) ?? 0) + 1);
+    }
+    return out;
+  }
+
+  /** Instances of a pool being created (pre-starts included): each goes to a queued call when ready. */
+  private coming(poolKey: string): number {
+    let n = 0;
+    for (const s of this.slots) if (s.state === 'starting' && !s.cancelled && this.poolKey(s.spec) === poolKey) n++;
+    return n;
+  }
+
+  private runAverage(key: string): MovingAverage {
+    let avg = this.runMs.get(key);
+    if (avg === undefined) {
+      avg = new MovingAverage();
+      this.runMs.set(key, avg);
+    }
+    return avg;
+  }
+
+  /** What starting and loading a new instance takes, as observed (the hint until then). */
+  private coldStartMs(): number {
+    const create = this.createMs.get();
+    if (create === undefined) return this.opts.coldStartHintMs ?? 300;
+    return create + (this.initMs.get() ?? 0);
+  }
+
+  /**
+   * Start one instance for queued calls of `fn`'s pool, at `fn`'s size,
+   * evicting idle instances if it must. False when nothing can be evicted.
+   * The instance goes to the oldest call of its pool still queued when it is
+   * ready (maybe not the one it was started for: that one may have got a
+   * released instance meanwhile), or into the pool.
+   */
+  private startCreate(fn: FunctionVersion): boolean {
+    const poolKey = this.poolKey(specOf(fn));
+    const victims = this.pickVictims(fn.memoryMb, poolKey);
+    if (victims === undefined) return false;
+    // The new slot takes over the victims' memory at once, so nobody else counts on it.
+    const spec = specOf(fn);
+    const slot = this.addSlot(spec, 'acquire');
+    const gone = victims.map((v) => {
+      v.counted = false;
+      return this.destroySlot(v);
+    });
+    this.creating++;
+    const t0 = performance.now();
+    slot.creating = (async () => {
+      try {
+        // Only start once the evicted instances are really gone: the budget is physical.
+        await Promise.all(gone);
+        if (this.closing) throw draining();
+        const instance = await this.opts.backend.createInstance(spec);
+        this.createMs.add(performance.now() - t0);
+        slot.instance = instance;
+        this.byInstance.set(instance, slot);
+        return instance;
+      } finally {
+        this.creating--;
+      }
+    })().then(
+      (instance) => {
+        if (slot.cancelled || this.closing) {
+          if (slot.destroyed === undefined) void this.destroySlot(slot);
+        } else {
+          this.readyForQueue(slot);
+        }
+        return instance;
+      },
+      (err: unknown) => {
+        this.slots.delete(slot);
+        const w = this.waiters.find((x) => x.poolKey === poolKey);
+        if (w !== undefined) this.fail(w, err);
+        else this.opts.logger?.warn({ err }, 'starting an instance for queued calls failed');
+        this.changed();
+        this.dispatch();
+        return undefined;
+      },
+    );
+    return true;
+  }
+
+  /** A new instance: to the oldest queued call it fits, else into the pool. */
+  private readyForQueue(slot: Slot): void {
+    const poolKey = this.poolKey(slot.spec);
+    const w = this.waiters.find((x) => x.poolKey === poolKey && this.fitsResize(slot, x.fn.memoryMb));
+    if (w !== undefined) {
+      // The call waited for this instance to be created, pre-start or not: a cold start.
+      this.hand(w, slot, 'cold');
+    } else {
+      slot.state = 'stem';
+      slot.purpose = 'stem';
+      slot.lastUsed = Date.now();
+    }
+    this.changed();
+    this.dispatch();
   }
 
   // ---------------------------------------------------------------------------
@@ -431,17 +854,15 @@ export class WarmPool {
    * ones of other pools first, then loaded idle ones least recently used, then
    * generic ones still starting. Undefined when even all of them are not enough.
    */
-  private pickVictims(spec: InstanceSpec): Slot[] | undefined {
-    const { memoryMb } = spec;
+  private pickVictims(memoryMb: number, poolKey: string): Slot[] | undefined {
     let free = this.opts.memoryMb - this.usedMb();
     if (free >= memoryMb) return [];
-    const key = poolKeyOf(spec);
     const byAge = (a: Slot, b: Slot): number => a.lastUsed - b.lastUsed;
     const counted = [...this.slots].filter((s) => s.counted);
     const order = [
-      ...counted.filter((s) => s.state === 'stem' && poolKeyOf(s.spec) !== key).sort(byAge),
+      ...counted.filter((s) => s.state === 'stem' && this.poolKey(s.spec) !== poolKey).sort(byAge),
       ...counted.filter((s) => s.state === 'idle').sort(byAge),
-      ...counted.filter((s) => s.state === 'stem' && poolKeyOf(s.spec) === key).sort(byAge),
+      ...counted.filter((s) => s.state === 'stem' && this.poolKey(s.spec) === poolKey).sort(byAge),
       ...counted.filter((s) => s.state === 'starting' && s.purpose === 'stem').sort(byAge),
     ];
     const victims: Slot[] = [];
@@ -451,45 +872,6 @@ export class WarmPool {
       free += s.memoryMb;
     }
     return free >= memoryMb ? victims : undefined;
-  }
-
-  /** Reserve memory (evicting if needed), create an instance, return its slot in state 'initializing'. */
-  private async createForAcquire(spec: InstanceSpec): Promise<Slot> {
-    const { memoryMb } = spec;
-    let victims = this.pickVictims(spec);
-    if (victims === undefined && this.pendingDestroys().length > 0) {
-      // Memory is being freed right now (expired or failed instances); wait for it once.
-      await Promise.all(this.pendingDestroys());
-      victims = this.pickVictims(spec);
-    }
-    if (this.closing) throw new PlatformError('EXECUTOR_DRAINING', 'executor is draining', { retryable: true });
-    if (victims === undefined) {
-      throw new ThrottledError('EXECUTOR_FULL', `no room for a ${memoryMb} MB instance (budget ${this.opts.memoryMb} MB, all in use)`, 1, {
-        memoryMb: this.opts.memoryMb,
-        memoryUsedMb: this.usedMb(),
-        requestedMb: memoryMb,
-      });
-    }
-    // The new slot takes over the victims' memory at once, so nobody else counts on it.
-    const slot = this.addSlot(spec, 'acquire');
-    const gone = victims.map((v) => {
-      v.counted = false;
-      return this.destroySlot(v);
-    });
-    try {
-      // Only start once the evicted instances are really gone: the budget is physical.
-      await Promise.all(gone);
-      if (this.closing) throw new PlatformError('EXECUTOR_DRAINING', 'executor is draining', { retryable: true });
-      const instance = await this.opts.backend.createInstance(spec);
-      slot.instance = instance;
-      this.byInstance.set(instance, slot);
-      if (this.closing) throw new PlatformError('EXECUTOR_DRAINING', 'executor is draining', { retryable: true });
-    } catch (err) {
-      void this.destroySlot(slot);
-      throw err;
-    }
-    slot.state = 'initializing';
-    return slot;
   }
 
   private pendingDestroys(): Promise<void>[] {
@@ -520,21 +902,28 @@ export class WarmPool {
       } finally {
         this.slots.delete(slot);
         if (slot.instance) this.byInstance.delete(slot.instance);
+        // The room made is there now: whoever still lacks it may have another made.
+        for (const w of this.waiters) w.reclaiming = false;
+        // A version with no instance left forgets its run time (versions come and go; the map must not grow).
+        if (slot.fnKey !== undefined && ![...this.slots].some((x) => x.fnKey === slot.fnKey)) this.runMs.delete(slot.fnKey);
         this.changed();
-        this.refill();
+        this.dispatch();
       }
     })();
+    // Calls queued on this instance may now want a new one.
+    if (this.waiters.length > 0) queueMicrotask(() => this.dispatch());
     return slot.destroyed;
   }
 
   // ---------------------------------------------------------------------------
   // Generic pool
 
-  private recordColdStart(spec: InstanceSpec): void {
-    const key = poolKeyOf(spec);
+  private recordColdStart(fn: FunctionVersion): void {
+    const key = this.poolKey(specOf(fn));
     let p = this.pools.get(key);
     if (p === undefined) {
-      p = { memoryMb: spec.memoryMb, allowEgress: spec.allowEgress, spec, base: 0, target: 0, lastColdAt: 0, retryAt: 0 };
+      const memoryMb = this.resizable ? this.stemMb : fn.memoryMb;
+      p = { memoryMb, allowEgress: fn.allowEgress, spec: { ...specOf(fn), memoryMb }, base: 0, target: 0, lastColdAt: 0, retryAt: 0 };
       this.pools.set(key, p);
     }
     // A cold start means the pool was too small for the recent rate of new functions.
@@ -542,20 +931,26 @@ export class WarmPool {
     p.lastColdAt = Date.now();
   }
 
-  /** Start generic instances up to each pool's target, within free memory only (never evicting). */
+  /**
+   * Start generic instances up to each pool's target, within free memory only
+   * (never evicting) and within what the creation budget leaves once queued
+   * calls had their turn: the pool refills at a bounded rate in the background.
+   */
   private refill(): void {
     if (this.closing) return;
     const now = Date.now();
     const have = new Map<string, number>();
     for (const s of this.slots) {
       if (s.state === 'stem' || (s.state === 'starting' && s.purpose === 'stem')) {
-        const k = poolKeyOf(s.spec);
+        const k = this.poolKey(s.spec);
         have.set(k, (have.get(k) ?? 0) + 1);
       }
     }
     for (const [key, p] of this.pools) {
       let n = have.get(key) ?? 0;
-      while (n < p.target && now >= p.retryAt && this.opts.memoryMb - this.usedMb() >= p.memoryMb) {
+      // Queued calls of this pool take every instance that comes; pre-start only once they are served.
+      if (this.waiters.some((w) => w.poolKey === key)) continue;
+      while (n < p.target && now >= p.retryAt && this.creating < this.maxCreating && this.opts.memoryMb - this.usedMb() >= p.memoryMb) {
         this.startStem(p);
         n++;
       }
@@ -564,25 +959,29 @@ export class WarmPool {
 
   private startStem(p: PoolTarget): void {
     const slot = this.addSlot(p.spec, 'stem');
+    this.creating++;
+    const t0 = performance.now();
     slot.creating = this.opts.backend.createInstance(p.spec).then(
       (instance) => {
+        this.creating--;
+        this.createMs.add(performance.now() - t0);
         slot.instance = instance;
         this.byInstance.set(instance, slot);
         if (slot.cancelled || this.closing) {
           if (slot.destroyed === undefined) void this.destroySlot(slot);
           return instance;
         }
-        slot.state = 'stem';
-        slot.lastUsed = Date.now();
         this.refillFailures = 0;
-        this.changed();
+        this.readyForQueue(slot);
         return instance;
       },
       (err: unknown) => {
+        this.creating--;
         this.opts.logger?.warn({ err, memoryMb: p.memoryMb }, 'pre-starting a pool instance failed');
         this.holdRefill(p);
         this.slots.delete(slot);
         this.changed();
+        this.dispatch();
         return undefined;
       },
     );
@@ -629,24 +1028,24 @@ export class WarmPool {
     const quietMs = this.opts.poolQuietMs ?? 60_000;
     for (const [key, p] of this.pools) {
       if (p.target > p.base && now - p.lastColdAt >= quietMs) p.target = p.base;
-      // Also catches cold-started instances handed back to the pool when their code failed to load.
+      // Also catches instances a burst started that no queued call needed any more.
       this.trimPool(key, p.target);
       if (p.base === 0 && p.target === 0 && this.countStems(key) === 0) this.pools.delete(key);
     }
+    // Instances a burst started for a pool with no target (e.g. of another size, before one was recorded).
+    for (const s of [...this.slots]) if (s.state === 'stem' && !this.pools.has(this.poolKey(s.spec))) void this.destroySlot(s);
     this.refill();
   }
 
   private countStems(key: string): number {
     let n = 0;
-    for (const s of this.slots) if ((s.state === 'stem' || (s.state === 'starting' && s.purpose === 'stem')) && poolKeyOf(s.spec) === key) n++;
+    for (const s of this.slots) if ((s.state === 'stem' || (s.state === 'starting' && s.purpose === 'stem')) && this.poolKey(s.spec) === key) n++;
     return n;
   }
 
   /** Destroy generic instances beyond `target`, oldest first. */
   private trimPool(key: string, target: number): void {
-    const stems = [...this.slots]
-      .filter((s) => s.state === 'stem' && poolKeyOf(s.spec) === key)
-      .sort((a, b) => a.lastUsed - b.lastUsed);
+    const stems = [...this.slots].filter((s) => s.state === 'stem' && this.poolKey(s.spec) === key).sort((a, b) => a.lastUsed - b.lastUsed);
     const surplus = this.countStems(key) - target;
     for (const s of stems.slice(0, Math.max(0, surplus))) void this.destroySlot(s);
   }
@@ -660,4 +1059,8 @@ export class WarmPool {
   private nextChange(): Promise<void> {
     return new Promise((resolve) => this.changeWaiters.add(resolve));
   }
+}
+
+function draining(): PlatformError {
+  return new PlatformError('EXECUTOR_DRAINING', 'executor is draining', { retryable: true });
 }

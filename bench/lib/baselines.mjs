@@ -77,7 +77,7 @@ export function runBody(eventJson) {
  * `count` warm runtime containers loaded with `code`. Returns
  * { targets: [{socketPath}], pids: () => number[], stop }.
  */
-export async function startFloorContainers({ image, code, count, name }) {
+export async function startFloorContainers({ image, code, count, name, readyTimeoutMs = 15_000 }) {
   const dir = mkdtempSync(path.join(tmpdir(), 'bbf-'));
   chmodSync(dir, 0o755);
   const containers = [];
@@ -118,7 +118,7 @@ export async function startFloorContainers({ image, code, count, name }) {
         containers.push(c);
         await c.start();
         const socketPath = path.join(sub, 'rt.sock');
-        await waitHealthy({ socketPath });
+        await waitHealthy({ socketPath }, readyTimeoutMs);
         const r = await request({ socketPath, method: 'POST', path: '/init', body: initBody(name, code) });
         if (r.status !== 200) throw new Error(`floor /init: ${r.status} ${r.text}`);
         targets.push({ socketPath, pidContainer: c });
@@ -137,7 +137,7 @@ export async function startFloorContainers({ image, code, count, name }) {
 }
 
 /** `count` runtime child processes on TCP, loaded with `code` (the process backend's floor). */
-export async function startFloorProcesses({ code, count, name, root = REPO }) {
+export async function startFloorProcesses({ code, count, name, root = REPO, readyTimeoutMs = 15_000 }) {
   const runtime = path.join(root, 'dist/runtime/server.mjs');
   const children = [];
   const targets = [];
@@ -153,7 +153,7 @@ export async function startFloorProcesses({ code, count, name, root = REPO }) {
           stdio: 'ignore',
         });
         children.push(child);
-        await waitHealthy({ port });
+        await waitHealthy({ port }, readyTimeoutMs);
         const r = await request({ port, method: 'POST', path: '/init', body: initBody(name, code) });
         if (r.status !== 200) throw new Error(`floor /init: ${r.status} ${r.text}`);
         targets.push({ host: '127.0.0.1', port });

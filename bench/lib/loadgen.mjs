@@ -18,6 +18,10 @@
  * `{ id, result }` or `{ id, error }`. Jobs:
  *  - `{ kind: 'latency', target, count, warmup }`: sequential requests (concurrency 1).
  *  - `{ kind: 'throughput', target, concurrency, durationMs, warmupMs }`.
+ *  - `{ kind: 'burst', target, count }`: `count` requests sent at once, each
+ *    on its own connection (opened before the burst, so connecting is not
+ *    timed); answers the latencies, the time until every call was answered,
+ *    and the epoch ms the burst was fired at.
  * A target is `{ host, port, socketPath?, method, path, headers, body }`.
  * A throughput job may give `targets` (a list of instances) instead: each
  * request then takes a free target and holds it until answered, a zero-cost
@@ -202,9 +206,36 @@ async function throughput({ target, targets, concurrency, durationMs, warmupMs =
   };
 }
 
+/**
+ * `count` simultaneous calls. Each has a keep-alive connection of its own,
+ * opened beforehand by a `GET /healthz` on the same agent, so the burst's
+ * figures hold the platform's time only.
+ */
+async function burst({ target, count }) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: count });
+  const warm = { ...target, method: 'GET', path: '/healthz', headers: {} };
+  await Promise.all(Array.from({ length: count }, () => once(warm, agent, Buffer.alloc(0))));
+  const body = Buffer.from(target.body ?? '');
+  const errors = {};
+  const cpu0 = process.cpuUsage();
+  const firedAt = Date.now();
+  const t0 = performance.now();
+  const results = await Promise.all(Array.from({ length: count }, () => once(target, agent, body)));
+  const allAnsweredMs = performance.now() - t0;
+  agent.destroy();
+  const lat = [];
+  for (const r of results) {
+    if (r.status === 200) lat.push(r.ms);
+    else errors[errorKey(r)] = (errors[errorKey(r)] ?? 0) + 1;
+  }
+  return { count, ok: lat.length, ...summarise(lat), errors, allAnsweredMs: Math.round(allAnsweredMs * 100) / 100, firedAt, loadgenCpuMs: cpuMs(cpu0) };
+}
+
+const JOBS = { latency, throughput, burst };
+
 process.on('message', async ({ id, job }) => {
   try {
-    const result = job.kind === 'latency' ? await latency(job) : await throughput(job);
+    const result = await JOBS[job.kind](job);
     process.send({ id, result });
   } catch (err) {
     process.send({ id, error: String(err?.stack ?? err) });

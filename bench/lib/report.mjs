@@ -69,21 +69,22 @@ export function renderMarkdown(r) {
 
   L.push('## Cold start (first invoke after deploy)');
   L.push('');
-  L.push('| system | pool hit: client p50 / p90 | pool hit: startMs p50 | empty pool: client p50 / p90 | empty pool: startMs p50 | startKinds seen | vs serverless-offline first call (pool hit) |');
-  L.push('|---|---|---:|---|---:|---|---|');
+  L.push('| system | pool hit: client p50 / p90 | pool hit: startMs p50 | 512 MB function: client p50 (start kinds) | empty pool: client p50 / p90 | empty pool: startMs p50 | startKinds seen | vs serverless-offline first call (pool hit) |');
+  L.push('|---|---|---:|---|---|---:|---|---|');
   const slsCold = sls?.coldStart?.first?.client;
   for (const [name, s] of Object.entries(sys)) {
     if (s.kind !== 'brisk') continue;
     const p = s.coldStart.pool;
     const e = s.coldStart.empty;
+    const o = s.coldStart.otherSize;
     const kinds = [p?.startKinds, e?.startKinds].map((k) => (k ? Object.entries(k).map(([a, b]) => `${a}×${b}`).join(' ') : '–')).join(' | empty: ');
     L.push(
-      `| ${name} | ${f(p?.client.p50)} / ${f(p?.client.p90)} | ${f(p?.startMs.p50)} | ${f(e?.client.p50)} / ${f(e?.client.p90)} | ${f(e?.startMs.p50)} | pool: ${kinds} | ${slsCold ? faster(slsCold.p50, p?.client.p50) : '–'} |`,
+      `| ${name} | ${f(p?.client.p50)} / ${f(p?.client.p90)} | ${f(p?.startMs.p50)} | ${o ? `${f(o.client.p50)} (${Object.entries(o.startKinds).map(([a, b]) => `${a}×${b}`).join(' ')})` : '–'} | ${f(e?.client.p50)} / ${f(e?.client.p90)} | ${f(e?.startMs.p50)} | pool: ${kinds} | ${slsCold ? faster(slsCold.p50, p?.client.p50) : '–'} |`,
     );
   }
-  if (slsCold) L.push(`| serverless-offline (first call of a function: worker thread + handler load) | ${f(slsCold.p50)} / ${f(slsCold.p90)} | – | – | – | – | |`);
+  if (slsCold) L.push(`| serverless-offline (first call of a function: worker thread + handler load) | ${f(slsCold.p50)} / ${f(slsCold.p90)} | – | – | – | – | – | |`);
   const dr = sys['docker-run'];
-  if (dr?.warm?.trivial) L.push(`| docker-run (every call is a cold start) | ${f(dr.warm.trivial.latency.p50)} / ${f(dr.warm.trivial.latency.p90)} | – | – | – | – | |`);
+  if (dr?.warm?.trivial) L.push(`| docker-run (every call is a cold start) | ${f(dr.warm.trivial.latency.p50)} / ${f(dr.warm.trivial.latency.p90)} | – | – | – | – | – | |`);
   L.push('');
   const py = Object.entries(sys).filter(([, s]) => s.coldStart?.pythonPool);
   if (py.length) {
@@ -133,17 +134,55 @@ export function renderMarkdown(r) {
   L.push('instances = all runtime processes of the system summed (warm + pool). CPU per invocation counts each process\'s user+system time during the c64 run divided by the invocations completed.');
   L.push('');
 
-  if (r.targets.length) {
-    L.push('## Targets');
+  const bursts = Object.entries(sys).filter(([, s]) => s.burst);
+  if (bursts.length) {
+    L.push('## Bursts (N simultaneous calls onto a function with one warm instance)');
     L.push('');
-    L.push('| target | goal | measured | result |');
-    L.push('|---|---|---:|---|');
-    for (const t of r.targets) {
-      const unit = /vs serverless/.test(t.name) ? '×' : /throughput/.test(t.name) ? ' /s' : ' ms';
-      L.push(`| ${t.name} | ${t.goal ?? t.target} | ${t.measured === null || t.measured === undefined ? '–' : `${f(t.measured)}${unit}`} | ${t.pass === null ? 'not measured' : t.pass ? 'met' : '**missed**'} |`);
+    L.push('| system | N | all answered | p50 | p99 | instances loaded (start kinds) | new instances right after | instances ready /s |');
+    L.push('|---|---:|---:|---:|---:|---|---:|---:|');
+    for (const [name, s] of bursts) {
+      for (const [n, b] of Object.entries(s.burst)) {
+        if (s.kind === 'floor') {
+          L.push(`| ${name}: ${n} started in parallel | ${n} | ${f(b.allReadyMs, 0)} | – | – | ${n} | ${n} | ${f(b.instancesReadyPerS, 1)} |`);
+          continue;
+        }
+        const kinds = b.startKinds ? Object.entries(b.startKinds).map(([k, v]) => `${k}×${v}`).join(' ') : '–';
+        L.push(`| ${name} | ${n} | ${f(b.allAnsweredMs, 0)}${errs(b.errors)} | ${f(b.p50, 1)} | ${f(b.p99, 1)} | ${b.instancesLoaded ?? '–'} (${kinds}) | ${b.instancesStarted ?? '–'} | ${f(b.instancesReadyPerS, 1)} |`);
+      }
     }
     L.push('');
-    L.push('Ratios against serverless-offline: theirs ÷ ours for times, ours ÷ theirs for inv/s; above 1 means Brisk is better.');
+    L.push('all answered = from firing the N calls to the last answer; instances loaded = burst calls whose start kind was `pool` or `cold`; new instances = runtime processes that were not there before the burst (pool refills included); ready /s = instances loaded ÷ time from firing to the last one ready (its record\'s startedAt + startMs). floor rows: N hardened containers (`docker create` + `start`) or N runtime processes started in parallel until each answered `/healthz` and loaded the handler.');
+    L.push('');
+  }
+
+  if (r.cpuBudget?.length) {
+    L.push('## CPU budget per process (c64, trivial, µs per invocation)');
+    L.push('');
+    for (const b of r.cpuBudget) {
+      L.push(`${b.system}: budget ${int(b.budgetUs)} µs (${b.basis}), measured ${int(b.measuredUs)} µs: ${b.pass ? 'met' : `**${b.verdict}**`}.`);
+      L.push('');
+      L.push('| process | share | budget µs | measured µs | verdict |');
+      L.push('|---|---:|---:|---:|---|');
+      for (const row of b.rows) L.push(`| ${row.process} | ${f(row.share * 100, 0)}% | ${int(row.budgetUs)} | ${int(row.measuredUs)} | ${row.pass === false ? `**${row.verdict}**` : row.verdict} |`);
+      L.push('');
+    }
+    L.push('Shares and the budget are defined in bench/README.md ("Targets and verdicts").');
+    L.push('');
+  }
+
+  if (r.targets.length) {
+    L.push('## Targets (issue 14, this run)');
+    L.push('');
+    L.push('| target | goal | measured | limit | verdict |');
+    L.push('|---|---|---:|---:|---|');
+    const show = (x, unit) => (x === null || x === undefined ? '–' : unit === '×' || unit === '%' ? `${f(x)}${unit}` : `${f(x)} ${unit}`);
+    for (const t of r.targets) {
+      L.push(`| ${t.name} | ${t.goal} | ${show(t.measured, t.unit)} | ${show(t.limit, t.unit)} | ${t.pass === false ? `**${t.verdict}**` : t.verdict} |`);
+    }
+    const met = r.targets.filter((t) => t.pass === true).length;
+    const missed = r.targets.filter((t) => t.pass === false).length;
+    L.push('');
+    L.push(`${met} met, ${missed} missed, ${r.targets.length - met - missed} not measured in this run.`);
     L.push('');
   }
   if (r.profiles?.length) {

@@ -58,10 +58,28 @@ describe.skipIf(!available)('Docker executor backend, standalone', () => {
     expect(r1.startMs).toBeLessThan(1000);
   });
 
-  it('starts a container from scratch when no pre-started one fits (cold)', async () => {
-    // The pool keeps 256 MB containers; a 128 MB function needs a new one.
+  it('gives a function of another memory size a pre-started container too, resized to its size (pool hit)', async () => {
+    // The pool pre-starts 256 MB containers; a 128 MB function takes one and it is resized.
+    // A heartbeat sent after now: the previous test took the pool's container, and its refill may still be starting.
+    const since = Date.now();
+    await waitFor(async () => {
+      const ex = (await a.req('GET', '/v1/executors')).json.executors as { pool: Record<string, number>; lastHeartbeatAt: number }[];
+      return (ex[0]?.lastHeartbeatAt ?? 0) > since && (ex[0]?.pool['256'] ?? 0) >= 1;
+    }, 30_000, 100);
     expect((await a.req('PUT', '/v1/functions/small', { code: whoami, memoryMb: 128 })).status).toBe(201);
     const r = await a.req('POST', '/v1/functions/small/invoke', {});
+    const act = await waitForActivation(a, r.headers.get('x-brisk-activation-id') as string);
+    expect(act).toMatchObject({ status: 'success', startKind: 'pool', coldStart: true });
+    const info = (await containersOf(executorId)).find((c) => c.Id.startsWith(r.json.container as string));
+    const hc = (await docker.getContainer(info!.Id).inspect()).HostConfig;
+    expect(hc.Memory).toBe(128 * 1024 * 1024);
+    expect(hc.MemorySwap).toBe(128 * 1024 * 1024);
+  });
+
+  it('starts a container from scratch when no pre-started one fits (cold)', async () => {
+    // The pool keeps sealed containers; a function allowed egress needs one on the bridge network.
+    expect((await a.req('PUT', '/v1/functions/open', { code: whoami, allowEgress: true })).status).toBe(201);
+    const r = await a.req('POST', '/v1/functions/open/invoke', {});
     const act = await waitForActivation(a, r.headers.get('x-brisk-activation-id') as string);
     expect(act).toMatchObject({ status: 'success', startKind: 'cold', coldStart: true });
     expect(act.startMs).toBeGreaterThan(0);

@@ -5,7 +5,7 @@
  * unless a test sets its own {@link FakeBackend.answer}. The real backends
  * are tested against the same interface in test/contracts/backend-contract.ts.
  */
-import { BuildError } from '../../core/errors.js';
+import { BuildError, PlatformError } from '../../core/errors.js';
 import type { ExecutorBackend, Instance, InstanceSpec, PlatformFaultReport, RunAnswer } from '../../executor/types.js';
 import type { InitRequest, RunRequest } from '../../runtime/protocol.js';
 
@@ -23,12 +23,17 @@ export interface FakeBackendOptions {
   executorId?: string;
   /** Where runs are recorded; pass one array to several backends to see every run in order. */
   runs?: RunRecord[];
+  /** Instances get resize(), as Docker's do: one generic pool serves every memory size. */
+  resizable?: boolean;
 }
 
 const ok = (result: unknown): RunAnswer => ({ ok: true, resultJson: JSON.stringify(result), result, logs: [], logsTruncated: false, durationMs: 1 });
 
 export class FakeInstance implements Instance {
   readonly inits: InitRequest[] = [];
+  /** Every size it was resized to, in order. */
+  readonly resizes: number[] = [];
+  resize?: (memoryMb: number) => Promise<void>;
   readonly packageDirs: string[] = [];
   destroyed = false;
   /** Whether it was still frozen when destroyed (the pool must thaw it first). */
@@ -41,7 +46,7 @@ export class FakeInstance implements Instance {
 
   constructor(
     readonly id: string,
-    readonly spec: InstanceSpec,
+    public spec: InstanceSpec,
     private readonly backend: FakeBackend,
   ) {}
 
@@ -95,6 +100,7 @@ export class FakeInstance implements Instance {
 
 export class FakeBackend implements ExecutorBackend {
   readonly name = 'process' as const;
+  readonly resizable: boolean;
   readonly executorId: string;
   readonly runs: RunRecord[];
   readonly created: FakeInstance[] = [];
@@ -102,10 +108,15 @@ export class FakeBackend implements ExecutorBackend {
   readonly inits: InitRequest[] = [];
   /** createInstance calls, including failed ones. */
   createAttempts = 0;
+  /** createInstance calls in flight now, and the most there ever were at once. */
+  creatingNow = 0;
+  maxCreatingNow = 0;
   liveMb = 0;
   maxLiveMb = 0;
   failInit = false;
   failCreate = false;
+  /** resize() of a resizable backend's instances rejects, as Docker's does when `docker update` fails. */
+  failResize = false;
   /** Instances get pause()/resume(). */
   pausable = false;
   /** When set, createInstance waits for it. */
@@ -123,14 +134,20 @@ export class FakeBackend implements ExecutorBackend {
   constructor(opts: FakeBackendOptions = {}) {
     this.executorId = opts.executorId ?? 'fake';
     this.runs = opts.runs ?? [];
+    this.resizable = opts.resizable ?? false;
   }
 
   async start(): Promise<void> {}
 
   async createInstance(spec: InstanceSpec): Promise<Instance> {
     this.createAttempts++;
-    if (this.createGate !== undefined) await this.createGate;
-    else await Promise.resolve();
+    this.maxCreatingNow = Math.max(this.maxCreatingNow, ++this.creatingNow);
+    try {
+      if (this.createGate !== undefined) await this.createGate;
+      else await Promise.resolve();
+    } finally {
+      this.creatingNow--;
+    }
     if (this.failCreate) throw new Error('cannot start');
     const inst = new FakeInstance(`${this.executorId}-${++this.n}`, spec, this);
     if (this.pausable) {
@@ -141,6 +158,15 @@ export class FakeBackend implements ExecutorBackend {
       inst.resume = async () => {
         inst.paused = false;
         inst.resumes++;
+      };
+    }
+    if (this.resizable) {
+      inst.resize = async (memoryMb) => {
+        if (this.failResize) throw new PlatformError('INSTANCE_RESIZE_FAILED', `cannot resize ${inst.id}`);
+        this.liveMb += memoryMb - inst.spec.memoryMb;
+        this.maxLiveMb = Math.max(this.maxLiveMb, this.liveMb);
+        inst.spec = { ...inst.spec, memoryMb };
+        inst.resizes.push(memoryMb);
       };
     }
     this.created.push(inst);

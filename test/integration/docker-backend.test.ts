@@ -11,6 +11,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { CONTAINER_PACKAGE_DIR, DockerBackend, type DockerInstance } from '../../executor/docker-backend.js';
 import { readActivationLogs } from '../../executor/docker-logs.js';
 import { InstanceFailure, type Instance } from '../../executor/types.js';
+import { WarmPool } from '../../executor/warm-pool.js';
+import type { FunctionVersion } from '../../core/types.js';
+import { waitFor } from '../helpers/wait.js';
 import type { InitRequest, RunResponse } from '../../runtime/protocol.js';
 import { containersOf, cleanupDocker, REPO_ROOT, requireDocker } from '../helpers/docker.js';
 import { dockerTest } from '../helpers/fixtures.js';
@@ -373,4 +376,67 @@ describe('DockerBackend (real engine)', () => {
     }
   });
 
+});
+
+describe('WarmPool over Docker: one generic pool for every memory size', () => {
+  const fn = (name: string, memoryMb: number, code: string): FunctionVersion & { code: string } => ({
+    namespace: 'it', name, version: 1, handler: 'index.handler', memoryMb, timeoutMs: 20_000, env: {},
+    maxConcurrency: 0, retries: 0, allowEgress: false, codeHash: name, codeSize: 1, exportName: 'handler', createdAt: '2026-12-01T00:00:00.000Z', code,
+  });
+
+  async function withPool(body: (pool: WarmPool) => Promise<void>): Promise<void> {
+    const own = new DockerBackend({ image, executorId: newExecutorId('resize'), docker });
+    await own.start();
+    const pool = new WarmPool({
+      backend: own,
+      prepareInit: async (f) => ({ code: (f as FunctionVersion & { code: string }).code }),
+      memoryMb: 2048,
+      idleTtlMs: 60_000,
+      poolSize: 1,
+      poolMax: 0,
+      poolMemorySizes: [256],
+    });
+    try {
+      pool.start();
+      await waitFor(() => pool.stats().pool['256'] === 1, 20_000, 10);
+      await body(pool);
+    } finally {
+      await pool.close(0);
+      await own.close();
+    }
+    expect(await containersOf(docker, own.executorId)).toEqual([]);
+  }
+
+  it('a function with a non-default memoryMb gets a pre-started container (startKind pool), its limits set to its size', async () => {
+    await withPool(async (pool) => {
+      const a = await pool.acquire(fn('small', 128, 'export const handler = async () => 42;'));
+      expect(a.startKind).toBe('pool');
+      const info = await (a.instance as DockerInstance).container.inspect();
+      expect(info.HostConfig.Memory).toBe(128 * 1024 * 1024);
+      expect(info.HostConfig.MemorySwap).toBe(128 * 1024 * 1024);
+      expect(a.instance.spec.memoryMb).toBe(128);
+      expect(okResult(await a.instance.run(runRequest({}), 5000))).toBe(42);
+      pool.release(a.instance, { healthy: true });
+    });
+  });
+
+  it('OOM is reported for the resized size: 160 MB of buffers kill a 96 MB function in a container pre-started at 256 MB', async () => {
+    // Buffers live outside the V8 heap: only the container's cgroup limit stops them.
+    const hog = `export const handler = async () => { const keep = []; for (let i = 0; i < 16; i++) keep.push(Buffer.alloc(10 * 1024 * 1024, 1)); return keep.length; };`;
+    await withPool(async (pool) => {
+      const a = await pool.acquire(fn('hog', 96, hog));
+      expect(a.startKind).toBe('pool');
+      const err = await a.instance.run(runRequest({}), 20_000).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InstanceFailure);
+      expect((err as InstanceFailure).fault).toEqual({ kind: 'oom' });
+      pool.release(a.instance, { healthy: false });
+      // The same handler fits in a function given more memory than it needs, also from the pool.
+      await waitFor(() => pool.stats().pool['256'] === 1, 20_000, 10);
+      const b = await pool.acquire(fn('roomy', 512, hog));
+      expect(b.startKind).toBe('pool');
+      expect((await (b.instance as DockerInstance).container.inspect()).HostConfig.Memory).toBe(512 * 1024 * 1024);
+      expect(okResult(await b.instance.run(runRequest({}), 20_000))).toBe(16);
+      pool.release(b.instance, { healthy: true });
+    });
+  });
 });

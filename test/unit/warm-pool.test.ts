@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ThrottledError } from '../../core/errors.js';
 import type { FunctionVersion } from '../../core/types.js';
-import { FunctionLoadError, WarmPool, type WarmPoolOptions } from '../../executor/warm-pool.js';
+import { FunctionLoadError, poolKeyOf, WarmPool, type WarmPoolOptions } from '../../executor/warm-pool.js';
 import { FakeBackend, type FakeInstance } from '../fakes/backend.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -141,12 +141,12 @@ describe('WarmPool', () => {
     expect(backend.maxLiveMb).toBeLessThanOrEqual(768);
   });
 
-  it('throws EXECUTOR_FULL when nothing can be evicted', async () => {
+  it('throws EXECUTOR_FULL when nothing can be evicted by the time the caller stops waiting', async () => {
     const backend = new FakeBackend();
     const pool = makePool(backend, { memoryMb: 512 });
     await pool.acquire(fnv('a'));
     await pool.acquire(fnv('b'));
-    const err = await pool.acquire(fnv('c')).catch((e: unknown) => e);
+    const err = await pool.acquire(fnv('c'), { waitUntil: Date.now() + 20 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ThrottledError);
     expect((err as ThrottledError).code).toBe('EXECUTOR_FULL');
     expect((err as ThrottledError).status).toBe(429);
@@ -357,6 +357,212 @@ describe('WarmPool', () => {
     expect(gaps[2]).toBeGreaterThanOrEqual(79);
     backend.failCreate = false;
     await until(() => pool.stats().pool['256'] === 1);
+  });
+
+  it('serves a burst onto one warm instance from that instance, in order, while creations stay within the budget', async () => {
+    const backend = new FakeBackend();
+    // No pool: the burst finds nothing pre-started.
+    const pool = makePool(backend, { maxCreating: 2, poolSize: 0, poolMax: 0 });
+    const first = await pool.acquire(fnv('f'));
+    pool.release(first.instance, { healthy: true });
+    // New instances never finish starting in this test: every call is served by the warm one.
+    let open!: () => void;
+    backend.createGate = new Promise<void>((r) => (open = r));
+    const order: number[] = [];
+    const calls = Array.from({ length: 8 }, (_, i) =>
+      pool.acquire(fnv('f')).then((a) => {
+        order.push(i);
+        expect(a.startKind).toBe('warm');
+        expect(a.instance).toBe(first.instance);
+        // Run done: hand it back, to the next queued call.
+        queueMicrotask(() => pool.release(a.instance, { healthy: true }));
+        return a;
+      }),
+    );
+    await Promise.all(calls).finally(() => open());
+    expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(backend.maxCreatingNow).toBeLessThanOrEqual(2);
+    expect(pool.queueStats().queued).toBe(0);
+    backend.createGate = undefined;
+    // What the burst started (at most the budget) is not kept beyond the pool's target (0 here).
+    await until(() => pool.queueStats().creating === 0);
+    await until(() => backend.live().filter((i) => i.fn === '').length === 0);
+    expect(backend.live()).toEqual([first.instance]);
+  });
+
+  it('under a sustained load every call is served, and instances grow to the memory budget a few at a time', async () => {
+    const backend = new FakeBackend();
+    // Creation takes 20 ms, a run ~1 ms: queueing wins per call, yet a load this size needs more instances.
+    const created = () => new Promise<void>((r) => setTimeout(r, 20));
+    backend.createGate = undefined;
+    const create = backend.createInstance.bind(backend);
+    backend.createInstance = async (spec) => {
+      await created();
+      return create(spec);
+    };
+    const pool = makePool(backend, { memoryMb: 8 * 256, maxCreating: 2 });
+    const worker = async (): Promise<number> => {
+      let done = 0;
+      for (let i = 0; i < 25; i++) {
+        const a = await pool.acquire(fnv('f'));
+        await new Promise((r) => setTimeout(r, 1));
+        pool.release(a.instance, { healthy: true });
+        done++;
+      }
+      return done;
+    };
+    const counts = await Promise.all(Array.from({ length: 32 }, worker));
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(32 * 25);
+    expect(backend.created.length).toBeGreaterThan(2);
+    expect(backend.created.length).toBeLessThanOrEqual(8);
+    expect(backend.maxCreatingNow).toBeLessThanOrEqual(2);
+    expect(pool.queueStats().queued).toBe(0);
+  });
+
+  it('creates at most maxCreating instances at once, cold starts before pre-starts', async () => {
+    const backend = new FakeBackend();
+    const pool = makePool(backend, { maxCreating: 2, poolSize: 2, poolMax: 2, memoryMb: 4096 });
+    let open!: () => void;
+    backend.createGate = new Promise<void>((r) => (open = r));
+    const calls = ['a', 'b', 'c', 'd', 'e'].map((n) => pool.acquire(fnv(n)));
+    pool.start();
+    await until(() => backend.createAttempts === 2);
+    // The budget is full: neither the other cold starts nor the pool's pre-starts begin.
+    await new Promise((r) => setImmediate(r));
+    expect(backend.createAttempts).toBe(2);
+    expect(pool.queueStats()).toEqual({ queued: 5, creating: 2 });
+    open();
+    backend.createGate = undefined;
+    const got = await Promise.all(calls);
+    expect(got.map((a) => a.startKind)).toEqual(['cold', 'cold', 'cold', 'cold', 'cold']);
+    expect(new Set(got.map((a) => a.instance)).size).toBe(5);
+    expect(backend.maxCreatingNow).toBe(2);
+    // Then the pool refills, still within the budget.
+    await until(() => pool.stats().pool['256'] === 2);
+    expect(backend.maxCreatingNow).toBe(2);
+  });
+
+  it('queues a call for a busy instance of its version instead of failing when the budget is full', async () => {
+    const backend = new FakeBackend();
+    const pool = makePool(backend, { memoryMb: 256 });
+    const a = await pool.acquire(fnv('f'));
+    const queued = pool.acquire(fnv('f'));
+    await until(() => pool.queueStats().queued === 1);
+    // Another function has nothing of its own that will free up: throttled once its caller stops waiting.
+    await expect(pool.acquire(fnv('g'), { waitUntil: Date.now() + 20 })).rejects.toMatchObject({ code: 'EXECUTOR_FULL' });
+    pool.release(a.instance, { healthy: true });
+    const b = await queued;
+    expect(b.startKind).toBe('warm');
+    expect(b.instance).toBe(a.instance);
+    expect(backend.created).toHaveLength(1);
+    // A caller that cannot wait longer: throttled when nothing frees up by then.
+    const t0 = Date.now();
+    await expect(pool.acquire(fnv('f'), { waitUntil: Date.now() + 30 })).rejects.toMatchObject({ code: 'EXECUTOR_FULL' });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(25);
+    expect(pool.queueStats().queued).toBe(0);
+  });
+
+  it('is fair across functions: a released instance makes room for an older call of a function that has none', async () => {
+    const backend = new FakeBackend();
+    const pool = makePool(backend, { memoryMb: 512, coldStartHintMs: 60_000 });
+    const a1 = await pool.acquire(fnv('a'));
+    const a2 = await pool.acquire(fnv('a'));
+    // b has no instance and no room; a's own queue forms behind it.
+    const b = pool.acquire(fnv('b'));
+    await until(() => pool.queueStats().queued === 1);
+    const a3 = pool.acquire(fnv('a'));
+    await until(() => pool.queueStats().queued === 2);
+    // a1 comes back: it is destroyed to make room for b (the oldest call), not handed to a3.
+    pool.release(a1.instance, { healthy: true });
+    const gotB = await b;
+    expect(gotB.startKind).toBe('cold');
+    expect((a1.instance as FakeInstance).destroyed).toBe(true);
+    // a3 is served by a's other instance.
+    pool.release(a2.instance, { healthy: true });
+    expect((await a3).instance).toBe(a2.instance);
+    expect(backend.maxLiveMb).toBeLessThanOrEqual(512);
+  });
+
+  it('a queued call gets a new instance when the busy one is lost', async () => {
+    const backend = new FakeBackend();
+    const pool = makePool(backend, { memoryMb: 512, coldStartHintMs: 60_000 });
+    const a = await pool.acquire(fnv('f'));
+    pool.release(a.instance, { healthy: true });
+    const b = await pool.acquire(fnv('f'));
+    const queued = pool.acquire(fnv('f'));
+    await until(() => pool.queueStats().queued === 1);
+    pool.release(b.instance, { healthy: false });
+    const c = await queued;
+    expect(c.startKind).toBe('cold');
+    expect(c.instance).not.toBe(b.instance);
+  });
+
+  it('fails queued calls with EXECUTOR_DRAINING when the pool drains', async () => {
+    const backend = new FakeBackend();
+    const pool = makePool(backend, { memoryMb: 256 });
+    const a = await pool.acquire(fnv('f'));
+    const queued = pool.acquire(fnv('f'));
+    await until(() => pool.queueStats().queued === 1);
+    const drained = pool.drain();
+    await expect(queued).rejects.toMatchObject({ code: 'EXECUTOR_DRAINING' });
+    pool.release(a.instance, { healthy: true });
+    await drained;
+  });
+
+  describe('on a backend that resizes instances (Docker)', () => {
+    it('gives a function of any memory size a pre-started instance, resized to its size', async () => {
+      const backend = new FakeBackend({ resizable: true });
+      const pool = makePool(backend, { poolSize: 1, poolMemorySizes: [256] });
+      pool.start();
+      await until(() => pool.stats().pool['256'] === 1);
+      const stem = backend.created[0]!;
+      const big = await pool.acquire(fnv('big', 512));
+      expect(big.startKind).toBe('pool');
+      expect(big.instance).toBe(stem);
+      expect(stem.resizes).toEqual([512]);
+      expect(stem.inits[0]!.memoryMb).toBe(512);
+      const small = await pool.acquire(fnv('small', 128)).catch((e: unknown) => e);
+      // The pool refilled at its own size meanwhile (or is refilling); either way the budget holds.
+      expect(small).toMatchObject({ startKind: expect.stringMatching(/^(pool|cold)$/) });
+      await until(() => pool.stats().pool['256'] === 1);
+      expect(pool.stats().memoryUsedMb).toBe(512 + 128 + 256);
+      expect(backend.maxLiveMb).toBeLessThanOrEqual(1024);
+    });
+
+    it('does not grow a pre-started instance past the memory budget: a cold start evicts instead', async () => {
+      const backend = new FakeBackend({ resizable: true });
+      const pool = makePool(backend, { memoryMb: 768, poolSize: 1, poolMemorySizes: [256] });
+      const a = await pool.acquire(fnv('a', 256));
+      pool.release(a.instance, { healthy: true });
+      pool.start();
+      await until(() => pool.stats().pool['256'] === 1);
+      // 256 (idle a) + 256 (stem) used; growing the stem to 768 needs 512 more than is free.
+      const big = await pool.acquire(fnv('big', 768));
+      expect(big.startKind).toBe('cold');
+      expect(big.instance.spec.memoryMb).toBe(768);
+      expect(backend.maxLiveMb).toBeLessThanOrEqual(768);
+    });
+
+    it('a pre-started instance that cannot be resized is destroyed, and the call fails as a platform error', async () => {
+      const backend = new FakeBackend({ resizable: true });
+      const pool = makePool(backend, { poolSize: 1, poolMemorySizes: [256] });
+      pool.start();
+      await until(() => pool.stats().pool['256'] === 1);
+      const stem = backend.created[0]!;
+      backend.failResize = true;
+      await expect(pool.acquire(fnv('big', 512))).rejects.toMatchObject({ code: 'INSTANCE_RESIZE_FAILED' });
+      expect(stem.destroyed).toBe(true);
+      expect(stem.inits).toHaveLength(0);
+      // Same size: no resize needed, the refilled pool serves it.
+      await until(() => pool.stats().pool['256'] === 1);
+      expect((await pool.acquire(fnv('same', 256))).startKind).toBe('pool');
+    });
+
+    it('keeps the memory size out of the pool key, egress in it', () => {
+      expect(poolKeyOf({ memoryMb: 128, allowEgress: false }, true)).toBe(poolKeyOf({ memoryMb: 1024, allowEgress: false }, true));
+      expect(poolKeyOf({ memoryMb: 128, allowEgress: false }, true)).not.toBe(poolKeyOf({ memoryMb: 128, allowEgress: true }, true));
+      expect(poolKeyOf({ memoryMb: 128, allowEgress: false }, false)).not.toBe(poolKeyOf({ memoryMb: 1024, allowEgress: false }, false));
+    });
   });
 
   it('drain waits for busy instances, destroys everything and refuses new work', async () => {
