@@ -11,6 +11,7 @@ import { RuntimeClient, RuntimeConnectionError, RuntimeTimeoutError, type Runtim
 import { InstanceFailure, type ExecutorBackend, type Instance, type InstanceFault, type InstanceSpec, type RunAnswer } from './types.js';
 import { runtimeBundlePath } from '../core/package-root.js';
 import { parseUidRange, signalUid, signalUidSync, UidLeases, type UidRange, type UidSignal } from './instance-uids.js';
+import { CgroupFreezer, PREFIX as CGROUP_PREFIX, type InstanceCgroup } from './instance-freezer.js';
 
 export interface ProcessBackendOptions {
   /**
@@ -47,6 +48,13 @@ export interface ProcessBackendOptions {
   uidRange?: UidRange | 'off';
   /** Where uid leases live; default `defaultLeaseDir()` (host-wide). */
   uidLeaseDir?: string;
+  /**
+   * With per-instance uids: hold each instance's processes in a cgroup of its
+   * own and freeze, thaw and kill them through it (see instance-freezer.ts)
+   * instead of a helper process per signal. Default: a cgroup freezer when
+   * one can be created, else the helper; `'off'`: always the helper.
+   */
+  freezer?: CgroupFreezer | 'off';
   /** Cap on a result's JSON (BRISK_MAX_RESULT_BYTES); default the runtime protocol's 6 MiB. */
   maxResultBytes?: number;
   logger?: Logger;
@@ -134,6 +142,8 @@ export class ProcessBackend implements ExecutorBackend {
   private readonly instances = new Set<ProcessInstance>();
   /** Per-instance uids; undefined when not root or turned off. */
   private readonly uids: UidLeases | undefined;
+  /** Per-instance cgroups (with uids only); undefined when none can be made. */
+  private readonly freezer: CgroupFreezer | undefined;
   private closed = false;
   /**
    * Instance directories live in this private directory (children listen on
@@ -146,6 +156,7 @@ export class ProcessBackend implements ExecutorBackend {
   /** Synchronous last resort: children (and their files) must not outlive us. */
   private readonly onParentExit = (): void => {
     for (const inst of this.instances) inst.killAllNow();
+    this.freezer?.close();
     this.uids?.releaseAllSync();
     if (this.backendDirPath !== undefined) rmSync(this.backendDirPath, { recursive: true, force: true });
   };
@@ -159,7 +170,19 @@ export class ProcessBackend implements ExecutorBackend {
       range !== 'off' && isRoot()
         ? new UidLeases({ range, ...(opts.uidLeaseDir !== undefined ? { dir: opts.uidLeaseDir } : {}), ...(opts.logger ? { logger: opts.logger } : {}) })
         : undefined;
+    this.freezer =
+      this.uids === undefined || opts.freezer === 'off' ? undefined : (opts.freezer ?? CgroupFreezer.open(`${CGROUP_PREFIX}${randomUUID().slice(0, 8)}`));
     process.on('exit', this.onParentExit);
+  }
+
+  /** Whether instances are frozen and killed through cgroups of their own. */
+  get usesCgroups(): boolean {
+    return this.freezer !== undefined;
+  }
+
+  /** The directory of this backend's instance cgroups, when it uses them. */
+  get cgroupDir(): string | undefined {
+    return this.freezer?.dir;
   }
 
   /** Whether instances run as uids of their own. */
@@ -176,6 +199,8 @@ export class ProcessBackend implements ExecutorBackend {
         cause: err,
       });
     }
+    // Cgroups of executors that died without removing them (empty ones only).
+    this.freezer?.removeStale();
     if (this.uids === undefined) {
       this.opts.logger?.warn(
         { user: userInfo().username },
@@ -225,9 +250,12 @@ export class ProcessBackend implements ExecutorBackend {
       detached: true,
       ...(uid !== undefined ? { uid, gid: uid } : {}),
     });
+    // Into its cgroup at once: the runtime forks nothing before /init loads a function.
+    const cgroup = this.adopt(id, child);
     const inst = new ProcessInstance(id, spec, child, {
       dir: dirs.dir,
       ...(uid !== undefined ? { uid } : {}),
+      ...(cgroup !== undefined ? { cgroup } : {}),
       ...(this.opts.logger ? { logger: this.opts.logger } : {}),
       ...(this.opts.maxResultBytes !== undefined ? { maxResultBytes: this.opts.maxResultBytes } : {}),
       onDestroyed: async (i) => {
@@ -247,6 +275,17 @@ export class ProcessBackend implements ExecutorBackend {
       throw new PlatformError('BACKEND_CLOSED', 'process backend is closed', { retryable: true });
     }
     return inst;
+  }
+
+  /** A cgroup holding the new child, when this backend uses them; undefined (the helper signals) if it cannot be made. */
+  private adopt(id: string, child: ChildProcess): InstanceCgroup | undefined {
+    if (this.freezer === undefined || child.pid === undefined) return undefined;
+    try {
+      return this.freezer.adopt(id, child.pid);
+    } catch (err) {
+      this.opts.logger?.warn({ err, instance: id }, 'could not give the instance a cgroup; freezing it through helper processes');
+      return undefined;
+    }
   }
 
   /**
@@ -281,6 +320,7 @@ export class ProcessBackend implements ExecutorBackend {
     this.closed = true;
     await Promise.all([...this.instances].map((i) => i.destroy()));
     process.off('exit', this.onParentExit);
+    this.freezer?.close();
     const dir = await this.backendDir?.catch(() => undefined);
     if (dir !== undefined) await rm(dir.dir, { recursive: true, force: true });
   }
@@ -301,6 +341,8 @@ interface ProcessInstanceOptions {
   dir: string;
   /** Its own uid, if it has one: every process of that uid belongs to the instance. */
   uid?: number;
+  /** Its own cgroup, if it has one: every process it starts is in there, and is frozen and killed through it. */
+  cgroup?: InstanceCgroup;
   logger?: Logger;
   /** Cap on a result's JSON, passed to the runtime client. */
   maxResultBytes?: number;
@@ -534,7 +576,11 @@ export class ProcessInstance implements Instance {
    */
   killAllNow(): void {
     this.signalGroup('SIGKILL');
-    if (this.opts.uid !== undefined) signalUidSync(this.opts.uid, 'KILL');
+    const cgroup = this.opts.cgroup;
+    if (cgroup !== undefined) {
+      cgroup.killAll();
+      cgroup.remove();
+    } else if (this.opts.uid !== undefined) signalUidSync(this.opts.uid, 'KILL');
   }
 
   /**
@@ -559,11 +605,24 @@ export class ProcessInstance implements Instance {
     return this.uidSignals;
   }
 
-  /** Freeze every process of the instance (SIGSTOP): an idle instance burns no CPU. */
+  /**
+   * Freeze every process of the instance: an idle instance burns no CPU. The
+   * process group gets SIGSTOP; what may have left it, the instance's cgroup
+   * freezes (one write), or without one a helper of its uid stops.
+   */
   async pause(): Promise<void> {
     if (this.destroyPromise !== undefined) return;
     this.signalGroup('SIGSTOP');
-    await this.signalUid('STOP');
+    const cgroup = this.opts.cgroup;
+    if (cgroup === undefined) {
+      await this.signalUid('STOP');
+      return;
+    }
+    try {
+      cgroup.freeze();
+    } catch (err) {
+      throw new PlatformError('INSTANCE_PAUSE_FAILED', `could not freeze ${this.id}: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /**
@@ -572,6 +631,16 @@ export class ProcessInstance implements Instance {
    * needs a helper process of the instance's uid).
    */
   async resume(): Promise<void> {
+    const cgroup = this.opts.cgroup;
+    if (cgroup !== undefined) {
+      try {
+        cgroup.thaw();
+      } catch (err) {
+        throw new PlatformError('INSTANCE_RESUME_FAILED', `could not thaw ${this.id}: ${(err as Error).message}`, { cause: err });
+      }
+      this.signalGroup('SIGCONT');
+      return;
+    }
     this.signalGroup('SIGCONT');
     void this.signalUid('CONT');
   }
@@ -584,13 +653,28 @@ export class ProcessInstance implements Instance {
   destroy(): Promise<void> {
     this.destroyPromise ??= (async () => {
       this.signalGroup('SIGKILL');
-      await this.signalUid('KILL');
+      const cgroup = this.opts.cgroup;
+      if (cgroup !== undefined) cgroup.killAll();
+      else await this.signalUid('KILL');
       this.client?.close();
       await this.exited;
+      if (cgroup !== undefined) await removeCgroup(cgroup);
       await rm(this.opts.dir, { recursive: true, force: true });
       await this.opts.onDestroyed?.(this);
       this.logger?.debug({ instance: this.id }, 'process instance destroyed');
     })();
     return this.destroyPromise;
+  }
+}
+
+/**
+ * Remove a killed instance's cgroup: at once normally; processes that left
+ * the instance's group may take a moment to be reaped (then it is tried a
+ * few times more). One left behind is removed when the backend closes.
+ */
+async function removeCgroup(cgroup: InstanceCgroup): Promise<void> {
+  for (let i = 0; i < 20 && !cgroup.remove(); i++) {
+    cgroup.killAll();
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
