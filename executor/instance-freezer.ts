@@ -134,6 +134,7 @@ export class InstanceCgroup {
    * between the listing and the kill, then thawed so the kills land.
    */
   killAll(): void {
+    if (this.pids().length === 0) return;
     try {
       this.freeze();
     } catch {

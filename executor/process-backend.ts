@@ -654,8 +654,8 @@ export class ProcessInstance implements Instance {
     this.destroyPromise ??= (async () => {
       this.signalGroup('SIGKILL');
       const cgroup = this.opts.cgroup;
-      if (cgroup !== undefined) cgroup.killAll();
-      else await this.signalUid('KILL');
+      // With a cgroup, what left the group is killed through it below, once the runtime is gone.
+      if (cgroup === undefined) await this.signalUid('KILL');
       this.client?.close();
       await this.exited;
       if (cgroup !== undefined) await removeCgroup(cgroup);
@@ -668,13 +668,14 @@ export class ProcessInstance implements Instance {
 }
 
 /**
- * Remove a killed instance's cgroup: at once normally; processes that left
- * the instance's group may take a moment to be reaped (then it is tried a
- * few times more). One left behind is removed when the backend closes.
+ * Kill what is left in a killed instance's cgroup (processes that left its
+ * process group) and remove it. Usually it is empty and goes at once; killed
+ * processes take a moment to exit, so it is tried a few times more. One left
+ * behind is removed when the backend closes (or by the next one to start).
  */
 async function removeCgroup(cgroup: InstanceCgroup): Promise<void> {
   for (let i = 0; i < 20 && !cgroup.remove(); i++) {
     cgroup.killAll();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
