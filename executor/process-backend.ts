@@ -607,8 +607,9 @@ export class ProcessInstance implements Instance {
 
   /**
    * Freeze every process of the instance: an idle instance burns no CPU. The
-   * process group gets SIGSTOP; what may have left it, the instance's cgroup
-   * freezes (one write), or without one a helper of its uid stops.
+   * process group gets SIGSTOP; what may have left it is stopped through the
+   * instance's cgroup (its member list), or without one by a helper process
+   * of its uid.
    */
   async pause(): Promise<void> {
     if (this.destroyPromise !== undefined) return;
@@ -618,11 +619,7 @@ export class ProcessInstance implements Instance {
       await this.signalUid('STOP');
       return;
     }
-    try {
-      cgroup.freeze();
-    } catch (err) {
-      throw new PlatformError('INSTANCE_PAUSE_FAILED', `could not freeze ${this.id}: ${(err as Error).message}`, { cause: err });
-    }
+    cgroup.signalAll('SIGSTOP');
   }
 
   /**
@@ -633,12 +630,8 @@ export class ProcessInstance implements Instance {
   async resume(): Promise<void> {
     const cgroup = this.opts.cgroup;
     if (cgroup !== undefined) {
-      try {
-        cgroup.thaw();
-      } catch (err) {
-        throw new PlatformError('INSTANCE_RESUME_FAILED', `could not thaw ${this.id}: ${(err as Error).message}`, { cause: err });
-      }
       this.signalGroup('SIGCONT');
+      cgroup.signalAll('SIGCONT');
       return;
     }
     this.signalGroup('SIGCONT');
