@@ -115,6 +115,15 @@ export interface DockerBackendOptions {
   platformSocket?: string;
   /** Cap on a result's JSON (BRISK_MAX_RESULT_BYTES); default the runtime protocol's 6 MiB. */
   maxResultBytes?: number;
+  /**
+   * Have the runtime print its activation start/end markers on the
+   * container's stdout and stderr, so `readActivationLogs` (docker-logs.ts)
+   * can cut output of the function's child processes per activation. Off by
+   * default: the function's own logs come back in each `/run` answer, and the
+   * four marker lines per activation cost the log driver (dockerd) CPU on
+   * every call. Default false.
+   */
+  logMarkers?: boolean;
 }
 
 type BackendStatus = 'created' | 'starting' | 'ready' | 'closing' | 'closed';
@@ -151,6 +160,7 @@ export class DockerBackend implements ExecutorBackend {
   private readonly tmpfsMb: number;
   private readonly platformSocket: string | undefined;
   private readonly maxResultBytes: number | undefined;
+  private readonly logMarkers: boolean;
   private readonly instances = new Set<DockerInstance>();
   private statusValue: BackendStatus = 'created';
   private startPromise: Promise<void> | undefined;
@@ -172,6 +182,7 @@ export class DockerBackend implements ExecutorBackend {
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
     this.tmpfsMb = opts.tmpfsMb ?? 64;
     this.platformSocket = opts.platformSocket !== undefined ? path.resolve(opts.platformSocket) : undefined;
+    this.logMarkers = opts.logMarkers ?? false;
     this.maxResultBytes = opts.maxResultBytes;
     // `<socketDir>/<24 hex>/rt.sock` must fit in sun_path; fail at construction, not at first create.
     const longest = path.join(this.socketDir, 'x'.repeat(24), 'rt.sock');
@@ -433,6 +444,7 @@ export class DockerBackend implements ExecutorBackend {
       Env: [
         `BRISK_RUNTIME_SOCKET=${CONTAINER_SOCKET_PATH}`,
         'NODE_ENV=production',
+        `BRISK_RUNTIME_LOG_MARKERS=${this.logMarkers ? '1' : '0'}`,
         ...(platform !== undefined ? [`BRISK_PLATFORM_SOCKET=${CONTAINER_PLATFORM_DIR}/${path.basename(platform)}`] : []),
       ],
       Labels: {

@@ -12,6 +12,7 @@ import { InstanceFailure, type ExecutorBackend, type Instance, type InstanceFaul
 import { runtimeBundlePath } from '../core/package-root.js';
 import { probePython, pythonExecutable, pythonRuntimePath } from '../core/python.js';
 import { parseUidRange, signalUid, signalUidSync, UidLeases, type UidRange, type UidSignal } from './instance-uids.js';
+import { CgroupFreezer, PREFIX as CGROUP_PREFIX, type InstanceCgroup } from './instance-freezer.js';
 
 export interface ProcessBackendOptions {
   /**
@@ -52,6 +53,13 @@ export interface ProcessBackendOptions {
   uidRange?: UidRange | 'off';
   /** Where uid leases live; default `defaultLeaseDir()` (host-wide). */
   uidLeaseDir?: string;
+  /**
+   * With per-instance uids: hold each instance's processes in a cgroup of its
+   * own and freeze, thaw and kill them through it (see instance-freezer.ts)
+   * instead of a helper process per signal. Default: a cgroup freezer when
+   * one can be created, else the helper; `'off'`: always the helper.
+   */
+  freezer?: CgroupFreezer | 'off';
   /** Cap on a result's JSON (BRISK_MAX_RESULT_BYTES); default the runtime protocol's 6 MiB. */
   maxResultBytes?: number;
   logger?: Logger;
@@ -153,6 +161,8 @@ export class ProcessBackend implements ExecutorBackend {
   private python: Promise<string> | undefined;
   /** Per-instance uids; undefined when not root or turned off. */
   private readonly uids: UidLeases | undefined;
+  /** Per-instance cgroups (with uids only); undefined when none can be made. */
+  private readonly freezer: CgroupFreezer | undefined;
   private closed = false;
   /**
    * Instance directories live in this private directory (children listen on
@@ -165,6 +175,7 @@ export class ProcessBackend implements ExecutorBackend {
   /** Synchronous last resort: children (and their files) must not outlive us. */
   private readonly onParentExit = (): void => {
     for (const inst of this.instances) inst.killAllNow();
+    this.freezer?.close();
     this.uids?.releaseAllSync();
     if (this.backendDirPath !== undefined) rmSync(this.backendDirPath, { recursive: true, force: true });
   };
@@ -179,7 +190,19 @@ export class ProcessBackend implements ExecutorBackend {
       range !== 'off' && isRoot()
         ? new UidLeases({ range, ...(opts.uidLeaseDir !== undefined ? { dir: opts.uidLeaseDir } : {}), ...(opts.logger ? { logger: opts.logger } : {}) })
         : undefined;
+    this.freezer =
+      this.uids === undefined || opts.freezer === 'off' ? undefined : (opts.freezer ?? CgroupFreezer.open(`${CGROUP_PREFIX}${randomUUID().slice(0, 8)}`));
     process.on('exit', this.onParentExit);
+  }
+
+  /** Whether instances are frozen and killed through cgroups of their own. */
+  get usesCgroups(): boolean {
+    return this.freezer !== undefined;
+  }
+
+  /** The directory of this backend's instance cgroups, when it uses them. */
+  get cgroupDir(): string | undefined {
+    return this.freezer?.dir;
   }
 
   /** Whether instances run as uids of their own. */
@@ -196,6 +219,8 @@ export class ProcessBackend implements ExecutorBackend {
         cause: err,
       });
     }
+    // Cgroups of executors that died without removing them (empty ones only).
+    this.freezer?.removeStale();
     if (this.uids === undefined) {
       this.opts.logger?.warn(
         { user: userInfo().username },
@@ -255,9 +280,12 @@ export class ProcessBackend implements ExecutorBackend {
       detached: true,
       ...(uid !== undefined ? { uid, gid: uid } : {}),
     });
+    // Into its cgroup at once: the runtime forks nothing before /init loads a function.
+    const cgroup = this.adopt(id, child);
     const inst = new ProcessInstance(id, spec, child, {
       dir: dirs.dir,
       ...(uid !== undefined ? { uid } : {}),
+      ...(cgroup !== undefined ? { cgroup } : {}),
       ...(this.opts.logger ? { logger: this.opts.logger } : {}),
       ...(this.opts.maxResultBytes !== undefined ? { maxResultBytes: this.opts.maxResultBytes } : {}),
       onDestroyed: async (i) => {
@@ -277,6 +305,17 @@ export class ProcessBackend implements ExecutorBackend {
       throw new PlatformError('BACKEND_CLOSED', 'process backend is closed', { retryable: true });
     }
     return inst;
+  }
+
+  /** A cgroup holding the new child, when this backend uses them; undefined (the helper signals) if it cannot be made. */
+  private adopt(id: string, child: ChildProcess): InstanceCgroup | undefined {
+    if (this.freezer === undefined || child.pid === undefined) return undefined;
+    try {
+      return this.freezer.adopt(id, child.pid);
+    } catch (err) {
+      this.opts.logger?.warn({ err, instance: id }, 'could not give the instance a cgroup; freezing it through helper processes');
+      return undefined;
+    }
   }
 
   /**
@@ -341,6 +380,7 @@ export class ProcessBackend implements ExecutorBackend {
     this.closed = true;
     await Promise.all([...this.instances].map((i) => i.destroy()));
     process.off('exit', this.onParentExit);
+    this.freezer?.close();
     const dir = await this.backendDir?.catch(() => undefined);
     if (dir !== undefined) await rm(dir.dir, { recursive: true, force: true });
   }
@@ -361,6 +401,8 @@ interface ProcessInstanceOptions {
   dir: string;
   /** Its own uid, if it has one: every process of that uid belongs to the instance. */
   uid?: number;
+  /** Its own cgroup, if it has one: every process it starts is in there, and is frozen and killed through it. */
+  cgroup?: InstanceCgroup;
   logger?: Logger;
   /** Cap on a result's JSON, passed to the runtime client. */
   maxResultBytes?: number;
@@ -594,7 +636,11 @@ export class ProcessInstance implements Instance {
    */
   killAllNow(): void {
     this.signalGroup('SIGKILL');
-    if (this.opts.uid !== undefined) signalUidSync(this.opts.uid, 'KILL');
+    const cgroup = this.opts.cgroup;
+    if (cgroup !== undefined) {
+      cgroup.killAll();
+      cgroup.remove();
+    } else if (this.opts.uid !== undefined) signalUidSync(this.opts.uid, 'KILL');
   }
 
   /**
@@ -619,11 +665,21 @@ export class ProcessInstance implements Instance {
     return this.uidSignals;
   }
 
-  /** Freeze every process of the instance (SIGSTOP): an idle instance burns no CPU. */
+  /**
+   * Freeze every process of the instance: an idle instance burns no CPU. The
+   * process group gets SIGSTOP; what may have left it is stopped through the
+   * instance's cgroup (its member list), or without one by a helper process
+   * of its uid.
+   */
   async pause(): Promise<void> {
     if (this.destroyPromise !== undefined) return;
     this.signalGroup('SIGSTOP');
-    await this.signalUid('STOP');
+    const cgroup = this.opts.cgroup;
+    if (cgroup === undefined) {
+      await this.signalUid('STOP');
+      return;
+    }
+    cgroup.signalAll('SIGSTOP');
   }
 
   /**
@@ -632,6 +688,12 @@ export class ProcessInstance implements Instance {
    * needs a helper process of the instance's uid).
    */
   async resume(): Promise<void> {
+    const cgroup = this.opts.cgroup;
+    if (cgroup !== undefined) {
+      this.signalGroup('SIGCONT');
+      cgroup.signalAll('SIGCONT');
+      return;
+    }
     this.signalGroup('SIGCONT');
     void this.signalUid('CONT');
   }
@@ -644,13 +706,29 @@ export class ProcessInstance implements Instance {
   destroy(): Promise<void> {
     this.destroyPromise ??= (async () => {
       this.signalGroup('SIGKILL');
-      await this.signalUid('KILL');
+      const cgroup = this.opts.cgroup;
+      // With a cgroup, what left the group is killed through it below, once the runtime is gone.
+      if (cgroup === undefined) await this.signalUid('KILL');
       this.client?.close();
       await this.exited;
+      if (cgroup !== undefined) await removeCgroup(cgroup);
       await rm(this.opts.dir, { recursive: true, force: true });
       await this.opts.onDestroyed?.(this);
       this.logger?.debug({ instance: this.id }, 'process instance destroyed');
     })();
     return this.destroyPromise;
+  }
+}
+
+/**
+ * Kill what is left in a killed instance's cgroup (processes that left its
+ * process group) and remove it. Usually it is empty and goes at once; killed
+ * processes take a moment to exit, so it is tried a few times more. One left
+ * behind is removed when the backend closes (or by the next one to start).
+ */
+async function removeCgroup(cgroup: InstanceCgroup): Promise<void> {
+  for (let i = 0; i < 20 && !cgroup.remove(); i++) {
+    cgroup.killAll();
+    await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }

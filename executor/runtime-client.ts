@@ -254,8 +254,9 @@ export class RuntimeClient {
         });
         res.on('error', (err) => settle(new RuntimeConnectionError(`${path}: ${err.message}`, { cause: err })));
         // Closed before its end (the instance died mid-answer): whichever of these comes first.
-        res.on('aborted', () => settle(new RuntimeConnectionError(`${path}: the answer was cut off`)));
-        res.on('close', () => settle(new RuntimeConnectionError(`${path}: the connection closed before the answer ended`)));
+        // 'close' also follows every whole answer: build the error (a stack capture) only when it is one.
+        res.on('aborted', () => settled || settle(new RuntimeConnectionError(`${path}: the answer was cut off`)));
+        res.on('close', () => settled || settle(new RuntimeConnectionError(`${path}: the connection closed before the answer ended`)));
       });
       // After a timeout the request, the socket and the response may each report an error; the timeout settled first.
       const timer = setTimeout(() => {

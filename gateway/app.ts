@@ -1,3 +1,4 @@
+import type { RequestListener } from 'node:http';
 import express from 'express';
 import type { Logger } from '../core/logger.js';
 import type { MetadataStore } from '../storage/types.js';
@@ -11,6 +12,7 @@ import type { Invoker } from './invoker.js';
 import type { RuntimeCatalog } from './runtimes.js';
 import { activationRoutes } from './routes/activations.js';
 import { functionRoutes } from './routes/functions.js';
+import { rawInvokeHandler } from './routes/invoke.js';
 import { webRoutes } from './routes/web.js';
 
 export interface GatewayAppDeps {
@@ -86,4 +88,25 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
   });
   app.use(errorMiddleware(deps.logger));
   return app;
+}
+
+/**
+ * The gateway's request listener: the invoke route on the plain request for
+ * the requests it takes (see routes/invoke.ts: the hot path skips Express's
+ * router, middleware chain and body parser), the Express app for all others.
+ */
+export function createGatewayListener(deps: GatewayAppDeps): RequestListener {
+  const app = createGatewayApp(deps);
+  const raw = rawInvokeHandler({
+    functions: deps.functions,
+    invoker: deps.invoker,
+    submitter: deps.submitter,
+    admit: deps.admit,
+    auth: deps.auth,
+    maxPayloadBytes: deps.limits.maxPayloadBytes,
+    logger: deps.logger,
+  });
+  return (req, res) => {
+    if (!raw(req, res)) app(req, res);
+  };
 }

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import { AuthError } from '../core/errors.js';
 import { DEFAULT_NAMESPACE } from '../core/types.js';
@@ -25,7 +26,7 @@ export class Authenticator {
     this.adminHash = adminKey === undefined ? undefined : sha256(adminKey);
   }
 
-  async principal(req: Request): Promise<Principal | undefined> {
+  async principal(req: IncomingMessage): Promise<Principal | undefined> {
     const token = bearerToken(req);
     const wanted = namespaceHeader(req);
     if (token === undefined) {
@@ -59,13 +60,13 @@ export class Authenticator {
   }
 }
 
-export function bearerToken(req: Request): string | undefined {
+export function bearerToken(req: IncomingMessage): string | undefined {
   const header = req.headers.authorization ?? '';
   const token = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
   return token.length > 0 ? token : undefined;
 }
 
-function namespaceHeader(req: Request): string | undefined {
+function namespaceHeader(req: IncomingMessage): string | undefined {
   const v = req.headers[NAMESPACE_HEADER];
   if (typeof v !== 'string' || v.length === 0) return undefined;
   assertNamespaceName(v);

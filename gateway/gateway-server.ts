@@ -17,7 +17,7 @@ import { NamespacePurge, type NamespacePurgeDeps } from '../tenancy/namespace-pu
 import { DeadLetterStore } from '../invocations/dead-letters.js';
 import { RetryPolicy } from '../invocations/retry-policy.js';
 import { Submitter } from '../invocations/submit.js';
-import { createGatewayApp } from './app.js';
+import { createGatewayListener } from './app.js';
 import { Authenticator } from './auth.js';
 import { namespaceRoutes } from './routes/namespaces.js';
 import { usageRoutes } from './routes/usage.js';
@@ -127,7 +127,7 @@ export class GatewayServer {
     const admit = async (ns: string, bytes: number, mode: 'sync' | 'async'): Promise<void> =>
       admission.admit(ns, await tenancy.quotas(ns), bytes, mode);
     const ctx: GatewayContext = { functions, invoker: this.invoker, submitter: this.submitter, auth, admit, tenancy };
-    const app = createGatewayApp({
+    const listener = createGatewayListener({
       functions,
       runtimes,
       invoker: this.invoker,
@@ -155,7 +155,7 @@ export class GatewayServer {
       apiRouters: [usageRoutes({ kv: this.deps.kv }), ...(this.deps.apiRouters?.(ctx) ?? [])],
       publicRouters: this.deps.publicRouters?.(ctx) ?? [],
     });
-    const server = http.createServer(app);
+    const server = http.createServer(listener);
     // Longer than common load balancers' idle timeout, so they close first.
     server.keepAliveTimeout = 65_000;
     this.server = server;

@@ -109,7 +109,11 @@ export type RuntimeErrorBody = z.infer<typeof runtimeErrorSchema>;
  */
 export const PACKAGE_ROOT_KEY = 'brisk.packageRoot';
 
-/** Markers printed on stdout and stderr around each activation so a log reader can cut them. */
+/**
+ * Markers printed on stdout and stderr around each activation so a log reader
+ * can cut them (unless `BRISK_RUNTIME_LOG_MARKERS=0`, which both backends set
+ * by default: the logs come back in each /run answer).
+ */
 export const ACTIVATION_START_MARKER = 'XXX_BRISK_ACTIVATION_START';
 export const ACTIVATION_END_MARKER = 'XXX_BRISK_ACTIVATION_END';
 /** Logs kept per activation; past this a truncation marker line is added. */

@@ -21,9 +21,10 @@
  *   process dies with its parent even when the parent is SIGKILLed
  * - `BRISK_RUNTIME_LOG_MARKERS=0`: no activation start/end markers on the real
  *   stdout and stderr. They let `executor/docker-logs.ts` cut a container's
- *   own log stream (output of child processes) per activation; the process
- *   backend reads logs from `/run` answers only, and the four pipe writes per
- *   activation (and the parent's reads) are pure cost.
+ *   own log stream (output of child processes) per activation. Both backends
+ *   set it (the Docker backend unless built with `logMarkers: true`): the
+ *   function's logs come back in each `/run` answer, and the four pipe writes
+ *   per activation (and the parent's or dockerd's reads) are pure cost.
  */
 import http from 'node:http';
 import os from 'node:os';

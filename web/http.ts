@@ -1,9 +1,10 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { z } from 'zod';
 import { BriskError, PayloadTooLargeError, ValidationError, type ErrorCode } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { DEFAULT_NAMESPACE } from '../core/types.js';
-import { FAULT_HEADER } from './responses.js';
+import { FAULT_HEADER, sendJsonText } from './responses.js';
 
 /** Who is calling, set by the auth middleware on `res.locals.principal`. */
 export interface Principal {
@@ -85,7 +86,7 @@ export function limitedBody(limitBytes: number, parser: (limit: number) => Reque
  * answer and our FIN, keep reading and discarding what still arrives for at
  * most {@link LINGER_MS} or {@link LINGER_BYTES}, then close for good.
  */
-export function closeIfBodyUnread(req: Request, res: Response): void {
+export function closeIfBodyUnread(req: IncomingMessage, res: ServerResponse): void {
   const declared = Number(req.headers['content-length'] ?? 0);
   const hasBody = declared > 0 || req.headers['transfer-encoding'] !== undefined;
   if (!hasBody || req.complete) return;
@@ -117,18 +118,26 @@ const LINGER_BYTES = 16 * 1024 * 1024;
 /** The one place errors become HTTP responses: `{ error: { code, message, details? } }`. */
 export function errorMiddleware(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
-    const e = toBriskError(err);
-    if (e.status >= 500) logger.error({ err, path: req.path, code: e.code }, 'request failed');
-    if (res.headersSent) {
-      res.end();
-      return;
-    }
-    closeIfBodyUnread(req, res);
-    if (e.status >= 500) res.setHeader(FAULT_HEADER, e.data?.['fault'] === 'function' ? 'function' : 'platform');
-    const retryAfter = e.data?.['retryAfterSeconds'];
-    if (typeof retryAfter === 'number') res.setHeader('retry-after', String(Math.ceil(retryAfter)));
-    res.status(e.status).json({ error: { code: e.code, message: e.message, ...(e.data ? { details: e.data } : {}) } });
+    sendError(logger, err, req, res, req.path);
   };
+}
+
+/**
+ * Answer `err` on a plain Node response: the error middleware's answer, for
+ * routes served outside Express (see gateway/routes/invoke.ts).
+ */
+export function sendError(logger: Logger, err: unknown, req: IncomingMessage, res: ServerResponse, path: string): void {
+  const e = toBriskError(err);
+  if (e.status >= 500) logger.error({ err, path, code: e.code }, 'request failed');
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  closeIfBodyUnread(req, res);
+  if (e.status >= 500) res.setHeader(FAULT_HEADER, e.data?.['fault'] === 'function' ? 'function' : 'platform');
+  const retryAfter = e.data?.['retryAfterSeconds'];
+  if (typeof retryAfter === 'number') res.setHeader('retry-after', String(Math.ceil(retryAfter)));
+  sendJsonText(res, e.status, JSON.stringify({ error: { code: e.code, message: e.message, ...(e.data ? { details: e.data } : {}) } }));
 }
 
 function toBriskError(err: unknown): BriskError {

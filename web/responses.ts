@@ -1,4 +1,4 @@
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import type { InvocationResult } from '../core/types.js';
 
 /**
@@ -74,19 +74,30 @@ export function outcomeError(r: InvocationResult): OutcomeError | undefined {
  * Send the error of a failed invocation, if it failed. Returns true when it
  * did (the response is then complete).
  */
-export function sendOutcomeError(res: Response, r: InvocationResult): boolean {
+export function sendOutcomeError(res: ServerResponse, r: InvocationResult): boolean {
   res.setHeader(ACTIVATION_HEADER, r.activationId);
   const err = outcomeError(r);
   if (!err) return false;
   res.setHeader(FAULT_HEADER, err.fault);
   // A throttled call may succeed a moment later: the limit frees as runs end.
   if (err.status === 429) res.setHeader('retry-after', '1');
-  res.status(err.status).json(err.body);
+  sendJsonText(res, err.status, JSON.stringify(err.body));
   return true;
 }
 
 /** Send the outcome of a sync invoke: the function's JSON result as is, or the error body. */
-export function sendOutcome(res: Response, r: InvocationResult): void {
+export function sendOutcome(res: ServerResponse, r: InvocationResult): void {
   if (sendOutcomeError(res, r)) return;
-  res.status(200).type('application/json').send(r.resultJson ?? 'null');
+  sendJsonText(res, 200, r.resultJson ?? 'null');
+}
+
+/**
+ * JSON text with the headers Express's `res.json()` gives it, on any Node
+ * response (the invoke route also answers outside Express: routes/invoke.ts).
+ */
+export function sendJsonText(res: ServerResponse, status: number, text: string): void {
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('content-length', Buffer.byteLength(text));
+  res.end(text);
 }

@@ -98,7 +98,8 @@ export async function startFloorContainers({ image, code, count, name, readyTime
           Image: image,
           User: '1000:1000',
           WorkingDir: '/tmp',
-          Env: ['BRISK_RUNTIME_SOCKET=/run/brisk/rt.sock', 'NODE_ENV=production'],
+          // As both backends run it: no activation markers on the container's log (logs ride in each /run answer).
+          Env: ['BRISK_RUNTIME_SOCKET=/run/brisk/rt.sock', 'NODE_ENV=production', 'BRISK_RUNTIME_LOG_MARKERS=0'],
           Labels: { 'brisk.bench': 'floor' },
           NetworkDisabled: true,
           HostConfig: {
@@ -149,7 +150,7 @@ export async function startFloorProcesses({ code, count, name, root = REPO, read
       Array.from({ length: count }, async () => {
         const port = await freePort();
         const child = spawn(process.execPath, ['--max-old-space-size=256', runtime], {
-          env: { PATH: process.env.PATH, BRISK_RUNTIME_PORT: String(port), BRISK_RUNTIME_HOST: '127.0.0.1', NODE_ENV: 'production' },
+          env: { PATH: process.env.PATH, BRISK_RUNTIME_PORT: String(port), BRISK_RUNTIME_HOST: '127.0.0.1', NODE_ENV: 'production', BRISK_RUNTIME_LOG_MARKERS: '0' },
           stdio: 'ignore',
         });
         children.push(child);

@@ -1,14 +1,15 @@
 import { MIMEType } from 'node:util';
 import express, { type Request } from 'express';
 import { ValidationError } from '../../core/errors.js';
-import { assertJsonDepth } from '../../core/json-depth.js';
 import { runtimeOf, type FunctionVersion } from '../../core/types.js';
 import { assertName, settingsSchema, type DeployLimits, type FunctionService } from '../function-service.js';
 import { declaredLengthGuard, limitedBody, namespaceOf, param, parseWith, requireWrite } from '../../web/http.js';
 import type { Submitter } from '../../invocations/submit.js';
 import type { Invoker } from '../invoker.js';
 import type { RuntimeCatalog } from '../runtimes.js';
-import { ACTIVATION_HEADER, sendOutcome } from '../../web/responses.js';
+import { expressInvokeHandler } from './invoke.js';
+
+export { eventPayload } from './invoke.js';
 
 export interface FunctionRoutesDeps {
   functions: FunctionService;
@@ -79,43 +80,10 @@ export function functionRoutes(deps: FunctionRoutesDeps): express.Router {
     res.status(204).end();
   });
 
-  r.post('/v1/functions/:name/invoke', eventBody, async (req, res) => {
-    const version = req.query['version'] === undefined ? undefined : Number(req.query['version']);
-    if (version !== undefined && !(Number.isInteger(version) && version > 0)) {
-      throw new ValidationError('INVALID_VERSION', 'version must be a positive integer');
-    }
-    const ns = namespaceOf(res);
-    const fn = await deps.functions.resolve(ns, param(req, 'name'), version);
-    const payload = eventPayload(req.body);
-    const async = req.query['async'] === 'true' || req.query['async'] === '1';
-    await deps.admit(ns, Buffer.byteLength(payload), async ? 'async' : 'sync');
-    if (async) {
-      const activationId = await deps.submitter.submitAsync(fn, payload);
-      res.setHeader(ACTIVATION_HEADER, activationId);
-      res.status(202).json({ activationId });
-      return;
-    }
-    const activationId = deps.invoker.newActivationId();
-    res.setHeader(ACTIVATION_HEADER, activationId);
-    sendOutcome(res, await deps.invoker.invokeSync(fn, payload, { activationId }));
-  });
+  // The same route also answers in front of Express (rawInvokeHandler, gateway/app.ts); see routes/invoke.ts.
+  r.post('/v1/functions/:name/invoke', eventBody, expressInvokeHandler(deps));
 
   return r;
-}
-
-/** The event text as sent, checked to be JSON of bounded depth (an empty body is `{}`). */
-export function eventPayload(body: unknown): string {
-  const text = typeof body === 'string' ? body : '';
-  if (text.trim().length === 0) return '{}';
-  let value: unknown;
-  try {
-    // V8's JSON.parse is iterative: even absurd nesting cannot overflow the stack here.
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new ValidationError('MALFORMED_JSON', `the event is not valid JSON: ${(err as Error).message}`);
-  }
-  assertJsonDepth(value, 'the event');
-  return text;
 }
 
 function parseJsonParam(name: string, text: string): unknown {

@@ -345,13 +345,16 @@ describe('DockerBackend (real engine)', () => {
     }
   });
 
-  it('readActivationLogs() cuts output of child processes per activation', async () => {
-    const inst = (await newInstance(`
+  it('readActivationLogs() cuts output of child processes per activation (a backend with logMarkers)', async () => {
+    const marking = new DockerBackend({ image, executorId: newExecutorId('markers'), docker, logMarkers: true });
+    await marking.start();
+    const inst = (await marking.createInstance({ memoryMb: 128, allowEgress: false })) as DockerInstance;
+    await inst.init(initRequest(`
       import { spawnSync } from 'node:child_process';
       export async function handler(event) {
         spawnSync(process.execPath, ['-e', 'console.log("child says " + process.argv[1]); console.error("child warns")', event.word], { stdio: 'inherit' });
         return 'ok';
-      }`)) as DockerInstance;
+      }`));
     try {
       const since = Date.now();
       await inst.run(runRequest({ word: 'one' }), 5000);
@@ -359,6 +362,20 @@ describe('DockerBackend (real engine)', () => {
       const segments = await readActivationLogs(docker, inst.container, since);
       expect(segments.map((s) => s.stdout.filter((l) => l.startsWith('child says')))).toEqual([['child says one'], ['child says two']]);
       expect(segments.map((s) => s.stderr.filter((l) => l.startsWith('child warns')))).toEqual([['child warns'], ['child warns']]);
+    } finally {
+      await inst.destroy();
+      await marking.close();
+    }
+  });
+
+  it('prints no activation markers on the container log by default (logs ride in the /run answer)', async () => {
+    const inst = (await newInstance(`export async function handler() { console.log('in the answer'); return 1; }`)) as DockerInstance;
+    try {
+      const since = Date.now();
+      const res = await inst.run(runRequest({}), 5000);
+      expect(okResult(res)).toBe(1);
+      expect(res.logs).toContain('in the answer');
+      expect(await readActivationLogs(docker, inst.container, since)).toEqual([]);
     } finally {
       await inst.destroy();
     }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,6 +39,25 @@ function procStat(pid: number): { state: string; ticks: number } {
   return { state: rest[0] as string, ticks: Number(rest[11]) + Number(rest[12]) };
 }
 
+/**
+ * Frozen: stopped (SIGSTOP, state T), or held by a frozen cgroup freezer (the
+ * process backend's per-instance cgroups, as root; such a task shows state D
+ * in cgroup v1, so its cgroup's state is what tells).
+ */
+function frozen(pid: number): boolean {
+  if (procStat(pid).state === 'T') return true;
+  for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
+    const [, controllers, where] = line.split(':');
+    if (controllers === 'freezer' && where !== undefined && where !== '/') {
+      return readFileSync(`/sys/fs/cgroup/freezer${where}/freezer.state`, 'utf8').trim() === 'FROZEN';
+    }
+    if (controllers === '' && where !== undefined && where !== '/' && existsSync(`/sys/fs/cgroup${where}/cgroup.events`)) {
+      if (/^frozen 1$/m.test(readFileSync(`/sys/fs/cgroup${where}/cgroup.events`, 'utf8'))) return true;
+    }
+  }
+  return false;
+}
+
 /** Running or stopped, not gone and not a zombie waiting for PID 1 to reap it. */
 function alive(pid: number): boolean {
   try {
@@ -71,8 +90,8 @@ describe('process backend: an idle instance is frozen (standalone)', () => {
     const r = await a.req('POST', '/v1/functions/spinner/invoke', {});
     expect(r.status, r.text).toBe(200);
     const pid = r.json.pid as number;
-    // Frozen (state T) after the pause delay; before, the loop burned ~80 % of a core.
-    await waitFor(() => procStat(pid).state === 'T', 5000);
+    // Frozen after the pause delay; before, the loop burned ~80 % of a core.
+    await waitFor(() => frozen(pid), 5000);
     const before = procStat(pid).ticks;
     await quietWindow(FROZEN_WINDOW_MS);
     expect(procStat(pid).ticks - before).toBeLessThanOrEqual(1);
@@ -176,7 +195,46 @@ describe('process backend: nothing an instance started outlives it', () => {
       return { pids: [detached.pid, doubleForked] };
     };`;
 
-  it.skipIf(!isRoot)('a setsid grandchild is frozen with its idle instance and killed with it (root: per-instance uid)', async () => {
+  it.skipIf(!isRoot)('as root, instances are held in cgroups of their own where the host lets the executor make them', () => {
+    // This machine's cgroup freezer is writable by root; a host without one keeps the helper signals (next test).
+    expect(backend.usesCgroups).toBe(existsSync('/sys/fs/cgroup/freezer') || existsSync('/sys/fs/cgroup/cgroup.controllers'));
+  });
+
+  it.skipIf(!isRoot)('a starting backend removes the empty cgroups a dead executor left, never one that holds a process', async (ctx) => {
+    if (!backend.usesCgroups) ctx.skip();
+    const root = path.dirname(backend.cgroupDir as string);
+    const dead = path.join(root, `brisk-dead${randomBytes(3).toString('hex')}`);
+    mkdirSync(path.join(dead, 'proc-gone'), { recursive: true });
+    const inst = await backend.createInstance({ memoryMb: 128, allowEgress: false });
+    const fresh = new ProcessBackend({ runtimePath });
+    try {
+      await fresh.start();
+      expect(existsSync(dead)).toBe(false);
+      // The live instance's cgroup (another backend's) is still there, and so is its process.
+      expect(existsSync(path.join(backend.cgroupDir as string, (inst as ProcessInstance).id))).toBe(true);
+      expect(alive((inst as ProcessInstance).pid as number)).toBe(true);
+    } finally {
+      await fresh.close();
+      await inst.destroy();
+    }
+  });
+
+  it.skipIf(!isRoot)('a setsid grandchild is frozen with its idle instance and killed with it (root: uid helper signals, no cgroup)', async () => {
+    const helperOnly = new ProcessBackend({ runtimePath, freezer: 'off' });
+    await helperOnly.start();
+    expect(helperOnly.usesCgroups).toBe(false);
+    try {
+      await escapeesFollowTheirInstance(helperOnly);
+    } finally {
+      await helperOnly.close();
+    }
+  });
+
+  it.skipIf(!isRoot)('a setsid grandchild is frozen with its idle instance and killed with it (root: per-instance uid and cgroup)', async () => {
+    await escapeesFollowTheirInstance(backend);
+  });
+
+  async function escapeesFollowTheirInstance(backend: ProcessBackend): Promise<void> {
     const inst = (await backend.createInstance({ memoryMb: 128, allowEgress: false })) as ProcessInstance;
     expect(inst.uid).toBeDefined();
     await inst.init(initReq(ESCAPE));
@@ -185,13 +243,15 @@ describe('process backend: nothing an instance started outlives it', () => {
     expect(pids.every(alive)).toBe(true);
     // Out of the instance's process group, and still the instance's: frozen with it, thawed with it.
     await inst.pause();
-    await waitFor(() => pids.every((p) => procStat(p).state === 'T'), 3000);
+    await waitFor(() => pids.every(frozen), 3000);
     await inst.resume();
-    await waitFor(() => pids.every((p) => procStat(p).state !== 'T'), 3000);
+    await waitFor(() => pids.every((p) => !frozen(p)), 3000);
+    // Thawed, they run on: a sleeping process again (S), not stopped (T) or in the refrigerator (D).
+    await waitFor(() => pids.every((p) => procStat(p).state === 'S'), 3000);
     await inst.destroy();
     // The probe saw them reparented to PID 1 and running on.
     await waitFor(() => !pids.some(alive), 3000);
-  });
+  }
 
   it('a grandchild holding the inherited stdio does not pin the instance\'s memory in the pool', async () => {
     const fn: FunctionVersion = {

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../bus/memory-bus.js';
 import { Topology } from '../../bus/topology.js';
 import type { InvocationRequest, InvocationResult } from '../../core/types.js';
-import { createGatewayApp } from '../../gateway/app.js';
+import { createGatewayApp, type GatewayAppDeps } from '../../gateway/app.js';
+import { rawInvokeHandler } from '../../gateway/routes/invoke.js';
 import { Authenticator } from '../../gateway/auth.js';
 import { Bundler } from '../../gateway/deploy/bundler.js';
 import { PythonBuilder } from '../../gateway/deploy/python-build.js';
@@ -57,12 +58,18 @@ describe('gateway v1 API validation', () => {
   const invoker = new Invoker({ bus, topology, submitter });
   let server: http.Server;
   let base = '';
+  /** The same app behind the raw invoke path (as gateway/app.ts createGatewayListener composes them). */
+  let rawServer: http.Server;
+  let rawBase = '';
+  /** Requests the raw path handed to Express. */
+  let passedToExpress = 0;
 
-  const req = async (method: string, p: string, body?: string | Uint8Array, headers: Record<string, string> = {}) => {
-    const res = await fetch(base + p, { method, headers: { authorization: `Bearer ${ADMIN}`, ...headers }, ...(body !== undefined ? { body: body as BodyInit } : {}) });
+  const reqAt = async (method: string, p: string, body?: string | Uint8Array, headers: Record<string, string> = {}, at = base) => {
+    const res = await fetch(at + p, { method, headers: { authorization: `Bearer ${ADMIN}`, ...headers }, ...(body !== undefined ? { body: body as BodyInit } : {}) });
     const text = await res.text();
     return { status: res.status, text, json: text ? (JSON.parse(text) as any) : undefined };
   };
+  const req = (method: string, p: string, body?: string | Uint8Array, headers: Record<string, string> = {}) => reqAt(method, p, body, headers);
   const json = (method: string, p: string, value: unknown) => req(method, p, JSON.stringify(value), { 'content-type': 'application/json' });
 
   beforeAll(async () => {
@@ -87,7 +94,7 @@ describe('gateway v1 API validation', () => {
       quotas: async () => QUOTAS,
       defaults: { memoryMb: 128, timeoutMs: 1000 },
     });
-    const app = createGatewayApp({
+    const deps: GatewayAppDeps = {
       functions,
       runtimes,
       invoker,
@@ -98,14 +105,24 @@ describe('gateway v1 API validation', () => {
       auth: new Authenticator(ADMIN, tenancy),
       admit: async (ns, bytes, mode) => admission.admit(ns, QUOTAS, bytes, mode),
       health: () => ({ bus: bus.status }),
-    });
+    };
+    const app = createGatewayApp(deps);
     server = http.createServer(app);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const raw = rawInvokeHandler({ ...deps, maxPayloadBytes: deps.limits.maxPayloadBytes });
+    rawServer = http.createServer((rq, rs) => {
+      if (raw(rq, rs)) return;
+      passedToExpress++;
+      app(rq, rs);
+    });
+    await new Promise<void>((r) => rawServer.listen(0, '127.0.0.1', () => r()));
+    rawBase = `http://127.0.0.1:${(rawServer.address() as AddressInfo).port}`;
     expect((await json('PUT', '/v1/functions/echo', { code: 'export const handler = async (e) => e' })).status).toBe(201);
   });
   afterAll(async () => {
     await new Promise<void>((r) => server.close(() => r()));
+    await new Promise<void>((r) => rawServer.close(() => r()));
     await invoker.stop();
     await bus.close();
     await Promise.all([store.close(), objects.close(), kv.close()]);
@@ -131,7 +148,10 @@ describe('gateway v1 API validation', () => {
     expect([malformed.status, malformed.json.error.code]).toEqual([400, 'MALFORMED_JSON']);
   });
 
-  it('validates invocations: JSON, depth, size, version; an empty body is {}', async () => {
+  it.each(['express', 'raw'] as const)('validates invocations: JSON, depth, size, version; an empty body is {} (%s route)', async (which) => {
+    const before = passedToExpress;
+    const req = (method: string, p: string, body?: string | Uint8Array, headers: Record<string, string> = {}) =>
+      reqAt(method, p, body, headers, which === 'raw' ? rawBase : base);
     const ok = await req('POST', '/v1/functions/echo/invoke', '{"a":[1,{"b":2}]}');
     expect([ok.status, ok.json]).toEqual([200, { a: [1, { b: 2 }] }]);
     expect((await req('POST', '/v1/functions/echo/invoke', '')).json).toEqual({});
@@ -145,6 +165,93 @@ describe('gateway v1 API validation', () => {
     expect((await req('POST', '/v1/functions/echo/invoke?version=0', '{}')).json.error.code).toBe('INVALID_VERSION');
     expect((await req('POST', '/v1/functions/echo/invoke?version=9', '{}')).json.error.code).toBe('FUNCTION_NOT_FOUND');
     expect((await req('POST', '/v1/functions/missing/invoke', '{}')).status).toBe(404);
+    // The raw path answered every one of them itself.
+    expect(passedToExpress).toBe(before);
+  });
+
+  /** One request with exact headers (no content-length: sent chunked), its answer as received. */
+  function exchange(at: string, c: Case): Promise<{ status: number; headers: Record<string, string | undefined>; body: string }> {
+    const url = new URL(at + c.path);
+    // Keep-alive, so an answer that closes the connection says so (Connection: close).
+    const agent = new http.Agent({ keepAlive: true });
+    return new Promise<{ status: number; headers: Record<string, string | undefined>; body: string }>((resolve, reject) => {
+      const r = http.request({ host: url.hostname, port: url.port, method: c.method ?? 'POST', path: c.path, headers: c.headers ?? {}, agent }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => {
+          const h = res.headers;
+          const pick = (k: string) => (typeof h[k] === 'string' ? (h[k] as string) : undefined);
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: { 'content-type': pick('content-type'), 'x-brisk-fault': pick('x-brisk-fault'), 'retry-after': pick('retry-after'), connection: pick('connection'), 'activation-id': pick('x-brisk-activation-id') === undefined ? undefined : 'present' },
+            // Activation ids differ per call; everything else must not.
+            body: body.replace(/[0-9a-f]{32}/g, '<id>'),
+          });
+        });
+      });
+      r.on('error', reject);
+      r.end(c.body);
+    }).finally(() => agent.destroy());
+  }
+  interface Case {
+    path: string;
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
+    /** Whether the raw path answers it itself (else it hands it to Express). */
+    raw: boolean;
+  }
+  const KEY = { authorization: `Bearer ${ADMIN}` };
+  const cl = (body: string | Buffer) => ({ 'content-length': String(Buffer.byteLength(body)) });
+  const body = (text: string, headers: Record<string, string> = {}): Pick<Case, 'headers' | 'body'> => ({ body: text, headers: { ...KEY, ...cl(text), ...headers } });
+  const CASES: Case[] = [
+    { path: '/v1/functions/echo/invoke', ...body('{"a":[1,{"b":2}]}', { 'content-type': 'application/json' }), raw: true },
+    { path: '/v1/functions/echo/invoke', ...body(''), raw: true },
+    { path: '/v1/functions/echo/invoke', headers: KEY, raw: true },
+    { path: '/v1/functions/echo/invoke', ...body('\ufeff{"bom":1}'), raw: true },
+    { path: '/v1/functions/echo/invoke', ...body('{"a":'), raw: true },
+    { path: '/v1/functions/echo/invoke', ...body('['.repeat(65) + ']'.repeat(65)), raw: true },
+    { path: '/v1/functions/echo/invoke', ...body(JSON.stringify({ s: 'x'.repeat(70 * 1024) })), raw: true },
+    // Chunked (no declared length) and over the cap: refused while it streams.
+    { path: '/v1/functions/echo/invoke', headers: KEY, body: JSON.stringify({ s: 'x'.repeat(70 * 1024) }), raw: true },
+    { path: '/v1/functions/echo/invoke', headers: KEY, body: '{"chunked":true}', raw: true },
+    { path: '/v1/functions/echo/invoke?async=true', ...body(JSON.stringify({ s: 'x'.repeat(2000) })), raw: true },
+    { path: '/v1/functions/echo/invoke?async=1', ...body('{"later":1}'), raw: true },
+    { path: '/v1/functions/echo/invoke?version=0', ...body('{}'), raw: true },
+    { path: '/v1/functions/echo/invoke?version=abc', ...body('{}'), raw: true },
+    { path: '/v1/functions/echo/invoke?version=9', ...body('{}'), raw: true },
+    { path: '/v1/functions/echo/invoke?version=1&async=false', ...body('{"v":1}'), raw: true },
+    { path: '/v1/functions/missing/invoke', ...body('{}'), raw: true },
+    { path: '/v1/functions/echo/invoke', body: '{}', headers: cl('{}'), raw: true },
+    { path: '/v1/functions/echo/invoke', ...body('{}', { authorization: 'Bearer nope' }), raw: true },
+    { path: '/v1/functions/echo/invoke', ...body('{}', { authorization: 'Bearer bk_0123456789abcdef_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' }), raw: true },
+    { path: '/v1/functions/echo/invoke', ...body('{}', { 'x-brisk-namespace': 'Bad!' }), raw: true },
+    { path: '/v1/functions/echo/invoke', ...body('{}', { 'x-brisk-namespace': 'nowhere' }), raw: true },
+    // Unauthenticated with a huge declared body: refused before a byte is read, connection closed.
+    { path: '/v1/functions/echo/invoke', headers: { 'content-length': String(10 * 1024 * 1024) }, body: '', raw: true },
+    { path: '/v1/functions/echo/invoke', headers: { ...KEY, 'content-length': String(10 * 1024 * 1024) }, body: '', raw: true },
+    // What only Express does: handed to it untouched.
+    { path: '/v1/functions/echo/invoke?version=1&version=1', ...body('{}'), raw: false },
+    { path: '/v1/functions/echo/invoke?alias=live', ...body('{}'), raw: false },
+    { path: '/v1/functions/echo/invoke?version=%31', ...body('{}'), raw: false },
+    { path: '/v1/functions/echo/invoke/', ...body('{}'), raw: false },
+    { path: '/v1/functions/ECHO/invoke', ...body('{}'), raw: false },
+    { path: '/v1/functions/ech%6F/invoke', ...body('{}'), raw: false },
+    { path: '/v1/functions/echo/invoke', ...body('{"x":"\u00e9"}', { 'content-type': 'text/plain; charset=latin1' }), raw: false },
+    { path: '/v1/functions/echo/invoke', ...body('{}', { 'content-encoding': 'gzip' }), raw: false },
+    { path: '/v1/functions/echo/invoke', method: 'GET', headers: KEY, raw: false },
+    { path: '/v1/functions/echo', method: 'GET', headers: KEY, raw: false },
+  ];
+
+  it('the raw invoke path answers exactly as the Express route, and hands Express all it does not take', async () => {
+    for (const c of CASES) {
+      const before = passedToExpress;
+      const viaExpress = await exchange(base, c);
+      const viaRaw = await exchange(rawBase, c);
+      expect(viaRaw, `${c.method ?? 'POST'} ${c.path} ${JSON.stringify(c.headers)}`).toEqual(viaExpress);
+      expect(passedToExpress - before, `${c.path}: taken by the raw path`).toBe(c.raw ? 0 : 1);
+    }
   });
 
   it('validates activation lookups', async () => {
