@@ -161,7 +161,10 @@ export class MemoryBus implements Bus {
   async subscribe<T>(topic: string, handler: (body: T) => void | Promise<void>): Promise<Subscription> {
     this.ensureOpen();
     let subs = this.topics.get(topic);
-    if (!subs) this.topics.set(topic, (subs = new Set()));
+    if (!subs) {
+      subs = new Set();
+      this.topics.set(topic, subs);
+    }
     const h = handler as (body: unknown) => void | Promise<void>;
     subs.add(h);
     return { cancel: async () => void this.topics.get(topic)?.delete(h) };

@@ -17,7 +17,10 @@ export function packageRoot(): string {
     const manifest = path.join(dir, 'package.json');
     if (fs.existsSync(manifest)) {
       try {
-        if ((JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name?: string }).name === 'brisk') return (cached = dir);
+        if ((JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name?: string }).name === 'brisk') {
+          cached = dir;
+          return dir;
+        }
       } catch {
         // not ours, keep walking
       }
@@ -26,7 +29,8 @@ export function packageRoot(): string {
     if (up === dir) break;
     dir = up;
   }
-  return (cached = process.cwd());
+  cached = process.cwd();
+  return cached;
 }
 
 /** The runtime bundle every instance runs (built by `node build.mjs`). */

@@ -100,6 +100,7 @@ const JSON_ENVELOPE_BYTES = 4096;
 const SWEEP_INTERVAL_MS = 60_000;
 
 /** C0 controls and DEL: never valid in a key. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this pattern's purpose.
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
 /**

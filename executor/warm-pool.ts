@@ -248,7 +248,7 @@ export class WarmPool {
     }
     if (slot.state !== 'busy') return;
     if (!healthy || this.closing) {
-      this.destroySlot(slot);
+      void this.destroySlot(slot);
       return;
     }
     slot.state = 'idle';
@@ -292,12 +292,12 @@ export class WarmPool {
       clearInterval(this.sweepTimer);
       if (this.refillTimer) clearTimeout(this.refillTimer);
       for (const s of [...this.slots]) {
-        if (s.state === 'stem' || s.state === 'idle' || (s.state === 'starting' && s.purpose === 'stem')) this.destroySlot(s);
+        if (s.state === 'stem' || s.state === 'idle' || (s.state === 'starting' && s.purpose === 'stem')) void this.destroySlot(s);
       }
       const force = Number.isFinite(graceMs)
         ? setTimeout(() => {
             // Cold starts still being created notice `closing` themselves.
-            for (const s of [...this.slots]) if (s.state !== 'starting') this.destroySlot(s);
+            for (const s of [...this.slots]) if (s.state !== 'starting') void this.destroySlot(s);
           }, Math.max(0, graceMs))
         : undefined;
       while (this.slots.size > 0) await this.nextChange();
@@ -335,7 +335,7 @@ export class WarmPool {
     } catch (err) {
       this.opts.logger?.warn({ err, fn: slot.fnKey }, 'resuming an idle instance failed; destroying it');
       slot.state = 'busy';
-      this.destroySlot(slot);
+      void this.destroySlot(slot);
       return false;
     }
   }
@@ -375,7 +375,7 @@ export class WarmPool {
       if (slot.state === 'initializing') {
         slot.state = 'stem';
         slot.purpose = 'stem';
-        if (this.closing) this.destroySlot(slot);
+        if (this.closing) void this.destroySlot(slot);
         this.changed();
       }
       throw err;
@@ -390,7 +390,7 @@ export class WarmPool {
       if (payload.fillPackage) packageDir = await slot.instance!.preparePackage(payload.fillPackage);
     } catch (err) {
       // Its package directory may be half filled: never hand this instance to another function.
-      this.destroySlot(slot);
+      void this.destroySlot(slot);
       throw err;
     }
     const req: InitRequest = {
@@ -410,7 +410,7 @@ export class WarmPool {
       await slot.instance!.init(req);
     } catch (err) {
       // A half-initialised runtime cannot be reused (a second /init is refused).
-      this.destroySlot(slot);
+      void this.destroySlot(slot);
       throw err;
     }
     slot.state = 'busy';
@@ -485,7 +485,7 @@ export class WarmPool {
       this.byInstance.set(instance, slot);
       if (this.closing) throw new PlatformError('EXECUTOR_DRAINING', 'executor is draining', { retryable: true });
     } catch (err) {
-      this.destroySlot(slot);
+      void this.destroySlot(slot);
       throw err;
     }
     slot.state = 'initializing';
@@ -506,7 +506,7 @@ export class WarmPool {
 
   /** Start destroying a slot (idempotent); resolves once its instance is gone and the slot removed. */
   private destroySlot(slot: Slot): Promise<void> {
-    if (slot.destroyed) return slot.destroyed;
+    if (slot.destroyed !== undefined) return slot.destroyed;
     const wasStarting = slot.state === 'starting';
     slot.state = 'destroying';
     slot.cancelled = true;
@@ -569,7 +569,7 @@ export class WarmPool {
         slot.instance = instance;
         this.byInstance.set(instance, slot);
         if (slot.cancelled || this.closing) {
-          if (!slot.destroyed) this.destroySlot(slot);
+          if (slot.destroyed === undefined) void this.destroySlot(slot);
           return instance;
         }
         slot.state = 'stem';
@@ -617,12 +617,12 @@ export class WarmPool {
     for (const s of [...this.slots]) {
       if (s.state !== 'idle') continue;
       const idleFor = now - s.lastUsed;
-      if (idleFor >= idleTtlMs) this.destroySlot(s);
+      if (idleFor >= idleTtlMs) void this.destroySlot(s);
       else if (pauseIdleAfterMs !== undefined && idleFor >= pauseIdleAfterMs && s.paused === undefined && s.instance?.pause) {
         s.paused = s.instance.pause();
         s.paused.catch((err: unknown) => {
           this.opts.logger?.warn({ err }, 'pausing an idle instance failed; destroying it');
-          if (s.state === 'idle') this.destroySlot(s);
+          if (s.state === 'idle') void this.destroySlot(s);
         });
       }
     }
@@ -648,7 +648,7 @@ export class WarmPool {
       .filter((s) => s.state === 'stem' && poolKeyOf(s.spec) === key)
       .sort((a, b) => a.lastUsed - b.lastUsed);
     const surplus = this.countStems(key) - target;
-    for (const s of stems.slice(0, Math.max(0, surplus))) this.destroySlot(s);
+    for (const s of stems.slice(0, Math.max(0, surplus))) void this.destroySlot(s);
   }
 
   private changed(): void {

@@ -5,7 +5,7 @@ import type { Authenticator } from './auth.js';
 import type { DeployLimits, FunctionService } from './function-service.js';
 import { AuthError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
-import { closeIfBodyUnread, errorMiddleware, principalOf } from './http.js';
+import { closeIfBodyUnread, errorMiddleware, principalOf } from '../web/http.js';
 import type { Submitter } from '../invocations/submit.js';
 import type { Invoker } from './invoker.js';
 import type { RuntimeCatalog } from './runtimes.js';

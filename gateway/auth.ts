@@ -3,7 +3,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { AuthError } from '../core/errors.js';
 import { DEFAULT_NAMESPACE } from '../core/types.js';
 import { assertNamespaceName, type TenancyService } from '../tenancy/tenancy-service.js';
-import type { Principal } from './http.js';
+import type { Principal } from '../web/http.js';
 
 /** Header the operator uses to act inside a namespace with the admin key. */
 export const NAMESPACE_HEADER = 'x-brisk-namespace';

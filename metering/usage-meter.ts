@@ -60,7 +60,10 @@ export class UsageMeter {
     const hour = Math.floor((this.opts.now ?? Date.now)() / HOUR_MS);
     const key = `${s.namespace}\u0000${hour}\u0000${s.function}`;
     let c = this.pending.get(key);
-    if (!c) this.pending.set(key, (c = { invocations: 0, errors: 0, coldStarts: 0, mbMs: 0 }));
+    if (!c) {
+      c = { invocations: 0, errors: 0, coldStarts: 0, mbMs: 0 };
+      this.pending.set(key, c);
+    }
     c.invocations++;
     if (s.error) c.errors++;
     if (s.coldStart) c.coldStarts++;

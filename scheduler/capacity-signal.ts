@@ -23,7 +23,7 @@ export class CapacitySignal {
   /** Resolves on the next notification that reaches this waiter, or after `maxMs`. */
   wait(maxMs: number, ticket = this.ticket()): Promise<void> {
     return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined = undefined;
+      let timer: NodeJS.Timeout | undefined;
       const wake = (): void => {
         if (timer !== undefined) clearTimeout(timer);
         resolve();

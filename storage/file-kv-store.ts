@@ -154,7 +154,10 @@ export class FileKeyValueStore implements KeyValueStore {
         break;
       case 'hset': {
         let c = this.collections.get(e.c);
-        if (!c) this.collections.set(e.c, (c = new Map()));
+        if (!c) {
+          c = new Map();
+          this.collections.set(e.c, c);
+        }
         c.set(e.f, e.v);
         break;
       }

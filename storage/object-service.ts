@@ -23,6 +23,7 @@ export const MAX_OBJECT_KEY_BYTES = 1024;
 /** Longest content type kept with an object (RFC 6838 names plus parameters fit easily). */
 const MAX_CONTENT_TYPE_LENGTH = 255;
 /** C0 controls and DEL: never valid in a key (they break logs, headers and some S3 clients). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this pattern's purpose.
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
 /** One stored object as read back. */

@@ -115,7 +115,10 @@ export class BusUserQueues implements UserQueues {
 
   private note(namespace: string, queue: string): void {
     let set = this.used.get(namespace);
-    if (!set) this.used.set(namespace, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.used.set(namespace, set);
+    }
     set.add(queue);
   }
 }

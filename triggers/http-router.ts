@@ -1,9 +1,9 @@
 import express, { type Request, type Response } from 'express';
 import { BriskError, NotFoundError } from '../core/errors.js';
 import type { FunctionVersion, InvocationResult } from '../core/types.js';
-import { limitedBody, param, type Principal } from '../gateway/http.js';
-import { ACTIVATION_HEADER } from '../gateway/responses.js';
-import { keyNeeded, sendWebResult, toHttpEvent, webNamespace } from '../gateway/web-endpoint.js';
+import { limitedBody, param, type Principal } from '../web/http.js';
+import { ACTIVATION_HEADER } from '../web/responses.js';
+import { keyNeeded, sendWebResult, toHttpEvent, webNamespace } from '../web/web-endpoint.js';
 import type { InvokeOptions } from '../invocations/submit.js';
 import { compareSpecificity, compileHttpPattern, type CompiledHttpPattern } from './http-pattern.js';
 import type { TriggerStore } from './trigger-store.js';

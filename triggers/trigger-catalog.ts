@@ -57,7 +57,7 @@ export class TriggerCatalog {
 
   /** Reload now; concurrent calls coalesce into one extra reload. Never rejects. */
   refresh(): Promise<void> {
-    if (this.running) {
+    if (this.running !== undefined) {
       this.again = true;
       return this.running;
     }

@@ -3,7 +3,7 @@ import type { Topology } from '../bus/topology.js';
 import type { Bus } from '../bus/types.js';
 import type { Logger } from '../core/logger.js';
 import type { FunctionVersion } from '../core/types.js';
-import type { Principal } from '../gateway/http.js';
+import type { Principal } from '../web/http.js';
 import type { Submitter } from '../invocations/submit.js';
 import type { NamespacePurgeDeps } from '../tenancy/namespace-purge.js';
 import type { KeyValueStore, MetadataStore } from '../storage/types.js';

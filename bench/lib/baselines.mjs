@@ -267,7 +267,7 @@ export async function startServerlessOffline({ functionFiles }) {
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    exited.then((code) => {
+    void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`serverless-offline exited (${code}):\n${out.slice(-3000)}`));
     });

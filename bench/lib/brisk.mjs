@@ -56,8 +56,7 @@ export async function spawnRole(role, env, { profileDir, readyTimeoutMs = 60_000
     const onData = (chunk) => {
       keep(chunk);
       buf += chunk.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         if (!line.includes(readyMsg)) continue;
@@ -76,7 +75,7 @@ export async function spawnRole(role, env, { profileDir, readyTimeoutMs = 60_000
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    exited.then((code) => {
+    void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`${role} exited (${code}) before ready:\n${tail}`));
     });

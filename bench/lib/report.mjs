@@ -2,7 +2,6 @@
 
 const f = (x, d = 2) => (x === null || x === undefined || Number.isNaN(x) ? '–' : typeof x === 'number' ? String(Math.round(x * 10 ** d) / 10 ** d) : String(x));
 const int = (x) => (x === null || x === undefined ? '–' : Math.round(x).toLocaleString('en-US'));
-const times = (a, b) => (a && b ? `${f(a / b, 2)}×` : '–');
 /** a/b as "N× faster" or "N× slower" (latency: a = the other's, b = ours). */
 const faster = (a, b) => (!a || !b ? '–' : a >= b ? `${f(a / b, 2)}× faster` : `**${f(b / a, 2)}× slower**`);
 /** a/b as "N× more" or "N× less" (throughput: a = ours, b = the other's). */
@@ -44,7 +43,7 @@ export function renderMarkdown(r) {
       if (!w) continue;
       const lat = w.latency ?? {};
       const vs =
-        sls && sls.warm[fn] && name !== 'serverless-offline'
+        sls?.warm[fn] && name !== 'serverless-offline'
           ? `${faster(sls.warm[fn].latency.p50, lat.p50)} / ${more(w.c16?.rps, sls.warm[fn].c16?.rps)} / ${more(w.c64?.rps, sls.warm[fn].c64?.rps)}`
           : '';
       const fl = floorOf(name) && sys[floorOf(name)]?.warm[fn];

@@ -18,7 +18,9 @@ import { startDistributedServices } from '../lib/services.mjs';
 const system = process.argv[2] ?? 'distributed-docker';
 const [mode, backend] = system.split('-');
 const traceFiles = () => fs.readdirSync('/tmp').filter((f) => f.startsWith('trace-') && f.endsWith('.log')).map((f) => `/tmp/${f}`);
-const clear = () => traceFiles().forEach((f) => fs.rmSync(f));
+const clear = () => {
+  for (const f of traceFiles()) fs.rmSync(f);
+};
 
 const services = mode === 'distributed' ? await startDistributedServices() : undefined;
 const brisk = await startBrisk({ mode, backend, serviceEnv: services?.env ?? {}, extraEnv: { BRISK_TRACE: '1' } });

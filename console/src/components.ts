@@ -135,14 +135,22 @@ export function deployForm(opts: DeployFormOptions): HTMLElement {
 
   let archive: File | undefined;
   const fileInput = h('input', { type: 'file', accept: '.zip,.tgz,.tar.gz,application/zip,application/gzip', hidden: true, 'data-testid': 'deploy-file' });
-  const dropLabel = h('span', null, 'Drop a .zip or .tar.gz here, or ', h('a', { href: '#', onclick: (e: Event) => (e.preventDefault(), fileInput.click()) }, 'choose a file'));
+  const chooseFile = (e: Event): void => {
+    e.preventDefault();
+    fileInput.click();
+  };
+  const dropLabel = h('span', null, 'Drop a .zip or .tar.gz here, or ', h('a', { href: '#', onclick: chooseFile }, 'choose a file'));
   const drop = h('div', { class: 'dropzone', 'data-testid': 'dropzone' }, dropLabel, fileInput);
   const setArchive = (file: File | undefined): void => {
     archive = file;
+    const remove = (e: Event): void => {
+      e.preventDefault();
+      setArchive(undefined);
+    };
     replace(
       drop,
       file
-        ? h('span', null, `Archive: ${file.name} (${Math.round(file.size / 1024)} KiB) — deploys instead of the editor. `, h('a', { href: '#', onclick: (e: Event) => (e.preventDefault(), setArchive(undefined)) }, 'remove'))
+        ? h('span', null, `Archive: ${file.name} (${Math.round(file.size / 1024)} KiB) — deploys instead of the editor. `, h('a', { href: '#', onclick: remove }, 'remove'))
         : dropLabel,
       fileInput,
     );

@@ -201,6 +201,7 @@ export class PythonBuilder {
         this.opts.python,
         ['-I', '-c', CHECK_SCRIPT],
         // -I: isolated (no user site, no PYTHON* env); nothing of the package runs, it is only compiled.
+        // biome-ignore lint/style/noProcessEnv: the compiler child inherits only the gateway's own PATH, not a setting
         { cwd: root, timeout: 60_000, maxBuffer: 16 * 1024 * 1024, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' } },
         (err, stdout, stderr) => {
           if (err) {

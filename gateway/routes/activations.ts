@@ -2,7 +2,7 @@ import express from 'express';
 import { BriskError, ValidationError } from '../../core/errors.js';
 import type { MetadataStore } from '../../storage/types.js';
 import { assertName } from '../function-service.js';
-import { namespaceOf, param } from '../http.js';
+import { namespaceOf, param } from '../../web/http.js';
 
 /** Activation records: `/v1/activations…`. */
 export function activationRoutes(deps: { store: MetadataStore }): express.Router {

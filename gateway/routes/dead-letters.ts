@@ -1,10 +1,10 @@
 import express from 'express';
 import { BriskError, ValidationError } from '../../core/errors.js';
-import { DeadLetterStore, MAX_DEAD_LETTERS_LISTED } from '../../invocations/dead-letters.js';
+import { type DeadLetterStore, MAX_DEAD_LETTERS_LISTED } from '../../invocations/dead-letters.js';
 import type { Submitter } from '../../invocations/submit.js';
 import { assertName, type FunctionService } from '../function-service.js';
-import { namespaceOf, param, requireWrite } from '../http.js';
-import { ACTIVATION_HEADER } from '../responses.js';
+import { namespaceOf, param, requireWrite } from '../../web/http.js';
+import { ACTIVATION_HEADER } from '../../web/responses.js';
 
 export interface DeadLetterRoutesDeps {
   letters: DeadLetterStore;

@@ -1,6 +1,6 @@
 import express from 'express';
 import type { WarmInstanceInfo } from '../../core/types.js';
-import { principalOf, type Principal } from '../http.js';
+import { principalOf, type Principal } from '../../web/http.js';
 
 /**
  * What this route needs of each executor it lists: the warm instances it

@@ -4,11 +4,11 @@ import { ValidationError } from '../../core/errors.js';
 import { assertJsonDepth } from '../../core/json-depth.js';
 import { runtimeOf, type FunctionVersion } from '../../core/types.js';
 import { assertName, settingsSchema, type DeployLimits, type FunctionService } from '../function-service.js';
-import { declaredLengthGuard, limitedBody, namespaceOf, param, parseWith, requireWrite } from '../http.js';
+import { declaredLengthGuard, limitedBody, namespaceOf, param, parseWith, requireWrite } from '../../web/http.js';
 import type { Submitter } from '../../invocations/submit.js';
 import type { Invoker } from '../invoker.js';
 import type { RuntimeCatalog } from '../runtimes.js';
-import { ACTIVATION_HEADER, sendOutcome } from '../responses.js';
+import { ACTIVATION_HEADER, sendOutcome } from '../../web/responses.js';
 
 export interface FunctionRoutesDeps {
   functions: FunctionService;

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { AuthError } from '../../core/errors.js';
 import type { NamespacePurge } from '../../tenancy/namespace-purge.js';
 import type { TenancyService } from '../../tenancy/tenancy-service.js';
-import { limitedBody, param, parseWith, principalOf } from '../http.js';
+import { limitedBody, param, parseWith, principalOf } from '../../web/http.js';
 
 const quotasSchema = z
   .object({

@@ -1,7 +1,7 @@
 import express, { type Request } from 'express';
 import { NotFoundError } from '../../core/errors.js';
 import type { ObjectService } from '../../storage/object-service.js';
-import { limitedBody, namespaceOf, param, requireWrite } from '../http.js';
+import { limitedBody, namespaceOf, param, requireWrite } from '../../web/http.js';
 
 export interface ObjectRoutesDeps {
   objects: ObjectService;

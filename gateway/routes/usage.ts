@@ -2,7 +2,7 @@ import express from 'express';
 import { ValidationError } from '../../core/errors.js';
 import { readUsage } from '../../metering/usage-meter.js';
 import type { KeyValueStore } from '../../storage/types.js';
-import { namespaceOf } from '../http.js';
+import { namespaceOf } from '../../web/http.js';
 
 /** `GET /v1/usage?from=&to=` (ISO times; default: the last 24 hours) for the caller's namespace. */
 export function usageRoutes(deps: { kv: KeyValueStore }): express.Router {

@@ -2,10 +2,10 @@ import express, { type Request, type Response } from 'express';
 import type { FunctionService } from '../function-service.js';
 import { NotFoundError } from '../../core/errors.js';
 import type { FunctionVersion } from '../../core/types.js';
-import { limitedBody, param, type Principal } from '../http.js';
+import { limitedBody, param, type Principal } from '../../web/http.js';
 import type { Invoker } from '../invoker.js';
-import { ACTIVATION_HEADER } from '../responses.js';
-import { keyNeeded, sendWebResult, toHttpEvent, webNamespace } from '../web-endpoint.js';
+import { ACTIVATION_HEADER } from '../../web/responses.js';
+import { keyNeeded, sendWebResult, toHttpEvent, webNamespace } from '../../web/web-endpoint.js';
 
 /**
  * Functions as web endpoints: `ANY /fn/{name}` and `/fn/{name}/{path…}`, and

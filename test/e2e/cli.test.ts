@@ -301,7 +301,7 @@ describe('brisk CLI against a standalone server', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(JSON.parse(run.stdout).logs).toEqual(['event {"order":7}']);
     const human = await brisk('publish', 'orders', '{"order":8}');
-    expect(human.stdout).toMatch(/^published to orders: 1 delivery\n  echo \(trigger on-order\): activation \S+\n$/);
+    expect(human.stdout).toMatch(/^published to orders: 1 delivery\n {2}echo \(trigger on-order\): activation \S+\n$/);
 
     const incomplete = await brisk('triggers', 'put', 'nothing', '--function', 'echo');
     expect(incomplete.code).toBe(2);

@@ -28,7 +28,7 @@ describe.skipIf(!available)('distributed mode on RabbitMQ, Redis and S3', () => 
       const results = await Promise.all(
         Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? g1 : g2).req('POST', '/v1/functions/twice/invoke', { n: i })),
       );
-      results.forEach((r, i) => expect(r.json, r.text).toMatchObject({ twice: i * 2 }));
+      for (const [i, r] of results.entries()) expect(r.json, r.text).toMatchObject({ twice: i * 2 });
       const async = await g2.req('POST', '/v1/functions/twice/invoke?async=true', { n: 21 });
       const act = await waitForActivation(g1, async.json.activationId);
       expect(act.result.twice).toBe(42);

@@ -113,7 +113,7 @@ describe.skipIf(!available)('Docker executor backend, standalone', () => {
       await a.req('PUT', `/v1/functions/par${i}`, { code: `export const handler = async (e) => ({ fn: ${i}, n: e.n })` });
     }
     const results = await Promise.all(Array.from({ length: 50 }, (_, n) => a.req('POST', `/v1/functions/par${n % 5}/invoke`, { n })));
-    results.forEach((r, n) => expect(r.json).toEqual({ fn: n % 5, n }));
+    for (const [n, r] of results.entries()) expect(r.json).toEqual({ fn: n % 5, n });
   });
 
   it('labels everything it creates, and leaves no container behind when it stops', async () => {

@@ -82,7 +82,14 @@ describe.skipIf(!available)('faults on real services', () => {
   /** The executor process running `tag` (from the function's own start line). */
   const runnerOf = async (tag: string): Promise<{ id: string; proc: BriskProcess; instancePid: number }> => {
     let line: string | undefined;
-    await waitFor(() => (line = effectLines().find((l) => l.startsWith(`${tag} start `))) !== undefined, 20_000, 20);
+    await waitFor(
+      () => {
+        line = effectLines().find((l) => l.startsWith(`${tag} start `));
+        return line !== undefined;
+      },
+      20_000,
+      20,
+    );
     const [, , ppid, pid] = (line as string).split(' ');
     for (const [id, proc] of executors) if (proc.child.pid === Number(ppid)) return { id, proc, instancePid: Number(pid) };
     throw new Error(`no executor with pid ${ppid}`);

@@ -55,7 +55,7 @@ describe.skipIf(!available)('scheduling on real services with small executors', 
   };
   const stop = async (...ps: BriskProcess[]): Promise<void> => {
     const codes = await Promise.all(ps.map((p) => stopProcess(p)));
-    codes.forEach((c, i) => expect(c, `${ps[i]?.role} exit code:\n${ps[i]?.output().slice(-2000)}`).toBe(0));
+    for (const [i, c] of codes.entries()) expect(c, `${ps[i]?.role} exit code:\n${ps[i]?.output().slice(-2000)}`).toBe(0);
   };
   /** Wait until the executors are heard (the gateway hears the same heartbeats as the schedulers started before them). */
   const heard = (ids: string[]): Promise<void> => waitForExecutors(`http://127.0.0.1:${gateway.port}`, ADMIN_KEY, ids);
@@ -95,7 +95,7 @@ describe.skipIf(!available)('scheduling on real services with small executors', 
     const names = ['p1', 'p2', 'p3', 'p4', 'p5'];
     for (const n of names) await deploy(n);
     const results = await Promise.all(names.map((n) => invoke(n, { ms: 1500 })));
-    results.forEach((r) => expect(r.status, JSON.stringify(r.json)).toBe(200));
+    for (const r of results) expect(r.status, JSON.stringify(r.json)).toBe(200);
     const recs = await Promise.all(results.map((r) => record(r.id)));
     const per = countBy(recs.map((r) => r.executor as string));
     // 512 MB / 128 MB: four on the first executor, the fifth on the other.
@@ -115,7 +115,7 @@ describe.skipIf(!available)('scheduling on real services with small executors', 
     it('respects the hot-spot threshold: the home takes work up to 80 % of its memory, the rest steps on', async () => {
       await deploy('hs', { memoryMb: 64 });
       const results = await Promise.all(Array.from({ length: 10 }, () => invoke('hs', { ms: 800 })));
-      results.forEach((r) => expect(r.status, JSON.stringify(r.json)).toBe(200));
+      for (const r of results) expect(r.status, JSON.stringify(r.json)).toBe(200);
       const recs = await Promise.all(results.map((r) => record(r.id)));
       const home = homeOf('hs', ids);
       const atHome = recs.filter((r) => r.executor === home);
@@ -207,7 +207,7 @@ describe.skipIf(!available)('scheduling on real services with small executors', 
         Array.from({ length: 60 }, async (_, n) => (await a.req('POST', '/v1/functions/effect/invoke?async=true', { n })).json.activationId as string),
       );
       const sync = await Promise.all(Array.from({ length: 30 }, (_, n) => invoke('effect', { n })));
-      sync.forEach((r, n) => expect(r.json, JSON.stringify(r.json)).toEqual({ n }));
+      for (const [n, r] of sync.entries()) expect(r.json, JSON.stringify(r.json)).toEqual({ n });
       const recs = await Promise.all(asyncIds.map((id) => record(id)));
       expect(recs.every((r) => r.status === 'success' && r.attempts === 1)).toBe(true);
       const lines = fs.readFileSync(file, 'utf8').trim().split('\n');

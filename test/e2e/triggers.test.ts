@@ -227,8 +227,9 @@ describe.skipIf(!distributed)('triggers (distributed: 2 gateways, 2 schedulers)'
     // The poison message: tried 1 + 1 retry, then copied to <queue>.dead.
     await until(async () => ((await b.req('GET', `/v1/queues/${poisonQueue}`)).json.deadLetters === 1 ? true : undefined), 30_000, 'dead letter');
     const dead = await ch.get(`${brokerPoison}.dead`, { noAck: true });
-    expect(dead && dead.content.toString()).toBe('{"bad":true}');
-    expect(dead && dead.properties.headers?.['x-brisk-dead-reason']).toBe('function-error');
+    if (dead === false) throw new Error(`${brokerPoison}.dead is empty`);
+    expect(dead.content.toString()).toBe('{"bad":true}');
+    expect(dead.properties.headers?.['x-brisk-dead-reason']).toBe('function-error');
     const bad = await activations(a, 'order-poison');
     expect(bad).toHaveLength(1);
     expect(bad[0]).toMatchObject({ status: 'error', attempts: 2 });

@@ -129,7 +129,7 @@ export class FakeBackend implements ExecutorBackend {
 
   async createInstance(spec: InstanceSpec): Promise<Instance> {
     this.createAttempts++;
-    if (this.createGate) await this.createGate;
+    if (this.createGate !== undefined) await this.createGate;
     else await Promise.resolve();
     if (this.failCreate) throw new Error('cannot start');
     const inst = new FakeInstance(`${this.executorId}-${++this.n}`, spec, this);

@@ -70,7 +70,7 @@ function alive(pid: number): boolean {
   try {
     return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
   } catch {
-    return existsSync('/proc') ? false : true;
+    return !existsSync('/proc');
   }
 }
 

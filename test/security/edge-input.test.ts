@@ -7,7 +7,7 @@ import { MemoryBus } from '../../bus/memory-bus.js';
 import { Topology } from '../../bus/topology.js';
 import { MAX_JSON_DEPTH } from '../../core/json-depth.js';
 import type { FunctionRecord, FunctionVersion, WarmInstanceInfo } from '../../core/types.js';
-import { errorMiddleware } from '../../gateway/http.js';
+import { errorMiddleware } from '../../web/http.js';
 import { eventRoutes } from '../../triggers/routes/events.js';
 import { visibleTo } from '../../gateway/routes/executors.js';
 import { archiveFormatOf, mediaTypeEssence } from '../../gateway/routes/functions.js';

@@ -59,7 +59,7 @@ function zip64Of(name: string, content: string): Buffer {
     const b = Buffer.alloc(4 + 8 * fields.length);
     b.writeUInt16LE(0x0001, 0);
     b.writeUInt16LE(8 * fields.length, 2);
-    fields.forEach((v, i) => b.writeBigUInt64LE(v, 4 + 8 * i));
+    for (const [i, v] of fields.entries()) b.writeBigUInt64LE(v, 4 + 8 * i);
     return b;
   };
   const localExtra = extra([BigInt(data.length), BigInt(data.length)]);

@@ -64,7 +64,10 @@ describe('retry', () => {
   it('delayFirst pauses before the first attempt too', async () => {
     const t0 = Date.now();
     let at = 0;
-    await retry(async () => void (at = Date.now()), { backoff: { type: 'fixed', initialMs: 30 }, delayFirst: true });
+    const attempt = async (): Promise<void> => {
+      at = Date.now();
+    };
+    await retry(attempt, { backoff: { type: 'fixed', initialMs: 30 }, delayFirst: true });
     expect(at - t0).toBeGreaterThanOrEqual(29);
   });
 });

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../bus/memory-bus.js';
 import { Topology } from '../../bus/topology.js';
 import type { Heartbeat } from '../../core/types.js';
-import { errorMiddleware } from '../../gateway/http.js';
+import { errorMiddleware } from '../../web/http.js';
 import { consoleRoutes } from '../../gateway/routes/console.js';
 import { executorRoutes } from '../../gateway/routes/executors.js';
 import { ExecutorMonitor } from '../../scheduler/executor-monitor.js';

@@ -40,7 +40,10 @@ describe('fatal handler: an uncaught exception cleans up, then exits non-zero', 
       events.push('children killed');
     }));
     let code: number | undefined;
-    undo.push(installFatalHandler({ logger: log, exit: (c) => void (code = c) }));
+    const exit = (c: number): void => {
+      code = c;
+    };
+    undo.push(installFatalHandler({ logger: log, exit }));
     emitUncaught(new RangeError('Cannot create a string longer than 0x1fffffe8 characters'));
     await until(() => events.includes('children killed'));
     expect(code).toBeUndefined(); // still waiting for the slow cleanup
@@ -57,7 +60,10 @@ describe('fatal handler: an uncaught exception cleans up, then exits non-zero', 
     }));
     let code: number | undefined;
     const t0 = Date.now();
-    undo.push(installFatalHandler({ logger: log, exit: (c) => void (code = c), timeoutMs: 100 }));
+    const exit = (c: number): void => {
+      code = c;
+    };
+    undo.push(installFatalHandler({ logger: log, exit, timeoutMs: 100 }));
     emitUncaught(new Error('boom'));
     await until(() => code !== undefined);
     expect(code).toBe(FATAL_EXIT_CODE);
@@ -80,7 +86,12 @@ describe('OrphanReaper: removes the instances of executors no longer heard', () 
     const now = { t: 1_000_000 };
     const calls: { live: (id: string) => boolean; minAgeMs: number }[] = [];
     reaper = new OrphanReaper({
-      backend: { removeOrphans: async (live, minAgeMs) => (calls.push({ live, minAgeMs }), 0) },
+      backend: {
+        removeOrphans: async (live, minAgeMs) => {
+          calls.push({ live, minAgeMs });
+          return 0;
+        },
+      },
       bus,
       topology,
       executorId: 'me',

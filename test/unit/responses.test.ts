@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { InvocationResult } from '../../core/types.js';
-import { outcomeError } from '../../gateway/responses.js';
+import { outcomeError } from '../../web/responses.js';
 import { functionError, platformError } from '../../invocations/activation-records.js';
 
 /** How an invocation's outcome (its tagged `error`) becomes the HTTP answer. */

@@ -7,12 +7,12 @@ import { describe, expect, it } from 'vitest';
  *
  * - the roles — `gateway/`, `scheduler/`, `executor/`, and the `triggers/`
  *   feature — meet over the bus and the shared folders only: no role imports
- *   another role's files. One exception, one way: the trigger feature serves
- *   HTTP routes inside the gateway and uses the gateway's HTTP toolkit
- *   ({@link GATEWAY_HTTP_TOOLKIT}) so its routes answer exactly like the
- *   gateway's own; the gateway imports nothing of the triggers.
- * - the shared folders (the invocation lifecycle, tenancy, metering, the
- *   bus, storage, the runtime protocol, core) import no role at all.
+ *   another role's files, without exception. The trigger feature's routes,
+ *   served inside the gateway, answer through the same HTTP toolkit as the
+ *   gateway's own (`web/`, a shared folder).
+ * - the shared folders (the HTTP toolkit, the invocation lifecycle, tenancy,
+ *   metering, the bus, storage, the runtime protocol, core) import no role at
+ *   all.
  * - `cli/` is the composition root: it may import everything.
  * - no two folders import each other, directly or around a circle.
  *
@@ -22,10 +22,8 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const ROLES = new Set(['gateway', 'scheduler', 'executor', 'triggers']);
-const SHARED = new Set(['invocations', 'tenancy', 'metering', 'bus', 'storage', 'runtime', 'core']);
+const SHARED = new Set(['web', 'invocations', 'tenancy', 'metering', 'bus', 'storage', 'runtime', 'core']);
 const COMPOSITION_ROOT = 'cli';
-/** The gateway files a feature that serves HTTP routes may use. */
-const GATEWAY_HTTP_TOOLKIT = new Set(['gateway/http.ts', 'gateway/responses.ts', 'gateway/web-endpoint.ts']);
 
 interface Edge {
   from: string;
@@ -102,16 +100,16 @@ describe('folder structure', () => {
   it('reads the imports (the graph is not empty)', () => {
     expect(edges.some((e) => e.from === 'cli/compose.ts' && folderOf(e.to) === 'gateway')).toBe(true);
     expect(edges.some((e) => folderOf(e.from) === 'executor' && folderOf(e.to) === 'invocations')).toBe(true);
+    expect(edges.some((e) => folderOf(e.from) === 'triggers' && folderOf(e.to) === 'web')).toBe(true);
   });
 
   it('has no folder cycle', () => {
     expect(folderCycle(edges)).toBeUndefined();
   });
 
-  it('no role imports another role, except the trigger feature using the gateway HTTP toolkit', () => {
+  it('no role imports another role', () => {
     const offending = edges
       .filter((e) => ROLES.has(folderOf(e.from)) && ROLES.has(folderOf(e.to)))
-      .filter((e) => !(folderOf(e.from) === 'triggers' && GATEWAY_HTTP_TOOLKIT.has(e.to)))
       .map((e) => `${e.from} → ${e.to}`);
     expect(offending).toEqual([]);
   });

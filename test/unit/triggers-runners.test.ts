@@ -22,7 +22,7 @@ const stamp = { namespace: 'default', createdAt: '2026-01-01T00:00:00.000Z', upd
 describe('ScheduleRunner', () => {
   const runners: ScheduleRunner[] = [];
   afterEach(() => {
-    runners.splice(0).forEach((r) => r.stop());
+    for (const r of runners.splice(0)) r.stop();
     vi.useRealTimers();
   });
   /** Half a second past a full second: the next tick is 500 ms away. */

@@ -4,8 +4,8 @@ import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InvocationResult } from '../../core/types.js';
 import { createLogger } from '../../core/logger.js';
-import { errorMiddleware } from '../../gateway/http.js';
-import { sendWebResult, toHttpEvent } from '../../gateway/web-endpoint.js';
+import { errorMiddleware } from '../../web/http.js';
+import { sendWebResult, toHttpEvent } from '../../web/web-endpoint.js';
 
 /** The web-endpoint event and response mapping, over real HTTP on loopback. */
 let server: Server;

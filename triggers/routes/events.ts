@@ -5,7 +5,7 @@ import { assertJsonDepth } from '../../core/json-depth.js';
 import type { TopicDispatcher } from '../topic-dispatcher.js';
 import { TOPIC_PATTERN } from '../types.js';
 import type { UserQueues } from '../user-queues.js';
-import { limitedBody, namespaceOf, param, requireWrite } from '../../gateway/http.js';
+import { limitedBody, namespaceOf, param, requireWrite } from '../../web/http.js';
 
 /** `type` of the CloudEvent a plain JSON body is wrapped in. */
 export const PLAIN_EVENT_TYPE = 'dev.brisk.event.published';

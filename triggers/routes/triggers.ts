@@ -3,7 +3,7 @@ import { ValidationError } from '../../core/errors.js';
 import { assertJsonDepth } from '../../core/json-depth.js';
 import type { TriggerService } from '../trigger-service.js';
 import { triggerSpecSchema, type Trigger } from '../types.js';
-import { limitedBody, namespaceOf, param, parseWith, requireWrite } from '../../gateway/http.js';
+import { limitedBody, namespaceOf, param, parseWith, requireWrite } from '../../web/http.js';
 
 const TYPES = new Set(['schedule', 'topic', 'queue', 'storage', 'http']);
 

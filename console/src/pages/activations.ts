@@ -63,9 +63,15 @@ export function activationsPage(ctx: PageContext): Page {
     const qs = q.toString();
     history.replaceState(null, '', location.pathname + (qs ? `?${qs}` : ''));
   };
-  fnFilter.addEventListener('change', () => (syncQuery(), void load()));
+  fnFilter.addEventListener('change', () => {
+    syncQuery();
+    void load();
+  });
   limit.addEventListener('change', () => void load());
-  statusFilter.addEventListener('change', () => (syncQuery(), showList()));
+  statusFilter.addEventListener('change', () => {
+    syncQuery();
+    showList();
+  });
 
   void ctx.api
     .get<{ functions: FunctionInfo[] }>('/v1/functions')

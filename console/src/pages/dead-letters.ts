@@ -65,7 +65,13 @@ export function deadLettersPage(ctx: PageContext): Page {
           return [
             h(
               'tr',
-              { class: 'clickable-row', 'data-dead-letter': d.activationId, onclick: (ev: Event) => ((ev.target as Element).closest('button, a') ? undefined : (raw.hidden = !raw.hidden)) },
+              {
+                class: 'clickable-row',
+                'data-dead-letter': d.activationId,
+                onclick: (ev: Event) => {
+                  if (!(ev.target as Element).closest('button, a')) raw.hidden = !raw.hidden;
+                },
+              },
               h('td', { title: d.failedAt }, ago(d.failedAt)),
               h('td', null, link(`/functions/${seg(d.function)}`, `${d.function} v${d.version}`)),
               h('td', null, badge(d.reason, 'bad'), d.trigger ? h('div', { class: 'hint' }, d.trigger) : null),
