@@ -9,13 +9,13 @@ import { parseCompletion, parseDispatch, parseHeartbeat, parseInvocationRequest 
 import type { Completion, Dispatch, Heartbeat, InvocationRequest, InvocationResult, PrewarmRequest } from '../core/types.js';
 import { platformError, refusedRecord } from '../invocations/activation-records.js';
 import type { KeyValueStore, MetadataStore } from '../storage/types.js';
-import { CapacitySignal } from './capacity-signal.js';
-import type { ConcurrencyCounter } from './concurrency-limiter.js';
+import { CapacitySignal } from '../placement/capacity-signal.js';
+import type { ConcurrencyCounter } from '../placement/concurrency-limiter.js';
 import type { DeadLetterOffice } from '../invocations/dead-letter-office.js';
 import type { DeadLetterReason } from '../invocations/dead-letters.js';
 import type { RetryPolicy } from '../invocations/retry-policy.js';
-import { functionVersionKey, type ExecutorRegistry } from './executor-registry.js';
-import { choosePlacement, placementKey, type PlacementPolicy } from './placement.js';
+import { functionVersionKey, type ExecutorRegistry } from '../placement/executor-registry.js';
+import { choosePlacement, placementKey, type PlacementPolicy } from '../placement/placement.js';
 
 export interface SchedulerOptions {
   metrics?: Metrics;

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConsistentHashRing } from '../../scheduler/consistent-hash.js';
-import { placementKey } from '../../scheduler/placement.js';
+import { ConsistentHashRing } from '../../placement/consistent-hash.js';
+import { placementKey } from '../../placement/placement.js';
 import { spawnRole, stopProcess, sharedFile, sharedTempDir, waitForExecutors, type BriskProcess } from '../helpers/cluster.js';
 import { distributedServicesAvailable, startDistributedServices, type DistributedServices } from '../helpers/distributed-env.js';
 import { waitFor } from '../helpers/services.js';

@@ -5,7 +5,7 @@ import {
   ExecutorRegistry,
   functionVersionKey,
   type ExecutorRegistryOptions,
-} from '../../scheduler/executor-registry.js';
+} from '../../placement/executor-registry.js';
 
 /** A hand-advanced clock; the registry reads nothing else. */
 function fakeClock(start = 1_000_000) {
