@@ -175,13 +175,23 @@ export class AmqpBus implements Bus {
     }
   }
 
+  async queueConsumers(queue: string): Promise<number> {
+    await this.readySession();
+    try {
+      return await this.withChannel(async (ch) => (await ch.checkQueue(queue)).consumerCount);
+    } catch (err) {
+      if (amqpCode(err) === 404) throw new NotFoundError('queue', queue);
+      throw err;
+    }
+  }
+
   async send(queue: string, body: unknown, opts: SendOptions = {}): Promise<void> {
     const session = this.requireReady();
     const content = encode(body);
     const delayed = opts.delayMs !== undefined && opts.delayMs > 0;
     const props: Options.Publish = {
       contentType: 'application/json',
-      persistent: this.queues.get(queue)?.durable ?? true,
+      persistent: opts.transient === true ? false : (this.queues.get(queue)?.durable ?? true),
       // Signed for `queue` even when delayed: that is where it is consumed (and verified).
       headers: { ...opts.headers, [SIGNATURE_HEADER]: this.signer.sign('', queue, content) },
     };

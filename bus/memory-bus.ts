@@ -105,6 +105,10 @@ export class MemoryBus implements Bus {
     return this.queueOf(queue).messages.length;
   }
 
+  async queueConsumers(queue: string): Promise<number> {
+    return this.queueOf(queue).consumers.filter((c) => c.active).length;
+  }
+
   async send(queue: string, body: unknown, opts: SendOptions = {}): Promise<void> {
     this.ensureOpen();
     const target = this.queueOf(queue);

@@ -97,6 +97,15 @@ export interface SendOptions {
    * to a waiting caller may skip it for latency.
    */
   confirm?: boolean;
+  /**
+   * Keep the message in memory only, even on a durable queue: RabbitMQ does
+   * not write it to disk, and a broker restart loses it. For messages whose
+   * loss a waiting caller is told about anyway (a warm sync dispatch: the
+   * gateway answers `EXECUTOR_LOST`), never for work that must not be lost.
+   * Default false (durable queues get persistent messages). The memory bus
+   * keeps nothing on disk and ignores it.
+   */
+  transient?: boolean;
 }
 
 export interface Subscription {
@@ -137,6 +146,13 @@ export interface Bus {
   deleteQueue(queue: string): Promise<void>;
   /** Messages waiting in a queue (not counting unacked ones). */
   queueDepth(queue: string): Promise<number>;
+  /**
+   * Consumers attached to a queue right now. The broker drops a consumer as
+   * soon as its connection is gone (at once for a killed process, within two
+   * AMQP heartbeats for a hung one), so 0 on an executor's queue means that
+   * executor holds nothing any more.
+   */
+  queueConsumers(queue: string): Promise<number>;
   /** Send one message to a queue. Resolves once it is safely stored (see `confirm`). */
   send(queue: string, body: unknown, opts?: SendOptions): Promise<void>;
   consume<T>(queue: string, handler: MessageHandler<T>, opts: ConsumeOptions): Promise<Subscription>;

@@ -156,6 +156,8 @@ interface ExecutorRecord {
   systemErrors: number;
   offlineNotified: boolean;
   reservations: Map<string, Reservation>;
+  /** Warm reservations outstanding when the last heartbeat arrived, per warm key (their instances were busy in it). */
+  warmAtHeartbeat: Map<string, number>;
 }
 
 export class ExecutorRegistry {
@@ -232,6 +234,7 @@ export class ExecutorRegistry {
         systemErrors: hb.systemErrors,
         offlineNotified: false,
         reservations: new Map(),
+        warmAtHeartbeat: new Map(),
       });
       this.hashRing.add(hb.executorId);
       return;
@@ -239,6 +242,7 @@ export class ExecutorRegistry {
     existing.hb = hb;
     existing.lastSeenAt = this.now();
     existing.heartbeatSeq = seq;
+    existing.warmAtHeartbeat = warmCounts(existing.reservations.values());
     existing.offlineNotified = false;
     existing.systemErrors = hb.systemErrors === 0 ? 0 : Math.max(existing.systemErrors, hb.systemErrors);
   }
@@ -384,13 +388,11 @@ export class ExecutorRegistry {
     let reservedMb = 0;
     let pendingMb = 0;
     let pendingCount = 0;
-    const claimedWarm = new Map<string, number>();
     for (const r of rec.reservations.values()) {
       reservedMb += r.memoryMb;
       if (r.seq <= rec.heartbeatSeq) continue;
       pendingCount++;
       if (r.warmKey === undefined) pendingMb += r.memoryMb;
-      else claimedWarm.set(r.warmKey, (claimedWarm.get(r.warmKey) ?? 0) + 1);
     }
     const idleWarm: Record<string, number> = {};
     for (const w of hb.warm) {
@@ -398,8 +400,12 @@ export class ExecutorRegistry {
       const key = functionVersionKey(w.namespace, w.function, w.version);
       idleWarm[key] = (idleWarm[key] ?? 0) + 1;
     }
-    for (const [key, claimed] of claimedWarm) {
-      const left = (idleWarm[key] ?? 0) - claimed;
+    // Idle now = idle in the heartbeat + our warm runs busy in it that ended since − our warm runs started since:
+    // i.e. + (outstanding at the heartbeat) − (outstanding now). Without the first term an instance this
+    // registry's own run left would look busy until the next heartbeat (a second of a hot function queued).
+    const outstanding = warmCounts(rec.reservations.values());
+    for (const key of new Set([...outstanding.keys(), ...rec.warmAtHeartbeat.keys()])) {
+      const left = (idleWarm[key] ?? 0) + (rec.warmAtHeartbeat.get(key) ?? 0) - (outstanding.get(key) ?? 0);
       if (left > 0) idleWarm[key] = left;
       else delete idleWarm[key];
     }
@@ -434,6 +440,13 @@ export class ExecutorRegistry {
     for (const l of [...this.removedListeners]) callSafely(collected, () => l(executorId, reason, ids));
     if (errors === undefined) rethrow(collected);
   }
+}
+
+/** Outstanding warm reservations per warm key. */
+function warmCounts(reservations: Iterable<Reservation>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const r of reservations) if (r.warmKey !== undefined) counts.set(r.warmKey, (counts.get(r.warmKey) ?? 0) + 1);
+  return counts;
 }
 
 /** Runs a listener so one that throws cannot stop the others or corrupt the sweep. */

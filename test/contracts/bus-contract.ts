@@ -124,6 +124,18 @@ export function busContract(name: string, makeBus: MakeBus): void {
       expect(byConsumer[1]?.length).toBeGreaterThan(0);
     });
 
+    it('counts the consumers attached to a queue, and forgets a cancelled one', async () => {
+      const { bus, queue } = await setup();
+      const q = queue('consumers');
+      await bus.assertQueue(q, { durable: true });
+      expect(await bus.queueConsumers(q)).toBe(0);
+      const a = await bus.consume(q, async () => undefined, { prefetch: 1 });
+      await bus.consume(q, async () => undefined, { prefetch: 1 });
+      expect(await bus.queueConsumers(q)).toBe(2);
+      await a.cancel();
+      expect(await bus.queueConsumers(q)).toBe(1);
+    });
+
     it('acks only after the handler settles: a running message is not given to another consumer', async () => {
       const { bus, queue } = await setup();
       const q = queue('ack');
