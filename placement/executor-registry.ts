@@ -79,7 +79,12 @@ export interface ExecutorRegistryOptions {
  *   dispatches are still on the wire.
  * - Dispatches onto an idle warm instance add nothing to `pendingMb` (that
  *   instance's memory is already in the report) but do take the instance out
- *   of `idleWarm` until the next heartbeat.
+ *   of `idleWarm` while they run. One that ends gives its instance back at
+ *   once, even when the last heartbeat showed it busy: idle warm = idle in the
+ *   heartbeat + this registry's warm runs outstanding then − those outstanding
+ *   now. (Others' runs on the same executor show only in the next heartbeat;
+ *   an executor handed a call its instances cannot take at once waits a
+ *   little for one, see `Executor.acquire`.)
  */
 export interface ExecutorView {
   readonly executorId: string;
