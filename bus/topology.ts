@@ -5,7 +5,7 @@
  * | channel                     | kind  | from → to            | durable |
  * |-----------------------------|-------|----------------------|---------|
  * | `<p>.invoke`                | queue | gateway → scheduler  | yes     |
- * | `<p>.exec.<executorId>`     | queue | scheduler → executor | yes     |
+ * | `<p>.exec.<executorId>`     | queue | scheduler or gateway (warm sync, transient messages) → executor | yes |
  * | `<p>.reply.<gatewayId>`     | queue | executor → gateway   | no      |
  * | `<p>.sched.<schedulerId>`   | queue | executor → scheduler | no      |
  * | `<p>.dead`                  | queue | any → operators      | yes     |

@@ -15,10 +15,12 @@ interface Pending {
 }
 
 /**
- * The gateway's side of a sync invocation: it submits the request (see
- * {@link Submitter}) naming this gateway's own reply queue, and waits there
- * for the result, matched by activation id. Async invocations need no
- * waiting: they go through the submitter directly.
+ * The gateway's side of a sync invocation: it builds the request (see
+ * {@link Submitter}) naming this gateway's own reply queue, hands it to the
+ * direct path (a warm instance known from heartbeats: straight to its
+ * executor, see {@link WarmDispatcher}) or else to the invoke queue, and
+ * waits on the reply queue for the result, matched by activation id. Async
+ * invocations need no waiting: they go through the submitter directly.
  */
 export class Invoker {
   /** Unique per process, so several gateways each get their own replies. */
