@@ -198,7 +198,8 @@ export class Scheduler {
           const d: Dispatch = { request: req, placement: placement.reason, scheduler: this.completionQueue };
           const q = this.o.topology.executorQueue(placement.executorId);
           try {
-            await this.o.bus.send(q, d);
+            // Sync: transient and unconfirmed, as the caller sent it (see `Submitter.send`).
+            await this.o.bus.send(q, d, req.mode === 'sync' ? { confirm: false, transient: true } : {});
           } catch (err) {
             this.release(req.activationId);
             throw err;
