@@ -181,6 +181,8 @@ export class AmqpBus implements Bus {
       return await this.withChannel(async (ch) => (await ch.checkQueue(queue)).consumerCount);
     } catch (err) {
       if (amqpCode(err) === 404) throw new NotFoundError('queue', queue);
+      // RESOURCE_LOCKED: exclusive to another connection, which is alive (the queue would be gone with it).
+      if (amqpCode(err) === 405) return 1;
       throw err;
     }
   }
@@ -460,6 +462,9 @@ export class AmqpBus implements Bus {
       await ch.assertQueue(queue, { durable: true });
     } else if (opts.durable) {
       await ch.assertQueue(queue, { durable: true, deadLetterExchange: this.deadLetterExchange });
+    } else if (opts.exclusive === true) {
+      // Gone with this connection, messages and all (see QueueOptions.exclusive).
+      await ch.assertQueue(queue, { durable: false, exclusive: true });
     } else {
       // Non-durable, removed after a minute without consumers: survives a short
       // reconnect (replies in flight are kept) but not a gateway gone for good.

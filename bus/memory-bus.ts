@@ -1,4 +1,4 @@
-import { BriskError } from '../core/errors.js';
+import { BriskError, NotFoundError } from '../core/errors.js';
 import { sleep } from '../core/util.js';
 import { DeliveryPolicy, type DeliveryVerdict } from './delivery-policy.js';
 import { Topology } from './topology.js';
@@ -106,7 +106,9 @@ export class MemoryBus implements Bus {
   }
 
   async queueConsumers(queue: string): Promise<number> {
-    return this.queueOf(queue).consumers.filter((c) => c.active).length;
+    const q = this.queues.get(queue);
+    if (!q) throw new NotFoundError('queue', queue);
+    return q.consumers.filter((c) => c.active).length;
   }
 
   async send(queue: string, body: unknown, opts: SendOptions = {}): Promise<void> {

@@ -56,6 +56,13 @@ export interface QueueOptions {
   durable: boolean;
   /** Deliveries after which a message that keeps failing is dead-lettered. Default 5. */
   deliveryLimit?: number;
+  /**
+   * Owned by this connection (with `durable: false`): only it may consume, and
+   * the broker deletes the queue and what it holds the moment that connection
+   * is gone (a killed process at once, a hung one within two AMQP
+   * heartbeats). Others may still send to it. An executor's direct queue.
+   */
+  exclusive?: boolean;
 }
 
 export interface ConsumeOptions {
@@ -147,10 +154,10 @@ export interface Bus {
   /** Messages waiting in a queue (not counting unacked ones). */
   queueDepth(queue: string): Promise<number>;
   /**
-   * Consumers attached to a queue right now. The broker drops a consumer as
-   * soon as its connection is gone (at once for a killed process, within two
-   * AMQP heartbeats for a hung one), so 0 on an executor's queue means that
-   * executor holds nothing any more.
+   * Consumers attached to a queue right now; an `exclusive` queue of another
+   * connection counts 1 (the broker shows it only to its owner, which is
+   * alive while the queue exists). Throws `NotFoundError` for a queue that
+   * does not exist (any more): an exclusive queue whose owner is gone.
    */
   queueConsumers(queue: string): Promise<number>;
   /** Send one message to a queue. Resolves once it is safely stored (see `confirm`). */

@@ -60,6 +60,8 @@ interface RunOutcome extends RunRecordParts {
  */
 export class Executor {
   private subscription: Subscription | undefined;
+  /** Warm sync calls gateways placed here themselves. */
+  private direct: Subscription | undefined;
   private control: Subscription | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private systemErrors = 0;
@@ -79,9 +81,19 @@ export class Executor {
     return this.o.topology.executorQueue(this.o.id);
   }
 
+  /** Where gateways send warm sync calls (exclusive: gone with this executor's connection). */
+  get directQueue(): string {
+    return this.o.topology.directQueue(this.o.id);
+  }
+
   async start(): Promise<void> {
     await this.o.bus.assertQueue(this.queue, { durable: true });
+    await this.o.bus.assertQueue(this.directQueue, { durable: false, exclusive: true });
     this.subscription = await this.o.bus.consume<Dispatch>(this.queue, (d, info) => this.handle(d, info), {
+      prefetch: this.o.concurrency,
+      parse: parseDispatch,
+    });
+    this.direct = await this.o.bus.consume<Dispatch>(this.directQueue, (d, info) => this.handle(d, info), {
       prefetch: this.o.concurrency,
       parse: parseDispatch,
     });
@@ -107,27 +119,30 @@ export class Executor {
     if (this.o.pool.stats().warm.length > 0) await sleep(DRAIN_GRACE_HEARTBEATS * this.o.heartbeatMs);
     await this.control?.cancel();
     await this.subscription?.cancel();
+    await this.direct?.cancel();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    await this.handBack();
+    await this.handBack(this.queue);
+    // Direct calls still queued: their gateways keep waiting; a scheduler places them now.
+    await this.handBack(this.directQueue);
     await this.sendHeartbeat(true).catch(() => undefined);
     await this.o.pool.close();
     await this.o.meter?.close();
   }
 
-  /** Move dispatches still waiting in this executor's queue back to the invoke queue. */
-  private async handBack(): Promise<void> {
+  /** Move dispatches still waiting in one of this executor's queues back to the invoke queue. */
+  private async handBack(queue: string): Promise<void> {
     const { bus, topology } = this.o;
     const sub = await bus.consume<Dispatch>(
-      this.queue,
+      queue,
       async (d) => bus.send(topology.invokeQueue, { ...d.request }),
       { prefetch: 100, parse: parseDispatch },
     );
     // Let the broker deliver what is left, then stop.
-    for (let i = 0; i < 50 && (await bus.queueDepth(this.queue).catch(() => 0)) > 0; i++) {
+    for (let i = 0; i < 50 && (await bus.queueDepth(queue).catch(() => 0)) > 0; i++) {
       await new Promise((r) => setTimeout(r, 20));
     }
     await sub.cancel();
-    await bus.deleteQueue(this.queue).catch(() => undefined);
+    await bus.deleteQueue(queue).catch(() => undefined);
   }
 
   /**

@@ -61,7 +61,7 @@ const WAKE_PER_END = 2;
  * knows which executor holds an idle warm instance of a function version;
  * such a call is placed with the one placement policy (`placement/`), its
  * concurrency slot taken from the counters the schedulers share, and its
- * dispatch sent straight to the executor's queue: transient (not written to
+ * dispatch sent straight to the executor's direct queue: transient (not written to
  * disk) and unconfirmed. The executor's reply, to the invoker's queue, ends it.
  * Two hand-offs instead of four, and no scheduler work at all.
  *
@@ -190,7 +190,7 @@ export class WarmDispatcher {
     this.own.set(warmKey, (this.own.get(warmKey) ?? 0) + 1);
     const dispatch: Dispatch = { request, placement: DIRECT_PLACEMENT };
     try {
-      await this.deps.bus.send(this.deps.topology.executorQueue(executorId), dispatch, { confirm: false, transient: true });
+      await this.deps.bus.send(this.deps.topology.directQueue(executorId), dispatch, { confirm: false, transient: true });
     } catch (err) {
       this.release(request.activationId, entry);
       this.deps.logger.warn({ err, activationId: request.activationId }, 'direct dispatch not sent; sent through a scheduler');
@@ -216,10 +216,11 @@ export class WarmDispatcher {
   /**
    * Executors silent for three heartbeats that still hold calls of ours. Late
    * heartbeats alone do not fail a call (a busy machine delays them while the
-   * run goes on); the broker decides: once it has no consumer on the
-   * executor's queue any more (its connection is gone: at once for a killed
-   * process, within two AMQP heartbeats for a hung one), the executor holds
-   * nothing and its calls are lost. One that heartbeats again is cleared.
+   * run goes on); the broker decides: the executor's direct queue is
+   * exclusive to its connection, so once the queue is gone (at once for a
+   * killed process, within two AMQP heartbeats for a hung one) the executor
+   * and what it held are gone, and its calls are lost. One that heartbeats
+   * again is cleared.
    */
   private async checkSuspects(): Promise<void> {
     if (this.checking) return;
@@ -233,9 +234,9 @@ export class WarmDispatcher {
         }
         let consumers = 0;
         try {
-          if (state === 'offline') consumers = await this.deps.bus.queueConsumers(this.deps.topology.executorQueue(executorId));
+          if (state === 'offline') consumers = await this.deps.bus.queueConsumers(this.deps.topology.directQueue(executorId));
         } catch (err) {
-          // Queue deleted (the executor left for good) counts as gone; a bus outage is asked again next sweep.
+          // No direct queue: the broker deleted it with the executor's connection. A bus outage: asked again next sweep.
           if (!(err instanceof NotFoundError)) continue;
         }
         if (consumers > 0) continue;
@@ -252,8 +253,8 @@ export class WarmDispatcher {
   /**
    * An executor is gone: every call sent to it fails now with
    * `EXECUTOR_LOST` (a platform fault; the caller may retry) instead of
-   * waiting for its deadline, and its record says so. Whatever still waits in
-   * that executor's queue is never run (the scheduler's recovery refuses it).
+   * waiting for its deadline, and its record says so. What still waited in
+   * its direct queue went with the queue: never run.
    */
   private executorLost(executorId: string): void {
     const lost = [...this.sent].filter(([, s]) => s.executorId === executorId);

@@ -302,11 +302,6 @@ export class Scheduler {
         queue,
         async (d, info) => {
           const req = d.request;
-          // A gateway's direct dispatch: that gateway already told its caller EXECUTOR_LOST
-          // when it saw the executor go offline; run now, nobody would wait for the result.
-          if (d.scheduler === undefined && req.mode === 'sync') {
-            return this.refuse(req, 'platform_error', 'EXECUTOR_LOST', `executor ${executorId} went offline before running this invocation`);
-          }
           if (info.redeliveries === 0) return bus.send(topology.invokeQueue, req);
           if (req.mode === 'sync') {
             return this.refuse(req, 'platform_error', 'EXECUTOR_LOST', `executor ${executorId} stopped while running this invocation`);

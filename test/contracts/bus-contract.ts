@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BriskError, HandedBackError, ServiceUnavailableError, ValidationError } from '../../core/errors.js';
+import { BriskError, HandedBackError, NotFoundError, ServiceUnavailableError, ValidationError } from '../../core/errors.js';
 import { Topology } from '../../bus/topology.js';
 import { DEAD_LETTER_HEADERS, OUTAGE_RETRY_MS, type Bus, type DeliveryInfo } from '../../bus/types.js';
 import { quietWindow } from '../helpers/wait.js';
@@ -134,6 +134,7 @@ export function busContract(name: string, makeBus: MakeBus): void {
       expect(await bus.queueConsumers(q)).toBe(2);
       await a.cancel();
       expect(await bus.queueConsumers(q)).toBe(1);
+      await expect(bus.queueConsumers(queue('never-declared'))).rejects.toBeInstanceOf(NotFoundError);
     });
 
     it('acks only after the handler settles: a running message is not given to another consumer', async () => {

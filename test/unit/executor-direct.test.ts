@@ -59,7 +59,7 @@ class GatedBackend implements ExecutorBackend {
 }
 
 /**
- * The in-memory bus, except that every message on an executor queue is handed
+ * The in-memory bus, except that every message on an executor's direct queue is handed
  * to its consumer a second time, marked redelivered, as RabbitMQ does after
  * a lost channel: `between` decides when (while the first is running, or after).
  */
@@ -68,7 +68,7 @@ class RedeliveringBus extends MemoryBus {
   /** Second deliveries handled so far. */
   redelivered = 0;
   override async consume<T>(queue: string, handler: MessageHandler<T>, opts: ConsumeOptions): Promise<Subscription> {
-    if (!queue.includes('.exec.')) return super.consume(queue, handler, opts);
+    if (!queue.includes('.direct.')) return super.consume(queue, handler, opts);
     return super.consume<T>(
       queue,
       async (body, info) => {
@@ -166,7 +166,7 @@ describe('executor: a direct (gateway) sync dispatch delivered twice runs once',
       await waitFor(() => backend.runs === 1, 5000, 5);
     };
     const second = waitFor(() => replies.length === 1, 5000, 5);
-    await bus.send(executor.queue, directDispatch('a'.repeat(32)));
+    await bus.send(executor.directQueue, directDispatch('a'.repeat(32)));
     await waitFor(() => bus.redelivered === 1, 5000, 5); // handled while the first run still waits at the gate
     expect(replies).toEqual([]);
     open();
@@ -178,7 +178,7 @@ describe('executor: a direct (gateway) sync dispatch delivered twice runs once',
   });
 
   it('delivered again after it ran: not run again; the late copy answers EXECUTOR_LOST and the record keeps the outcome', async () => {
-    await bus.send(executor.queue, directDispatch('b'.repeat(32)));
+    await bus.send(executor.directQueue, directDispatch('b'.repeat(32)));
     await waitFor(() => replies.length === 2, 5000, 5);
     expect(backend.runs).toBe(1);
     expect(replies[0]).toMatchObject({ status: 'success' });
