@@ -163,6 +163,8 @@ export const heartbeatSchema = z.object({
   draining: z.boolean(),
   leaving: z.boolean(),
   sentAt: z.number(),
+  /** It takes warm sync calls from gateways on `<p>.direct.<executorId>` (absent: an older executor; only schedulers place there). */
+  direct: z.boolean().optional(),
 });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
 

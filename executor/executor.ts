@@ -194,6 +194,7 @@ export class Executor {
       draining: this.draining,
       leaving,
       sentAt: Date.now(),
+      direct: true,
     };
     await this.o.bus.publish(this.o.topology.heartbeatTopic, hb);
   }

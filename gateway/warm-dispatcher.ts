@@ -142,7 +142,8 @@ export class WarmDispatcher {
         const placement = mayPlace
           ? choosePlacement({
               fn: { namespace: fn.namespace, name: fn.name, version: fn.version, memoryMb: fn.memoryMb },
-              executors: this.deps.registry.states(),
+              // Executors of a version without a direct queue (a rolling upgrade) get their calls through a scheduler.
+              executors: this.deps.registry.states().filter((e) => e.acceptsDirect),
               policy: this.deps.policy,
               ...(this.deps.hotSpotThreshold !== undefined ? { hotSpotThreshold: this.deps.hotSpotThreshold } : {}),
               ring: this.deps.registry.ring,

@@ -113,6 +113,8 @@ export interface ExecutorView {
   readonly systemErrors: number;
   /** When the last heartbeat arrived, by this registry's clock. */
   readonly lastHeartbeatAt: number;
+  /** It takes warm sync calls straight from gateways (its heartbeat says so). */
+  readonly acceptsDirect: boolean;
 }
 
 /** Reservation options. */
@@ -431,6 +433,7 @@ export class ExecutorRegistry {
       pool: hb.pool,
       systemErrors: rec.systemErrors,
       lastHeartbeatAt: rec.lastSeenAt,
+      acceptsDirect: hb.direct === true,
     };
   }
 
