@@ -175,13 +175,25 @@ export class AmqpBus implements Bus {
     }
   }
 
+  async queueConsumers(queue: string): Promise<number> {
+    await this.readySession();
+    try {
+      return await this.withChannel(async (ch) => (await ch.checkQueue(queue)).consumerCount);
+    } catch (err) {
+      if (amqpCode(err) === 404) throw new NotFoundError('queue', queue);
+      // RESOURCE_LOCKED: exclusive to another connection, which is alive (the queue would be gone with it).
+      if (amqpCode(err) === 405) return 1;
+      throw err;
+    }
+  }
+
   async send(queue: string, body: unknown, opts: SendOptions = {}): Promise<void> {
     const session = this.requireReady();
     const content = encode(body);
     const delayed = opts.delayMs !== undefined && opts.delayMs > 0;
     const props: Options.Publish = {
       contentType: 'application/json',
-      persistent: this.queues.get(queue)?.durable ?? true,
+      persistent: opts.transient === true ? false : (this.queues.get(queue)?.durable ?? true),
       // Signed for `queue` even when delayed: that is where it is consumed (and verified).
       headers: { ...opts.headers, [SIGNATURE_HEADER]: this.signer.sign('', queue, content) },
     };
@@ -450,6 +462,9 @@ export class AmqpBus implements Bus {
       await ch.assertQueue(queue, { durable: true });
     } else if (opts.durable) {
       await ch.assertQueue(queue, { durable: true, deadLetterExchange: this.deadLetterExchange });
+    } else if (opts.exclusive === true) {
+      // Gone with this connection, messages and all (see QueueOptions.exclusive).
+      await ch.assertQueue(queue, { durable: false, exclusive: true });
     } else {
       // Non-durable, removed after a minute without consumers: survives a short
       // reconnect (replies in flight are kept) but not a gateway gone for good.

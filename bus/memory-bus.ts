@@ -1,4 +1,4 @@
-import { BriskError } from '../core/errors.js';
+import { BriskError, NotFoundError } from '../core/errors.js';
 import { sleep } from '../core/util.js';
 import { DeliveryPolicy, type DeliveryVerdict } from './delivery-policy.js';
 import { Topology } from './topology.js';
@@ -103,6 +103,12 @@ export class MemoryBus implements Bus {
 
   async queueDepth(queue: string): Promise<number> {
     return this.queueOf(queue).messages.length;
+  }
+
+  async queueConsumers(queue: string): Promise<number> {
+    const q = this.queues.get(queue);
+    if (!q) throw new NotFoundError('queue', queue);
+    return q.consumers.filter((c) => c.active).length;
   }
 
   async send(queue: string, body: unknown, opts: SendOptions = {}): Promise<void> {

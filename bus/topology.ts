@@ -6,6 +6,7 @@
  * |-----------------------------|-------|----------------------|---------|
  * | `<p>.invoke`                | queue | gateway → scheduler  | yes     |
  * | `<p>.exec.<executorId>`     | queue | scheduler → executor | yes     |
+ * | `<p>.direct.<executorId>`   | queue | gateway → executor (warm sync calls; exclusive to the executor's connection, transient messages) | no |
  * | `<p>.reply.<gatewayId>`     | queue | executor → gateway   | no      |
  * | `<p>.sched.<schedulerId>`   | queue | executor → scheduler | no      |
  * | `<p>.dead`                  | queue | any → operators      | yes     |
@@ -23,6 +24,15 @@ export class Topology {
   }
   executorQueue(executorId: string): string {
     return `${this.prefix}.exec.${executorId}`;
+  }
+  /**
+   * Warm sync calls a gateway placed itself (`gateway/warm-dispatcher.ts`).
+   * Exclusive to the executor's connection: the broker deletes it, with what
+   * waits in it, the moment the executor is gone, which is how a gateway
+   * tells a dead executor from a slow one.
+   */
+  directQueue(executorId: string): string {
+    return `${this.prefix}.direct.${executorId}`;
   }
   replyQueue(gatewayId: string): string {
     return `${this.prefix}.reply.${gatewayId}`;

@@ -56,6 +56,13 @@ export interface QueueOptions {
   durable: boolean;
   /** Deliveries after which a message that keeps failing is dead-lettered. Default 5. */
   deliveryLimit?: number;
+  /**
+   * Owned by this connection (with `durable: false`): only it may consume, and
+   * the broker deletes the queue and what it holds the moment that connection
+   * is gone (a killed process at once, a hung one within two AMQP
+   * heartbeats). Others may still send to it. An executor's direct queue.
+   */
+  exclusive?: boolean;
 }
 
 export interface ConsumeOptions {
@@ -97,6 +104,15 @@ export interface SendOptions {
    * to a waiting caller may skip it for latency.
    */
   confirm?: boolean;
+  /**
+   * Keep the message in memory only, even on a durable queue: RabbitMQ does
+   * not write it to disk, and a broker restart loses it. For messages whose
+   * loss a waiting caller is told about anyway (a warm sync dispatch: the
+   * gateway answers `EXECUTOR_LOST`), never for work that must not be lost.
+   * Default false (durable queues get persistent messages). The memory bus
+   * keeps nothing on disk and ignores it.
+   */
+  transient?: boolean;
 }
 
 export interface Subscription {
@@ -137,6 +153,13 @@ export interface Bus {
   deleteQueue(queue: string): Promise<void>;
   /** Messages waiting in a queue (not counting unacked ones). */
   queueDepth(queue: string): Promise<number>;
+  /**
+   * Consumers attached to a queue right now; an `exclusive` queue of another
+   * connection counts 1 (the broker shows it only to its owner, which is
+   * alive while the queue exists). Throws `NotFoundError` for a queue that
+   * does not exist (any more): an exclusive queue whose owner is gone.
+   */
+  queueConsumers(queue: string): Promise<number>;
   /** Send one message to a queue. Resolves once it is safely stored (see `confirm`). */
   send(queue: string, body: unknown, opts?: SendOptions): Promise<void>;
   consume<T>(queue: string, handler: MessageHandler<T>, opts: ConsumeOptions): Promise<Subscription>;

@@ -36,11 +36,12 @@ import { DeadLetterOffice } from '../invocations/dead-letter-office.js';
 import { DeadLetterStore } from '../invocations/dead-letters.js';
 import { RetryPolicy } from '../invocations/retry-policy.js';
 import { Submitter } from '../invocations/submit.js';
-import { ConcurrencyLimiter } from '../scheduler/concurrency-limiter.js';
+import { ConcurrencyLimiter } from '../placement/concurrency-limiter.js';
 import { ExecutorMonitor } from '../scheduler/executor-monitor.js';
-import { KvConcurrencyCounter } from '../scheduler/kv-concurrency-counter.js';
-import { ExecutorRegistry } from '../scheduler/executor-registry.js';
+import { KvConcurrencyCounter } from '../placement/kv-concurrency-counter.js';
+import { ExecutorRegistry } from '../placement/executor-registry.js';
 import { Scheduler } from '../scheduler/scheduler.js';
+import { WarmDispatcher } from '../gateway/warm-dispatcher.js';
 import { FileObjectStore } from '../storage/file-object-store.js';
 import { FileStore } from '../storage/file-store.js';
 import { ensurePrivateDir } from '../storage/journal.js';
@@ -189,8 +190,29 @@ export function createUserQueues(cfg: BriskConfig, infra: Infrastructure, logger
 export async function startGateway(cfg: BriskConfig, infra: Infrastructure, logger: Logger): Promise<GatewayServer & { port: number }> {
   const gwLogger = logger.child({ service: 'gateway' });
   // The gateway's own view of the executors (GET /v1/executors, the console).
-  const executors = new ExecutorMonitor({ bus: infra.bus, topology: infra.topology, logger: gwLogger, heartbeatMs: cfg.BRISK_HEARTBEAT_MS });
+  const registry = new ExecutorRegistry({ heartbeatMs: cfg.BRISK_HEARTBEAT_MS });
+  const executors = new ExecutorMonitor({ bus: infra.bus, topology: infra.topology, logger: gwLogger, registry });
   await executors.start();
+  // Distributed mode: warm sync calls go straight to an executor, on the same view and the schedulers' shared counters.
+  const slots =
+    infra.mode === 'distributed' && cfg.BRISK_DIRECT_SYNC
+      ? new KvConcurrencyCounter({ kv: infra.kv, holderId: `gw-${randomUUID().slice(0, 8)}`, logger: gwLogger })
+      : undefined;
+  await slots?.start();
+  const direct =
+    slots === undefined
+      ? undefined
+      : new WarmDispatcher({
+          bus: infra.bus,
+          topology: infra.topology,
+          registry,
+          limiter: slots,
+          policy: cfg.BRISK_PLACEMENT,
+          namespaceConcurrency: cfg.BRISK_NAMESPACE_CONCURRENCY,
+          store: infra.store,
+          logger: gwLogger.child({ component: 'warm-dispatcher' }),
+          ...(infra.metrics ? { metrics: infra.metrics } : {}),
+        });
   // Triggers: /v1/triggers, /v1/events, /v1/queues and the /http/… routes.
   const userQueues = createUserQueues(cfg, infra, gwLogger);
   const triggers = triggerGatewayRouters(infra, { queues: userQueues, logger: gwLogger, maxPayloadBytes: cfg.BRISK_MAX_PAYLOAD_BYTES });
@@ -209,6 +231,7 @@ export async function startGateway(cfg: BriskConfig, infra: Infrastructure, logg
     publicRouters: (ctx) => [consoleRoutes(), ...triggers.public(ctx)],
     // Deleting a namespace deletes its triggers too.
     namespaceTriggers: triggers.namespaceTriggers,
+    ...(direct ? { direct } : {}),
   });
   let port: number;
   try {
@@ -216,6 +239,7 @@ export async function startGateway(cfg: BriskConfig, infra: Infrastructure, logg
   } catch (err) {
     await executors.stop();
     await userQueues.close();
+    await slots?.stop();
     throw err;
   }
   const stopServer = gw.stop.bind(gw);
@@ -225,6 +249,8 @@ export async function startGateway(cfg: BriskConfig, infra: Infrastructure, logg
       await stopServer();
       await executors.stop();
       await userQueues.close();
+      // After the server: slots of direct calls still held are given back for good.
+      await slots?.stop();
     },
   });
 }

@@ -64,6 +64,14 @@ export const configSchema = z.object({
   /** Placement policy of the scheduler: `spread` (least loaded) or `pack` (consolidate). */
   BRISK_PLACEMENT: z.enum(['spread', 'pack']).default('spread'),
   /**
+   * Distributed mode: a gateway sends a warm sync call straight to an executor
+   * holding an idle warm instance of the function (its own placement, from
+   * the executors' heartbeats), and the reply comes straight back; the
+   * scheduler keeps async work, cold placement, retries and recovery. `false`
+   * sends every call through a scheduler (the previous path, for comparison).
+   */
+  BRISK_DIRECT_SYNC: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  /**
    * Key that encrypts function secrets at rest (AES-256-GCM; any length, it is
    * stretched with scrypt). Required to deploy functions with secrets; every
    * gateway and executor of an installation needs the same value.

@@ -100,12 +100,20 @@ export const invocationRequestSchema = z.object({
 });
 export type InvocationRequest = z.infer<typeof invocationRequestSchema>;
 
-/** Scheduler → executor: an invocation and why it was placed there. */
+/**
+ * Scheduler → executor, or gateway → executor for a warm sync call (the
+ * direct path, `gateway/warm-dispatcher.ts`): an invocation and why it was
+ * placed there.
+ */
 export const dispatchSchema = z.object({
   request: invocationRequestSchema,
   placement: z.string(),
-  /** The scheduler's completion queue: the executor reports the end of the run there. */
-  scheduler: z.string(),
+  /**
+   * The scheduler's completion queue: the executor reports the end of the run
+   * there. Absent on a gateway's direct dispatch: its reply (to
+   * `request.replyTo`) is the completion, and nothing else is sent.
+   */
+  scheduler: z.string().optional(),
 });
 export type Dispatch = z.infer<typeof dispatchSchema>;
 
@@ -124,6 +132,9 @@ export const invocationResultSchema = z.object({
   error: activationError.optional(),
   coldStart: z.boolean(),
   durationMs: z.number(),
+  /** The executor that ran it and whether it failed there for its own (platform) reasons: a direct dispatcher's health view. */
+  executorId: z.string().optional(),
+  systemError: z.boolean().optional(),
 });
 export type InvocationResult = z.infer<typeof invocationResultSchema>;
 
@@ -156,6 +167,8 @@ export const heartbeatSchema = z.object({
   draining: z.boolean(),
   leaving: z.boolean(),
   sentAt: z.number(),
+  /** It takes warm sync calls from gateways on `<p>.direct.<executorId>` (absent: an older executor; only schedulers place there). */
+  direct: z.boolean().optional(),
 });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
 

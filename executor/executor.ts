@@ -60,6 +60,8 @@ interface RunOutcome extends RunRecordParts {
  */
 export class Executor {
   private subscription: Subscription | undefined;
+  /** Warm sync calls gateways placed here themselves. */
+  private direct: Subscription | undefined;
   private control: Subscription | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private systemErrors = 0;
@@ -79,9 +81,19 @@ export class Executor {
     return this.o.topology.executorQueue(this.o.id);
   }
 
+  /** Where gateways send warm sync calls (exclusive: gone with this executor's connection). */
+  get directQueue(): string {
+    return this.o.topology.directQueue(this.o.id);
+  }
+
   async start(): Promise<void> {
     await this.o.bus.assertQueue(this.queue, { durable: true });
+    await this.o.bus.assertQueue(this.directQueue, { durable: false, exclusive: true });
     this.subscription = await this.o.bus.consume<Dispatch>(this.queue, (d, info) => this.handle(d, info), {
+      prefetch: this.o.concurrency,
+      parse: parseDispatch,
+    });
+    this.direct = await this.o.bus.consume<Dispatch>(this.directQueue, (d, info) => this.handle(d, info), {
       prefetch: this.o.concurrency,
       parse: parseDispatch,
     });
@@ -107,27 +119,30 @@ export class Executor {
     if (this.o.pool.stats().warm.length > 0) await sleep(DRAIN_GRACE_HEARTBEATS * this.o.heartbeatMs);
     await this.control?.cancel();
     await this.subscription?.cancel();
+    await this.direct?.cancel();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    await this.handBack();
+    await this.handBack(this.queue);
+    // Direct calls still queued: their gateways keep waiting; a scheduler places them now.
+    await this.handBack(this.directQueue);
     await this.sendHeartbeat(true).catch(() => undefined);
     await this.o.pool.close();
     await this.o.meter?.close();
   }
 
-  /** Move dispatches still waiting in this executor's queue back to the invoke queue. */
-  private async handBack(): Promise<void> {
+  /** Move dispatches still waiting in one of this executor's queues back to the invoke queue. */
+  private async handBack(queue: string): Promise<void> {
     const { bus, topology } = this.o;
     const sub = await bus.consume<Dispatch>(
-      this.queue,
+      queue,
       async (d) => bus.send(topology.invokeQueue, { ...d.request }),
       { prefetch: 100, parse: parseDispatch },
     );
     // Let the broker deliver what is left, then stop.
-    for (let i = 0; i < 50 && (await bus.queueDepth(this.queue).catch(() => 0)) > 0; i++) {
+    for (let i = 0; i < 50 && (await bus.queueDepth(queue).catch(() => 0)) > 0; i++) {
       await new Promise((r) => setTimeout(r, 20));
     }
     await sub.cancel();
-    await bus.deleteQueue(this.queue).catch(() => undefined);
+    await bus.deleteQueue(queue).catch(() => undefined);
   }
 
   /**
@@ -179,6 +194,7 @@ export class Executor {
       draining: this.draining,
       leaving,
       sentAt: Date.now(),
+      direct: true,
     };
     await this.o.bus.publish(this.o.topology.heartbeatTopic, hb);
   }
@@ -203,6 +219,9 @@ export class Executor {
   }
 
   private async handle(received: Dispatch, info: DeliveryInfo): Promise<void> {
+    // A gateway's direct dispatch (warm sync) is at-most-once: delivered again, it may have run already.
+    const direct = received.scheduler === undefined;
+    if (direct && info.redeliveries > 0) return this.redeliveredDirect(received);
     const d = await this.withStoredVersion(received);
     if (d === undefined) return; // its function was deleted meanwhile: already answered and recorded
     const { request } = d;
@@ -215,7 +234,8 @@ export class Executor {
         return this.completeSkipped(d, existing.status);
       }
     }
-    if (!(await this.claim(request))) {
+    // No run claim for a direct dispatch: one gateway sent it once, and a redelivery never gets here.
+    if (!direct && !(await this.claim(request))) {
       if (info.redeliveries > 0 && (await this.claimedByEarlierLife(request))) return this.lostHere(d);
       this.o.logger.info({ activationId: request.activationId }, 'this attempt already runs (or ran) elsewhere; duplicate dispatch skipped');
       return this.completeSkipped(d, 'success');
@@ -352,8 +372,32 @@ export class Executor {
     await this.report(d, { ...lost, error: platformError(next.deadLetter, next.message), deadLetter: next.deadLetter });
   }
 
+  /**
+   * A gateway's direct dispatch delivered again (this executor's channel or
+   * process was lost while it held it): it may have run, so it is not run
+   * again. Still running in this process: that run answers; skipped. Else the
+   * caller, if it still waits, gets EXECUTOR_LOST, and the record says so
+   * unless the earlier run already wrote its final one.
+   */
+  private async redeliveredDirect(d: Dispatch): Promise<void> {
+    const { request } = d;
+    if (this.running.has(request.activationId)) return;
+    this.o.logger.warn({ activationId: request.activationId }, 'direct sync dispatch delivered again; not run twice');
+    await this.report(d, {
+      status: 'platform_error',
+      error: platformError('EXECUTOR_LOST', 'the executor was lost while it held this invocation; it is not run again (sync calls run at most once)'),
+      logs: [],
+      logsTruncated: false,
+      coldStart: false,
+      startedAt: new Date().toISOString(),
+      durationMs: 0,
+      systemError: false,
+    });
+  }
+
   /** A skipped duplicate still frees the reservation and the limit slot its scheduler holds for it. */
   private async completeSkipped(d: Dispatch, status: ActivationStatus): Promise<void> {
+    if (d.scheduler === undefined) return; // a direct dispatch: no scheduler holds anything for it
     const completion: Completion = { activationId: d.request.activationId, executorId: this.o.id, status, systemError: false };
     await this.o.bus.send(d.scheduler, completion, { confirm: false }).catch(() => undefined);
   }
@@ -510,9 +554,11 @@ export class Executor {
       status: o.status,
       systemError: o.systemError,
     };
-    const work: Promise<unknown>[] = [
-      bus.send(d.scheduler, completion, { confirm: false }).catch((err: unknown) => this.o.logger.warn({ err }, 'completion not sent')),
-    ];
+    const work: Promise<unknown>[] = [];
+    // A direct dispatch has no scheduler to tell: its reply frees the gateway's reservation.
+    if (d.scheduler !== undefined) {
+      work.push(bus.send(d.scheduler, completion, { confirm: false }).catch((err: unknown) => this.o.logger.warn({ err }, 'completion not sent')));
+    }
     const retry = o.deadLetter === undefined ? this.o.retry.retryOf(request, o.status) : undefined;
     if (retry) {
       // Handed back to the invoke queue (confirmed) before our message is acked: nothing is lost.
@@ -532,6 +578,8 @@ export class Executor {
         ...(o.error !== undefined ? { error: o.error } : {}),
         coldStart: o.coldStart,
         durationMs: o.durationMs,
+        executorId: this.o.id,
+        systemError: o.systemError,
       };
       work.push(this.reply(request.replyTo, request.deadline, reply));
     }

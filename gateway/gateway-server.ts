@@ -26,6 +26,7 @@ import { PythonBuilder } from './deploy/python-build.js';
 import { RuntimeCatalog } from './runtimes.js';
 import { FunctionService } from './function-service.js';
 import { Invoker } from './invoker.js';
+import type { WarmDispatcher } from './warm-dispatcher.js';
 
 export interface GatewayServerDeps {
   config: BriskConfig;
@@ -42,6 +43,8 @@ export interface GatewayServerDeps {
   publicRouters?: (ctx: GatewayContext) => Router[];
   /** A namespace's triggers, removed when the namespace is deleted (the trigger feature's part of the purge). */
   namespaceTriggers: Pick<NamespacePurgeDeps, 'triggers' | 'triggersChanged' | 'userQueues'>;
+  /** The direct path for warm sync calls (distributed mode, `BRISK_DIRECT_SYNC`); without it every call goes through a scheduler. */
+  direct?: WarmDispatcher;
 }
 
 /** What feature routers get to work with. */
@@ -81,6 +84,7 @@ export class GatewayServer {
       topology: deps.topology,
       submitter: this.submitter,
       ...(deps.metrics ? { metrics: deps.metrics } : {}),
+      ...(deps.direct ? { direct: deps.direct } : {}),
     });
   }
 

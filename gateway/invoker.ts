@@ -6,6 +6,7 @@ import { parseInvocationResult } from '../core/schemas.js';
 import type { FunctionVersion, InvocationResult } from '../core/types.js';
 import { fnLabel, type Metrics } from '../core/metrics.js';
 import { newActivationId, type InvokeOptions, type Submitter } from '../invocations/submit.js';
+import type { WarmDispatcher } from './warm-dispatcher.js';
 
 interface Pending {
   resolve: (r: InvocationResult) => void;
@@ -14,10 +15,12 @@ interface Pending {
 }
 
 /**
- * The gateway's side of a sync invocation: it submits the request (see
- * {@link Submitter}) naming this gateway's own reply queue, and waits there
- * for the result, matched by activation id. Async invocations need no
- * waiting: they go through the submitter directly.
+ * The gateway's side of a sync invocation: it builds the request (see
+ * {@link Submitter}) naming this gateway's own reply queue, hands it to the
+ * direct path (a warm instance known from heartbeats: straight to its
+ * executor, see {@link WarmDispatcher}) or else to the invoke queue, and
+ * waits on the reply queue for the result, matched by activation id. Async
+ * invocations need no waiting: they go through the submitter directly.
  */
 export class Invoker {
   /** Unique per process, so several gateways each get their own replies. */
@@ -33,6 +36,11 @@ export class Invoker {
       /** Extra wait beyond the function's timeout before a sync caller gets 504. */
       syncGraceMs?: number;
       metrics?: Metrics;
+      /**
+       * The direct path for warm sync calls (distributed mode): tried first;
+       * whatever it does not take goes to the invoke queue.
+       */
+      direct?: WarmDispatcher;
     },
   ) {}
 
@@ -49,14 +57,17 @@ export class Invoker {
       async (result) => this.settle(result),
       { prefetch: 1000, parse: parseInvocationResult, autoAck: true },
     );
+    this.deps.direct?.start((lost) => this.settle(lost));
   }
 
   /** Stop waiting: every pending sync caller gets a retryable platform error. */
   async stop(): Promise<void> {
+    this.deps.direct?.stop();
     await this.subscription?.cancel();
     this.subscription = undefined;
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
+      this.deps.direct?.finished(id);
       p.reject(new PlatformError('GATEWAY_SHUTTING_DOWN', 'the gateway is shutting down', { data: { activationId: id } }));
     }
     this.pending.clear();
@@ -81,12 +92,15 @@ export class Invoker {
     const result = new Promise<InvocationResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(activationId);
+        this.deps.direct?.finished(activationId);
         reject(new GatewayTimeoutError('no result arrived in time', { activationId }));
       }, waitMs);
       this.pending.set(activationId, { resolve, reject, timer });
     });
     try {
-      await this.deps.submitter.send(request);
+      const direct = await this.deps.direct?.dispatch(request);
+      if (direct?.kind === 'answered') this.settle(direct.result);
+      else if (direct?.kind !== 'sent') await this.deps.submitter.send(request);
     } catch (err) {
       this.fail(activationId, err as Error);
     }
@@ -108,6 +122,7 @@ export class Invoker {
   }
 
   private settle(result: InvocationResult): void {
+    this.deps.direct?.finished(result.activationId, result);
     const p = this.pending.get(result.activationId);
     if (!p) return; // the caller gave up already; the record holds the result
     this.pending.delete(result.activationId);
@@ -116,6 +131,7 @@ export class Invoker {
   }
 
   private fail(activationId: string, err: Error): void {
+    this.deps.direct?.finished(activationId);
     const p = this.pending.get(activationId);
     if (!p) return;
     this.pending.delete(activationId);

@@ -68,9 +68,16 @@ export class Submitter {
     return request;
   }
 
-  /** Hand a request to the schedulers; resolves once the bus has stored it. */
+  /**
+   * Hand a request to the schedulers. Async work resolves once the broker has
+   * stored it on disk (persistent, confirmed): it must not be lost. A sync
+   * request is transient and unconfirmed: its caller waits and is told when
+   * it is lost (at most once, see the README's delivery guarantees), so the
+   * disk write and the confirm round trip would buy nothing.
+   */
   async send(request: InvocationRequest): Promise<void> {
-    await this.deps.bus.send(this.deps.topology.invokeQueue, request);
+    const opts = request.mode === 'sync' ? { confirm: false, transient: true } : {};
+    await this.deps.bus.send(this.deps.topology.invokeQueue, request, opts);
   }
 
   /**

@@ -2,7 +2,7 @@ import type { Topology } from '../bus/topology.js';
 import type { Bus, Subscription } from '../bus/types.js';
 import type { Logger } from '../core/logger.js';
 import { parseHeartbeat } from '../core/schemas.js';
-import { ExecutorRegistry, type ExecutorView } from './executor-registry.js';
+import { ExecutorRegistry, type ExecutorView } from '../placement/executor-registry.js';
 
 export interface ExecutorMonitorDeps {
   bus: Bus;

@@ -9,13 +9,13 @@ import { parseCompletion, parseDispatch, parseHeartbeat, parseInvocationRequest 
 import type { Completion, Dispatch, Heartbeat, InvocationRequest, InvocationResult, PrewarmRequest } from '../core/types.js';
 import { platformError, refusedRecord } from '../invocations/activation-records.js';
 import type { KeyValueStore, MetadataStore } from '../storage/types.js';
-import { CapacitySignal } from './capacity-signal.js';
-import type { ConcurrencyCounter } from './concurrency-limiter.js';
+import { CapacitySignal } from '../placement/capacity-signal.js';
+import type { ConcurrencyCounter } from '../placement/concurrency-limiter.js';
 import type { DeadLetterOffice } from '../invocations/dead-letter-office.js';
 import type { DeadLetterReason } from '../invocations/dead-letters.js';
 import type { RetryPolicy } from '../invocations/retry-policy.js';
-import { functionVersionKey, type ExecutorRegistry } from './executor-registry.js';
-import { choosePlacement, placementKey, type PlacementPolicy } from './placement.js';
+import { functionVersionKey, type ExecutorRegistry } from '../placement/executor-registry.js';
+import { choosePlacement, placementKey, type PlacementPolicy } from '../placement/placement.js';
 
 export interface SchedulerOptions {
   metrics?: Metrics;
@@ -198,7 +198,8 @@ export class Scheduler {
           const d: Dispatch = { request: req, placement: placement.reason, scheduler: this.completionQueue };
           const q = this.o.topology.executorQueue(placement.executorId);
           try {
-            await this.o.bus.send(q, d);
+            // Sync: transient and unconfirmed, as the caller sent it (see `Submitter.send`).
+            await this.o.bus.send(q, d, req.mode === 'sync' ? { confirm: false, transient: true } : {});
           } catch (err) {
             this.release(req.activationId);
             throw err;

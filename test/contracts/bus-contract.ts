@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BriskError, HandedBackError, ServiceUnavailableError, ValidationError } from '../../core/errors.js';
+import { BriskError, HandedBackError, NotFoundError, ServiceUnavailableError, ValidationError } from '../../core/errors.js';
 import { Topology } from '../../bus/topology.js';
 import { DEAD_LETTER_HEADERS, OUTAGE_RETRY_MS, type Bus, type DeliveryInfo } from '../../bus/types.js';
 import { quietWindow } from '../helpers/wait.js';
@@ -122,6 +122,19 @@ export function busContract(name: string, makeBus: MakeBus): void {
       expect(all).toEqual([...Array(30).keys()]);
       expect(byConsumer[0]?.length).toBeGreaterThan(0);
       expect(byConsumer[1]?.length).toBeGreaterThan(0);
+    });
+
+    it('counts the consumers attached to a queue, and forgets a cancelled one', async () => {
+      const { bus, queue } = await setup();
+      const q = queue('consumers');
+      await bus.assertQueue(q, { durable: true });
+      expect(await bus.queueConsumers(q)).toBe(0);
+      const a = await bus.consume(q, async () => undefined, { prefetch: 1 });
+      await bus.consume(q, async () => undefined, { prefetch: 1 });
+      expect(await bus.queueConsumers(q)).toBe(2);
+      await a.cancel();
+      expect(await bus.queueConsumers(q)).toBe(1);
+      await expect(bus.queueConsumers(queue('never-declared'))).rejects.toBeInstanceOf(NotFoundError);
     });
 
     it('acks only after the handler settles: a running message is not given to another consumer', async () => {

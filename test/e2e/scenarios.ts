@@ -227,7 +227,7 @@ export function skeletonScenarios(label: string, start: () => Promise<Cluster>):
         Array.from({ length: 20 }, (_, i) => a.req('POST', '/v1/functions/sum/invoke', { a: i, b: 1000 })),
       );
       results.forEach((r, i) => {
-        expect(r.status).toBe(200);
+        expect(r.status, r.text).toBe(200);
         expect(r.json).toEqual({ sum: i + 1000 });
       });
       expect(new Set(results.map((r) => r.headers.get('x-brisk-activation-id'))).size).toBe(20);

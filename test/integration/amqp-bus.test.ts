@@ -5,7 +5,7 @@ import { AmqpBus } from '../../bus/amqp-bus.js';
 import { MessageSigner, SIGNATURE_HEADER } from '../../bus/message-signer.js';
 import { Topology } from '../../bus/topology.js';
 import { DEAD_LETTER_HEADERS } from '../../bus/types.js';
-import { ServiceUnavailableError } from '../../core/errors.js';
+import { NotFoundError, ServiceUnavailableError } from '../../core/errors.js';
 import { busContract } from '../contracts/bus-contract.js';
 import { rabbitTest } from '../helpers/fixtures.js';
 import { freePort, privateRabbitAvailable, rabbitAvailable, requireService, uniquePrefix, type RabbitVhostHandle } from '../helpers/services.js';
@@ -65,6 +65,23 @@ describe.skipIf(!available)('AmqpBus (RabbitMQ)', () => {
       expect(Date.now() - t0).toBeLessThan(3000);
       expect(bus.status).toBe('closed');
       await bus.close();
+    });
+
+    it('an exclusive queue takes sends from any connection, counts as held while its owner lives, and is gone with it', async () => {
+      const prefix = uniquePrefix('excl');
+      const owner = makeBus(prefix);
+      const other = makeBus(prefix);
+      await Promise.all([owner.waitUntilReady(), other.waitUntilReady()]);
+      const q = `${prefix}.direct.ex-1`;
+      await owner.assertQueue(q, { durable: false, exclusive: true });
+      const got: unknown[] = [];
+      await owner.consume(q, async (b) => void got.push(b), { prefetch: 10 });
+      await other.send(q, { n: 1 }, { confirm: false, transient: true });
+      await waitFor(() => got.length === 1, 5000);
+      expect(got).toEqual([{ n: 1 }]);
+      expect(await other.queueConsumers(q)).toBe(1);
+      await owner.close();
+      await expect(other.queueConsumers(q)).rejects.toBeInstanceOf(NotFoundError);
     });
 
     it('coalesces the frames written in one pass: many sends in one tick leave in a few socket writes', async () => {

@@ -12,7 +12,7 @@ import { eventRoutes } from '../../triggers/routes/events.js';
 import { visibleTo } from '../../gateway/routes/executors.js';
 import { archiveFormatOf, mediaTypeEssence } from '../../gateway/routes/functions.js';
 import { triggerRoutes } from '../../triggers/routes/triggers.js';
-import type { ExecutorView } from '../../scheduler/executor-registry.js';
+import type { ExecutorView } from '../../placement/executor-registry.js';
 import { BusUserQueues } from '../../triggers/bus-user-queues.js';
 import { toMessageEvent } from '../../triggers/queue-consumer.js';
 import { TopicDispatcher } from '../../triggers/topic-dispatcher.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CapacitySignal } from '../../scheduler/capacity-signal.js';
+import { CapacitySignal } from '../../placement/capacity-signal.js';
 
 describe('CapacitySignal', () => {
   it('wakes the longest-waiting first, as many as asked', async () => {

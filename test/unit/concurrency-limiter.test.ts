@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConcurrencyLimiter, type ConcurrencyCounter } from '../../scheduler/concurrency-limiter.js';
+import { ConcurrencyLimiter, type ConcurrencyCounter } from '../../placement/concurrency-limiter.js';
 
 describe('ConcurrencyLimiter', () => {
   it('caps in-flight calls per function and frees a slot on release', () => {

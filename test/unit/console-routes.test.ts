@@ -13,7 +13,7 @@ import { errorMiddleware } from '../../web/http.js';
 import { consoleRoutes } from '../../gateway/routes/console.js';
 import { executorRoutes } from '../../gateway/routes/executors.js';
 import { ExecutorMonitor } from '../../scheduler/executor-monitor.js';
-import { ExecutorRegistry } from '../../scheduler/executor-registry.js';
+import { ExecutorRegistry } from '../../placement/executor-registry.js';
 import { publishAndSettle } from '../helpers/memory-bus.js';
 
 const logger = pino({ level: 'silent' });

@@ -5,7 +5,7 @@ import {
   ExecutorRegistry,
   functionVersionKey,
   type ExecutorRegistryOptions,
-} from '../../scheduler/executor-registry.js';
+} from '../../placement/executor-registry.js';
 
 /** A hand-advanced clock; the registry reads nothing else. */
 function fakeClock(start = 1_000_000) {
@@ -298,6 +298,15 @@ describe('ExecutorRegistry reservations', () => {
     clock.advance(1000);
     beat('a', { memoryUsedMb: 512, warm: warm.map((w, i) => (i < 2 ? { ...w, state: 'busy' as const } : w)) });
     expect(registry.get('a')?.idleWarm).toEqual({ 'default/hello@1': 1 });
+
+    // One of those runs ends before the next heartbeat: its instance is idle again at once.
+    registry.releaseReservation('act-1');
+    expect(registry.get('a')?.idleWarm[key]).toBe(1);
+    // A new warm run takes it; the other run ending frees the second.
+    registry.reserve('a', 128, 'act-3', { warmKey: key });
+    expect(registry.get('a')?.idleWarm[key]).toBeUndefined();
+    registry.releaseReservation('act-2');
+    expect(registry.get('a')?.idleWarm[key]).toBe(1);
   });
 
   it('refuses reservations on unknown executors and moves a re-reserved activation', () => {

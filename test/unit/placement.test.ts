@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { Heartbeat } from '../../core/types.js';
-import { ConsistentHashRing, hash32 } from '../../scheduler/consistent-hash.js';
-import { ExecutorRegistry, type ExecutorState } from '../../scheduler/executor-registry.js';
+import { ConsistentHashRing, hash32 } from '../../placement/consistent-hash.js';
+import { ExecutorRegistry, type ExecutorState } from '../../placement/executor-registry.js';
 import {
   choosePlacement,
   placementKey,
   type PlacementCandidate,
   type PlacementFunction,
   type PlacementPolicy,
-} from '../../scheduler/placement.js';
+} from '../../placement/placement.js';
 
 const IDS = ['exec-a', 'exec-b', 'exec-c', 'exec-d'];
 const ring = new ConsistentHashRing(IDS);

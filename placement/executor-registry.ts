@@ -79,7 +79,12 @@ export interface ExecutorRegistryOptions {
  *   dispatches are still on the wire.
  * - Dispatches onto an idle warm instance add nothing to `pendingMb` (that
  *   instance's memory is already in the report) but do take the instance out
- *   of `idleWarm` until the next heartbeat.
+ *   of `idleWarm` while they run. One that ends gives its instance back at
+ *   once, even when the last heartbeat showed it busy: idle warm = idle in the
+ *   heartbeat + this registry's warm runs outstanding then − those outstanding
+ *   now. (Others' runs on the same executor show only in the next heartbeat;
+ *   an executor handed a call its instances cannot take at once waits a
+ *   little for one, see `Executor.acquire`.)
  */
 export interface ExecutorView {
   readonly executorId: string;
@@ -108,6 +113,8 @@ export interface ExecutorView {
   readonly systemErrors: number;
   /** When the last heartbeat arrived, by this registry's clock. */
   readonly lastHeartbeatAt: number;
+  /** It takes warm sync calls straight from gateways (its heartbeat says so). */
+  readonly acceptsDirect: boolean;
 }
 
 /** Reservation options. */
@@ -156,6 +163,8 @@ interface ExecutorRecord {
   systemErrors: number;
   offlineNotified: boolean;
   reservations: Map<string, Reservation>;
+  /** Warm reservations outstanding when the last heartbeat arrived, per warm key (their instances were busy in it). */
+  warmAtHeartbeat: Map<string, number>;
 }
 
 export class ExecutorRegistry {
@@ -232,6 +241,7 @@ export class ExecutorRegistry {
         systemErrors: hb.systemErrors,
         offlineNotified: false,
         reservations: new Map(),
+        warmAtHeartbeat: new Map(),
       });
       this.hashRing.add(hb.executorId);
       return;
@@ -239,6 +249,7 @@ export class ExecutorRegistry {
     existing.hb = hb;
     existing.lastSeenAt = this.now();
     existing.heartbeatSeq = seq;
+    existing.warmAtHeartbeat = warmCounts(existing.reservations.values());
     existing.offlineNotified = false;
     existing.systemErrors = hb.systemErrors === 0 ? 0 : Math.max(existing.systemErrors, hb.systemErrors);
   }
@@ -384,13 +395,11 @@ export class ExecutorRegistry {
     let reservedMb = 0;
     let pendingMb = 0;
     let pendingCount = 0;
-    const claimedWarm = new Map<string, number>();
     for (const r of rec.reservations.values()) {
       reservedMb += r.memoryMb;
       if (r.seq <= rec.heartbeatSeq) continue;
       pendingCount++;
       if (r.warmKey === undefined) pendingMb += r.memoryMb;
-      else claimedWarm.set(r.warmKey, (claimedWarm.get(r.warmKey) ?? 0) + 1);
     }
     const idleWarm: Record<string, number> = {};
     for (const w of hb.warm) {
@@ -398,8 +407,12 @@ export class ExecutorRegistry {
       const key = functionVersionKey(w.namespace, w.function, w.version);
       idleWarm[key] = (idleWarm[key] ?? 0) + 1;
     }
-    for (const [key, claimed] of claimedWarm) {
-      const left = (idleWarm[key] ?? 0) - claimed;
+    // Idle now = idle in the heartbeat + our warm runs busy in it that ended since − our warm runs started since:
+    // i.e. + (outstanding at the heartbeat) − (outstanding now). Without the first term an instance this
+    // registry's own run left would look busy until the next heartbeat (a second of a hot function queued).
+    const outstanding = warmCounts(rec.reservations.values());
+    for (const key of new Set([...outstanding.keys(), ...rec.warmAtHeartbeat.keys()])) {
+      const left = (idleWarm[key] ?? 0) + (rec.warmAtHeartbeat.get(key) ?? 0) - (outstanding.get(key) ?? 0);
       if (left > 0) idleWarm[key] = left;
       else delete idleWarm[key];
     }
@@ -420,6 +433,7 @@ export class ExecutorRegistry {
       pool: hb.pool,
       systemErrors: rec.systemErrors,
       lastHeartbeatAt: rec.lastSeenAt,
+      acceptsDirect: hb.direct === true,
     };
   }
 
@@ -434,6 +448,13 @@ export class ExecutorRegistry {
     for (const l of [...this.removedListeners]) callSafely(collected, () => l(executorId, reason, ids));
     if (errors === undefined) rethrow(collected);
   }
+}
+
+/** Outstanding warm reservations per warm key. */
+function warmCounts(reservations: Iterable<Reservation>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const r of reservations) if (r.warmKey !== undefined) counts.set(r.warmKey, (counts.get(r.warmKey) ?? 0) + 1);
+  return counts;
 }
 
 /** Runs a listener so one that throws cannot stop the others or corrupt the sweep. */
