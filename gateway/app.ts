@@ -9,11 +9,15 @@ import { closeIfBodyUnread, errorMiddleware, principalOf } from './http.js';
 import type { Submitter } from '../invocations/submit.js';
 import type { Invoker } from './invoker.js';
 import { activationRoutes } from './routes/activations.js';
+import type { AliasService } from '../releases/alias-service.js';
+import { aliasRoutes } from './routes/aliases.js';
 import { functionRoutes } from './routes/functions.js';
 import { webRoutes } from './routes/web.js';
 
 export interface GatewayAppDeps {
   functions: FunctionService;
+  /** Aliases of functions: `/v1/functions/{name}/aliases…`. */
+  aliases: AliasService;
   invoker: Invoker;
   /** Async invocations: recorded `queued` and sent. */
   submitter: Pick<Submitter, 'submitAsync'>;
@@ -63,6 +67,7 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
   app.use('/v1', deps.auth.middleware());
   if (deps.adminRouter) app.use(deps.adminRouter);
   app.use(functionRoutes(deps));
+  app.use(aliasRoutes({ aliases: deps.aliases }));
   app.use(activationRoutes(deps));
   for (const r of deps.apiRouters ?? []) app.use(r);
 

@@ -6,8 +6,9 @@ import type { FunctionVersion } from '../../core/types.js';
 import { assertName, settingsSchema, type DeployLimits, type FunctionService } from '../function-service.js';
 import { declaredLengthGuard, limitedBody, namespaceOf, param, parseWith, requireWrite } from '../http.js';
 import type { Submitter } from '../../invocations/submit.js';
+import { invokeTarget } from '../../releases/function-target.js';
 import type { Invoker } from '../invoker.js';
-import { ACTIVATION_HEADER, sendOutcome } from '../responses.js';
+import { ACTIVATION_HEADER, sendOutcome, VERSION_HEADER } from '../responses.js';
 
 export interface FunctionRoutesDeps {
   functions: FunctionService;
@@ -71,24 +72,24 @@ export function functionRoutes(deps: FunctionRoutesDeps): express.Router {
   });
 
   r.post('/v1/functions/:name/invoke', eventBody, async (req, res) => {
-    const version = req.query['version'] === undefined ? undefined : Number(req.query['version']);
-    if (version !== undefined && !(Number.isInteger(version) && version > 0)) {
-      throw new ValidationError('INVALID_VERSION', 'version must be a positive integer');
-    }
+    // `hello`, `hello:prod`, `hello?alias=prod` or `hello?version=3`.
+    const target = invokeTarget(param(req, 'name'), { version: req.query['version'], alias: req.query['alias'] });
     const ns = namespaceOf(res);
-    const fn = await deps.functions.resolve(ns, param(req, 'name'), version);
+    const { fn, alias } = await deps.functions.route(ns, target);
     const payload = eventPayload(req.body);
     const async = req.query['async'] === 'true' || req.query['async'] === '1';
     await deps.admit(ns, Buffer.byteLength(payload), async ? 'async' : 'sync');
+    const opts = alias !== undefined ? { alias } : {};
+    res.setHeader(VERSION_HEADER, String(fn.version));
     if (async) {
-      const activationId = await deps.submitter.submitAsync(fn, payload);
+      const activationId = await deps.submitter.submitAsync(fn, payload, opts);
       res.setHeader(ACTIVATION_HEADER, activationId);
       res.status(202).json({ activationId });
       return;
     }
     const activationId = deps.invoker.newActivationId();
     res.setHeader(ACTIVATION_HEADER, activationId);
-    sendOutcome(res, await deps.invoker.invokeSync(fn, payload, { activationId }));
+    sendOutcome(res, await deps.invoker.invokeSync(fn, payload, { ...opts, activationId }));
   });
 
   return r;

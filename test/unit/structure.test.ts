@@ -22,7 +22,7 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const ROLES = new Set(['gateway', 'scheduler', 'executor', 'triggers']);
-const SHARED = new Set(['invocations', 'tenancy', 'metering', 'bus', 'storage', 'runtime', 'core']);
+const SHARED = new Set(['invocations', 'releases', 'tenancy', 'metering', 'bus', 'storage', 'runtime', 'core']);
 const COMPOSITION_ROOT = 'cli';
 /** The gateway files a feature that serves HTTP routes may use. */
 const GATEWAY_HTTP_TOOLKIT = new Set(['gateway/http.ts', 'gateway/responses.ts', 'gateway/web-endpoint.ts']);
