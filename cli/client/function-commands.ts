@@ -27,6 +27,8 @@ interface FunctionView {
 }
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+/** A function as `name` or `name:alias`. */
+const TARGET = /^[a-z0-9][a-z0-9_-]{0,62}(?::[a-z][a-z0-9_-]{0,62})?$/;
 
 export function functionName(args: ParsedArgs, index = 0): string {
   const name = args.positional(index, 'the function name');
@@ -161,15 +163,22 @@ export async function remove(ctx: CommandContext): Promise<number> {
 /** `brisk invoke <name> [--data JSON | --file F] [--async] [--version N]` */
 export async function invoke(ctx: CommandContext): Promise<number> {
   const { args, out } = ctx;
-  const name = functionName(args);
+  // `name` or `name:alias` (the gateway checks the alias half).
+  const name = args.positional(0, 'the function name');
+  if (!TARGET.test(name)) throw args.usage(`invalid function '${name}': use name or name:alias`);
   args.atMost(1);
   const event = await readEvent(ctx);
   const version = args.int('version', { min: 1 });
+  const alias = args.string('alias');
+  if (alias !== undefined && version !== undefined) throw args.usage('give --version or --alias, not both');
   const isAsync = args.flag('async');
   const res = await ctx.call('POST', `/v1/functions/${seg(name)}/invoke`, {
     body: event,
-    query: { ...(isAsync ? { async: 'true' } : {}), ...(version !== undefined ? { version } : {}) },
+    query: { ...(isAsync ? { async: 'true' } : {}), ...(version !== undefined ? { version } : {}), ...(alias !== undefined ? { alias } : {}) },
   });
+  // Through an alias, say which version it routed the call to (on stderr: stdout is the result).
+  const ran = res.headers.get('x-brisk-version');
+  if (ran && (alias !== undefined || name.includes(':'))) out.progress(`ran ${name.split(':')[0] ?? name} v${ran}`);
   if (isAsync) {
     const id = (res.json as { activationId?: string } | undefined)?.activationId ?? '';
     out.line(id);
