@@ -99,6 +99,18 @@ export function releaseScenarios(label: string, start: () => Promise<Cluster>): 
       expect(record).toMatchObject({ function: 'rel-call', alias: 'prod', version: 1, status: 'success' });
       const plain = await waitForActivation(a, latest.headers.get('x-brisk-activation-id') as string);
       expect(plain.alias).toBeUndefined();
+      // An http trigger naming the alias answers from the alias's version.
+      const route = `/rel-${uniqueId()}`;
+      expect((await a.req('PUT', '/v1/triggers/rel-call-http', { type: 'http', function: 'rel-call:prod', method: 'GET', path: route, public: true })).status).toBe(201);
+      const viaTrigger = await fetch(`${cluster.url}/http${route}`);
+      expect([viaTrigger.status, await viaTrigger.json(), viaTrigger.headers.get('x-brisk-activation-id') !== null]).toEqual([200, { v: 1 }, true]);
+      // `public` belongs to the version: an alias routed to a private version needs a key, like the version itself.
+      await a.req('PUT', '/v1/functions/rel-call', { code: tagged(3) });
+      expect((await a.req('PUT', '/v1/functions/rel-call/aliases/private', { version: 3 })).status).toBe(201);
+      expect((await fetch(`${cluster.url}/fn/rel-call@private`)).status).toBe(401);
+      expect((await fetch(`${cluster.url}/fn/rel-call@nope`)).status).toBe(401);
+      expect((await a.req('GET', '/fn/rel-call@private')).json).toEqual({ v: 3 });
+      expect((await a.req('GET', '/fn/rel-call@nope')).json.error.code).toBe('ALIAS_NOT_FOUND');
       const queued = await a.req('POST', '/v1/functions/rel-call/invoke?alias=prod&async=true', {});
       expect(queued.status).toBe(202);
       expect(await waitForActivation(a, queued.json.activationId)).toMatchObject({ alias: 'prod', version: 1, result: { v: 1 } });
