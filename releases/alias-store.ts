@@ -48,12 +48,17 @@ const storedAlias = z.object({
 
 /** Collection of one function's aliases: field = alias name, value = JSON. */
 export function aliasesCollection(namespace: string, fn: string): string {
-  return `aliases:${namespace}:${fn}`;
+  return `${aliasesPrefix(namespace)}${fn}`;
+}
+
+/** Prefix of every alias collection (and alias lock) of a namespace: what its purge removes. */
+export function aliasesPrefix(namespace: string): string {
+  return `aliases:${namespace}:`;
 }
 
 /** The lock that orders changes of one function's aliases across gateways. */
 function aliasLockKey(namespace: string, fn: string): string {
-  return `alias-lock:${namespace}:${fn}`;
+  return `${aliasesPrefix(namespace)}${fn}:lock`;
 }
 
 /**
