@@ -1,7 +1,7 @@
 import { NotFoundError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Activation, ActivationStatus, InvocationRequest } from '../core/types.js';
-import type { FunctionRouter } from '../releases/function-router.js';
+import type { FunctionRouter, RoutedFunction } from '../releases/function-router.js';
 import { parseFunctionTarget } from '../releases/function-target.js';
 import type { MetadataStore } from '../storage/types.js';
 import { DeadLetterStore, type DeadLetter, type DeadLetterReason } from './dead-letters.js';
@@ -52,7 +52,7 @@ export class DeadLetterOffice {
   }
 
   private async notify(target: string, letter: DeadLetter): Promise<void> {
-    let routed;
+    let routed: RoutedFunction;
     try {
       routed = await this.o.router.resolve(letter.namespace, parseFunctionTarget(target));
     } catch (err) {
