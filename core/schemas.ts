@@ -38,6 +38,11 @@ export const functionSettingsSchema = z.object({
   maxConcurrency: z.number().int().nonnegative(),
   /** Async retries on function error or timeout. */
   retries: z.number().int().nonnegative(),
+  /**
+   * Calls one warm instance takes at once (1–100); unset: 1. Set only when
+   * above 1, so versions deployed before it existed keep their signature.
+   */
+  concurrency: z.number().int().min(2).max(100).optional(),
   /** Whether the instance may reach the network (Docker backend). */
   allowEgress: z.boolean(),
   /**

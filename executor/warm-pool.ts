@@ -103,6 +103,10 @@ interface Slot {
   counted: boolean;
   /** A starting slot that was evicted before its instance existed. */
   cancelled: boolean;
+  /** Calls running on a busy instance: up to its function's `concurrency`. */
+  runs: number;
+  /** Takes no new call and is destroyed when its last call ends (one of its calls failed it). */
+  retiring: boolean;
   /** Pending or done pause; cleared by resume. */
   paused?: Promise<void>;
   destroyed?: Promise<void>;
@@ -198,6 +202,10 @@ export class WarmPool {
     const t0 = performance.now();
     const key = fnKeyOf(fn);
 
+    // A function with concurrency > 1: a call joins a busy instance of its version while it has a free place.
+    const shared = this.takeShared(key, fn.concurrency ?? 1);
+    if (shared !== undefined) return { instance: shared.instance!, startKind: 'warm', startMs: performance.now() - t0 };
+
     for (let warm = this.takeIdle(key); warm !== undefined; warm = this.takeIdle(key)) {
       if (await this.wake(warm)) return { instance: warm.instance!, startKind: 'warm', startMs: performance.now() - t0 };
     }
@@ -218,7 +226,12 @@ export class WarmPool {
     return { instance: slot.instance!, startKind: 'cold', startMs: performance.now() - t0 };
   }
 
-  /** Hand an instance back: idle for reuse when healthy, destroyed otherwise. */
+  /**
+   * Hand back one call's use of an instance: idle for reuse when healthy and
+   * its last call, destroyed when unhealthy. An instance shared by several
+   * calls (concurrency > 1) that one call found unhealthy takes no new call
+   * and is destroyed when its other calls end.
+   */
   release(instance: Instance, { healthy }: { healthy: boolean }): void {
     const slot = this.byInstance.get(instance);
     if (slot === undefined) {
@@ -226,7 +239,13 @@ export class WarmPool {
       return;
     }
     if (slot.state !== 'busy') return;
-    if (!healthy || this.closing) {
+    slot.runs = Math.max(0, slot.runs - 1);
+    if (!healthy || this.closing) slot.retiring = true;
+    if (slot.runs > 0) {
+      this.changed();
+      return;
+    }
+    if (slot.retiring) {
       this.destroySlot(slot);
       return;
     }
@@ -243,7 +262,7 @@ export class WarmPool {
     for (const s of this.slots) {
       if (s.state === 'stem') pool[String(s.memoryMb)] = (pool[String(s.memoryMb)] ?? 0) + 1;
       const acquired = s.state === 'busy' || s.state === 'initializing' || (s.state === 'starting' && s.purpose === 'acquire');
-      if (acquired) inFlight++;
+      if (acquired) inFlight += s.state === 'busy' ? Math.max(1, s.runs) : 1;
       if (s.fn !== undefined && (s.state === 'idle' || s.state === 'busy' || s.state === 'initializing')) {
         warm.push({ namespace: s.fn.namespace, function: s.fn.name, version: s.fn.version, state: s.state === 'idle' ? 'idle' : 'busy' });
       }
@@ -299,7 +318,28 @@ export class WarmPool {
     for (const s of this.slots) {
       if (s.state === 'idle' && s.fnKey === key && (best === undefined || s.lastUsed > best.lastUsed)) best = s;
     }
-    if (best) best.state = 'busy';
+    if (best) {
+      best.state = 'busy';
+      best.runs = 1;
+    }
+    return best;
+  }
+
+  /**
+   * A busy instance of exactly this version with a free place (`concurrency`
+   * above its calls), one more call counted. The fullest one first, so calls
+   * pack onto few instances and the others can idle and be reclaimed.
+   */
+  private takeShared(key: string, concurrency: number): Slot | undefined {
+    if (concurrency <= 1) return undefined;
+    let best: Slot | undefined;
+    for (const s of this.slots) {
+      if (s.state === 'busy' && s.fnKey === key && !s.retiring && s.runs < concurrency && (best === undefined || s.runs > best.runs)) best = s;
+    }
+    if (best) {
+      best.runs++;
+      best.lastUsed = Date.now();
+    }
     return best;
   }
 
@@ -382,6 +422,7 @@ export class WarmPool {
       timeoutMs: fn.timeoutMs,
       memoryMb: fn.memoryMb,
       ...(packageDir !== undefined ? { packageDir } : {}),
+      ...(fn.concurrency !== undefined ? { concurrency: fn.concurrency } : {}),
     };
     try {
       await slot.instance!.init(req);
@@ -391,6 +432,7 @@ export class WarmPool {
       throw err;
     }
     slot.state = 'busy';
+    slot.runs = 1;
     slot.lastUsed = Date.now();
   }
 
@@ -474,7 +516,7 @@ export class WarmPool {
   }
 
   private addSlot(memoryMb: number, allowEgress: boolean, purpose: Slot['purpose']): Slot {
-    const slot: Slot = { seq: ++this.seq, memoryMb, allowEgress, state: 'starting', purpose, lastUsed: Date.now(), counted: true, cancelled: false };
+    const slot: Slot = { seq: ++this.seq, memoryMb, allowEgress, state: 'starting', purpose, lastUsed: Date.now(), counted: true, cancelled: false, runs: 0, retiring: false };
     this.slots.add(slot);
     return slot;
   }

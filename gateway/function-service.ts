@@ -31,6 +31,8 @@ export function settingsSchema(limits: DeployLimits) {
       .default({}),
     maxConcurrency: z.coerce.number().int().min(0).max(100_000).default(0),
     retries: z.coerce.number().int().min(0).max(10).default(2),
+    /** Calls one warm instance takes at once (an I/O-bound handler can serve many). */
+    concurrency: z.coerce.number().int().min(1).max(100).default(1),
     allowEgress: z
       .union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')])
       .default(false),
@@ -140,6 +142,7 @@ export class FunctionService {
       env: settings.env,
       maxConcurrency: settings.maxConcurrency,
       retries: settings.retries,
+      ...(settings.concurrency > 1 ? { concurrency: settings.concurrency } : {}),
       allowEgress: settings.allowEgress,
       ...(settings.onFailure !== undefined ? { onFailure: settings.onFailure } : {}),
       public: settings.public,

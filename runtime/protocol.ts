@@ -45,6 +45,11 @@ export interface InitRequest {
   platform?: { token: string };
   /** Caps the runtime applies to this function's answers; absent: the defaults below. */
   limits?: RuntimeLimits;
+  /**
+   * How many `/run`s the instance takes at once (1–100); absent: 1. Over it a
+   * `/run` is refused `BUSY`. Each run's logs and escaped errors stay its own.
+   */
+  concurrency?: number;
 }
 
 /** Size caps of one /run answer's parts, in UTF-8 bytes. */
