@@ -31,6 +31,7 @@ const COMMANDS: Record<string, ClientCommand> = {
       secret: { type: 'string', multiple: true },
       retries: { type: 'string' },
       'max-concurrency': { type: 'string' },
+      concurrency: { type: 'string' },
       public: { type: 'boolean' },
     },
     run: deploy,

@@ -16,6 +16,8 @@ interface FunctionView {
   timeoutMs: number;
   env?: Record<string, string>;
   maxConcurrency?: number;
+  /** Calls one instance takes at once. */
+  concurrency?: number;
   retries?: number;
   allowEgress?: boolean;
   versions?: number[];
@@ -50,6 +52,7 @@ export async function deploy(ctx: CommandContext): Promise<number> {
     timeoutMs: args.durationMs('timeout'),
     retries: args.int('retries', { min: 0 }),
     maxConcurrency: args.int('max-concurrency', { min: 0 }),
+    concurrency: args.int('concurrency', { min: 1, max: 100 }),
     public: args.flag('public') ? true : undefined,
   };
   const env = keyValuePairs(args, 'env');
@@ -142,6 +145,7 @@ export async function get(ctx: CommandContext): Promise<number> {
     ['code', `sha256 ${f.codeHash}, ${formatBytes(f.codeSize)}`],
     ['env', env.length > 0 ? env.map(([k, v]) => `${k}=${v}`).join(' ') : '—'],
     ['concurrency', f.maxConcurrency === undefined ? undefined : f.maxConcurrency === 0 ? 'no cap' : String(f.maxConcurrency)],
+    ['per instance', f.concurrency === undefined ? undefined : `${f.concurrency} call${f.concurrency === 1 ? '' : 's'} at once`],
     ['retries', f.retries === undefined ? undefined : String(f.retries)],
     ['egress', f.allowEgress === undefined ? undefined : f.allowEgress ? 'allowed' : 'blocked'],
     ['created', f.createdAt],

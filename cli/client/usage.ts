@@ -59,6 +59,7 @@ Options:
   --secret K=V          secret, stored apart from the settings (repeatable)
   --retries N           async retries on failure
   --max-concurrency N   concurrent runs of this function (0 = no cap)
+  --concurrency N       calls one instance takes at once, 1..100 (default 1)
   --public              serve /fn/NAME without an API key
 
 Prints progress on stderr, then "ready: NAME vN (sha256 …, size)" on stdout,
