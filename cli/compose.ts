@@ -57,6 +57,8 @@ import { startTriggerRunners, triggerGatewayRouters } from '../triggers/trigger-
 import type { UserQueues } from '../triggers/user-queues.js';
 import type { KeyValueStore, MetadataStore, ObjectStore } from '../storage/types.js';
 import { runtimeBundlePath } from '../core/package-root.js';
+import { AliasStore } from '../releases/alias-store.js';
+import { FunctionRouter } from '../releases/function-router.js';
 
 /**
  * The composition root: the one place where the bus, the stores and the
@@ -265,6 +267,7 @@ export function createDeadLetterOffice(infra: Infrastructure, submitter: Submitt
   return new DeadLetterOffice({
     letters: new DeadLetterStore(infra.kv),
     store: infra.store,
+    router: new FunctionRouter({ store: infra.store, aliases: new AliasStore(infra.kv) }),
     submitter,
     logger: logger.child({ component: 'dead-letters' }),
   });

@@ -24,6 +24,8 @@ export const ERROR_CODES = [
   'INVALID_HANDLER', // a handler that is not `file.export`
   'INVALID_RUNTIME', // a runtime this installation does not offer, or `image` without an image name
   'INVALID_VERSION', // a version that is not a positive integer
+  'INVALID_ALIAS', // an alias name outside [a-z][a-z0-9-_]{0,62}, or both ?alias and ?version on one call
+  'INVALID_WEIGHTS', // alias weights naming a non-version or the alias's own version, a weight outside (0, 1), weights summing to 1 or more, or more than 4
   'INVALID_LIMIT', // a list limit out of range
   'INVALID_ACTIVATION_ID', // a malformed activation (or dead letter) id
   'INVALID_RANGE', // usage: `from`/`to` not ISO times, or not in order
@@ -69,6 +71,8 @@ export const ERROR_CODES = [
   'NAMESPACE_NOT_FOUND',
   'KEY_NOT_FOUND', // an API key id that does not exist in this namespace
   'TRIGGER_NOT_FOUND',
+  'ALIAS_NOT_FOUND', // no such alias of the function
+  'VERSION_NOT_FOUND', // an alias (or its weights) names a version the function does not have
   'QUEUE_NOT_FOUND', // a RabbitMQ queue that does not exist
   'DEAD_LETTER_NOT_FOUND',
   'OBJECT_NOT_FOUND',
@@ -78,6 +82,8 @@ export const ERROR_CODES = [
   'NAMESPACE_DELETING', // the namespace is being deleted; retry once it is gone
   'TRIGGER_CONFLICT', // another http trigger serves the same method and path
   'OBJECT_KEY_CONFLICT', // an object key collides with a key that is its prefix, or has keys below it
+  'NO_ROLLBACK_TARGET', // rollback of an alias that has no earlier routing in its history
+  'ALIAS_BUSY', // another change of the function's aliases held the lock too long; retry
 
   // 413: too large.
   'PAYLOAD_TOO_LARGE', // a body over BRISK_MAX_PAYLOAD_BYTES

@@ -79,6 +79,7 @@ export class AuthError extends BriskError {
 
 /** The code of a missing thing, per kind of thing. */
 const NOT_FOUND_CODES = {
+  alias: 'ALIAS_NOT_FOUND',
   function: 'FUNCTION_NOT_FOUND',
   key: 'KEY_NOT_FOUND',
   namespace: 'NAMESPACE_NOT_FOUND',
@@ -86,6 +87,7 @@ const NOT_FOUND_CODES = {
   queue: 'QUEUE_NOT_FOUND',
   state: 'STATE_NOT_FOUND',
   trigger: 'TRIGGER_NOT_FOUND',
+  version: 'VERSION_NOT_FOUND',
 } as const satisfies Record<string, ErrorCode>;
 
 /** 404 */

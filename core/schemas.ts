@@ -16,6 +16,15 @@ import { EXECUTOR_BACKENDS, FUNCTION_RUNTIMES } from './types.js';
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
+/** An alias name: like a function name, but starting with a letter, so it never reads as a version number. */
+export const ALIAS_PATTERN = /^[a-z][a-z0-9_-]{0,62}$/;
+
+/**
+ * A function as a user names it wherever one is named (triggers, on-failure
+ * targets, the CLI): `name` (its latest version) or `name:alias`.
+ */
+export const FUNCTION_TARGET_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}(?::[a-z][a-z0-9_-]{0,62})?$/;
+
 const sha256Hex = z.string().regex(/^[a-f0-9]{64}$/);
 
 /** Settings a user chooses at deploy time. */
@@ -29,13 +38,19 @@ export const functionSettingsSchema = z.object({
   maxConcurrency: z.number().int().nonnegative(),
   /** Async retries on function error or timeout. */
   retries: z.number().int().nonnegative(),
+  /**
+   * Calls one warm instance takes at once (1–100); unset: 1. Set only when
+   * above 1, so versions deployed before it existed keep their signature.
+   */
+  concurrency: z.number().int().min(2).max(100).optional(),
   /** Whether the instance may reach the network (Docker backend). */
   allowEgress: z.boolean(),
   /**
    * Name of a function (same namespace) invoked async with the dead letter
-   * when an async invocation of this one finally fails. Unset: none.
+   * when an async invocation of this one finally fails; `name:alias` follows
+   * the alias. Unset: none.
    */
-  onFailure: z.string().regex(NAME_PATTERN).optional(),
+  onFailure: z.string().regex(FUNCTION_TARGET_PATTERN).optional(),
   /** Whether `/fn/{name}` answers without an API key (default: a key is needed). */
   public: z.boolean().optional(),
   /** What runs it (unset: `nodejs`, as every version stored before runtimes existed). */
@@ -97,6 +112,8 @@ export const invocationRequestSchema = z.object({
   executorLosses: z.number().int().nonnegative().optional(),
   /** The namespace's concurrency quota, resolved by the gateway (unset: the scheduler's default). */
   namespaceConcurrency: z.number().int().positive().optional(),
+  /** The alias the caller named, when it did; `fn.version` is the version the alias routed this call to. */
+  alias: z.string().regex(ALIAS_PATTERN).optional(),
 });
 export type InvocationRequest = z.infer<typeof invocationRequestSchema>;
 

@@ -90,6 +90,8 @@ export interface Activation {
   namespace: string;
   function: string;
   version: number;
+  /** The alias the caller named (the version is the one it routed to); unset when called by name or version. */
+  alias?: string;
   status: ActivationStatus;
   /** `sync` callers wait on a reply; `async` ones poll. */
   mode: 'sync' | 'async';

@@ -654,11 +654,13 @@ export class DockerInstance implements Instance {
    */
   private async call<T>(exchange: (client: RuntimeClient) => Promise<T>, urlPath: string): Promise<T> {
     if (this.destroyed) throw new InstanceFailure({ kind: 'unreachable', message: 'instance destroyed' }, `instance ${this.id} is destroyed`);
+    this.exchanges++;
     try {
       return await exchange(this.client);
     } catch (err) {
       if (err instanceof RuntimeTimeoutError) {
-        await this.destroy();
+        // Other calls still running on it (concurrency > 1) are left to finish; the pool retires it after them.
+        if (this.exchanges <= 1) await this.destroy();
         throw new InstanceFailure({ kind: 'timeout' }, `instance ${this.id} exceeded its deadline on ${urlPath}`);
       }
       if (err instanceof RuntimeConnectionError) {
@@ -669,8 +671,13 @@ export class DockerInstance implements Instance {
       // Garbled or oversized: the function's code tampered with its runtime; it serves no one again.
       if (err instanceof InstanceFailure) await this.destroy();
       throw err;
+    } finally {
+      this.exchanges--;
     }
   }
+
+  /** Exchanges with the runtime in progress (several /runs at once when the function's concurrency allows). */
+  private exchanges = 0;
 
   /** Why the socket failed: wait briefly for the container to stop, then read its state. */
   private async diagnose(err: unknown): Promise<InstanceFault> {

@@ -420,6 +420,8 @@ export class ProcessInstance implements Instance {
   private destroyPromise: Promise<void> | undefined;
   private readyLine: ((address: string) => void) | undefined;
   private killedForTimeout = false;
+  /** Exchanges with the runtime in progress (several /runs at once when the function's concurrency allows). */
+  private exchanges = 0;
   /** Signals to the instance's uid, in order: a late CONT must never land after the next STOP. */
   private uidSignals: Promise<unknown> = Promise.resolve();
   private readonly logger: Logger | undefined;
@@ -580,6 +582,7 @@ export class ProcessInstance implements Instance {
     if (client === undefined) {
       return Promise.reject(new InstanceFailure({ kind: 'unreachable', message: 'instance not ready' }, `instance ${this.id} has not started listening`));
     }
+    this.exchanges++;
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       let graceTimer: NodeJS.Timeout | undefined;
@@ -587,6 +590,7 @@ export class ProcessInstance implements Instance {
       const finish = (fn: () => void): void => {
         if (settled) return;
         settled = true;
+        this.exchanges--;
         clearTimeout(graceTimer);
         this.exitListeners.delete(onExit);
         fn();
@@ -597,9 +601,13 @@ export class ProcessInstance implements Instance {
         (err: unknown) => {
           if (settled) return;
           if (err instanceof RuntimeTimeoutError) {
+            // Other calls still running on it (concurrency > 1) are left to finish; the pool retires it after them.
+            const alone = this.exchanges <= 1;
             return finish(() => {
-              this.killedForTimeout = true;
-              this.killNow();
+              if (alone) {
+                this.killedForTimeout = true;
+                this.killNow();
+              }
               reject(new InstanceFailure({ kind: 'timeout' }, `instance ${this.id} exceeded its deadline on ${urlPath}`));
             });
           }

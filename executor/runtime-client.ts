@@ -83,7 +83,10 @@ interface Reply {
   bytes: number;
 }
 
-/** One runtime server, reached over one keep-alive connection (it serves one activation at a time). */
+/**
+ * One runtime server, reached over keep-alive connections: one per activation
+ * it may run at once (one, unless /init gave it a `concurrency`).
+ */
 export class RuntimeClient {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   private readonly maxResultBytes: number;
@@ -107,6 +110,8 @@ export class RuntimeClient {
    */
   async init(req: InitRequest): Promise<void> {
     const body: InitRequest = { ...req, limits: { maxResultBytes: this.maxResultBytes } };
+    // A connection per concurrent /run: a timed-out run's connection is destroyed without touching its neighbours'.
+    this.agent.maxSockets = req.concurrency ?? 1;
     const reply = await this.request('POST', '/init', JSON.stringify(body), Math.max(MIN_INIT_TIMEOUT_MS, req.timeoutMs), MAX_ERROR_ANSWER_BYTES);
     if (reply.status !== 200) throw this.errorOf(reply, '/init');
   }

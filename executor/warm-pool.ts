@@ -134,6 +134,10 @@ interface Slot {
   counted: boolean;
   /** A starting slot that was evicted before its instance existed. */
   cancelled: boolean;
+  /** Calls running on a busy instance: up to its function's `concurrency`. */
+  runs: number;
+  /** Takes no new call and is destroyed when its last call ends (one of its calls failed it). */
+  retiring: boolean;
   /** Pending or done pause; cleared by resume. */
   paused?: Promise<void>;
   destroyed?: Promise<void>;
@@ -308,6 +312,10 @@ export class WarmPool {
     const t0 = performance.now();
     const key = fnKeyOf(fn);
 
+    // A function with concurrency > 1: a call joins a busy instance of its version while it has a free place.
+    const shared = this.takeShared(key, fn.concurrency ?? 1);
+    if (shared !== undefined) return { instance: shared.instance!, startKind: 'warm', startMs: performance.now() - t0 };
+
     for (let warm = this.takeIdle(key); warm !== undefined; warm = this.takeIdle(key)) {
       if (await this.wake(warm)) return { instance: warm.instance!, startKind: 'warm', startMs: performance.now() - t0 };
     }
@@ -320,7 +328,12 @@ export class WarmPool {
     return { instance: slot.instance!, startKind, startMs: performance.now() - t0 };
   }
 
-  /** Hand an instance back: to a call queued for its version, idle for reuse when healthy, destroyed otherwise. */
+  /**
+   * Hand back one call's use of an instance: to a call queued for its version,
+   * idle for reuse when healthy and its last call, destroyed when unhealthy. An
+   * instance shared by several calls (concurrency > 1) that one call found
+   * unhealthy takes no new call and is destroyed when its other calls end.
+   */
   release(instance: Instance, { healthy }: { healthy: boolean }): void {
     const slot = this.byInstance.get(instance);
     if (slot === undefined) {
@@ -328,8 +341,16 @@ export class WarmPool {
       return;
     }
     if (slot.state !== 'busy') return;
+    slot.runs = Math.max(0, slot.runs - 1);
+    if (!healthy || this.closing) slot.retiring = true;
+    if (slot.runs > 0) {
+      // Other calls still run on it: the freed place goes to a call queued for its version, if any.
+      this.shareWithQueued(slot);
+      this.changed();
+      return;
+    }
     if (slot.fnKey !== undefined && slot.busySince !== undefined) this.runAverage(slot.fnKey).add(performance.now() - slot.busySince);
-    if (!healthy || this.closing) {
+    if (slot.retiring) {
       void this.destroySlot(slot);
       return;
     }
@@ -345,6 +366,7 @@ export class WarmPool {
     const next = this.waiters.find((w) => w.key === slot.fnKey);
     if (next !== undefined) {
       this.hand(next, slot, 'warm');
+      this.shareWithQueued(slot);
       this.dispatch();
       return;
     }
@@ -361,7 +383,7 @@ export class WarmPool {
     for (const s of this.slots) {
       if (s.state === 'stem') pool[String(s.memoryMb)] = (pool[String(s.memoryMb)] ?? 0) + 1;
       const acquired = s.state === 'busy' || s.state === 'initializing' || (s.state === 'starting' && s.purpose === 'acquire');
-      if (acquired) inFlight++;
+      if (acquired) inFlight += s.state === 'busy' ? Math.max(1, s.runs) : 1;
       if (s.fn !== undefined && (s.state === 'idle' || s.state === 'busy' || s.state === 'initializing')) {
         warm.push({ namespace: s.fn.namespace, function: s.fn.name, version: s.fn.version, state: s.state === 'idle' ? 'idle' : 'busy' });
       }
@@ -430,9 +452,42 @@ export class WarmPool {
     }
     if (best) {
       best.state = 'busy';
+      best.runs = 1;
       best.busySince = performance.now();
     }
     return best;
+  }
+
+  /**
+   * A busy instance of exactly this version with a free place (`concurrency`
+   * above its calls), one more call counted. The fullest one first, so calls
+   * pack onto few instances and the others can idle and be reclaimed.
+   */
+  private takeShared(key: string, concurrency: number): Slot | undefined {
+    if (concurrency <= 1) return undefined;
+    let best: Slot | undefined;
+    for (const s of this.slots) {
+      if (s.state === 'busy' && s.fnKey === key && !s.retiring && s.runs < concurrency && (best === undefined || s.runs > best.runs)) best = s;
+    }
+    if (best) {
+      best.runs++;
+      best.lastUsed = Date.now();
+    }
+    return best;
+  }
+
+  /** Calls queued for a busy shared instance's version take its free places (concurrency > 1). */
+  private shareWithQueued(slot: Slot): void {
+    const concurrency = slot.fn?.concurrency ?? 1;
+    if (concurrency <= 1 || slot.retiring || slot.state !== 'busy') return;
+    for (const w of [...this.waiters]) {
+      if (slot.runs >= concurrency) break;
+      if (w.key !== slot.fnKey) continue;
+      this.unqueue(w);
+      slot.runs++;
+      slot.lastUsed = Date.now();
+      w.resolve({ slot, startKind: 'warm' });
+    }
   }
 
   /** Resume a paused warm instance; on failure destroy it and report false. */
@@ -542,6 +597,7 @@ export class WarmPool {
       memoryMb: fn.memoryMb,
       ...(packageDir !== undefined ? { packageDir } : {}),
       ...(runtimeOf(fn) === 'python' ? { module: pythonModuleOf(fn.handler) } : {}),
+      ...(fn.concurrency !== undefined ? { concurrency: fn.concurrency } : {}),
     };
     try {
       await slot.instance!.init(req);
@@ -552,8 +608,11 @@ export class WarmPool {
     }
     this.initMs.add(performance.now() - t0);
     slot.state = 'busy';
+    slot.runs = 1;
     slot.busySince = performance.now();
     slot.lastUsed = Date.now();
+    // Calls of its version queued meanwhile share it up to its concurrency instead of waiting for more instances.
+    this.shareWithQueued(slot);
   }
 
   /** Change a generic instance's memory limit (only reached on a resizable backend, or for a new instance's own size). */
@@ -615,6 +674,7 @@ export class WarmPool {
     this.unqueue(w);
     if (startKind === 'warm') {
       slot.state = 'busy';
+      slot.runs = 1;
       slot.busySince = performance.now();
     } else {
       slot.memoryMb = w.fn.memoryMb;
@@ -881,7 +941,7 @@ export class WarmPool {
   }
 
   private addSlot(spec: InstanceSpec, purpose: Slot['purpose']): Slot {
-    const slot: Slot = { seq: ++this.seq, memoryMb: spec.memoryMb, allowEgress: spec.allowEgress, spec, state: 'starting', purpose, lastUsed: Date.now(), counted: true, cancelled: false };
+    const slot: Slot = { seq: ++this.seq, memoryMb: spec.memoryMb, allowEgress: spec.allowEgress, spec, state: 'starting', purpose, lastUsed: Date.now(), counted: true, cancelled: false, runs: 0, retiring: false };
     this.slots.add(slot);
     return slot;
   }

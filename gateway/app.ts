@@ -11,12 +11,16 @@ import type { Submitter } from '../invocations/submit.js';
 import type { Invoker } from './invoker.js';
 import type { RuntimeCatalog } from './runtimes.js';
 import { activationRoutes } from './routes/activations.js';
+import type { AliasService } from '../releases/alias-service.js';
+import { aliasRoutes } from './routes/aliases.js';
 import { functionRoutes } from './routes/functions.js';
 import { rawInvokeHandler } from './routes/invoke.js';
 import { webRoutes } from './routes/web.js';
 
 export interface GatewayAppDeps {
   functions: FunctionService;
+  /** Aliases of functions: `/v1/functions/{name}/aliases…`. */
+  aliases: AliasService;
   invoker: Invoker;
   /** The runtimes deploys may choose (`GET /v1/runtimes`). */
   runtimes: RuntimeCatalog;
@@ -68,6 +72,7 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
   app.use('/v1', deps.auth.middleware());
   if (deps.adminRouter) app.use(deps.adminRouter);
   app.use(functionRoutes(deps));
+  app.use(aliasRoutes({ aliases: deps.aliases }));
   app.use(activationRoutes(deps));
   for (const r of deps.apiRouters ?? []) app.use(r);
 

@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { BriskError, NotFoundError, PayloadTooLargeError, ValidationError } from '../core/errors.js';
-import { NAME_PATTERN } from '../core/schemas.js';
+import { FUNCTION_TARGET_PATTERN, NAME_PATTERN } from '../core/schemas.js';
 import type { FunctionRecord, FunctionRuntime, FunctionVersion } from '../core/types.js';
 import { codeKey, filesKey, type MetadataStore, type ObjectStore } from '../storage/types.js';
+import type { AliasStore } from '../releases/alias-store.js';
+import type { FunctionRouter, RoutedFunction } from '../releases/function-router.js';
+import type { FunctionTarget } from '../releases/function-target.js';
 import type { FunctionSecrets } from '../tenancy/function-secrets.js';
 import type { NamespaceQuotas } from '../tenancy/types.js';
 import type { BundleOutput, Bundler } from './deploy/bundler.js';
@@ -35,11 +38,13 @@ export function settingsSchema(limits: DeployLimits) {
       .default({}),
     maxConcurrency: z.coerce.number().int().min(0).max(100_000).default(0),
     retries: z.coerce.number().int().min(0).max(10).default(2),
+    /** Calls one warm instance takes at once (an I/O-bound handler can serve many). */
+    concurrency: z.coerce.number().int().min(1).max(100).default(1),
     allowEgress: z
       .union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')])
       .default(false),
-    /** A function of the same namespace that receives this one's dead letters. */
-    onFailure: z.string().regex(NAME_PATTERN).optional(),
+    /** A function of the same namespace that receives this one's dead letters (`name` or `name:alias`). */
+    onFailure: z.string().regex(FUNCTION_TARGET_PATTERN, 'must be a function name or name:alias').optional(),
     /** `/fn/{name}` answers without an API key. */
     public: z
       .union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')])
@@ -86,7 +91,11 @@ export class FunctionService {
       quotas: (namespace: string) => Promise<NamespaceQuotas>;
       /** Memory and timeout of a function whose deploy does not say. */
       defaults: { memoryMb: number; timeoutMs: number };
-      /** Told after every deploy or delete (the gateway tells the other gateways). */
+      /** The function's aliases (deleted with it). */
+      aliases: Pick<AliasStore, 'deleteFunction'>;
+      /** Resolves `name:alias` calls (and forgets a function's aliases when it changes). */
+      router: Pick<FunctionRouter, 'resolve' | 'forget'>;
+      /** Told after every deploy, delete or alias change (the gateway tells the other gateways). */
       onChange?: (namespace: string, name: string) => void;
     },
   ) {}
@@ -101,9 +110,11 @@ export class FunctionService {
   /** Drop what is cached of a function (it was deployed or deleted, here or elsewhere). */
   forget(namespace: string, name: string): void {
     this.latest.delete(`${namespace}/${name}`);
+    this.deps.router.forget(namespace, name);
   }
 
-  private changed(namespace: string, name: string): void {
+  /** Something of the function changed here (a deploy, a delete, an alias move): forget it and tell the others. */
+  changed(namespace: string, name: string): void {
     this.forget(namespace, name);
     this.deps.onChange?.(namespace, name);
   }
@@ -138,6 +149,7 @@ export class FunctionService {
       env: settings.env,
       maxConcurrency: settings.maxConcurrency,
       retries: settings.retries,
+      ...(settings.concurrency > 1 ? { concurrency: settings.concurrency } : {}),
       allowEgress: settings.allowEgress,
       ...(settings.onFailure !== undefined ? { onFailure: settings.onFailure } : {}),
       public: settings.public,
@@ -219,6 +231,16 @@ export class FunctionService {
     return v;
   }
 
+  /**
+   * The version one call runs: `alias` routes by the alias's weights (drawn
+   * per call), `version` is exact, neither is the latest.
+   */
+  async route(namespace: string, target: FunctionTarget): Promise<RoutedFunction> {
+    assertName(target.name);
+    if (target.alias === undefined) return { fn: await this.resolve(namespace, target.name, target.version) };
+    return this.deps.router.resolve(namespace, target);
+  }
+
   list(namespace: string): Promise<FunctionRecord[]> {
     return this.deps.store.listFunctions(namespace);
   }
@@ -226,6 +248,8 @@ export class FunctionService {
   async delete(namespace: string, name: string): Promise<void> {
     assertName(name);
     if (!(await this.deps.store.deleteFunction(namespace, name))) throw new NotFoundError('function', name);
+    // Before a redeploy can number versions from 1 again, so no alias points at a stranger's version.
+    await this.deps.aliases.deleteFunction(namespace, name);
     this.changed(namespace, name);
     await this.deps.secrets.drop(namespace, name);
   }

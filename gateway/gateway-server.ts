@@ -15,6 +15,9 @@ import { defaultQuotas, InvocationAdmission } from '../tenancy/quotas.js';
 import { TenancyService } from '../tenancy/tenancy-service.js';
 import { NamespacePurge, type NamespacePurgeDeps } from '../tenancy/namespace-purge.js';
 import { DeadLetterStore } from '../invocations/dead-letters.js';
+import { AliasService } from '../releases/alias-service.js';
+import { AliasStore } from '../releases/alias-store.js';
+import { FunctionRouter } from '../releases/function-router.js';
 import { RetryPolicy } from '../invocations/retry-policy.js';
 import { Submitter } from '../invocations/submit.js';
 import { createGatewayListener } from './app.js';
@@ -96,7 +99,10 @@ export class GatewayServer {
     const secretBox = c.BRISK_SECRET_KEY !== undefined ? new SecretBox(c.BRISK_SECRET_KEY) : undefined;
     const secrets = new FunctionSecrets(this.deps.kv, secretBox);
     const runtimes = new RuntimeCatalog({ python: c.BRISK_PYTHON, allowImages: c.BRISK_ALLOW_IMAGES });
+    const aliasStore = new AliasStore(this.deps.kv);
     const functions = new FunctionService({
+      aliases: aliasStore,
+      router: new FunctionRouter({ store: this.deps.store, aliases: aliasStore }),
       store: this.deps.store,
       objects: this.deps.objects,
       bundler: (limits) => new Bundler({ maxUnpackedBytes: limits.maxUnpackedBytes, maxFiles: c.BRISK_MAX_ARCHIVE_FILES }),
@@ -110,7 +116,8 @@ export class GatewayServer {
         this.deps.bus.publish(this.deps.topology.controlTopic, notice).catch((err: unknown) => logger.warn({ err }, 'change notice not sent'));
       },
     });
-    // Other gateways' deploys and deletes: drop what this one caches of those functions.
+    const aliases = new AliasService({ store: this.deps.store, aliases: aliasStore, onChange: (ns, name) => functions.changed(ns, name) });
+    // Other gateways' deploys, deletes and alias moves: drop what this one caches of those functions.
     this.control = await this.deps.bus.subscribe(this.deps.topology.controlTopic, (raw) => {
       const n = parseControl(raw, logger);
       if (n?.kind === 'function-changed') functions.forget(n.namespace, n.name);
@@ -134,6 +141,7 @@ export class GatewayServer {
     const listener = createGatewayListener({
       functions,
       runtimes,
+      aliases,
       invoker: this.invoker,
       submitter: this.submitter,
       store: this.deps.store,

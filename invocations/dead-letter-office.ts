@@ -1,12 +1,17 @@
+import { NotFoundError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Activation, ActivationStatus, InvocationRequest } from '../core/types.js';
+import type { FunctionRouter, RoutedFunction } from '../releases/function-router.js';
+import { parseFunctionTarget } from '../releases/function-target.js';
 import type { MetadataStore } from '../storage/types.js';
 import { DeadLetterStore, type DeadLetter, type DeadLetterReason } from './dead-letters.js';
 import type { Submitter } from './submit.js';
 
 export interface DeadLetterOfficeOptions {
   letters: DeadLetterStore;
-  store: Pick<MetadataStore, 'getFunction' | 'getActivation'>;
+  store: Pick<MetadataStore, 'getActivation'>;
+  /** Resolves the on-failure target (`name`: its latest version, `name:alias`: the alias's routing). */
+  router: Pick<FunctionRouter, 'resolve'>;
   /** Submits the on-failure invocation (like any async invocation: it may wait and retry up to the maximum event age). */
   submitter: Pick<Submitter, 'submitAsync'>;
   logger: Logger;
@@ -47,9 +52,12 @@ export class DeadLetterOffice {
   }
 
   private async notify(target: string, letter: DeadLetter): Promise<void> {
-    const rec = await this.o.store.getFunction(letter.namespace, target);
-    if (rec === undefined) {
-      this.o.logger.warn({ namespace: letter.namespace, onFailure: target }, 'on-failure function does not exist');
+    let routed: RoutedFunction;
+    try {
+      routed = await this.o.router.resolve(letter.namespace, parseFunctionTarget(target));
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      this.o.logger.warn({ namespace: letter.namespace, onFailure: target, code: err.code }, 'on-failure function (or its alias) does not exist');
       return;
     }
     const { payload, ...deadLetter } = letter;
@@ -57,8 +65,9 @@ export class DeadLetterOffice {
     // Derived from the failed activation, so a duplicate bury (a message delivered twice) notifies once.
     const activationId = `f${letter.activationId.replace(/[^a-zA-Z0-9]/g, '').slice(0, 40)}`;
     if ((await this.o.store.getActivation(letter.namespace, activationId)) !== undefined) return; // already notified
-    await this.o.submitter.submitAsync(rec.latest, JSON.stringify(event), {
+    await this.o.submitter.submitAsync(routed.fn, JSON.stringify(event), {
       activationId,
+      ...(routed.alias !== undefined ? { alias: routed.alias } : {}),
       trigger: `${ON_FAILURE_TRIGGER_PREFIX}${letter.function}`,
     });
   }

@@ -12,6 +12,8 @@ export interface InvokeOptions {
   trigger?: string;
   /** Use this id instead of a fresh one (the caller already told the client, or derived it). */
   activationId?: string;
+  /** The alias the caller named, kept on the request and its record (`fn` is the version it routed to). */
+  alias?: string;
 }
 
 /** How a new invocation is asked for; see {@link Submitter.newRequest}. */
@@ -63,6 +65,7 @@ export class Submitter {
       attempt: 1,
       queuedAt: new Date(now).toISOString(),
       ...(opts.trigger !== undefined ? { trigger: opts.trigger } : {}),
+      ...(opts.alias !== undefined ? { alias: opts.alias } : {}),
     };
     if (this.deps.namespaceConcurrency) request.namespaceConcurrency = await this.deps.namespaceConcurrency(fn.namespace);
     return request;

@@ -65,6 +65,15 @@ export type PlacementCandidate = Pick<
   'executorId' | 'state' | 'memoryMb' | 'usedMb' | 'freeMb' | 'inFlight' | 'idleWarm'
 >;
 
+/**
+ * Memory one call holds: an instance's memory divided among the calls it
+ * takes at once (`concurrency`), so placement and reservations count
+ * calls' places, not whole instances, for a function that shares instances.
+ */
+export function slotMemoryMb(fn: { memoryMb: number; concurrency?: number }): number {
+  return Math.ceil(fn.memoryMb / Math.max(1, fn.concurrency ?? 1));
+}
+
 export interface PlacementFunction {
   namespace: string;
   name: string;

@@ -51,6 +51,11 @@ export interface InitRequest {
    * is written as that module. The Node runtime ignores it.
    */
   module?: string;
+  /**
+   * How many `/run`s the instance takes at once (1–100); absent: 1. Over it a
+   * `/run` is refused `BUSY`. Each run's logs and escaped errors stay its own.
+   */
+  concurrency?: number;
 }
 
 /** Size caps of one /run answer's parts, in UTF-8 bytes. */

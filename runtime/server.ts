@@ -1,6 +1,7 @@
 /**
  * The runtime server: one per instance (child process or container). Loads one
- * function version on `POST /init`, runs events one at a time on `POST /run`,
+ * function version on `POST /init`, runs events on `POST /run` (one at a time,
+ * or up to the `concurrency` /init asked for, each with its own logs),
  * answers `GET /healthz`. The contract is `runtime/protocol.ts`.
  *
  * It is bundled by `build.mjs` into `dist/runtime/server.mjs` and must run with
@@ -26,6 +27,7 @@
  *   function's logs come back in each `/run` answer, and the four pipe writes
  *   per activation (and the parent's or dockerd's reads) are pure cost.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -111,15 +113,41 @@ class LogCapture {
   }
 }
 
-/** The capture of the running activation; undefined between activations. */
-let capture: LogCapture | undefined;
+/** One activation in progress: its output, how to fail it, and the platform fault it met. */
+interface RunningActivation {
+  readonly capture: LogCapture;
+  /** Fails the activation when an error escapes its handler asynchronously. */
+  fail: (err: unknown) => void;
+  /** The first call of this activation the platform API failed. */
+  platformFault?: { code: string; message: string };
+}
+
+/**
+ * The activation whose code is running now, as Node's async context tracks
+ * it: with several activations at once, output, escaped errors and platform
+ * faults go to the one whose callbacks caused them.
+ */
+const currentActivation = new AsyncLocalStorage<RunningActivation>();
+const running = new Set<RunningActivation>();
+
+/**
+ * Whose output or error this is: the activation of the current async
+ * context, else the only one running (a callback Node could not tie to a
+ * context, as before concurrency), else nobody.
+ */
+function owner(): RunningActivation | undefined {
+  const ctx = currentActivation.getStore();
+  if (ctx !== undefined && running.has(ctx)) return ctx;
+  if (running.size === 1) return running.values().next().value;
+  return undefined;
+}
 
 type WriteFn = typeof process.stdout.write;
 
 function capturingWrite(real: WriteFn): WriteFn {
   // console.* ends in stream.write, so patching write catches both.
   const write = (chunk: unknown, encoding?: unknown, cb?: unknown): boolean => {
-    const cap = capture;
+    const cap = owner()?.capture;
     if (cap === undefined) return (real as (...a: unknown[]) => boolean)(chunk, encoding, cb);
     if (typeof chunk === 'string') cap.add(chunk);
     else if (chunk instanceof Uint8Array) cap.add(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('utf8'));
@@ -156,20 +184,24 @@ interface LoadedFunction {
   maxResultBytes: number;
   /** Present when /init carried a platform token. */
   platform?: PlatformContext;
+  /** /runs taken at once. */
+  concurrency: number;
 }
 
 let initState: 'none' | 'initializing' | 'ready' | 'failed' = 'none';
 let loaded: LoadedFunction | undefined;
-let busy = false;
-/** The first call of the running activation the platform API failed; undefined if none (or between activations). */
-let platformFault: { code: string; message: string } | undefined;
-let activationRunning = false;
-/** Fails the running activation when an error escapes its handler asynchronously. */
-let failCurrent: ((err: unknown) => void) | undefined;
+/** /runs in progress (at most the function's concurrency). */
+let inFlight = 0;
 
 function onEscapedError(err: unknown, origin: string): void {
-  if (failCurrent !== undefined) {
-    failCurrent(err);
+  const own = owner();
+  if (own !== undefined) {
+    own.fail(err);
+    return;
+  }
+  if (running.size > 0) {
+    // Several activations share the process and none can be blamed: fail them all rather than guess.
+    for (const a of running) a.fail(err);
     return;
   }
   // Outside an activation there is nobody to blame; keep serving.
@@ -226,7 +258,10 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
 // /init
 
 function parseInit(body: Record<string, unknown>): InitRequest | string {
-  const { namespace, name, version, code, exportName, env, timeoutMs, memoryMb, platform, limits, packageDir } = body;
+  const { namespace, name, version, code, exportName, env, timeoutMs, memoryMb, platform, limits, packageDir, concurrency } = body;
+  if (concurrency !== undefined && !(typeof concurrency === 'number' && Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 100)) {
+    return 'concurrency must be an integer from 1 to 100';
+  }
   if (typeof code !== 'string') return 'code must be a string';
   if (typeof exportName !== 'string') return 'exportName must be a string';
   if (typeof namespace !== 'string' || typeof name !== 'string') return 'namespace and name must be strings';
@@ -253,6 +288,7 @@ function parseInit(body: Record<string, unknown>): InitRequest | string {
     ...(typeof token === 'string' ? { platform: { token } } : {}),
     ...(typeof maxResultBytes === 'number' ? { limits: { maxResultBytes } } : {}),
     ...(typeof packageDir === 'string' ? { packageDir } : {}),
+    ...(typeof concurrency === 'number' ? { concurrency } : {}),
   };
 }
 
@@ -313,6 +349,7 @@ async function handleInit(req: http.IncomingMessage, res: http.ServerResponse): 
     version: init.version,
     memoryMb: init.memoryMb,
     maxResultBytes: init.limits?.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
+    concurrency: init.concurrency ?? 1,
     ...(init.platform ? { platform: createPlatformContext(platformSocket, init.platform.token, notePlatformFault) } : {}),
   };
   initState = 'ready';
@@ -321,7 +358,8 @@ async function handleInit(req: http.IncomingMessage, res: http.ServerResponse): 
 
 /** Remember the platform failing a call, if it happens during an activation (stray background calls do not count). */
 function notePlatformFault(err: { code: string; message: string }): void {
-  if (activationRunning) platformFault ??= { code: err.code, message: err.message };
+  const own = owner();
+  if (own !== undefined) own.platformFault ??= { code: err.code, message: err.message };
 }
 
 // ---------------------------------------------------------------------------
@@ -355,27 +393,28 @@ function buildContext(fn: LoadedFunction, run: RunRequest): Record<string, unkno
 /** Runs the handler; resolves with the activation's outcome, never rejects. */
 async function activate(fn: LoadedFunction, run: RunRequest, event: unknown): Promise<RunResponse> {
   const cap = new LogCapture();
-  markBoth(ACTIVATION_START_MARKER, run.activationId);
-  capture = cap;
-  platformFault = undefined;
-  activationRunning = true;
+  // Markers cut a container's raw output per activation; runs that overlap cannot be cut apart.
+  const marks = fn.concurrency === 1;
+  if (marks) markBoth(ACTIVATION_START_MARKER, run.activationId);
+  let reject: (err: unknown) => void = () => {};
+  const escaped = new Promise<never>((_, r) => {
+    reject = r;
+  });
+  const act: RunningActivation = { capture: cap, fail: (err) => reject(err) };
+  running.add(act);
   const t0 = performance.now();
   let outcome: { ok: true; json: string } | { ok: false; error: ReturnType<typeof toFunctionError> };
   try {
-    const escaped = new Promise<never>((_, reject) => {
-      failCurrent = reject;
-    });
-    const result = await Promise.race([invokeHandler(fn.handler, event, buildContext(fn, run)), escaped]);
+    const result = await currentActivation.run(act, () => Promise.race([invokeHandler(fn.handler, event, buildContext(fn, run)), escaped]));
     outcome = serializeResult(result, fn.maxResultBytes);
   } catch (err) {
     outcome = { ok: false, error: toFunctionError(err) };
   } finally {
-    failCurrent = undefined;
-    activationRunning = false;
+    running.delete(act);
   }
   const durationMs = performance.now() - t0;
-  capture = undefined;
-  markBoth(ACTIVATION_END_MARKER, run.activationId);
+  if (marks) markBoth(ACTIVATION_END_MARKER, run.activationId);
+  const platformFault = act.platformFault;
   const logs = cap.lines();
   return outcome.ok
     ? { ok: true, resultJson: outcome.json, logs, logsTruncated: cap.truncated, durationMs }
@@ -389,8 +428,8 @@ async function handleRun(req: http.IncomingMessage, res: http.ServerResponse): P
     sendError(res, 400, 'NOT_INITIALIZED', `no function loaded (state: ${initState})`);
     return;
   }
-  if (busy) {
-    sendError(res, 409, 'BUSY', 'an activation is already running on this instance');
+  if (inFlight >= fn.concurrency) {
+    sendError(res, 409, 'BUSY', fn.concurrency === 1 ? 'an activation is already running on this instance' : `${inFlight} activations are already running on this instance (its concurrency)`);
     return;
   }
   const body = parseJsonObject(text);
@@ -407,11 +446,11 @@ async function handleRun(req: http.IncomingMessage, res: http.ServerResponse): P
     sendError(res, 400, 'BAD_PAYLOAD', `payload is not JSON: ${err instanceof Error ? err.message : String(err)}`);
     return;
   }
-  busy = true;
+  inFlight++;
   try {
     send(res, 200, await activate(fn, run, event));
   } finally {
-    busy = false;
+    inFlight--;
   }
 }
 
@@ -423,7 +462,7 @@ const server = http.createServer((req, res) => {
   let work: Promise<void> | undefined;
   if (req.method === 'POST' && url === '/run') work = handleRun(req, res);
   else if (req.method === 'POST' && url === '/init') work = handleInit(req, res);
-  else if (req.method === 'GET' && url === '/healthz') send(res, 200, { ok: true, state: initState, busy });
+  else if (req.method === 'GET' && url === '/healthz') send(res, 200, { ok: true, state: initState, busy: inFlight > 0, inFlight });
   else sendError(res, 404, 'NOT_FOUND', `${req.method ?? '?'} ${url}`);
   work?.catch((err: unknown) => {
     const message = err instanceof Error ? err.message : String(err);

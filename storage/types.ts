@@ -132,6 +132,8 @@ export function deploymentSignature(d: Omit<FunctionVersion, 'version' | 'create
     d.secretsDigest ?? '',
     // Last and only when set, so versions deployed before package files keep their signature.
     ...(d.filesHash !== undefined ? [d.filesHash] : []),
+    // Likewise: only above 1 (see functionSettingsSchema).
+    ...(d.concurrency !== undefined ? [`concurrency=${d.concurrency}`] : []),
   ]);
 }
 

@@ -4,6 +4,7 @@ import { deleteUsage } from '../metering/usage-meter.js';
 import type { DeadLetterStore } from '../invocations/dead-letters.js';
 import { purgeNamespaceObjects } from '../storage/object-service.js';
 import { stateKey, type KeyValueStore, type MetadataStore, type ObjectStore } from '../storage/types.js';
+import { aliasesPrefix } from '../releases/alias-store.js';
 import type { FunctionSecrets } from './function-secrets.js';
 import type { TenancyService } from './tenancy-service.js';
 
@@ -94,6 +95,8 @@ export class NamespacePurge {
     counts['activations'] = await d.store.deleteActivations(ns);
     await d.deadLetters.deleteNamespace(ns);
     counts['state'] = await d.kv.deleteByPrefix(stateKey(ns, ''));
+    // Deleting each function deleted its aliases; this also takes any written while the purge ran.
+    counts['aliases'] = await d.kv.deleteByPrefix(aliasesPrefix(ns));
     counts['objects'] = await purgeNamespaceObjects(d.objects, d.kv, ns);
     await deleteUsage(d.kv, ns);
     await d.secrets.dropNamespace(ns);

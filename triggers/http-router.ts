@@ -5,6 +5,8 @@ import { limitedBody, param, type Principal } from '../web/http.js';
 import { ACTIVATION_HEADER } from '../web/responses.js';
 import { keyNeeded, sendWebResult, toHttpEvent, webNamespace } from '../web/web-endpoint.js';
 import type { InvokeOptions } from '../invocations/submit.js';
+import type { RoutedFunction } from '../releases/function-router.js';
+import { parseFunctionTarget, type FunctionTarget } from '../releases/function-target.js';
 import { compareSpecificity, compileHttpPattern, type CompiledHttpPattern } from './http-pattern.js';
 import type { TriggerStore } from './trigger-store.js';
 import { triggerLabel, type TriggerOf } from './types.js';
@@ -15,7 +17,8 @@ export const HTTP_TRIGGER_PREFIX = '/http';
 
 export interface HttpTriggerRouterDeps {
   triggers: Pick<TriggerStore, 'list'>;
-  functions: { resolve(namespace: string, name: string): Promise<FunctionVersion> };
+  /** Resolves the trigger's `name` or `name:alias` to the version one call runs. */
+  functions: { route(namespace: string, target: FunctionTarget): Promise<RoutedFunction> };
   invoker: {
     newActivationId(): string;
     invokeSync(fn: FunctionVersion, payload: string, opts?: InvokeOptions): Promise<InvocationResult>;
@@ -87,12 +90,13 @@ export function httpTriggerRouter(deps: HttpTriggerRouterDeps): express.Router {
       if (err instanceof BriskError && err.code === 'METHOD_NOT_ALLOWED') res.setHeader('allow', String(err.data?.['allow'] ?? ''));
       throw err;
     }
-    let fn: FunctionVersion;
+    let routed: RoutedFunction;
     try {
-      fn = await deps.functions.resolve(ns, match.trigger.function);
+      routed = await deps.functions.route(ns, parseFunctionTarget(match.trigger.function));
     } catch (err) {
       if (err instanceof NotFoundError) {
-        throw new BriskError('FUNCTION_NOT_FOUND', `http trigger '${match.trigger.name}' names function '${match.trigger.function}', which does not exist`, {
+        // FUNCTION_NOT_FOUND, or ALIAS_NOT_FOUND for a `name:alias` whose alias was deleted.
+        throw new BriskError(err.code, `http trigger '${match.trigger.name}' names function '${match.trigger.function}', which does not exist`, {
           status: 404,
         });
       }
@@ -103,7 +107,8 @@ export function httpTriggerRouter(deps: HttpTriggerRouterDeps): express.Router {
     const payload = JSON.stringify(event);
     await deps.admit?.(ns, Buffer.byteLength(payload), 'sync');
     res.setHeader(ACTIVATION_HEADER, activationId);
-    const result = await deps.invoker.invokeSync(fn, payload, { activationId, trigger: triggerLabel(match.trigger) });
+    const alias = routed.alias;
+    const result = await deps.invoker.invokeSync(routed.fn, payload, { activationId, trigger: triggerLabel(match.trigger), ...(alias !== undefined ? { alias } : {}) });
     sendWebResult(res, result);
   };
   r.all(HTTP_TRIGGER_PREFIX, rawBody, serve);

@@ -2,9 +2,10 @@ import type { Request, Router } from 'express';
 import type { Topology } from '../bus/topology.js';
 import type { Bus } from '../bus/types.js';
 import type { Logger } from '../core/logger.js';
-import type { FunctionVersion } from '../core/types.js';
 import type { Principal } from '../web/http.js';
 import type { Submitter } from '../invocations/submit.js';
+import { AliasStore } from '../releases/alias-store.js';
+import { FunctionRouter } from '../releases/function-router.js';
 import type { NamespacePurgeDeps } from '../tenancy/namespace-purge.js';
 import type { KeyValueStore, MetadataStore } from '../storage/types.js';
 import { httpTriggerRouter, type HttpTriggerRouterDeps } from './http-router.js';
@@ -32,7 +33,7 @@ export interface TriggerInfrastructure {
 
 /** What the gateway lends the trigger routes (its `GatewayContext` is one). */
 export interface TriggerGatewayContext {
-  functions: { resolve(namespace: string, name: string): Promise<FunctionVersion> };
+  functions: HttpTriggerRouterDeps['functions'];
   /** Http triggers: sync invocations, answered on the gateway's reply queue. */
   invoker: HttpTriggerRouterDeps['invoker'];
   /** Topic triggers: async invocations. */
@@ -56,10 +57,11 @@ export function triggerGatewayRouters(
 } {
   const triggers = new TriggerStore(infra.kv);
   const log = opts.logger.child({ component: 'triggers' });
-  const service = new TriggerService({ triggers, functions: infra.store, bus: infra.bus, topology: infra.topology, logger: log });
+  const aliases = new AliasStore(infra.kv);
+  const service = new TriggerService({ triggers, functions: infra.store, aliases, bus: infra.bus, topology: infra.topology, logger: log });
   return {
     api: (ctx) => {
-      const firer = new TriggerInvoker({ submitter: ctx.submitter, store: infra.store });
+      const firer = new TriggerInvoker({ submitter: ctx.submitter, store: infra.store, router: new FunctionRouter({ store: infra.store, aliases }) });
       const topics = new TopicDispatcher({ triggers, firer, logger: log });
       return [triggerRoutes({ triggers: service }), eventRoutes({ topics, queues: opts.queues, maxPayloadBytes: opts.maxPayloadBytes })];
     },

@@ -1,12 +1,15 @@
 import { retry, type Backoff } from '../core/backoff.js';
-import { NotFoundError } from '../core/errors.js';
 import { FINAL_STATUSES, type Activation } from '../core/types.js';
 import type { Submitter } from '../invocations/submit.js';
+import type { FunctionRouter } from '../releases/function-router.js';
+import { parseFunctionTarget } from '../releases/function-target.js';
 import type { MetadataStore } from '../storage/types.js';
 import { triggerLabel, type Trigger } from './types.js';
 
 /**
- * Fires triggers: resolves the trigger's function (latest version) and
+ * Fires triggers: resolves the trigger's function (its latest version, or for
+ * `name:alias` the version the alias routes this call to, so a trigger
+ * follows its alias when it moves) and
  * invokes it asynchronously, so the activation record names the trigger
  * (`trigger: "<type>:<name>"`) and the function's async retry rules apply.
  * Works in any role that can submit: the gateway (topic triggers) and the
@@ -18,7 +21,9 @@ export class TriggerInvoker {
   constructor(
     private readonly deps: {
       submitter: Pick<Submitter, 'submitAsync'>;
-      store: Pick<MetadataStore, 'getFunction' | 'getActivation'>;
+      store: Pick<MetadataStore, 'getActivation'>;
+      /** Resolves `name` and `name:alias`. */
+      router: Pick<FunctionRouter, 'resolve'>;
       /** How often {@link waitForFinal} looks at the record. */
       pollMs?: number;
     },
@@ -29,9 +34,8 @@ export class TriggerInvoker {
 
   /** Invoke the trigger's function with `event`; resolves with the activation id once queued. */
   async fire(trigger: Trigger, event: unknown): Promise<string> {
-    const rec = await this.deps.store.getFunction(trigger.namespace, trigger.function);
-    if (!rec) throw new NotFoundError('function', trigger.function);
-    return this.deps.submitter.submitAsync(rec.latest, JSON.stringify(event), { trigger: triggerLabel(trigger) });
+    const { fn, alias } = await this.deps.router.resolve(trigger.namespace, parseFunctionTarget(trigger.function));
+    return this.deps.submitter.submitAsync(fn, JSON.stringify(event), { trigger: triggerLabel(trigger), ...(alias !== undefined ? { alias } : {}) });
   }
 
   /**

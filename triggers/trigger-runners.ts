@@ -4,6 +4,8 @@ import type { Bus } from '../bus/types.js';
 import type { Logger } from '../core/logger.js';
 import type { KeyValueStore, MetadataStore } from '../storage/types.js';
 import type { Submitter } from '../invocations/submit.js';
+import { AliasStore } from '../releases/alias-store.js';
+import { FunctionRouter } from '../releases/function-router.js';
 import { QueueConsumer } from './queue-consumer.js';
 import { ScheduleRunner } from './schedule-runner.js';
 import { StorageListener } from './storage-listener.js';
@@ -42,7 +44,8 @@ export class TriggerRunners {
 
   constructor(private readonly deps: TriggerRunnersDeps) {
     const triggers = new TriggerStore(deps.kv);
-    const firer = new TriggerInvoker({ submitter: deps.submitter, store: deps.store });
+    const router = new FunctionRouter({ store: deps.store, aliases: new AliasStore(deps.kv) });
+    const firer = new TriggerInvoker({ submitter: deps.submitter, store: deps.store, router });
     const log = deps.logger.child({ component: 'triggers' });
     this.schedules = new ScheduleRunner({ firer, kv: deps.kv, logger: log, ownerId: this.id });
     this.queueConsumer = new QueueConsumer({ queues: deps.queues, firer, logger: log });

@@ -4,6 +4,8 @@ import type { Bus } from '../bus/types.js';
 import { BriskError, NotFoundError, ValidationError } from '../core/errors.js';
 import { NAME_PATTERN } from '../core/schemas.js';
 import type { Logger } from '../core/logger.js';
+import type { AliasStore } from '../releases/alias-store.js';
+import { parseFunctionTarget } from '../releases/function-target.js';
 import type { MetadataStore } from '../storage/types.js';
 import { compileHttpPattern } from './http-pattern.js';
 import type { TriggerStore } from './trigger-store.js';
@@ -15,6 +17,8 @@ export interface TriggerServiceDeps {
   triggers: TriggerStore;
   /** Checks that a trigger's function exists when the trigger is written. */
   functions: Pick<MetadataStore, 'getFunction'>;
+  /** Checks that a `name:alias` trigger's alias exists when the trigger is written. */
+  aliases: Pick<AliasStore, 'get'>;
   bus: Bus;
   topology: Topology;
   logger: Logger;
@@ -47,8 +51,13 @@ export class TriggerService {
     if (spec.type === 'schedule') assertCron(spec.cron, spec.timezone);
     // A reserved name (the platform's prefix, `amq.`) or one too long for the broker: refused now, not at consume time.
     if (spec.type === 'queue') userQueueBrokerName(this.deps.topology.prefix, namespace, spec.queue);
-    if (!(await this.deps.functions.getFunction(namespace, spec.function))) {
-      throw new NotFoundError('function', spec.function);
+    const target = parseFunctionTarget(spec.function);
+    if (!(await this.deps.functions.getFunction(namespace, target.name))) {
+      throw new NotFoundError('function', target.name);
+    }
+    // The alias must exist now; the version it points at is read each time the trigger fires.
+    if (target.alias !== undefined && !(await this.deps.aliases.get(namespace, target.name, target.alias))) {
+      throw new NotFoundError('alias', spec.function);
     }
     const existing = await this.deps.triggers.get(namespace, name);
     if (spec.type === 'http') await this.assertRouteFree(namespace, name, spec.method, spec.path);

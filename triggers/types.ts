@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { exceedsDepth, MAX_JSON_DEPTH } from '../core/json-depth.js';
-import { NAME_PATTERN } from '../core/schemas.js';
+import { FUNCTION_TARGET_PATTERN } from '../core/schemas.js';
 import { BUCKET_PATTERN } from '../storage/object-service.js';
 
 /**
@@ -30,7 +30,8 @@ export const HTTP_PATH_PATTERN = /^\/(?:(?:[A-Za-z0-9._~-]+|:[A-Za-z_][A-Za-z0-9
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'ANY'] as const;
 export type HttpMethod = (typeof HTTP_METHODS)[number];
 
-const functionName = z.string().regex(NAME_PATTERN, 'must be a function name ([a-z0-9][a-z0-9-_]{0,62})');
+/** `name` (its latest version) or `name:alias` (the alias's version when the trigger fires). */
+const functionName = z.string().regex(FUNCTION_TARGET_PATTERN, 'must be a function name ([a-z0-9][a-z0-9-_]{0,62}), optionally with :alias');
 
 const scheduleSpec = z.strictObject({
   type: z.literal('schedule'),

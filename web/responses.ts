@@ -18,6 +18,8 @@ import type { InvocationResult } from '../core/types.js';
  */
 export const ACTIVATION_HEADER = 'x-brisk-activation-id';
 export const FAULT_HEADER = 'x-brisk-fault';
+/** The version an invoke ran (the one an alias routed the call to). */
+export const VERSION_HEADER = 'x-brisk-version';
 
 /** The `error` of a failed invocation's response body. */
 export interface OutcomeErrorBody {

@@ -3,7 +3,7 @@ import { AuthError, PlatformError } from '../core/errors.js';
 import { DEFAULT_NAMESPACE, type InvocationResult } from '../core/types.js';
 import { assertNamespaceName } from '../tenancy/tenancy-service.js';
 import type { Principal } from './http.js';
-import { ACTIVATION_HEADER, FAULT_HEADER, sendOutcomeError } from './responses.js';
+import { ACTIVATION_HEADER, FAULT_HEADER, sendOutcomeError, VERSION_HEADER } from './responses.js';
 
 /**
  * The event a function receives when called as a web endpoint (`/fn/{name}/…`
@@ -59,7 +59,7 @@ const TEXT_TYPES = /^(text\/|application\/(json|xml|x-www-form-urlencoded|javasc
  * Headers a function may not set: they belong to the connection, or to the
  * platform (a function must not pass for the platform in `x-brisk-fault`).
  */
-const RESERVED_HEADERS = new Set(['connection', 'content-length', 'transfer-encoding', 'keep-alive', 'upgrade', ACTIVATION_HEADER, FAULT_HEADER]);
+const RESERVED_HEADERS = new Set(['connection', 'content-length', 'transfer-encoding', 'keep-alive', 'upgrade', ACTIVATION_HEADER, FAULT_HEADER, VERSION_HEADER]);
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const SAFE_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];

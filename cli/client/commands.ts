@@ -1,4 +1,5 @@
 import { activations, logs } from './activation-commands.js';
+import { alias, promote, rollback } from './alias-commands.js';
 import { parseCommandArgs, type OptionSpec } from './args.js';
 import { CliError, ExitCode } from './cli-error.js';
 import { CommandContext, type ClientDeps } from './command-context.js';
@@ -31,6 +32,7 @@ const COMMANDS: Record<string, ClientCommand> = {
       secret: { type: 'string', multiple: true },
       retries: { type: 'string' },
       'max-concurrency': { type: 'string' },
+      concurrency: { type: 'string' },
       public: { type: 'boolean' },
       runtime: { type: 'string' },
       image: { type: 'string' },
@@ -41,7 +43,13 @@ const COMMANDS: Record<string, ClientCommand> = {
   list: { options: {}, run: list },
   get: { options: {}, run: get },
   delete: { options: {}, run: remove },
-  invoke: { options: { ...eventData, async: { type: 'boolean' }, version: { type: 'string' } }, run: invoke },
+  invoke: { options: { ...eventData, async: { type: 'boolean' }, version: { type: 'string' }, alias: { type: 'string' } }, run: invoke },
+  alias: {
+    options: { function: { type: 'string' }, version: { type: 'string' }, weight: { type: 'string', multiple: true }, description: { type: 'string' } },
+    run: alias,
+  },
+  rollback: { options: { function: { type: 'string' } }, run: rollback },
+  promote: { options: { function: { type: 'string' } }, run: promote },
   logs: { options: { follow: { type: 'boolean', short: 'f' }, limit: { type: 'string' } }, run: logs },
   activations: { options: { function: { type: 'string' }, limit: { type: 'string' }, wait: { type: 'boolean' } }, run: activations },
   triggers: {
@@ -58,7 +66,7 @@ const COMMANDS: Record<string, ClientCommand> = {
 };
 
 /** Aliases people type anyway. */
-const ALIASES: Record<string, string> = { ls: 'list', rm: 'delete', call: 'invoke', deadletters: 'dead-letters', dlq: 'dead-letters' };
+const ALIASES: Record<string, string> = { ls: 'list', rm: 'delete', call: 'invoke', deadletters: 'dead-letters', dlq: 'dead-letters', aliases: 'alias' };
 
 export function isClientCommand(word: string): boolean {
   return word in COMMANDS || word in ALIASES;

@@ -19,6 +19,8 @@ interface FunctionView {
   timeoutMs: number;
   env?: Record<string, string>;
   maxConcurrency?: number;
+  /** Calls one instance takes at once. */
+  concurrency?: number;
   retries?: number;
   allowEgress?: boolean;
   versions?: number[];
@@ -30,6 +32,8 @@ interface FunctionView {
 }
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+/** A function as `name` or `name:alias`. */
+const TARGET = /^[a-z0-9][a-z0-9_-]{0,62}(?::[a-z][a-z0-9_-]{0,62})?$/;
 
 export function functionName(args: ParsedArgs, index = 0): string {
   const name = args.positional(index, 'the function name');
@@ -57,6 +61,7 @@ export async function deploy(ctx: CommandContext): Promise<number> {
     timeoutMs: args.durationMs('timeout'),
     retries: args.int('retries', { min: 0 }),
     maxConcurrency: args.int('max-concurrency', { min: 0 }),
+    concurrency: args.int('concurrency', { min: 1, max: 100 }),
     public: args.flag('public') ? true : undefined,
   };
   const env = keyValuePairs(args, 'env');
@@ -175,6 +180,7 @@ export async function get(ctx: CommandContext): Promise<number> {
     ['code', `sha256 ${f.codeHash}, ${formatBytes(f.codeSize)}`],
     ['env', env.length > 0 ? env.map(([k, v]) => `${k}=${v}`).join(' ') : '—'],
     ['concurrency', f.maxConcurrency === undefined ? undefined : f.maxConcurrency === 0 ? 'no cap' : String(f.maxConcurrency)],
+    ['per instance', f.concurrency === undefined ? undefined : `${f.concurrency} call${f.concurrency === 1 ? '' : 's'} at once`],
     ['retries', f.retries === undefined ? undefined : String(f.retries)],
     ['egress', f.allowEgress === undefined ? undefined : f.allowEgress ? 'allowed' : 'blocked'],
     ['created', f.createdAt],
@@ -196,15 +202,22 @@ export async function remove(ctx: CommandContext): Promise<number> {
 /** `brisk invoke <name> [--data JSON | --file F] [--async] [--version N]` */
 export async function invoke(ctx: CommandContext): Promise<number> {
   const { args, out } = ctx;
-  const name = functionName(args);
+  // `name` or `name:alias` (the gateway checks the alias half).
+  const name = args.positional(0, 'the function name');
+  if (!TARGET.test(name)) throw args.usage(`invalid function '${name}': use name or name:alias`);
   args.atMost(1);
   const event = await readEvent(ctx);
   const version = args.int('version', { min: 1 });
+  const alias = args.string('alias');
+  if (alias !== undefined && version !== undefined) throw args.usage('give --version or --alias, not both');
   const isAsync = args.flag('async');
   const res = await ctx.call('POST', `/v1/functions/${seg(name)}/invoke`, {
     body: event,
-    query: { ...(isAsync ? { async: 'true' } : {}), ...(version !== undefined ? { version } : {}) },
+    query: { ...(isAsync ? { async: 'true' } : {}), ...(version !== undefined ? { version } : {}), ...(alias !== undefined ? { alias } : {}) },
   });
+  // Through an alias, say which version it routed the call to (on stderr: stdout is the result).
+  const ran = res.headers.get('x-brisk-version');
+  if (ran && (alias !== undefined || name.includes(':'))) out.progress(`ran ${name.split(':')[0] ?? name} v${ran}`);
   if (isAsync) {
     const id = (res.json as { activationId?: string } | undefined)?.activationId ?? '';
     out.line(id);

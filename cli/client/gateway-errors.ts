@@ -130,6 +130,14 @@ function clientErrorHint(e: GatewayErrorBody): string | undefined {
       return 'pick an existing namespace with --namespace (or `brisk login --namespace …`); only the admin key may switch namespaces';
     case 'INVALID_NAME':
       return 'names are [a-z0-9][a-z0-9-_]{0,62}: pick one with --name';
+    case 'ALIAS_NOT_FOUND':
+      return 'see `brisk alias ls <fn>` for the function\'s aliases, or create one with `brisk alias set <fn>:<alias> --version N`';
+    case 'VERSION_NOT_FOUND':
+      return '`brisk get <fn>` lists the function\'s versions';
+    case 'INVALID_WEIGHTS':
+      return 'use --weight VERSION=SHARE for versions other than --version, each share in (0, 1), all together below 1';
+    case 'NO_ROLLBACK_TARGET':
+      return 'the alias has no earlier routing; move it with `brisk alias set <fn>:<alias> --version N`';
     default:
       return e.code.startsWith('ARCHIVE_') ? 'the directory or archive holds something the gateway refuses (links, `..` paths, too many files)' : undefined;
   }

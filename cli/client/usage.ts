@@ -16,7 +16,10 @@ export const CLIENT_USAGE = `Client (talks to a running gateway over HTTP):
   deploy       deploy a file or a folder:             brisk deploy <file|dir> [--name N]
   package      vendor a Python folder's requirements: brisk package <dir> [--out F]
   list         list functions;  get <name>, delete <name>
-  invoke       call a function:                       brisk invoke <name> [--data JSON | --file F] [--async]
+  invoke       call a function:                       brisk invoke <name[:alias]> [--data JSON | --file F] [--async]
+  alias        set | ls | get | rm:                   brisk alias set <fn>:prod --version 7 [--weight 8=0.1]
+  rollback     an alias back one step:                brisk rollback <fn>:prod
+  promote      move an alias to another's version:    brisk promote <fn>:canary prod
   logs         logs of recent activations:            brisk logs <name> [--follow]
   activations  recent activations; one by id:         brisk activations [get ID]
   triggers     list | get | put | delete
@@ -63,6 +66,7 @@ Options:
   --secret K=V          secret, stored apart from the settings (repeatable)
   --retries N           async retries on failure
   --max-concurrency N   concurrent runs of this function (0 = no cap)
+  --concurrency N       calls one instance takes at once, 1..100 (default 1)
   --public              serve /fn/NAME without an API key
 
 Prints progress on stderr, then "ready: NAME vN (sha256 …, size)" on stdout,
@@ -90,12 +94,13 @@ Shows a function's latest version, its settings and its version numbers.`,
 
 Deletes a function and all its versions.`,
 
-  invoke: `Usage: brisk invoke <name> [--data JSON | --file F] [--async] [--version N]
+  invoke: `Usage: brisk invoke <name>[:alias] [--data JSON | --file F] [--async] [--version N | --alias A]
 
   --data JSON     the event (default {})
   --file F        read the event from a file (- = stdin)
   --async         queue it and print the activation id
   --version N     run this version instead of the latest
+  --alias A       run the version alias A routes this call to (same as <name>:A)
 
 Prints the function's result. When the function throws or times out, its error
 and stack go to stderr and the exit code is 1.`,
@@ -143,6 +148,29 @@ and their activation ids.`,
 Async invocations that failed after their retries end up here (by activation
 id). redrive runs one again with the same event and prints the new
 activation id; the entry is removed.`,
+
+  alias: `Usage: brisk alias set <fn>:<alias> --version N [--weight V=SHARE …] [--description D]
+       brisk alias ls <fn>
+       brisk alias get <fn>:<alias>
+       brisk alias rm <fn>:<alias>
+
+An alias is a named pointer to a version (\`brisk invoke fn:prod\`, triggers and
+on-failure targets may name \`fn:prod\`). --weight sends a share of the calls
+to another version (repeatable; shares in (0, 1), summing below 1): with
+\`--version 7 --weight 8=0.1\` one call in ten runs version 8. Every move is
+kept in the alias's history for \`brisk rollback\`. \`<alias> --function <fn>\`
+may replace \`<fn>:<alias>\` everywhere.`,
+
+  rollback: `Usage: brisk rollback <fn>:<alias>
+
+Moves the alias back to where it pointed before its last change (version and
+weights); each rollback goes one step further back through its history.`,
+
+  promote: `Usage: brisk promote <fn>:<from> <to>
+
+Points alias <to> at the version alias <from> points at, without weights
+(e.g. \`brisk promote api:canary prod\`); <to> is created if needed, and the
+move can be undone with \`brisk rollback <fn>:<to>\`.`,
 
   usage: `Usage: brisk usage [--from T] [--to T]
 

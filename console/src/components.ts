@@ -10,7 +10,7 @@ import { FINAL_STATUSES } from './types.js';
 export function activationView(a: Activation, opts: { showResult?: boolean } = {}): HTMLElement {
   const facts: [string, Node | string][] = [
     ['Activation', h('code', { 'data-testid': 'activation-id' }, a.activationId)],
-    ['Function', link(`/functions/${seg(a.function)}`, `${a.function} v${a.version}`)],
+    ['Function', link(`/functions/${seg(a.function)}`, `${a.function} v${a.version}${a.alias !== undefined ? ` via ${a.alias}` : ''}`)],
     ['Status', badge(a.status)],
     ['Duration', ms(a.durationMs)],
     ['Start', a.startKind ? badge(a.startKind) : a.coldStart ? badge('cold') : badge('warm')],
@@ -69,7 +69,7 @@ export function activationTable(list: Activation[], onSelect: (a: Activation) =>
           'tr',
           { class: a.activationId === selected ? 'selected' : '', 'data-activation': a.activationId, onclick: () => onSelect(a) },
           h('td', { title: a.queuedAt }, time(a.queuedAt)),
-          h('td', null, `${a.function} v${a.version}`),
+          h('td', null, `${a.function} v${a.version}${a.alias !== undefined ? ` via ${a.alias}` : ''}`),
           h('td', null, badge(a.status)),
           h('td', null, badge(a.startKind ?? (a.coldStart ? 'cold' : 'warm'))),
           h('td', { class: 'num' }, ms(a.durationMs)),

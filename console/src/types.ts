@@ -25,7 +25,7 @@ export interface FunctionInfo {
   public?: boolean;
   /** Names of the encrypted secrets (values are never returned). */
   secretNames?: string[];
-  /** Function that receives this one's dead letters. */
+  /** Function that receives this one's dead letters (`name` or `name:alias`). */
   onFailure?: string;
   versions?: number[];
   createdAt?: string;
@@ -35,12 +35,29 @@ export interface FunctionInfo {
   warnings?: string[];
 }
 
+/** An alias of a function (`GET /v1/functions/{name}/aliases`). */
+export interface AliasInfo {
+  name: string;
+  function: string;
+  version: number;
+  weights?: Record<string, number>;
+  /** Every version the alias routes to, with its share of calls. */
+  routing?: Record<string, number>;
+  description?: string;
+  createdAt: string;
+  updatedAt: string;
+  /** Earlier routings, oldest first (what rollback returns to). */
+  history?: Array<{ version: number; weights?: Record<string, number>; replacedAt: string }>;
+}
+
 export type ActivationStatus = 'queued' | 'running' | 'success' | 'error' | 'timeout' | 'oom' | 'platform_error';
 
 export interface Activation {
   activationId: string;
   function: string;
   version: number;
+  /** The alias the call named (the version is the one it routed to). */
+  alias?: string;
   status: ActivationStatus;
   mode?: 'sync' | 'async';
   result?: unknown;

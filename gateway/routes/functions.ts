@@ -143,6 +143,7 @@ export function describeVersion(fn: FunctionVersion, created?: boolean) {
     env: fn.env,
     maxConcurrency: fn.maxConcurrency,
     retries: fn.retries,
+    concurrency: fn.concurrency ?? 1,
     allowEgress: fn.allowEgress,
     public: fn.public ?? false,
     secretNames: fn.secretNames ?? [],

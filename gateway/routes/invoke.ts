@@ -8,7 +8,8 @@ import type { Authenticator } from '../auth.js';
 import type { FunctionService } from '../function-service.js';
 import { namespaceOf, param, sendError } from '../../web/http.js';
 import type { Invoker } from '../invoker.js';
-import { ACTIVATION_HEADER, sendJsonText, sendOutcome } from '../../web/responses.js';
+import { ACTIVATION_HEADER, sendJsonText, sendOutcome, VERSION_HEADER } from '../../web/responses.js';
+import { invokeTarget } from '../../releases/function-target.js';
 
 /**
  * `POST /v1/functions/{name}/invoke`: the one route every warm call takes.
@@ -33,34 +34,34 @@ export interface InvokeDeps {
 }
 
 /**
- * One invocation of `name` in namespace `ns`: `version` and `async` as the
- * query string gave them (a string, or something else when repeated), the
+ * One invocation of `name` (or `name:alias`) in namespace `ns`: `version`,
+ * `alias` and `async` as the query string gave them (a string, or something else when repeated), the
  * event as sent. Answers on `res`; throws a BriskError for bad input.
  */
-export async function invoke(deps: InvokeDeps, res: ServerResponse, ns: string, name: string, query: { version: unknown; async: unknown }, body: unknown): Promise<void> {
-  const version = query.version === undefined ? undefined : Number(query.version);
-  if (version !== undefined && !(Number.isInteger(version) && version > 0)) {
-    throw new ValidationError('INVALID_VERSION', 'version must be a positive integer');
-  }
-  const fn = await deps.functions.resolve(ns, name, version);
+export async function invoke(deps: InvokeDeps, res: ServerResponse, ns: string, name: string, query: { version: unknown; alias?: unknown; async: unknown }, body: unknown): Promise<void> {
+  // `hello`, `hello:prod`, `hello?alias=prod` or `hello?version=3`.
+  const target = invokeTarget(name, { version: query.version, alias: query.alias });
+  const { fn, alias } = await deps.functions.route(ns, target);
   const payload = eventPayload(body);
   const async = query.async === 'true' || query.async === '1';
   await deps.admit(ns, Buffer.byteLength(payload), async ? 'async' : 'sync');
+  const opts = alias !== undefined ? { alias } : {};
+  res.setHeader(VERSION_HEADER, String(fn.version));
   if (async) {
-    const activationId = await deps.submitter.submitAsync(fn, payload);
+    const activationId = await deps.submitter.submitAsync(fn, payload, opts);
     res.setHeader(ACTIVATION_HEADER, activationId);
     sendJsonText(res, 202, JSON.stringify({ activationId }));
     return;
   }
   const activationId = deps.invoker.newActivationId();
   res.setHeader(ACTIVATION_HEADER, activationId);
-  sendOutcome(res, await deps.invoker.invokeSync(fn, payload, { activationId }));
+  sendOutcome(res, await deps.invoker.invokeSync(fn, payload, { ...opts, activationId }));
 }
 
 /** The Express route (after the /v1 key check and the event body parser). */
 export function expressInvokeHandler(deps: InvokeDeps) {
   return async (req: Request, res: Response): Promise<void> => {
-    await invoke(deps, res, namespaceOf(res), param(req, 'name'), { version: req.query['version'], async: req.query['async'] }, req.body);
+    await invoke(deps, res, namespaceOf(res), param(req, 'name'), { version: req.query['version'], alias: req.query['alias'], async: req.query['async'] }, req.body);
   };
 }
 

@@ -312,6 +312,38 @@ describe('brisk CLI against a standalone server', () => {
     expect(gone.stderr).toContain("trigger 'on-order' not found");
   }, SLOW_TEST_MS);
 
+  it('aliases: set with weights, list, invoke through one, promote, roll back, remove', async () => {
+    const src = (n: number) => file(`rel${n}.ts`, `export const handler = async () => ({ v: ${n} });\n`);
+    for (const n of [1, 2, 3]) expect((await brisk('deploy', src(n), '--name', 'rel')).code).toBe(0);
+    const set = await brisk('alias', 'set', 'rel:prod', '--version', '1', '--weight', '2=0.1', '--description', 'live');
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toBe('created rel:prod → v1 90% · v2 10%\n');
+    // The issue's spelling: a bare alias with --function.
+    expect((await brisk('alias', 'set', 'canary', '--function', 'rel', '--version', '3')).stdout).toBe('created rel:canary → v3 100%\n');
+    const ls = await brisk('alias', 'ls', 'rel');
+    expect(ls.stdout).toMatch(/^ALIAS +ROUTING +DESCRIPTION +UPDATED\ncanary +v3 100% +\S+\nprod +v1 90% · v2 10% +live +\S+\n$/);
+    const listed = JSON.parse((await brisk('alias', 'ls', 'rel', '--json')).stdout);
+    expect(listed.aliases.map((a: { name: string }) => a.name)).toEqual(['canary', 'prod']);
+
+    const inv = await brisk('invoke', 'rel:canary');
+    expect([inv.code, JSON.parse(inv.stdout), inv.stderr]).toEqual([0, { v: 3 }, 'ran rel v3\n']);
+    expect(JSON.parse((await brisk('invoke', 'rel', '--alias', 'canary')).stdout)).toEqual({ v: 3 });
+
+    expect((await brisk('promote', 'rel:canary', 'prod')).stdout).toBe('promoted rel:prod → v3 100%\n');
+    expect((await brisk('rollback', 'rel:prod')).stdout).toBe('rolled back rel:prod → v1 90% · v2 10%\n');
+    // The set before the promotion was the alias's first: nothing earlier.
+    const none = await brisk('rollback', 'rel:prod');
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain("alias 'rel:prod' has no earlier routing to go back to");
+    expect(none.stderr).toContain('brisk alias set <fn>:<alias> --version N');
+
+    const bad = await brisk('alias', 'set', 'rel:prod', '--version', '1', '--weight', '2=1.5');
+    expect([bad.code, bad.stderr.includes('the weight of version 2 must be above 0 and below 1')]).toEqual([2, true]);
+    expect((await brisk('alias', 'set', 'prod', '--version', '1')).code).toBe(2);
+    expect((await brisk('alias', 'rm', 'rel:canary')).stdout).toBe('deleted alias rel:canary\n');
+    expect((await brisk('alias', 'get', 'rel:canary')).code).toBe(2);
+  }, SLOW_TEST_MS);
+
   it('dead letters: a failed async run is listed and can be redriven', async () => {
     expect((await brisk('deploy', path.join(dir, 'boom.js'), '--name', 'doomed', '--retries', '0')).code).toBe(0);
     const id = (await brisk('invoke', 'doomed', '--async')).stdout.trim();

@@ -23,6 +23,8 @@ import { triggerSpecSchema } from '../../triggers/types.js';
 import type { QueueDelivery } from '../../triggers/user-queues.js';
 import { tgzOfTree, zipOf } from '../fixtures/archives.js';
 import { openTempKv } from '../helpers/temp-stores.js';
+import { AliasStore } from '../../releases/alias-store.js';
+import { FunctionRouter } from '../../releases/function-router.js';
 
 /**
  * Security probe findings whose logic is local, checked in process:
@@ -47,7 +49,11 @@ describe('F8: JSON depth on events and triggers (in process, real trigger invoke
       const latest = { namespace: 'default', name, version: 1 } as FunctionVersion;
       return { namespace: 'default', name, latest, versions: [1], createdAt: '', updatedAt: '' };
     };
-    const store = { getFunction: async (_ns: string, name: string) => fnRecord(name), getActivation: async () => undefined };
+    const store = {
+      getFunction: async (_ns: string, name: string) => fnRecord(name),
+      getFunctionVersion: async (_ns: string, name: string) => fnRecord(name).latest,
+      getActivation: async () => undefined,
+    };
     // The real TriggerInvoker serialises each event (JSON.stringify): where deep input used to overflow.
     const firer = new TriggerInvoker({
       submitter: {
@@ -57,9 +63,10 @@ describe('F8: JSON depth on events and triggers (in process, real trigger invoke
         },
       },
       store,
+      router: new FunctionRouter({ store, aliases: new AliasStore(kv) }),
     });
     const bus = new MemoryBus({ prefix: 'sec-depth' });
-    const service = new TriggerService({ triggers, functions: store, bus, topology: new Topology('sec-depth'), logger });
+    const service = new TriggerService({ triggers, functions: store, aliases: new AliasStore(kv), bus, topology: new Topology('sec-depth'), logger });
     const app = express();
     app.use(triggerRoutes({ triggers: service }));
     app.use(eventRoutes({ topics: new TopicDispatcher({ triggers, firer, logger }), queues: new BusUserQueues({ bus, prefix: 'sec-depth' }), maxPayloadBytes: 4 << 20 }));

@@ -17,6 +17,7 @@ import { TenancyService } from '../../tenancy/tenancy-service.js';
 import type { NamespaceQuotas } from '../../tenancy/types.js';
 import { BusUserQueues } from '../../triggers/bus-user-queues.js';
 import { TriggerStore } from '../../triggers/trigger-store.js';
+import { AliasStore } from '../../releases/alias-store.js';
 import type { Trigger } from '../../triggers/types.js';
 
 /**
@@ -57,6 +58,7 @@ async function world() {
   const tenancy = new TenancyService(kv, QUOTAS);
   const triggers = new TriggerStore(kv);
   const letters = new DeadLetterStore(kv);
+  const aliases = new AliasStore(kv);
   const notices: string[] = [];
   const queues = new BusUserQueues({ bus: new MemoryBus({ prefix: 'purge' }), prefix: 'purge' });
   const functions = {
@@ -88,6 +90,7 @@ async function world() {
     await triggers.put({ type: 'topic', function: 'keeper', topic: 'news', name: 'old', namespace: ns, createdAt: '', updatedAt: '' } as Trigger);
     await letters.put({ activationId: `d-${ns}`, namespace: ns, function: 'keeper', version: 1, reason: 'RETRIES_EXHAUSTED', status: 'error', attempts: 1, payload: '{}', queuedAt: '', failedAt: '' });
     await kv.set(`state:${ns}:old`, '"OLD-STATE"');
+    await aliases.put(ns, 'keeper', 'prod', { version: 1 });
     await kv.set(`objmeta:${ns}:bkt:old.txt`, 'text/plain');
     await objects.put(storeKey(ns, 'bkt', 'old.txt'), Buffer.from('OLD-OBJECT'));
     await objects.put(storeKey(ns, 'bkt', 'dir/deeper.txt'), Buffer.from('OLD-OBJECT'));
@@ -110,13 +113,14 @@ async function world() {
     inTriggerIndex: (await triggers.listAll()).filter((t) => t.namespace === ns).length,
     deadLetters: (await letters.list(ns)).length,
     state: (await kv.get(`state:${ns}:old`)) === undefined ? 0 : 1,
+    aliases: (await aliases.list(ns, 'keeper')).length,
     objectMeta: (await kv.get(`objmeta:${ns}:bkt:old.txt`)) === undefined ? 0 : 1,
     objects: (await objects.list(`objects/${ns}/`)).length,
     usage: Object.keys(await kv.hgetall(`usageidx:${ns}`)).length + ((await kv.get(`usage:${ns}:1:keeper:invocations`)) === undefined ? 0 : 1),
     secrets: Object.keys(await kv.hgetall(`secrets:${ns}:keeper`)).length,
     queued: (await queues.depth(ns, 'jobs')).messages + (await queues.depth(ns, 'failing')).deadLetters,
   });
-  const nothing = { functions: 0, activations: 0, triggers: 0, inTriggerIndex: 0, deadLetters: 0, state: 0, objectMeta: 0, objects: 0, usage: 0, secrets: 0, queued: 0 };
+  const nothing = { functions: 0, activations: 0, triggers: 0, inTriggerIndex: 0, deadLetters: 0, state: 0, aliases: 0, objectMeta: 0, objects: 0, usage: 0, secrets: 0, queued: 0 };
 
   return { tenancy, purge, objects, notices, populate, leftOf, nothing };
 }

@@ -6,7 +6,7 @@ import { api } from '../e2e/scenarios.js';
  * Security probe F11 (rows A23, A24): what a function's web response may not
  * do. A 1xx status is an interim answer — sent as the response it leaves the
  * client waiting for one that never comes — so only 200–599 are accepted;
- * `x-brisk-fault` and `x-brisk-activation-id` are the platform's to set.
+ * `x-brisk-fault`, `x-brisk-activation-id` and `x-brisk-version` are the platform's to set.
  */
 describe('web responses a function may not give (F11)', () => {
   const cluster = useCluster(() => startStandalone());
@@ -23,10 +23,10 @@ describe('web responses a function may not give (F11)', () => {
     expect(((await r.json()) as { error: { code: string } }).error.code).toBe('INVALID_FUNCTION_RESPONSE');
   });
 
-  it('drops x-brisk-fault and x-brisk-activation-id set by the function, in any case and in any header field', async () => {
+  it('drops x-brisk-fault, x-brisk-activation-id and x-brisk-version set by the function, in any case and in any header field', async () => {
     const code = `export const handler = async () => ({
       statusCode: 200,
-      headers: { 'X-Brisk-Fault': 'platform', 'x-brisk-activation-id': 'forged', 'x-own': 'kept' },
+      headers: { 'X-Brisk-Fault': 'platform', 'x-brisk-activation-id': 'forged', 'X-Brisk-Version': '999', 'x-own': 'kept' },
       multiValueHeaders: { 'x-brisk-fault': ['platform'] },
       body: 'ok',
     });`;
@@ -37,6 +37,8 @@ describe('web responses a function may not give (F11)', () => {
     expect(r.headers.get('x-own')).toBe('kept');
     expect(r.headers.get('x-brisk-fault')).toBeNull();
     expect(r.headers.get('x-brisk-activation-id')).toMatch(/^[a-f0-9]{32}$/);
+    // The version that ran, as the platform knows it.
+    expect(r.headers.get('x-brisk-version')).toBe('1');
   });
 
   it('still lets a function answer 200–599 of its own', async () => {

@@ -17,6 +17,8 @@ import { Submitter } from '../../invocations/submit.js';
 import { FileKeyValueStore } from '../../storage/file-kv-store.js';
 import { FileObjectStore } from '../../storage/file-object-store.js';
 import { FileStore } from '../../storage/file-store.js';
+import { AliasStore } from '../../releases/alias-store.js';
+import { FunctionRouter } from '../../releases/function-router.js';
 
 /**
  * The executor hears pre-warm requests on the control topic through the one
@@ -104,7 +106,7 @@ describe('executor: control messages', () => {
       logger,
       heartbeatMs: 20,
       concurrency: 1,
-      deadLetters: new DeadLetterOffice({ letters: new DeadLetterStore(kv), store, submitter: new Submitter({ bus, topology, store, retry: new RetryPolicy() }), logger }),
+      deadLetters: new DeadLetterOffice({ letters: new DeadLetterStore(kv), store, router: new FunctionRouter({ store, aliases: new AliasStore(kv) }), submitter: new Submitter({ bus, topology, store, retry: new RetryPolicy() }), logger }),
       retry: new RetryPolicy(),
       kv,
     });

@@ -19,6 +19,8 @@ import { FileKeyValueStore } from '../../storage/file-kv-store.js';
 import { FileObjectStore } from '../../storage/file-object-store.js';
 import { FileStore } from '../../storage/file-store.js';
 import { quietWindow, waitFor } from '../helpers/wait.js';
+import { AliasStore } from '../../releases/alias-store.js';
+import { FunctionRouter } from '../../releases/function-router.js';
 
 /**
  * A gateway's direct dispatch (a warm sync call, no scheduler) runs at most
@@ -129,7 +131,7 @@ describe('executor: a direct (gateway) sync dispatch delivered twice runs once',
       logger,
       heartbeatMs: 1000,
       concurrency: 4,
-      deadLetters: new DeadLetterOffice({ letters: new DeadLetterStore(kv), store, submitter: new Submitter({ bus, topology, store, retry: new RetryPolicy() }), logger }),
+      deadLetters: new DeadLetterOffice({ letters: new DeadLetterStore(kv), store, router: new FunctionRouter({ store, aliases: new AliasStore(kv) }), submitter: new Submitter({ bus, topology, store, retry: new RetryPolicy() }), logger }),
       retry: new RetryPolicy(),
       kv,
     });

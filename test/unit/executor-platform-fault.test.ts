@@ -19,6 +19,8 @@ import { FileObjectStore } from '../../storage/file-object-store.js';
 import { FileStore } from '../../storage/file-store.js';
 import { FakeBackend } from '../fakes/backend.js';
 import { waitFor } from '../helpers/wait.js';
+import { AliasStore } from '../../releases/alias-store.js';
+import { FunctionRouter } from '../../releases/function-router.js';
 
 /**
  * Finding F4: a function whose context.state calls failed because the
@@ -99,7 +101,7 @@ describe('executor: platform API faults are the platform\'s only when the platfo
       // Short: stop() waits two heartbeats for pre-warming elsewhere.
       heartbeatMs: 20,
       concurrency: 2,
-      deadLetters: new DeadLetterOffice({ letters: new DeadLetterStore(kv), store, submitter: new Submitter({ bus, topology, store, retry: new RetryPolicy() }), logger: log }),
+      deadLetters: new DeadLetterOffice({ letters: new DeadLetterStore(kv), store, router: new FunctionRouter({ store, aliases: new AliasStore(kv) }), submitter: new Submitter({ bus, topology, store, retry: new RetryPolicy() }), logger: log }),
       retry: new RetryPolicy(),
       kv,
     });

@@ -27,6 +27,9 @@ import { FunctionSecrets } from '../../tenancy/function-secrets.js';
 import { InvocationAdmission } from '../../tenancy/quotas.js';
 import { TenancyService } from '../../tenancy/tenancy-service.js';
 import type { NamespaceQuotas } from '../../tenancy/types.js';
+import { AliasStore } from '../../releases/alias-store.js';
+import { FunctionRouter } from '../../releases/function-router.js';
+import { AliasService } from '../../releases/alias-service.js';
 
 /**
  * The v1 API's validation, over HTTP against the real Express app with
@@ -84,7 +87,10 @@ describe('gateway v1 API validation', () => {
     const tenancy = new TenancyService(kv, QUOTAS);
     const admission = new InvocationAdmission(kv);
     const runtimes = new RuntimeCatalog({ python: 'python3', allowImages: ['imgs'] });
+    const aliasStore = new AliasStore(kv);
     const functions = new FunctionService({
+      aliases: aliasStore,
+      router: new FunctionRouter({ store, aliases: aliasStore }),
       store,
       objects,
       bundler: (l) => new Bundler({ maxUnpackedBytes: l.maxUnpackedBytes, maxFiles: 100 }),
@@ -97,6 +103,7 @@ describe('gateway v1 API validation', () => {
     const deps: GatewayAppDeps = {
       functions,
       runtimes,
+      aliases: new AliasService({ store, aliases: aliasStore, onChange: (ns, name) => functions.changed(ns, name) }),
       invoker,
       submitter,
       store,

@@ -15,6 +15,8 @@ import { ExecutorRegistry } from '../../placement/executor-registry.js';
 import { Scheduler } from '../../scheduler/scheduler.js';
 import { FileKeyValueStore } from '../../storage/file-kv-store.js';
 import { FileStore } from '../../storage/file-store.js';
+import { AliasStore } from '../../releases/alias-store.js';
+import { FunctionRouter } from '../../releases/function-router.js';
 
 /**
  * A scheduler that stops while requests wait for capacity leaves them for
@@ -71,7 +73,7 @@ describe('a stopping scheduler hands waiting requests back', () => {
     await Promise.all([store.waitUntilReady(), kv.waitUntilReady()]);
     const letters = new DeadLetterStore(kv);
     const retry = new RetryPolicy({ maxEventAgeMs: 3600_000 });
-    const office = new DeadLetterOffice({ letters, store, submitter: new Submitter({ bus, topology, store, retry }), logger: log });
+    const office = new DeadLetterOffice({ letters, store, router: new FunctionRouter({ store, aliases: new AliasStore(kv) }), submitter: new Submitter({ bus, topology, store, retry }), logger: log });
     const startScheduler = async (): Promise<Scheduler> => {
       const s = new Scheduler({
         bus,

@@ -31,6 +31,8 @@ import { FileKeyValueStore } from '../../storage/file-kv-store.js';
 import { FileObjectStore } from '../../storage/file-object-store.js';
 import { FileStore } from '../../storage/file-store.js';
 import { FakeBackend, type RunRecord as RunLog } from '../fakes/backend.js';
+import { AliasStore } from '../../releases/alias-store.js';
+import { FunctionRouter } from '../../releases/function-router.js';
 
 /**
  * Scheduler + Executor together on the in-memory bus, with a fake instance
@@ -60,6 +62,7 @@ class Harness {
   readonly office = new DeadLetterOffice({
     letters: this.letters,
     store: this.store,
+    router: new FunctionRouter({ store: this.store, aliases: new AliasStore(this.kv) }),
     submitter: new Submitter({ bus: this.bus, topology: this.topology, store: this.store, retry: this.retry }),
     logger: log,
   });

@@ -22,7 +22,7 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const ROLES = new Set(['gateway', 'scheduler', 'executor', 'triggers']);
-const SHARED = new Set(['web', 'invocations', 'placement', 'tenancy', 'metering', 'bus', 'storage', 'runtime', 'core']);
+const SHARED = new Set(['web', 'invocations', 'placement', 'releases', 'tenancy', 'metering', 'bus', 'storage', 'runtime', 'core']);
 const COMPOSITION_ROOT = 'cli';
 
 interface Edge {

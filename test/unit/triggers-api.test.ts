@@ -19,6 +19,7 @@ import { assertCron, TriggerService } from '../../triggers/trigger-service.js';
 import { TriggerStore } from '../../triggers/trigger-store.js';
 import { triggerSpecSchema, type TriggerOf } from '../../triggers/types.js';
 import { openTempKv } from '../helpers/temp-stores.js';
+import { AliasStore } from '../../releases/alias-store.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -117,7 +118,7 @@ describe('TriggerService', () => {
     notices.length = 0;
     await bus.subscribe(topology.controlTopic, (n) => void notices.push(n));
     const functions = { getFunction: async (_ns: string, name: string) => (name === 'missing' ? undefined : fnRecord(name)) };
-    service = new TriggerService({ triggers: new TriggerStore(kv), functions, bus, topology, logger });
+    service = new TriggerService({ triggers: new TriggerStore(kv), functions, aliases: new AliasStore(kv), bus, topology, logger });
   });
 
   it('creates, replaces, lists and deletes, announcing each change', async () => {
@@ -179,7 +180,7 @@ describe('/v1/triggers and /v1/events over HTTP', () => {
     const kv = await openTempKv();
     const triggers = new TriggerStore(kv);
     const functions = { getFunction: async (_ns: string, name: string) => (name === 'missing' ? undefined : fnRecord(name)) };
-    const service = new TriggerService({ triggers, functions, bus, topology: new Topology('unit-http'), logger });
+    const service = new TriggerService({ triggers, functions, aliases: new AliasStore(kv), bus, topology: new Topology('unit-http'), logger });
     const firer = {
       fire: async (t: { name: string; function: string }, event: unknown) => {
         if (t.function === 'gone') throw new BriskError('FUNCTION_NOT_FOUND', 'gone', { status: 404 });

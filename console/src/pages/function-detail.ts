@@ -3,7 +3,8 @@ import { errorBox, link, pageHeader, type Page, type PageContext } from '../app.
 import { activationTable, activationView, deployForm, waitForFinal } from '../components.js';
 import { h, replace } from '../dom.js';
 import { badge, bytes, errorText, ms, pretty, runtimeLabel } from '../format.js';
-import type { Activation, FunctionInfo } from '../types.js';
+import type { Activation, AliasInfo, FunctionInfo } from '../types.js';
+import { aliasesCard } from './aliases-card.js';
 
 /** One function: settings and versions, an invoke panel, its recent activations, and redeploy. */
 export function functionDetailPage(ctx: PageContext): Page {
@@ -29,9 +30,11 @@ export function functionDetailPage(ctx: PageContext): Page {
       }
     };
     void loadRecent();
+    const invoke = invokeCard(fn, ctx, loadRecent);
     replace(
       body,
-      h('div', { class: 'two-col' }, settingsCard(fn, ctx), invokeCard(fn, ctx, loadRecent)),
+      h('div', { class: 'two-col' }, settingsCard(fn, ctx), invoke.el),
+      aliasesCard(fn, ctx, invoke.setAliases),
       recent,
       // The page is drawn again with the new version; the deploy's warnings stay in view.
       deployForm({ api: ctx.api, existing: fn, warnings, onDeployed: (deployed) => void load(deployed.warnings ?? []) }),
@@ -65,7 +68,7 @@ function settingsCard(fn: FunctionInfo, ctx: PageContext): HTMLElement {
     ['Network egress', fn.allowEgress ? 'allowed' : 'blocked'],
     ['Environment', envKeys.length > 0 ? envKeys.join(', ') : '—'],
     ['Secrets', fn.secretNames && fn.secretNames.length > 0 ? fn.secretNames.join(', ') : '—'],
-    ['On failure', fn.onFailure ? link(`/functions/${seg(fn.onFailure)}`, fn.onFailure) : '—'],
+    ['On failure', fn.onFailure ? link(`/functions/${seg(fn.onFailure.split(':')[0] ?? fn.onFailure)}`, fn.onFailure) : '—'],
     ['Bundle', `${bytes(fn.codeSize)} · ${fn.codeHash.slice(0, 12)}`],
     ['Web endpoint', h('span', null, h('a', { href: webPath, target: '_blank', rel: 'noopener' }, webPath), fn.public ? ' (public)' : ' (needs a key)')],
   ];
@@ -77,11 +80,21 @@ function settingsCard(fn: FunctionInfo, ctx: PageContext): HTMLElement {
   );
 }
 
-/** Invoke with a payload; show the status, result and activation, then the activation's logs. */
-function invokeCard(fn: FunctionInfo, ctx: PageContext, onInvoked: () => Promise<void>): HTMLElement {
+/**
+ * Invoke with a payload (the latest version, one version, or an alias);
+ * show the status, result and activation, then the activation's logs.
+ */
+function invokeCard(fn: FunctionInfo, ctx: PageContext, onInvoked: () => Promise<void>): { el: HTMLElement; setAliases: (list: AliasInfo[]) => void } {
   const payload = h('textarea', { id: 'invoke-payload', rows: 6, class: 'mono', value: '{}' });
   payload.spellcheck = false;
-  const version = h('select', { id: 'invoke-version' }, h('option', { value: '' }, `latest (v${fn.version})`), (fn.versions ?? []).slice().reverse().map((v) => h('option', { value: String(v) }, `v${v}`)));
+  const versionOptions = (): Node[] => [h('option', { value: '' }, `latest (v${fn.version})`), ...(fn.versions ?? []).slice().reverse().map((v) => h('option', { value: String(v) }, `v${v}`))];
+  const version = h('select', { id: 'invoke-version' }, versionOptions());
+  // Values `alias:<name>` call through the alias; the aliases card fills them in.
+  const setAliases = (list: AliasInfo[]): void => {
+    const chosen = version.value;
+    replace(version, versionOptions(), list.map((a) => h('option', { value: `alias:${a.name}` }, `${a.name} (alias)`)));
+    if ([...version.options].some((o) => o.value === chosen)) version.value = chosen;
+  };
   const asyncBox = h('input', { type: 'checkbox', id: 'invoke-async' });
   const out = h('div', { class: 'invoke-result', 'data-testid': 'invoke-result' });
   const button = h('button', { type: 'submit', class: 'primary', 'data-testid': 'invoke-button' }, 'Invoke');
@@ -100,7 +113,10 @@ function invokeCard(fn: FunctionInfo, ctx: PageContext, onInvoked: () => Promise
       const res = await ctx.api.raw('POST', `/v1/functions/${seg(fn.name)}/invoke`, {
         body: payload.value,
         contentType: 'application/json',
-        query: { version: version.value || undefined, async: asyncBox.checked ? 'true' : undefined },
+        query: {
+          ...(version.value.startsWith('alias:') ? { alias: version.value.slice('alias:'.length) } : { version: version.value || undefined }),
+          async: asyncBox.checked ? 'true' : undefined,
+        },
       });
       const activationId = res.headers.get('x-brisk-activation-id') ?? (res.json as { activationId?: string } | undefined)?.activationId;
       const fault = res.headers.get('x-brisk-fault');
@@ -110,6 +126,7 @@ function invokeCard(fn: FunctionInfo, ctx: PageContext, onInvoked: () => Promise
         badge(res.status),
         fault ? badge(`${fault} fault`, 'bad') : null,
         h('span', { class: 'hint' }, ms(res.elapsedMs)),
+        res.headers.get('x-brisk-version') ? h('span', { class: 'hint', 'data-testid': 'invoke-ran-version' }, `ran v${res.headers.get('x-brisk-version') ?? ''}`) : null,
         activationId ? link(`/activations/${seg(activationId)}`, h('code', { 'data-testid': 'invoke-activation-id' }, activationId)) : null,
       );
       const resultPre = h('pre', { class: `code ${res.ok ? '' : 'bad'}`, 'data-testid': 'invoke-output' }, res.json !== undefined ? pretty(res.json) : res.text);
@@ -128,7 +145,7 @@ function invokeCard(fn: FunctionInfo, ctx: PageContext, onInvoked: () => Promise
     }
   };
 
-  return h(
+  const el = h(
     'form',
     { class: 'card', onsubmit: submit, 'data-testid': 'invoke-form' },
     h('h2', null, 'Invoke'),
@@ -137,4 +154,5 @@ function invokeCard(fn: FunctionInfo, ctx: PageContext, onInvoked: () => Promise
     h('div', { class: 'row' }, h('label', { for: 'invoke-version' }, 'Version'), version, h('label', { class: 'check' }, asyncBox, ' async'), button),
     out,
   );
+  return { el, setAliases };
 }
