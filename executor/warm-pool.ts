@@ -954,7 +954,7 @@ export class WarmPool {
     slot.cancelled = true;
     slot.destroyed = (async () => {
       try {
-        const instance = wasStarting && slot.creating ? await slot.creating : slot.instance;
+        const instance = wasStarting && slot.creating !== undefined ? await slot.creating : slot.instance;
         if (instance !== undefined && slot.paused !== undefined) await this.thaw(slot, instance);
         await instance?.destroy();
       } catch (err) {
