@@ -171,9 +171,9 @@ describe('brisk CLI against a standalone server', () => {
   it('lists functions as a table and as JSON', async () => {
     const human = await brisk('list');
     expect(human.code, human.stderr).toBe(0);
-    expect(human.stdout).toMatch(/^NAME\s+VERSION\s+HANDLER/);
-    expect(human.stdout).toMatch(/\bsum\s+v2\s+index\.handler\s+128 MB/);
-    expect(human.stdout).toMatch(/\bpadder\s+v1\s+src\/index\.handler/);
+    expect(human.stdout).toMatch(/^NAME\s+VERSION\s+RUNTIME\s+HANDLER/);
+    expect(human.stdout).toMatch(/\bsum\s+v2\s+nodejs\s+index\.handler\s+128 MB/);
+    expect(human.stdout).toMatch(/\bpadder\s+v1\s+nodejs\s+src\/index\.handler/);
     const json = await brisk('list', '--json');
     expect(json.code).toBe(0);
     expect((JSON.parse(json.stdout).functions as { name: string }[]).map((f) => f.name).sort()).toEqual(['padder', 'secret', 'sum']);
