@@ -138,6 +138,8 @@ interface Slot {
   runs: number;
   /** Takes no new call and is destroyed when its last call ends (one of its calls failed it). */
   retiring: boolean;
+  /** The version a slot handed to a queued call is being loaded with, until it is ready. */
+  loading?: FunctionVersion;
   /** Pending or done pause; cleared by resume. */
   paused?: Promise<void>;
   destroyed?: Promise<void>;
@@ -558,6 +560,7 @@ export class WarmPool {
     try {
       payload = await code;
     } catch (err) {
+      slot.loading = undefined;
       // The instance is untouched but for its size: give it back to the pool.
       const ok = await resized?.then(() => true, () => false);
       if (slot.state === 'initializing') {
@@ -602,11 +605,13 @@ export class WarmPool {
     try {
       await slot.instance!.init(req);
     } catch (err) {
+      slot.loading = undefined;
       // A half-initialised runtime cannot be reused (a second /init is refused).
       void this.destroySlot(slot);
       throw err;
     }
     this.initMs.add(performance.now() - t0);
+    slot.loading = undefined;
     slot.state = 'busy';
     slot.runs = 1;
     slot.busySince = performance.now();
@@ -679,6 +684,7 @@ export class WarmPool {
     } else {
       slot.memoryMb = w.fn.memoryMb;
       slot.state = 'initializing';
+      slot.loading = w.fn;
     }
     w.resolve({ slot, startKind });
   }
@@ -719,8 +725,12 @@ export class WarmPool {
       const wantedByPool = new Map<string, { wanted: number; first: Waiter }>();
       for (const [key, queue] of this.queuesByVersion()) {
         const first = queue[0]!;
+        const concurrency = Math.max(1, first.fn.concurrency ?? 1);
+        // Concurrency > 1: an instance being loaded for the version takes that many calls once ready
+        // (one is its own), and every new instance serves that many queued calls at once.
+        const unplaced = Math.max(0, queue.length - this.placesComing(key, concurrency));
         const wanted = instancesWanted({
-          queued: queue.length,
+          queued: Math.ceil(unplaced / concurrency),
           busy: busy.get(key) ?? 0,
           runMs: this.runMs.get(key)?.get(),
           coldStartMs: this.coldStartMs(),
@@ -804,6 +814,16 @@ export class WarmPool {
       if ((s.state === 'busy' || s.state === 'initializing') && s.fnKey !== undefined) out.set(s.fnKey, (out.get(s.fnKey) ?? 0) + 1);
     }
     return out;
+  }
+
+  /** Free places, for queued calls, of instances being loaded for a version with concurrency > 1. */
+  private placesComing(key: string, concurrency: number): number {
+    if (concurrency <= 1) return 0;
+    let n = 0;
+    for (const s of this.slots) {
+      if (s.state === 'initializing' && s.loading !== undefined && fnKeyOf(s.loading) === key) n += concurrency - 1;
+    }
+    return n;
   }
 
   /** Instances of a pool being created (pre-starts included): each goes to a queued call when ready. */

@@ -497,6 +497,54 @@ describe('WarmPool', () => {
     expect(c.instance).not.toBe(b.instance);
   });
 
+  it('concurrency > 1: calls share a busy instance, queued calls take its free places, a retiring one takes none', async () => {
+    const backend = new FakeBackend();
+    // Room for one 256 MB instance only: every call of f must share it.
+    const pool = makePool(backend, { memoryMb: 256 });
+    const f = { ...fnv('f'), concurrency: 2 };
+    const a = await pool.acquire(f);
+    expect(a.startKind).toBe('cold');
+    expect((a.instance as FakeInstance).inits[0]).toMatchObject({ concurrency: 2 });
+    const b = await pool.acquire(f);
+    expect([b.startKind, b.instance]).toEqual(['warm', a.instance]);
+    expect(pool.stats().inFlight).toBe(2);
+    // Both places taken: the third call queues, and gets the place the first call frees.
+    const queued = pool.acquire(f);
+    await until(() => pool.queueStats().queued === 1);
+    pool.release(a.instance, { healthy: true });
+    const c = await queued;
+    expect([c.startKind, c.instance]).toEqual(['warm', a.instance]);
+    expect(pool.stats().inFlight).toBe(2);
+    // One call finds it unhealthy: it takes no new call and goes with its last one.
+    pool.release(b.instance, { healthy: false });
+    expect((a.instance as FakeInstance).destroyed).toBe(false);
+    const next = pool.acquire(f);
+    await until(() => pool.queueStats().queued === 1);
+    pool.release(c.instance, { healthy: true });
+    const d = await next;
+    expect(d.startKind).toBe('cold');
+    expect(d.instance).not.toBe(a.instance);
+    expect((a.instance as FakeInstance).destroyed).toBe(true);
+    expect(backend.maxLiveMb).toBeLessThanOrEqual(256);
+  });
+
+  it('concurrency > 1: calls queued during a cold start share the new instance as soon as it is ready', async () => {
+    const backend = new FakeBackend();
+    let open!: () => void;
+    backend.createGate = new Promise<void>((r) => {
+      open = r;
+    });
+    const pool = makePool(backend, { memoryMb: 1024, coldStartHintMs: 60_000 });
+    const f = { ...fnv('f'), concurrency: 3 };
+    const calls = [pool.acquire(f), pool.acquire(f), pool.acquire(f)];
+    await until(() => pool.queueStats().queued === 3);
+    open();
+    const got = await Promise.all(calls);
+    expect(new Set(got.map((g) => g.instance)).size).toBe(1);
+    expect(pool.stats().inFlight).toBe(3);
+    expect(backend.created).toHaveLength(1);
+  });
+
   it('fails queued calls with EXECUTOR_DRAINING when the pool drains', async () => {
     const backend = new FakeBackend();
     const pool = makePool(backend, { memoryMb: 256 });
