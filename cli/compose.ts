@@ -359,6 +359,7 @@ export function createBackend(cfg: BriskConfig, mode: Mode, executorId: string, 
       logger: logger.child({ component: 'docker' }),
       ...(platformSocket !== undefined ? { platformSocket } : {}),
       maxResultBytes: cfg.BRISK_MAX_RESULT_BYTES,
+      maxMemoryMb: cfg.BRISK_MAX_MEMORY_MB,
       ...runtimeBundleHash(),
     });
   }

@@ -124,6 +124,15 @@ export interface DockerBackendOptions {
    * every call. Default false.
    */
   logMarkers?: boolean;
+  /**
+   * The largest memory a function may be given (BRISK_MAX_MEMORY_MB, default
+   * 2048). A pre-started container can be resized up to it when it is taken,
+   * and V8 sizes its heap once, at start, from the memory it sees then; so a
+   * Node runtime's heap may grow to this, and the container's memory limit
+   * (its function's own size) is what holds the function: past it the kernel
+   * kills the instance and the run is `oom`.
+   */
+  maxMemoryMb?: number;
 }
 
 type BackendStatus = 'created' | 'starting' | 'ready' | 'closing' | 'closed';
@@ -161,6 +170,7 @@ export class DockerBackend implements ExecutorBackend {
   private readonly platformSocket: string | undefined;
   private readonly maxResultBytes: number | undefined;
   private readonly logMarkers: boolean;
+  private readonly maxMemoryMb: number;
   private readonly instances = new Set<DockerInstance>();
   private statusValue: BackendStatus = 'created';
   private startPromise: Promise<void> | undefined;
@@ -183,6 +193,7 @@ export class DockerBackend implements ExecutorBackend {
     this.tmpfsMb = opts.tmpfsMb ?? 64;
     this.platformSocket = opts.platformSocket !== undefined ? path.resolve(opts.platformSocket) : undefined;
     this.logMarkers = opts.logMarkers ?? false;
+    this.maxMemoryMb = opts.maxMemoryMb ?? 2048;
     this.maxResultBytes = opts.maxResultBytes;
     // `<socketDir>/<24 hex>/rt.sock` must fit in sun_path; fail at construction, not at first create.
     const longest = path.join(this.socketDir, 'x'.repeat(24), 'rt.sock');
@@ -445,6 +456,8 @@ export class DockerBackend implements ExecutorBackend {
         `BRISK_RUNTIME_SOCKET=${CONTAINER_SOCKET_PATH}`,
         'NODE_ENV=production',
         `BRISK_RUNTIME_LOG_MARKERS=${this.logMarkers ? '1' : '0'}`,
+        // The heap is sized at start; the limit a resize sets is the cgroup's (see maxMemoryMb).
+        ...(runtimeKeyOf(spec) === 'nodejs' ? [`NODE_OPTIONS=--max-old-space-size=${this.maxMemoryMb}`] : []),
         ...(platform !== undefined ? [`BRISK_PLATFORM_SOCKET=${CONTAINER_PLATFORM_DIR}/${path.basename(platform)}`] : []),
       ],
       Labels: {
