@@ -25,7 +25,7 @@ const DEPENDENCIES = ['express@4', 'serverless-http@3', 'cookie-parser@1', 'arch
 const read = (rel: string): Promise<string> => readFile(path.join(CORPUS, rel), 'utf8');
 
 /** Headers that belong to the connection or to Brisk, not to the app. */
-const NOT_THE_APPS = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding', 'x-brisk-activation-id', 'set-cookie']);
+const NOT_THE_APPS = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding', 'x-brisk-activation-id', 'x-brisk-version', 'set-cookie']);
 
 interface Answer {
   status: number;
