@@ -51,6 +51,11 @@ interface RunOutcome extends RunRecordParts {
   deadLetter?: DeadLetterReason;
 }
 
+/** The outcome of an invocation this executor did not run (its version deleted, its executor lost). */
+function notRun(code: Parameters<typeof platformError>[0], message: string): RunOutcome {
+  return { status: 'platform_error', error: platformError(code, message), logs: [], logsTruncated: false, coldStart: false, startedAt: new Date().toISOString(), durationMs: 0, systemError: false };
+}
+
 /**
  * The execution engine's service loop: takes dispatches from its own queue,
  * runs each on an instance from the warm pool, writes the final activation
@@ -297,17 +302,7 @@ export class Executor {
   private async functionGone(d: Dispatch, message: string): Promise<void> {
     const { request } = d;
     this.o.logger.info({ activationId: request.activationId, fn: `${request.fn.namespace}/${request.fn.name}@${request.fn.version}` }, 'function version deleted while its invocation waited; not run');
-    await this.report(d, {
-      status: 'platform_error',
-      error: platformError('FUNCTION_VERSION_NOT_FOUND', message),
-      logs: [],
-      logsTruncated: false,
-      coldStart: false,
-      startedAt: new Date().toISOString(),
-      durationMs: 0,
-      systemError: false,
-      deadLetter: 'FUNCTION_DELETED',
-    });
+    await this.report(d, { ...notRun('FUNCTION_VERSION_NOT_FOUND', message), deadLetter: 'FUNCTION_DELETED' });
   }
 
   /**
@@ -353,16 +348,7 @@ export class Executor {
     const { request } = d;
     this.o.logger.warn({ activationId: request.activationId }, 'redelivered after this executor died while running it');
     const message = `executor ${this.o.id} stopped while running this invocation`;
-    const lost: RunOutcome = {
-      status: 'platform_error',
-      error: platformError('EXECUTOR_LOST', message),
-      logs: [],
-      logsTruncated: false,
-      coldStart: false,
-      startedAt: new Date().toISOString(),
-      durationMs: 0,
-      systemError: false,
-    };
+    const lost: RunOutcome = notRun('EXECUTOR_LOST', message);
     if (request.mode === 'sync') return this.report(d, lost);
     const next = this.o.retry.afterExecutorLoss(request, this.o.id);
     if ('retry' in next) {
@@ -383,16 +369,7 @@ export class Executor {
     const { request } = d;
     if (this.running.has(request.activationId)) return;
     this.o.logger.warn({ activationId: request.activationId }, 'direct sync dispatch delivered again; not run twice');
-    await this.report(d, {
-      status: 'platform_error',
-      error: platformError('EXECUTOR_LOST', 'the executor was lost while it held this invocation; it is not run again (sync calls run at most once)'),
-      logs: [],
-      logsTruncated: false,
-      coldStart: false,
-      startedAt: new Date().toISOString(),
-      durationMs: 0,
-      systemError: false,
-    });
+    await this.report(d, notRun('EXECUTOR_LOST', 'the executor was lost while it held this invocation; it is not run again (sync calls run at most once)'));
   }
 
   /** A skipped duplicate still frees the reservation and the limit slot its scheduler holds for it. */
