@@ -40,6 +40,10 @@ import { ConcurrencyLimiter } from '../placement/concurrency-limiter.js';
 import { ExecutorMonitor } from '../scheduler/executor-monitor.js';
 import { KvConcurrencyCounter } from '../placement/kv-concurrency-counter.js';
 import { ExecutorRegistry } from '../placement/executor-registry.js';
+import { provisionHostsOf } from '../placement/provisioning.js';
+import { ProvisionedPlanner } from '../releases/provisioned-plan.js';
+import { ProvisionedStore } from '../releases/provisioned-store.js';
+import { Provisioner } from '../scheduler/provisioner.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { WarmDispatcher } from '../gateway/warm-dispatcher.js';
 import { FileObjectStore } from '../storage/file-object-store.js';
@@ -229,6 +233,8 @@ export async function startGateway(cfg: BriskConfig, infra: Infrastructure, logg
       deadLetterRoutes({ letters: new DeadLetterStore(infra.kv), functions: ctx.functions, submitter: ctx.submitter }),
       ...triggers.api(ctx),
     ],
+    // Provisioned configs are checked against the executors this gateway hears.
+    provisionHosts: () => provisionHostsOf(registry.states()),
     // Feature routers outside /v1 (public endpoints).
     publicRouters: (ctx) => [consoleRoutes(), ...triggers.public(ctx)],
     // Deleting a namespace deletes its triggers too.
@@ -299,12 +305,28 @@ export async function startScheduler(cfg: BriskConfig, infra: Infrastructure, lo
     metrics: infra.metrics,
   });
   await scheduler.start();
+  // Provisioned instances: every scheduler runs a provisioner; one at a time leads (a lease in the key-value store).
+  const aliasStore = new AliasStore(infra.kv);
+  const provisioner = new Provisioner({
+    id: scheduler.id,
+    bus: infra.bus,
+    topology: infra.topology,
+    registry,
+    kv: infra.kv,
+    configs: new ProvisionedStore(infra.kv),
+    planner: new ProvisionedPlanner({ store: infra.store, aliases: aliasStore }),
+    share: cfg.BRISK_PROVISIONED_SHARE,
+    intervalMs: cfg.BRISK_HEARTBEAT_MS,
+    logger: log.child({ component: 'provisioner' }),
+  });
+  provisioner.start();
   // Schedules, queue consumers and the storage listener run beside every scheduler.
   const userQueues = createUserQueues(cfg, infra, log);
   let triggerRunners: Stoppable;
   try {
     triggerRunners = await startTriggerRunners(infra, { queues: userQueues, submitter, logger: log });
   } catch (err) {
+    provisioner.stop();
     await userQueues.close();
     throw err;
   }
@@ -312,6 +334,7 @@ export async function startScheduler(cfg: BriskConfig, infra: Infrastructure, lo
   const stopScheduler = scheduler.stop.bind(scheduler);
   return Object.assign(scheduler, {
     stop: async () => {
+      provisioner.stop();
       await triggerRunners.stop();
       await userQueues.close();
       await stopScheduler();

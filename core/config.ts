@@ -77,6 +77,13 @@ export const configSchema = z.object({
    * gateway and executor of an installation needs the same value.
    */
   BRISK_SECRET_KEY: z.string().min(16).optional(),
+  /** Default quota: memory a namespace's provisioned instances may hold at their peak (0: no provisioned instances). */
+  BRISK_NS_MAX_PROVISIONED_MB: z.coerce.number().int().nonnegative().default(2048),
+  /**
+   * Part of each executor's memory budget that provisioned instances may take
+   * (the rest stays for on-demand calls of every function).
+   */
+  BRISK_PROVISIONED_SHARE: z.coerce.number().gt(0).max(1).default(0.75),
   /** Default quota: functions per namespace. */
   BRISK_NS_MAX_FUNCTIONS: z.coerce.number().int().positive().default(200),
   /** Default quota: invocations per second per namespace (token bucket, burst 2×). */

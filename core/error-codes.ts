@@ -84,6 +84,8 @@ export const ERROR_CODES = [
   'OBJECT_KEY_CONFLICT', // an object key collides with a key that is its prefix, or has keys below it
   'NO_ROLLBACK_TARGET', // rollback of an alias that has no earlier routing in its history
   'ALIAS_BUSY', // another change of the function's aliases held the lock too long; retry
+  'PROVISIONED_NOT_FOUND', // no provisioned-instance config for that version or alias
+  'INSUFFICIENT_CAPACITY', // provisioned instances the cluster (or the namespace's maxProvisionedMb) cannot hold; `available` is what it can
 
   // 413: too large.
   'PAYLOAD_TOO_LARGE', // a body over BRISK_MAX_PAYLOAD_BYTES

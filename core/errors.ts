@@ -84,6 +84,7 @@ const NOT_FOUND_CODES = {
   key: 'KEY_NOT_FOUND',
   namespace: 'NAMESPACE_NOT_FOUND',
   object: 'OBJECT_NOT_FOUND',
+  provisioned: 'PROVISIONED_NOT_FOUND',
   queue: 'QUEUE_NOT_FOUND',
   state: 'STATE_NOT_FOUND',
   trigger: 'TRIGGER_NOT_FOUND',

@@ -161,6 +161,12 @@ export const warmInstanceInfoSchema = z.object({
   function: z.string(),
   version: z.number(),
   state: z.enum(['idle', 'busy']),
+  /**
+   * Calls it can take now, when that is not what `state` says (1 when idle,
+   * 0 when busy): a function with `concurrency` N has N places on an idle
+   * instance and the ones its running calls leave on a busy one.
+   */
+  places: z.number().int().nonnegative().optional(),
 });
 export type WarmInstanceInfo = z.infer<typeof warmInstanceInfoSchema>;
 
@@ -186,6 +192,12 @@ export const heartbeatSchema = z.object({
   sentAt: z.number(),
   /** It takes warm sync calls from gateways on `<p>.direct.<executorId>` (absent: an older executor; only schedulers place there). */
   direct: z.boolean().optional(),
+  /**
+   * Provisioned instances it holds loaded (idle or busy), per
+   * `namespace/name@version`: what the provisioner asked it to keep and has
+   * got ready. Absent: none.
+   */
+  provisioned: z.record(z.string(), z.number().int().nonnegative()).optional(),
 });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
 
@@ -252,7 +264,22 @@ export const prewarmSchema = z.object({
 });
 export type PrewarmRequest = z.infer<typeof prewarmSchema>;
 
-export const controlMessageSchema = z.discriminatedUnion('kind', [functionChangedSchema, triggersChangedSchema, prewarmSchema]);
+/**
+ * The provisioner (one scheduler) → executors: the provisioned instances each
+ * executor keeps loaded, its whole share (a version it no longer lists is
+ * released to the idle timeout). Sent every round, so a lost message or a new
+ * executor is set right a round later. `round` orders the messages of one
+ * provisioner; an executor ignores an older round than the last it applied.
+ */
+export const provisionSchema = z.object({
+  kind: z.literal('provision'),
+  provisioner: z.string(),
+  round: z.number().int().nonnegative(),
+  shares: z.record(z.string(), z.array(z.object({ fn: functionVersionSchema, instances: z.number().int().positive() }))),
+});
+export type ProvisionMessage = z.infer<typeof provisionSchema>;
+
+export const controlMessageSchema = z.discriminatedUnion('kind', [functionChangedSchema, triggersChangedSchema, prewarmSchema, provisionSchema]);
 export type ControlMessage = z.infer<typeof controlMessageSchema>;
 
 const CONTROL_KINDS: ReadonlySet<unknown> = new Set(controlMessageSchema.options.map((o) => o.shape.kind.value));

@@ -19,6 +19,7 @@ export type {
   InvocationResult,
   ObjectEvent,
   PrewarmRequest,
+  ProvisionMessage,
   TriggersChangedNotice,
   WarmInstanceInfo,
 } from './schemas.js';

@@ -5,7 +5,7 @@ import type { Logger } from '../core/logger.js';
 import { fnLabel, type Metrics } from '../core/metrics.js';
 import type { UsageMeter } from '../metering/usage-meter.js';
 import { parseControl, parseDispatch } from '../core/schemas.js';
-import type { Activation, ActivationStatus, Completion, Dispatch, ExecutorBackendName, FunctionVersion, Heartbeat, InvocationRequest, InvocationResult } from '../core/types.js';
+import type { Activation, ActivationStatus, Completion, Dispatch, ExecutorBackendName, FunctionVersion, Heartbeat, InvocationRequest, InvocationResult, ProvisionMessage } from '../core/types.js';
 import { finalRecord, functionError, platformError, retryRecord, type RunRecordParts } from '../invocations/activation-records.js';
 import type { DeadLetterOffice } from '../invocations/dead-letter-office.js';
 import type { DeadLetterReason } from '../invocations/dead-letters.js';
@@ -15,7 +15,7 @@ import type { KeyValueStore, MetadataStore } from '../storage/types.js';
 import type { CodeCache } from './code-cache.js';
 import { FunctionVersions } from './function-versions.js';
 import { InstanceFailure, type Instance, type PlatformFaultReport, type RunAnswer } from './types.js';
-import { FunctionLoadError, type WarmPool } from './warm-pool.js';
+import { FunctionLoadError, type ProvisionedShare, type WarmPool } from './warm-pool.js';
 
 export interface ExecutorOptions {
   id: string;
@@ -74,8 +74,8 @@ export class Executor {
   private inFlight = 0;
   /** Activations running in this process (a redelivery of one of them is not a lost run). */
   private readonly running = new Set<string>();
-  /** Memory of each function version run here (warm instances in stats carry no size). */
-  private readonly sizes = new Map<string, number>();
+  /** The last provision round applied, per provisioner (an older round arriving late is ignored). */
+  private provisionRound: { provisioner: string; round: number } | undefined;
   private readonly versions: FunctionVersions;
 
   constructor(private readonly o: ExecutorOptions) {
@@ -191,7 +191,9 @@ export class Executor {
       executorId: this.o.id,
       backend: this.o.backend,
       memoryMb: s.memoryMb,
-      memoryUsedMb: Math.max(0, s.memoryUsedMb - this.reclaimableMb(s)),
+      // Idle instances the pool evicts to make room count as free, so placement does not
+      // see an executor full of idle instances as full (it would queue work it could run at once).
+      memoryUsedMb: Math.max(0, s.memoryUsedMb - s.reclaimableMb),
       inFlight: this.inFlight,
       pool: s.pool,
       warm: s.warm,
@@ -200,27 +202,9 @@ export class Executor {
       leaving,
       sentAt: Date.now(),
       direct: true,
+      ...(Object.keys(s.provisioned).length > 0 ? { provisioned: s.provisioned } : {}),
     };
     await this.o.bus.publish(this.o.topology.heartbeatTopic, hb);
-  }
-
-  /**
-   * Memory the pool gives up on demand: idle warm instances and generic pool
-   * instances, which it evicts to make room. Reported as free, so placement
-   * does not see an executor full of idle instances as full (it would then
-   * queue work that the executor could run at once).
-   */
-  private reclaimableMb(s: ReturnType<WarmPool['stats']>): number {
-    let mb = 0;
-    for (const [size, n] of Object.entries(s.pool)) mb += Number(size) * n;
-    const live = new Set<string>();
-    for (const w of s.warm) {
-      const key = `${w.namespace}/${w.function}@${w.version}`;
-      live.add(key);
-      if (w.state === 'idle') mb += this.sizes.get(key) ?? 0;
-    }
-    for (const key of this.sizes.keys()) if (!live.has(key)) this.sizes.delete(key);
-    return mb;
   }
 
   private async handle(received: Dispatch, info: DeliveryInfo): Promise<void> {
@@ -230,7 +214,6 @@ export class Executor {
     const d = await this.withStoredVersion(received);
     if (d === undefined) return; // its function was deleted meanwhile: already answered and recorded
     const { request } = d;
-    this.sizes.set(`${request.fn.namespace}/${request.fn.name}@${request.fn.version}`, request.fn.memoryMb);
     if (info.redeliveries > 0) {
       // Delivered again (we crashed or lost the channel mid-run): maybe it already finished.
       const existing = await this.o.store.getActivation(request.fn.namespace, request.activationId);
@@ -382,10 +365,10 @@ export class Executor {
   /** Control-topic messages for this executor: pre-warm requests while another executor drains. */
   private async onControl(raw: unknown): Promise<void> {
     const req = parseControl(raw, this.o.logger);
+    if (req?.kind === 'provision') return this.provision(req);
     if (req?.kind !== 'prewarm' || req.executorId !== this.o.id || this.draining) return;
     try {
       const fn = await this.versions.resolve(req.fn);
-      this.sizes.set(`${fn.namespace}/${fn.name}@${fn.version}`, fn.memoryMb);
       const { instance } = await this.o.pool.acquire(fn);
       this.o.pool.release(instance, { healthy: true });
       this.o.logger.info({ fn: `${req.fn.namespace}/${req.fn.name}@${req.fn.version}` }, 'pre-warmed');
@@ -393,6 +376,30 @@ export class Executor {
     } catch (err) {
       this.o.logger.warn({ err, fn: req.fn.name }, 'pre-warm failed');
     }
+  }
+
+  /**
+   * The provisioner's round: keep this executor's share of provisioned
+   * instances loaded. Each version is checked against the store first, as a
+   * dispatch's is (a message on the bus does not choose what runs here); one
+   * that does not resolve is left out and logged.
+   */
+  private async provision(msg: ProvisionMessage): Promise<void> {
+    if (this.draining) return;
+    const last = this.provisionRound;
+    if (last !== undefined && last.provisioner === msg.provisioner && msg.round <= last.round) return;
+    this.provisionRound = { provisioner: msg.provisioner, round: msg.round };
+    const shares: ProvisionedShare[] = [];
+    for (const share of msg.shares[this.o.id] ?? []) {
+      try {
+        shares.push({ fn: await this.versions.resolve(share.fn), instances: share.instances });
+      } catch (err) {
+        this.o.logger.warn({ err, fn: `${share.fn.namespace}/${share.fn.name}@${share.fn.version}` }, 'provisioned version refused');
+      }
+    }
+    // A newer round may have been applied while the versions were read.
+    if (this.provisionRound.round !== msg.round || this.provisionRound.provisioner !== msg.provisioner || this.draining) return;
+    this.o.pool.provision(shares);
   }
 
   private async run(d: Dispatch): Promise<RunOutcome> {

@@ -104,6 +104,16 @@ export interface WarmPoolStats {
   /** Generic instances ready, per memory size. */
   pool: Record<string, number>;
   warm: WarmInstanceInfo[];
+  /** Memory the pool gives up on demand: generic instances and idle loaded ones that are not provisioned. */
+  reclaimableMb: number;
+  /** Provisioned instances loaded (idle or busy), per `namespace/name@version`. */
+  provisioned: Record<string, number>;
+}
+
+/** One version's share of provisioned instances on this executor (see {@link WarmPool.provision}). */
+export interface ProvisionedShare {
+  fn: FunctionVersion;
+  instances: number;
 }
 
 /**
@@ -138,6 +148,8 @@ interface Slot {
   runs: number;
   /** Takes no new call and is destroyed when its last call ends (one of its calls failed it). */
   retiring: boolean;
+  /** A provisioned instance: never destroyed for being idle or to make room, never paused. */
+  pinned: boolean;
   /** The version a slot handed to a queued call is being loaded with, until it is ready. */
   loading?: FunctionVersion;
   /** Pending or done pause; cleared by resume. */
@@ -173,6 +185,12 @@ interface Waiter {
   readonly poolKey: string;
   /** Waited a cold start's time already: wants a new instance whatever the estimate says. */
   overdue: boolean;
+  /**
+   * Loading a provisioned instance, not a call: wants a new instance, so it
+   * is never handed one of its version's loaded instances (that would add
+   * nothing), and it does not count as a cold start that grows the pool.
+   */
+  preload?: boolean;
   timer?: NodeJS.Timeout;
   /** Fails the call with EXECUTOR_FULL at the caller's `waitUntil`. */
   giveUp?: NodeJS.Timeout;
@@ -230,6 +248,9 @@ export const REFILL_BACKOFF_MAX_MS = 10_000;
  */
 export const DEFAULT_MAX_CREATING = 4;
 
+/** How long loading a provisioned instance waits for room before it gives up until the next round. */
+const PRELOAD_WAIT_MS = 30_000;
+
 /** How often a call past its `waitUntil` that is waiting for an instance being started checks again. */
 const GIVE_UP_RECHECK_MS = 50;
 
@@ -272,6 +293,10 @@ export class WarmPool {
   private refillHoldMs = 0;
   private readonly changeWaiters = new Set<() => void>();
   private seq = 0;
+  /** Provisioned instances wanted here, per version key (see {@link provision}). */
+  private provisioned = new Map<string, ProvisionedShare>();
+  /** Provisioned instances being loaded, per version key. */
+  private readonly preloading = new Map<string, number>();
   private closing = false;
   private closePromise: Promise<void> | undefined;
 
@@ -322,12 +347,33 @@ export class WarmPool {
       if (await this.wake(warm)) return { instance: warm.instance!, startKind: 'warm', startMs: performance.now() - t0 };
     }
 
+    return this.load(fn, key, t0, waitUntil, false);
+  }
+
+  /** A new instance of `fn`: a generic one initialised now, else one that frees up or is started for it. */
+  private async load(fn: FunctionVersion, key: string, t0: number, waitUntil: number | undefined, preload: boolean): Promise<AcquiredInstance> {
     const stem = this.takeStem(fn);
-    const { slot, startKind } = stem !== undefined ? { slot: stem, startKind: 'pool' as const } : await this.enqueue(fn, key, waitUntil);
+    const { slot, startKind } = stem !== undefined ? { slot: stem, startKind: 'pool' as const } : await this.enqueue(fn, key, waitUntil, preload);
     if (startKind === 'warm') return { instance: slot.instance!, startKind, startMs: performance.now() - t0 };
-    if (startKind === 'cold') this.recordColdStart(fn);
+    if (startKind === 'cold' && !preload) this.recordColdStart(fn);
     await this.initSlot(slot, fn, this.opts.prepareInit(fn)).catch((err: unknown) => loadFailed(err, startKind, t0));
     return { instance: slot.instance!, startKind, startMs: performance.now() - t0 };
+  }
+
+  /**
+   * The provisioned instances this executor keeps: for each version, that
+   * many instances loaded with it at all times (the provisioner's share for
+   * this executor, replacing the last one). Instances of the version already
+   * loaded are provisioned first; the rest are loaded now, in the background.
+   * A provisioned instance is never destroyed for being idle or to make room
+   * and never paused; one that fails is replaced at the next call of this
+   * (the provisioner repeats it every round) or the next sweep. A version
+   * left out goes back to the idle timeout, counted from now.
+   */
+  provision(shares: readonly ProvisionedShare[]): void {
+    if (this.closing) return;
+    this.provisioned = new Map(shares.filter((s) => s.instances > 0).map((s) => [fnKeyOf(s.fn), s]));
+    this.keepProvisioned();
   }
 
   /**
@@ -358,14 +404,14 @@ export class WarmPool {
     }
     slot.lastUsed = Date.now();
     const oldest = this.waiters[0];
-    if (oldest !== undefined && oldest.key !== slot.fnKey && this.starved(oldest)) {
+    if (oldest !== undefined && oldest.key !== slot.fnKey && !slot.pinned && this.starved(oldest)) {
       // Fair across functions: the oldest queued call has nothing that will free up for it and no
       // room, so this instance makes room for it instead of serving its own version's queue again.
       oldest.reclaiming = true;
       void this.destroySlot(slot);
       return;
     }
-    const next = this.waiters.find((w) => w.key === slot.fnKey);
+    const next = this.waiters.find((w) => w.key === slot.fnKey && w.preload !== true);
     if (next !== undefined) {
       this.hand(next, slot, 'warm');
       this.shareWithQueued(slot);
@@ -381,16 +427,30 @@ export class WarmPool {
     const pool: Record<string, number> = {};
     for (const p of this.pools.values()) pool[String(p.memoryMb)] ??= 0;
     const warm: WarmInstanceInfo[] = [];
+    const provisioned: Record<string, number> = {};
     let inFlight = 0;
+    let reclaimableMb = 0;
     for (const s of this.slots) {
-      if (s.state === 'stem') pool[String(s.memoryMb)] = (pool[String(s.memoryMb)] ?? 0) + 1;
+      if (s.state === 'stem') {
+        pool[String(s.memoryMb)] = (pool[String(s.memoryMb)] ?? 0) + 1;
+        reclaimableMb += s.memoryMb;
+      }
+      if (s.state === 'idle' && !s.pinned) reclaimableMb += s.memoryMb;
       const acquired = s.state === 'busy' || s.state === 'initializing' || (s.state === 'starting' && s.purpose === 'acquire');
       if (acquired) inFlight += s.state === 'busy' ? Math.max(1, s.runs) : 1;
       if (s.fn !== undefined && (s.state === 'idle' || s.state === 'busy' || s.state === 'initializing')) {
-        warm.push({ namespace: s.fn.namespace, function: s.fn.name, version: s.fn.version, state: s.state === 'idle' ? 'idle' : 'busy' });
+        const info: WarmInstanceInfo = { namespace: s.fn.namespace, function: s.fn.name, version: s.fn.version, state: s.state === 'idle' ? 'idle' : 'busy' };
+        // A shared instance (concurrency > 1) has places beyond what its state says.
+        const concurrency = s.fn.concurrency ?? 1;
+        if (concurrency > 1 && s.state !== 'initializing') info.places = s.state === 'idle' ? concurrency : s.retiring ? 0 : Math.max(0, concurrency - s.runs);
+        warm.push(info);
+        if (s.pinned && s.state !== 'initializing') {
+          const key = `${s.fn.namespace}/${s.fn.name}@${s.fn.version}`;
+          provisioned[key] = (provisioned[key] ?? 0) + 1;
+        }
       }
     }
-    return { memoryMb: this.opts.memoryMb, memoryUsedMb: this.usedMb(), inFlight, pool, warm };
+    return { memoryMb: this.opts.memoryMb, memoryUsedMb: this.usedMb(), inFlight, pool, warm, reclaimableMb, provisioned };
   }
 
   /** Current pool targets per memory size of their instances (summed over egress), for tests and debugging. */
@@ -484,7 +544,7 @@ export class WarmPool {
     if (concurrency <= 1 || slot.retiring || slot.state !== 'busy') return;
     for (const w of [...this.waiters]) {
       if (slot.runs >= concurrency) break;
-      if (w.key !== slot.fnKey) continue;
+      if (w.key !== slot.fnKey || w.preload === true) continue;
       this.unqueue(w);
       slot.runs++;
       slot.lastUsed = Date.now();
@@ -644,9 +704,9 @@ export class WarmPool {
   // Queued calls and the creation budget
 
   /** Queue a call; resolves once an instance is handed to it (see {@link dispatch}). */
-  private enqueue(fn: FunctionVersion, key: string, waitUntil: number | undefined): Promise<Handout> {
+  private enqueue(fn: FunctionVersion, key: string, waitUntil: number | undefined, preload = false): Promise<Handout> {
     return new Promise<Handout>((resolve, reject) => {
-      const w: Waiter = { fn, key, poolKey: this.poolKey(specOf(fn)), overdue: false, resolve, reject };
+      const w: Waiter = { fn, key, poolKey: this.poolKey(specOf(fn)), overdue: false, ...(preload ? { preload } : {}), resolve, reject };
       // Waiting longer than a cold start takes is never the better choice: ask for one then.
       w.timer = setTimeout(() => {
         w.overdue = true;
@@ -941,7 +1001,7 @@ export class WarmPool {
     const counted = [...this.slots].filter((s) => s.counted);
     const order = [
       ...counted.filter((s) => s.state === 'stem' && this.poolKey(s.spec) !== poolKey).sort(byAge),
-      ...counted.filter((s) => s.state === 'idle').sort(byAge),
+      ...counted.filter((s) => s.state === 'idle' && !s.pinned).sort(byAge),
       ...counted.filter((s) => s.state === 'stem' && this.poolKey(s.spec) === poolKey).sort(byAge),
       ...counted.filter((s) => s.state === 'starting' && s.purpose === 'stem').sort(byAge),
     ];
@@ -961,7 +1021,7 @@ export class WarmPool {
   }
 
   private addSlot(spec: InstanceSpec, purpose: Slot['purpose']): Slot {
-    const slot: Slot = { seq: ++this.seq, memoryMb: spec.memoryMb, allowEgress: spec.allowEgress, spec, state: 'starting', purpose, lastUsed: Date.now(), counted: true, cancelled: false, runs: 0, retiring: false };
+    const slot: Slot = { seq: ++this.seq, memoryMb: spec.memoryMb, allowEgress: spec.allowEgress, spec, state: 'starting', purpose, lastUsed: Date.now(), counted: true, cancelled: false, runs: 0, retiring: false, pinned: false };
     this.slots.add(slot);
     return slot;
   }
@@ -1087,14 +1147,70 @@ export class WarmPool {
   }
 
   // ---------------------------------------------------------------------------
+  // Provisioned instances
+
+  /**
+   * Make the pinned instances match {@link provisioned}: unpin what is no
+   * longer wanted (its idle timeout starts now), pin loaded instances of a
+   * wanted version up to its count, and load the rest.
+   */
+  private keepProvisioned(): void {
+    if (this.closing) return;
+    const now = Date.now();
+    const pinned = new Map<string, number>();
+    // Pinned ones first, so a round does not move pins between instances.
+    const loaded = [...this.slots]
+      .filter((s) => s.fnKey !== undefined && (s.state === 'idle' || s.state === 'busy') && !s.retiring)
+      .sort((a, b) => Number(b.pinned) - Number(a.pinned));
+    for (const s of loaded) {
+      const want = this.provisioned.get(s.fnKey!)?.instances ?? 0;
+      const have = pinned.get(s.fnKey!) ?? 0;
+      if (have < want) {
+        s.pinned = true;
+        pinned.set(s.fnKey!, have + 1);
+      } else if (s.pinned) {
+        s.pinned = false;
+        s.lastUsed = now;
+      }
+    }
+    for (const [key, share] of this.provisioned) {
+      const missing = share.instances - (pinned.get(key) ?? 0) - (this.preloading.get(key) ?? 0);
+      for (let i = 0; i < missing; i++) void this.preload(share.fn, key);
+    }
+  }
+
+  /** Load one provisioned instance of `fn` and pin it (if it is still wanted once loaded). */
+  private async preload(fn: FunctionVersion, key: string): Promise<void> {
+    this.preloading.set(key, (this.preloading.get(key) ?? 0) + 1);
+    try {
+      const { instance } = await this.load(fn, key, performance.now(), Date.now() + PRELOAD_WAIT_MS, true);
+      const slot = this.byInstance.get(instance);
+      if (slot !== undefined) {
+        const want = this.provisioned.get(key)?.instances ?? 0;
+        let have = 0;
+        for (const s of this.slots) if (s.pinned && s.fnKey === key) have++;
+        slot.pinned = have < want;
+      }
+      this.release(instance, { healthy: true });
+    } catch (err) {
+      this.opts.logger?.warn({ err, fn: key }, 'loading a provisioned instance failed; tried again next round');
+    } finally {
+      const left = (this.preloading.get(key) ?? 1) - 1;
+      if (left > 0) this.preloading.set(key, left);
+      else this.preloading.delete(key);
+    }
+  }
+
+  // ---------------------------------------------------------------------------
   // Housekeeping
 
   private sweep(): void {
     if (this.closing) return;
     const now = Date.now();
     const { idleTtlMs, pauseIdleAfterMs } = this.opts;
+    if (this.provisioned.size > 0) this.keepProvisioned();
     for (const s of [...this.slots]) {
-      if (s.state !== 'idle') continue;
+      if (s.state !== 'idle' || s.pinned) continue;
       const idleFor = now - s.lastUsed;
       if (idleFor >= idleTtlMs) void this.destroySlot(s);
       else if (pauseIdleAfterMs !== undefined && idleFor >= pauseIdleAfterMs && s.paused === undefined && s.instance?.pause) {

@@ -12,8 +12,10 @@ import type { Invoker } from './invoker.js';
 import type { RuntimeCatalog } from './runtimes.js';
 import { activationRoutes } from './routes/activations.js';
 import type { AliasService } from '../releases/alias-service.js';
+import type { ProvisionedService } from '../releases/provisioned-service.js';
 import { aliasRoutes } from './routes/aliases.js';
 import { functionRoutes } from './routes/functions.js';
+import { provisionedRoutes } from './routes/provisioned.js';
 import { rawInvokeHandler } from './routes/invoke.js';
 import { webRoutes } from './routes/web.js';
 
@@ -21,6 +23,8 @@ export interface GatewayAppDeps {
   functions: FunctionService;
   /** Aliases of functions: `/v1/functions/{name}/aliases…`. */
   aliases: AliasService;
+  /** Provisioned instances: `/v1/functions/{name}/provisioned…`. */
+  provisioned: ProvisionedService;
   invoker: Invoker;
   /** The runtimes deploys may choose (`GET /v1/runtimes`). */
   runtimes: RuntimeCatalog;
@@ -73,6 +77,7 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
   if (deps.adminRouter) app.use(deps.adminRouter);
   app.use(functionRoutes(deps));
   app.use(aliasRoutes({ aliases: deps.aliases }));
+  app.use(provisionedRoutes({ provisioned: deps.provisioned }));
   app.use(activationRoutes(deps));
   for (const r of deps.apiRouters ?? []) app.use(r);
 

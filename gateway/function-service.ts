@@ -5,6 +5,7 @@ import { FUNCTION_TARGET_PATTERN, NAME_PATTERN } from '../core/schemas.js';
 import type { FunctionRecord, FunctionRuntime, FunctionVersion } from '../core/types.js';
 import { codeKey, filesKey, type MetadataStore, type ObjectStore } from '../storage/types.js';
 import type { AliasStore } from '../releases/alias-store.js';
+import type { ProvisionedStore } from '../releases/provisioned-store.js';
 import type { FunctionRouter, RoutedFunction } from '../releases/function-router.js';
 import type { FunctionTarget } from '../releases/function-target.js';
 import type { FunctionSecrets } from '../tenancy/function-secrets.js';
@@ -93,6 +94,8 @@ export class FunctionService {
       defaults: { memoryMb: number; timeoutMs: number };
       /** The function's aliases (deleted with it). */
       aliases: Pick<AliasStore, 'deleteFunction'>;
+      /** The function's provisioned-instance configs (deleted with it). */
+      provisioned: Pick<ProvisionedStore, 'deleteWhere'>;
       /** Resolves `name:alias` calls (and forgets a function's aliases when it changes). */
       router: Pick<FunctionRouter, 'resolve' | 'forget'>;
       /** Told after every deploy, delete or alias change (the gateway tells the other gateways). */
@@ -250,6 +253,7 @@ export class FunctionService {
     if (!(await this.deps.store.deleteFunction(namespace, name))) throw new NotFoundError('function', name);
     // Before a redeploy can number versions from 1 again, so no alias points at a stranger's version.
     await this.deps.aliases.deleteFunction(namespace, name);
+    await this.deps.provisioned.deleteWhere(namespace, name);
     this.changed(namespace, name);
     await this.deps.secrets.drop(namespace, name);
   }

@@ -27,6 +27,10 @@ import { usageRoutes } from './routes/usage.js';
 import { Bundler } from './deploy/bundler.js';
 import { PythonBuilder } from './deploy/python-build.js';
 import { RuntimeCatalog } from './runtimes.js';
+import type { ProvisionHost } from '../placement/provisioning.js';
+import { ProvisionedPlanner } from '../releases/provisioned-plan.js';
+import { ProvisionedService } from '../releases/provisioned-service.js';
+import { ProvisionedStore } from '../releases/provisioned-store.js';
 import { FunctionService } from './function-service.js';
 import { Invoker } from './invoker.js';
 import type { WarmDispatcher } from './warm-dispatcher.js';
@@ -48,6 +52,12 @@ export interface GatewayServerDeps {
   namespaceTriggers: Pick<NamespacePurgeDeps, 'triggers' | 'triggersChanged' | 'userQueues'>;
   /** The direct path for warm sync calls (distributed mode, `BRISK_DIRECT_SYNC`); without it every call goes through a scheduler. */
   direct?: WarmDispatcher;
+  /**
+   * The executors that can hold provisioned instances now, as this gateway
+   * hears their heartbeats: what a provisioned config is checked against.
+   * Absent: none (every config is refused as not fitting).
+   */
+  provisionHosts?: () => ProvisionHost[];
 }
 
 /** What feature routers get to work with. */
@@ -100,8 +110,10 @@ export class GatewayServer {
     const secrets = new FunctionSecrets(this.deps.kv, secretBox);
     const runtimes = new RuntimeCatalog({ python: c.BRISK_PYTHON, allowImages: c.BRISK_ALLOW_IMAGES });
     const aliasStore = new AliasStore(this.deps.kv);
+    const provisionedStore = new ProvisionedStore(this.deps.kv);
     const functions = new FunctionService({
       aliases: aliasStore,
+      provisioned: provisionedStore,
       router: new FunctionRouter({ store: this.deps.store, aliases: aliasStore }),
       store: this.deps.store,
       objects: this.deps.objects,
@@ -117,6 +129,15 @@ export class GatewayServer {
       },
     });
     const aliases = new AliasService({ store: this.deps.store, aliases: aliasStore, onChange: (ns, name) => functions.changed(ns, name) });
+    const provisioned = new ProvisionedService({
+      store: this.deps.store,
+      aliases: aliasStore,
+      configs: provisionedStore,
+      planner: new ProvisionedPlanner({ store: this.deps.store, aliases: aliasStore }),
+      hosts: this.deps.provisionHosts ?? (() => []),
+      share: c.BRISK_PROVISIONED_SHARE,
+      quotas: (ns) => tenancy.quotas(ns),
+    });
     // Other gateways' deploys, deletes and alias moves: drop what this one caches of those functions.
     this.control = await this.deps.bus.subscribe(this.deps.topology.controlTopic, (raw) => {
       const n = parseControl(raw, logger);
@@ -142,6 +163,7 @@ export class GatewayServer {
       functions,
       runtimes,
       aliases,
+      provisioned,
       invoker: this.invoker,
       submitter: this.submitter,
       store: this.deps.store,

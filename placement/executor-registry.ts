@@ -104,8 +104,14 @@ export interface ExecutorView {
   readonly freeMb: number;
   /** `max(reported inFlight + dispatches since the heartbeat, outstanding reservations)`. */
   readonly inFlight: number;
-  /** Idle warm instances per {@link functionVersionKey}, minus those claimed since the heartbeat. */
+  /**
+   * Calls its loaded instances can take at once per {@link functionVersionKey}
+   * (an idle instance of a function with `concurrency` N counts N, a busy one
+   * its free places), minus those claimed since the heartbeat.
+   */
   readonly idleWarm: Readonly<Record<string, number>>;
+  /** Provisioned instances it holds loaded, per {@link functionVersionKey} (its heartbeat's). */
+  readonly provisioned: Readonly<Record<string, number>>;
   /** Warm instances exactly as last reported. */
   readonly warm: readonly WarmInstanceInfo[];
   readonly pool: Readonly<Record<string, number>>;
@@ -403,9 +409,10 @@ export class ExecutorRegistry {
     }
     const idleWarm: Record<string, number> = {};
     for (const w of hb.warm) {
-      if (w.state !== 'idle') continue;
+      const places = w.places ?? (w.state === 'idle' ? 1 : 0);
+      if (places === 0) continue;
       const key = functionVersionKey(w.namespace, w.function, w.version);
-      idleWarm[key] = (idleWarm[key] ?? 0) + 1;
+      idleWarm[key] = (idleWarm[key] ?? 0) + places;
     }
     // Idle now = idle in the heartbeat + our warm runs busy in it that ended since − our warm runs started since:
     // i.e. + (outstanding at the heartbeat) − (outstanding now). Without the first term an instance this
@@ -429,6 +436,7 @@ export class ExecutorRegistry {
       freeMb: Math.max(0, hb.memoryMb - usedMb),
       inFlight: Math.max(hb.inFlight + pendingCount, rec.reservations.size),
       idleWarm,
+      provisioned: hb.provisioned ?? {},
       warm: hb.warm,
       pool: hb.pool,
       systemErrors: rec.systemErrors,

@@ -5,6 +5,7 @@ import type { DeadLetterStore } from '../invocations/dead-letters.js';
 import { purgeNamespaceObjects } from '../storage/object-service.js';
 import { stateKey, type KeyValueStore, type MetadataStore, type ObjectStore } from '../storage/types.js';
 import { aliasesPrefix } from '../releases/alias-store.js';
+import { ProvisionedStore } from '../releases/provisioned-store.js';
 import type { FunctionSecrets } from './function-secrets.js';
 import type { TenancyService } from './tenancy-service.js';
 
@@ -97,6 +98,7 @@ export class NamespacePurge {
     counts['state'] = await d.kv.deleteByPrefix(stateKey(ns, ''));
     // Deleting each function deleted its aliases; this also takes any written while the purge ran.
     counts['aliases'] = await d.kv.deleteByPrefix(aliasesPrefix(ns));
+    counts['provisioned'] = await new ProvisionedStore(d.kv).deleteWhere(ns);
     counts['objects'] = await purgeNamespaceObjects(d.objects, d.kv, ns);
     await deleteUsage(d.kv, ns);
     await d.secrets.dropNamespace(ns);

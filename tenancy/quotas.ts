@@ -15,6 +15,7 @@ export function defaultQuotas(cfg: BriskConfig): NamespaceQuotas {
     maxAsyncPayloadBytes: cfg.BRISK_NS_MAX_ASYNC_PAYLOAD_BYTES,
     maxTimeoutMs: cfg.BRISK_MAX_TIMEOUT_MS,
     maxMemoryMb: cfg.BRISK_MAX_MEMORY_MB,
+    maxProvisionedMb: cfg.BRISK_NS_MAX_PROVISIONED_MB,
   };
 }
 

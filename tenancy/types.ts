@@ -19,6 +19,8 @@ export interface NamespaceQuotas {
   maxAsyncPayloadBytes: number;
   maxTimeoutMs: number;
   maxMemoryMb: number;
+  /** Memory its provisioned instances may hold at their peak (instances × memoryMb, windows included); 0: none. */
+  maxProvisionedMb: number;
 }
 
 export interface NamespaceRecord {

@@ -12,6 +12,8 @@ export interface ExecutorListing {
   readonly warm: readonly WarmInstanceInfo[];
   /** Idle warm instances per `<namespace>/<name>@<version>`. */
   readonly idleWarm: Readonly<Record<string, number>>;
+  /** Provisioned instances held, same keys. */
+  readonly provisioned: Readonly<Record<string, number>>;
 }
 
 /**
@@ -39,5 +41,6 @@ export function visibleTo<E extends ExecutorListing>(who: Pick<Principal, 'names
     ...e,
     warm: e.warm.filter((w) => w.namespace === who.namespace),
     idleWarm: Object.fromEntries(Object.entries(e.idleWarm).filter(([key]) => key.startsWith(own))),
+    provisioned: Object.fromEntries(Object.entries(e.provisioned).filter(([key]) => key.startsWith(own))),
   };
 }

@@ -7,6 +7,7 @@ import { declaredLengthGuard, limitedBody, namespaceOf, param, parseWith, requir
 import type { Submitter } from '../../invocations/submit.js';
 import type { Invoker } from '../invoker.js';
 import type { RuntimeCatalog } from '../runtimes.js';
+import type { ProvisionedService } from '../../releases/provisioned-service.js';
 import { expressInvokeHandler } from './invoke.js';
 
 export { eventPayload } from './invoke.js';
@@ -20,6 +21,8 @@ export interface FunctionRoutesDeps {
   limits: DeployLimits & { maxPayloadBytes: number; maxCodeBytes: number };
   /** Namespace quotas for one invocation (rate, payload size); throws when over. */
   admit: (namespace: string, payloadBytes: number, mode: 'sync' | 'async') => Promise<void>;
+  /** Provisioned instances, shown (ready / wanted) on a function's GET. */
+  provisioned: Pick<ProvisionedService, 'summary'>;
 }
 
 const ARCHIVE_TYPES = ['application/zip', 'application/x-zip-compressed', 'application/gzip', 'application/x-gzip', 'application/x-tar+gzip', 'application/octet-stream'];
@@ -70,8 +73,10 @@ export function functionRoutes(deps: FunctionRoutesDeps): express.Router {
   });
 
   r.get('/v1/functions/:name', async (req, res) => {
-    const f = await deps.functions.get(namespaceOf(res), param(req, 'name'));
-    res.json({ ...describeVersion(f.latest), versions: f.versions, createdAt: f.createdAt, updatedAt: f.updatedAt });
+    const ns = namespaceOf(res);
+    const f = await deps.functions.get(ns, param(req, 'name'));
+    const provisioned = await deps.provisioned.summary(ns, f.name);
+    res.json({ ...describeVersion(f.latest), versions: f.versions, createdAt: f.createdAt, updatedAt: f.updatedAt, ...(provisioned ? { provisioned } : {}) });
   });
 
   r.delete('/v1/functions/:name', async (req, res) => {

@@ -16,6 +16,7 @@ const quotasSchema = z
     maxAsyncPayloadBytes: z.number().int().positive(),
     maxTimeoutMs: z.number().int().positive(),
     maxMemoryMb: z.number().int().positive(),
+    maxProvisionedMb: z.number().int().nonnegative(),
   })
   .partial()
   .strict();

@@ -168,6 +168,7 @@ describe('F5: what a namespace key sees of an executor', () => {
     pool: { '256': 2 },
     warm,
     idleWarm: { 'ns-a/mine@1': 1, 'ns-b/secretfn@2': 1, 'ns-ab/lookalike@1': 1 },
+    provisioned: { 'ns-a/mine@1': 1, 'ns-b/secretfn@2': 1 },
   } as unknown as ExecutorView;
 
   it('keeps capacity and pool, and only its own namespace warm instances', () => {
@@ -175,6 +176,7 @@ describe('F5: what a namespace key sees of an executor', () => {
     expect(seen).toMatchObject({ executorId: 'ex-1', memoryMb: 4096, usedMb: 512, freeMb: 3584, inFlight: 1, pool: { '256': 2 } });
     expect(seen.warm).toEqual([warm[0]]);
     expect(seen.idleWarm).toEqual({ 'ns-a/mine@1': 1 });
+    expect(seen.provisioned).toEqual({ 'ns-a/mine@1': 1 });
     expect(JSON.stringify(seen)).not.toMatch(/secretfn|lookalike|ns-b/);
   });
 });

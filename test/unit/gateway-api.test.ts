@@ -30,6 +30,10 @@ import type { NamespaceQuotas } from '../../tenancy/types.js';
 import { AliasStore } from '../../releases/alias-store.js';
 import { FunctionRouter } from '../../releases/function-router.js';
 import { AliasService } from '../../releases/alias-service.js';
+import { ProvisionedPlanner } from '../../releases/provisioned-plan.js';
+import { ProvisionedService } from '../../releases/provisioned-service.js';
+import { ProvisionedStore } from '../../releases/provisioned-store.js';
+import type { ProvisionHost } from '../../placement/provisioning.js';
 
 /**
  * The v1 API's validation, over HTTP against the real Express app with
@@ -47,6 +51,7 @@ const QUOTAS: NamespaceQuotas = {
   maxAsyncPayloadBytes: 1024,
   maxTimeoutMs: 60_000,
   maxMemoryMb: 1024,
+  maxProvisionedMb: 1024,
 };
 const ADMIN = 'unit-admin-key';
 
@@ -66,6 +71,8 @@ describe('gateway v1 API validation', () => {
   let rawBase = '';
   /** Requests the raw path handed to Express. */
   let passedToExpress = 0;
+  /** The executors provisioned configs are checked against (as the gateway would hear their heartbeats). */
+  const provisionHosts: ProvisionHost[] = [];
 
   const reqAt = async (method: string, p: string, body?: string | Uint8Array, headers: Record<string, string> = {}, at = base) => {
     const res = await fetch(at + p, { method, headers: { authorization: `Bearer ${ADMIN}`, ...headers }, ...(body !== undefined ? { body: body as BodyInit } : {}) });
@@ -88,8 +95,10 @@ describe('gateway v1 API validation', () => {
     const admission = new InvocationAdmission(kv);
     const runtimes = new RuntimeCatalog({ python: 'python3', allowImages: ['imgs'] });
     const aliasStore = new AliasStore(kv);
+    const provisionedStore = new ProvisionedStore(kv);
     const functions = new FunctionService({
       aliases: aliasStore,
+      provisioned: provisionedStore,
       router: new FunctionRouter({ store, aliases: aliasStore }),
       store,
       objects,
@@ -104,6 +113,15 @@ describe('gateway v1 API validation', () => {
       functions,
       runtimes,
       aliases: new AliasService({ store, aliases: aliasStore, onChange: (ns, name) => functions.changed(ns, name) }),
+      provisioned: new ProvisionedService({
+        store,
+        aliases: aliasStore,
+        configs: provisionedStore,
+        planner: new ProvisionedPlanner({ store, aliases: aliasStore }),
+        hosts: () => provisionHosts,
+        share: 0.75,
+        quotas: async () => QUOTAS,
+      }),
       invoker,
       submitter,
       store,
@@ -259,6 +277,53 @@ describe('gateway v1 API validation', () => {
       expect(viaRaw, `${c.method ?? 'POST'} ${c.path} ${JSON.stringify(c.headers)}`).toEqual(viaExpress);
       expect(passedToExpress - before, `${c.path}: taken by the raw path`).toBe(c.raw ? 0 : 1);
     }
+  });
+
+  it('provisioned instances: checked against the function, the quota and the executors, with a counter-offer', async () => {
+    expect((await json('PUT', '/v1/functions/prov', { code: 'export const handler = async () => 1', memoryMb: 128 })).status).toBe(201);
+    expect((await json('PUT', '/v1/functions/prov/aliases/live', { version: 1 })).status).toBe(201);
+    // No executor heard yet: nothing fits, and the answer says how many would.
+    provisionHosts.splice(0, provisionHosts.length);
+    let r = await json('PUT', '/v1/functions/prov/provisioned/live', { instances: 2 });
+    expect(r.status).toBe(409);
+    expect(r.json.error).toMatchObject({ code: 'INSUFFICIENT_CAPACITY', details: { requested: 2, available: 0, limitedBy: 'cluster' } });
+    // Two executors of 1024 MB: 0.75 of each is 768 MB, six 128 MB instances each.
+    provisionHosts.push({ executorId: 'e1', memoryMb: 1024, provisioned: {} }, { executorId: 'e2', memoryMb: 1024, provisioned: {} });
+    r = await json('PUT', '/v1/functions/prov/provisioned/live', { instances: 2 });
+    expect(r.status).toBe(201);
+    expect(r.json).toMatchObject({ qualifier: 'live', instances: 2, windows: [], status: { wanted: 2, ready: 0 } });
+    // The namespace's quota (1024 MB) holds 8 instances of 128 MB; two are taken by the alias's config.
+    r = await json('PUT', '/v1/functions/prov/provisioned/1', { instances: 1, windows: [{ cron: '0 8 * * 1-5', durationMinutes: 600, instances: 9 }] });
+    expect(r.status).toBe(409);
+    expect(r.json.error).toMatchObject({ code: 'INSUFFICIENT_CAPACITY', details: { requested: 9, available: 6, limitedBy: 'quota' } });
+    r = await json('PUT', '/v1/functions/prov/provisioned/1', { instances: 1, windows: [{ cron: '0 8 * * 1-5', timezone: 'Europe/Berlin', durationMinutes: 600, instances: 6 }] });
+    expect(r.status).toBe(201);
+    expect(r.json.windows).toEqual([{ cron: '0 8 * * 1-5', timezone: 'Europe/Berlin', durationMinutes: 600, instances: 6 }]);
+    // The quota is now held in full at peak (2 + 6 instances of 128 MB): growing the alias's config is refused.
+    r = await json('PUT', '/v1/functions/prov/provisioned/live', { instances: 3 });
+    expect(r.json.error).toMatchObject({ code: 'INSUFFICIENT_CAPACITY', details: { requested: 3, available: 2, limitedBy: 'quota' } });
+    expect((await json('PUT', '/v1/functions/prov/provisioned/live', { instances: 1 })).status).toBe(200);
+    const listed = await req('GET', '/v1/functions/prov/provisioned');
+    expect(listed.json.provisioned.map((c: { qualifier: string }) => c.qualifier).sort()).toEqual(['1', 'live']);
+    const fn = await req('GET', '/v1/functions/prov');
+    // Before the provisioner's first round: what was asked is wanted, nothing ready.
+    expect(fn.json.provisioned).toMatchObject({ wanted: 2, ready: 0 });
+    // Bad input: 4xx with its code, nothing stored.
+    expect((await json('PUT', '/v1/functions/prov/provisioned/2', { instances: 1 })).json.error.code).toBe('VERSION_NOT_FOUND');
+    expect((await json('PUT', '/v1/functions/prov/provisioned/nope', { instances: 1 })).json.error.code).toBe('ALIAS_NOT_FOUND');
+    expect((await json('PUT', '/v1/functions/prov/provisioned/Bad!', { instances: 1 })).json.error.code).toBe('INVALID_ALIAS');
+    expect((await json('PUT', '/v1/functions/prov/provisioned/live', { instances: 101 })).json.error.code).toBe('INVALID_BODY');
+    expect((await json('PUT', '/v1/functions/prov/provisioned/live', { instances: 1, extra: 1 })).json.error.code).toBe('INVALID_BODY');
+    expect((await json('PUT', '/v1/functions/prov/provisioned/live', { instances: 1, windows: [{ cron: 'soon', durationMinutes: 5, instances: 2 }] })).json.error.code).toBe('INVALID_CRON');
+    expect((await json('PUT', '/v1/functions/nofn/provisioned/1', { instances: 1 })).json.error.code).toBe('FUNCTION_NOT_FOUND');
+    expect((await req('GET', '/v1/functions/prov/provisioned/7')).json.error.code).toBe('PROVISIONED_NOT_FOUND');
+    expect((await req('DELETE', '/v1/functions/prov/provisioned/1')).status).toBe(204);
+    expect((await req('DELETE', '/v1/functions/prov/provisioned/1')).json.error.code).toBe('PROVISIONED_NOT_FOUND');
+    // Deleting the function deletes its configs: a redeploy starts without any.
+    expect((await req('DELETE', '/v1/functions/prov')).status).toBe(204);
+    expect((await json('PUT', '/v1/functions/prov', { code: 'export const handler = async () => 2' })).status).toBe(201);
+    expect((await req('GET', '/v1/functions/prov/provisioned')).json.provisioned).toEqual([]);
+    expect((await req('GET', '/v1/functions/prov')).json.provisioned).toBeUndefined();
   });
 
   it('validates activation lookups', async () => {

@@ -16,6 +16,7 @@ const quotas = (invocationsPerSecond: number): NamespaceQuotas => ({
   maxAsyncPayloadBytes: 10,
   maxTimeoutMs: 1000,
   maxMemoryMb: 256,
+  maxProvisionedMb: 0,
 });
 
 async function kvStore(): Promise<FileKeyValueStore> {
