@@ -309,6 +309,24 @@ describe('ExecutorRegistry reservations', () => {
     expect(registry.get('a')?.idleWarm[key]).toBe(1);
   });
 
+  it('counts the free places of shared instances (concurrency > 1) as warm room, and passes provisioned counts through', () => {
+    const { registry, beat } = setup();
+    const key = functionVersionKey('default', 'io', 1);
+    beat('a', {
+      warm: [
+        { namespace: 'default', function: 'io', version: 1, state: 'busy', places: 3 },
+        { namespace: 'default', function: 'io', version: 1, state: 'idle', places: 16 },
+        { namespace: 'default', function: 'io', version: 1, state: 'busy', places: 0 },
+      ],
+      provisioned: { [key]: 2 },
+    });
+    expect(registry.get('a')?.idleWarm[key]).toBe(19);
+    expect(registry.get('a')?.provisioned).toEqual({ [key]: 2 });
+    // Each warm dispatch takes one place.
+    registry.reserve('a', 8, 'act-1', { warmKey: key });
+    expect(registry.get('a')?.idleWarm[key]).toBe(18);
+  });
+
   it('refuses reservations on unknown executors and moves a re-reserved activation', () => {
     const { registry, beat } = setup();
     beat('a');

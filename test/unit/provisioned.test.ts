@@ -102,6 +102,20 @@ describe('WarmPool.provision', () => {
   });
 });
 
+describe('WarmPool.stats places', () => {
+  it('reports the calls a shared instance can still take', async () => {
+    const pool = makePool(new FakeBackend());
+    const f = { ...fnv('io'), concurrency: 4 };
+    const a = await pool.acquire(f);
+    const b = await pool.acquire(f);
+    expect(a.instance).toBe(b.instance);
+    expect(pool.stats().warm).toEqual([{ namespace: 'default', function: 'io', version: 1, state: 'busy', places: 2 }]);
+    pool.release(a.instance, { healthy: true });
+    pool.release(b.instance, { healthy: true });
+    expect(pool.stats().warm).toEqual([{ namespace: 'default', function: 'io', version: 1, state: 'idle', places: 4 }]);
+  });
+});
+
 describe('assignProvisioned', () => {
   const host = (executorId: string, memoryMb = 1024, provisioned: Record<string, number> = {}): ProvisionHost => ({ executorId, memoryMb, provisioned });
 
