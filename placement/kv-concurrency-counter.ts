@@ -23,6 +23,16 @@ export interface KvConcurrencyCounterOptions {
 export const DEFAULT_HOLDER_LEASE_MS = 15_000;
 
 const HOLDERS = 'concurrency:holders';
+
+/**
+ * Namespace slots a holder takes from the store at once, as a fraction of the
+ * namespace's cap (as the rate limiter leases tokens): 2 % of 1000 is 20, so a
+ * busy holder asks the store once per 20 calls instead of twice per call. Caps
+ * under 50 lease one slot at a time, so small caps stay exact.
+ */
+const NS_LEASE_FRACTION = 0.02;
+/** Leased namespace slots unused for this long are given back to the store. */
+export const NS_LEASE_IDLE_MS = 1000;
 const counterKey = (name: string): string => `concurrency:${name}`;
 
 /** What one scheduler last published about the slots it holds. */
@@ -37,6 +47,19 @@ interface HolderSnapshot {
  * Acquire increments and, over the cap, takes the increment back; release
  * decrements.
  *
+ * What the store is spared (the hot path of every call):
+ * - a function without a cap of its own (`maxConcurrency` 0, the default)
+ *   has no counter in the store: its calls are counted here only;
+ * - a namespace's slots are **leased** a batch at a time
+ *   ({@link NS_LEASE_FRACTION} of its cap): a call takes a leased slot
+ *   without a store call and gives it back to the lease; a lease unused for
+ *   {@link NS_LEASE_IDLE_MS} goes back to the store. The cost: a holder may
+ *   keep up to a batch of slots idle for that long, so another holder can be
+ *   refused that many slots early; a lease that would pass the cap is not
+ *   taken (one slot is asked for instead), so the cap itself is never passed.
+ *   A function whose cap changes from none to some counts only the calls
+ *   admitted after the change.
+ *
  * Crash safety (the trade-off): a counter has no TTL — a slot lives as long
  * as its run. Instead every scheduler keeps a holder entry in the collection
  * `concurrency:holders` (the slots it holds and a timestamp, rewritten on each
@@ -50,7 +73,12 @@ interface HolderSnapshot {
  * and adds its slots back.
  */
 export class KvConcurrencyCounter implements ConcurrencyCounter {
+  /** Slots the store counts for this holder, per counter key (in use, plus leased and idle). */
   private readonly held = new Map<string, number>();
+  /** Leased namespace slots not in use, per namespace counter key: how many, when one was last taken, the lease's batch. */
+  private readonly spare = new Map<string, { n: number; usedAt: number; batch: number }>();
+  /** Calls in flight of functions without a cap (not counted in the store), per function counter key. */
+  private readonly uncounted = new Map<string, number>();
   private readonly leaseMs: number;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
@@ -71,12 +99,16 @@ export class KvConcurrencyCounter implements ConcurrencyCounter {
   async start(): Promise<void> {
     await this.publish();
     await this.reap();
+    let lastRefresh = this.now();
     this.timer = setInterval(() => {
+      this.returnIdleLeases();
+      if (this.now() - lastRefresh < this.leaseMs / 3) return;
+      lastRefresh = this.now();
       this.settleOwed()
         .then(() => this.publish(true))
         .then(() => this.reap())
         .catch((err: unknown) => this.o.logger.warn({ err }, 'concurrency holder refresh failed'));
-    }, Math.max(100, Math.floor(this.leaseMs / 3)));
+    }, Math.min(NS_LEASE_IDLE_MS, Math.max(100, Math.floor(this.leaseMs / 3))));
     this.timer.unref();
   }
 
@@ -88,6 +120,8 @@ export class KvConcurrencyCounter implements ConcurrencyCounter {
     await this.settleOwed().catch(() => undefined);
     const held = [...this.held];
     this.held.clear();
+    this.spare.clear();
+    this.uncounted.clear();
     await Promise.all(held.map(([key, n]) => this.o.kv.incr(key, -n)));
     await this.o.kv.hdel(HOLDERS, this.o.holderId);
   }
@@ -95,19 +129,23 @@ export class KvConcurrencyCounter implements ConcurrencyCounter {
   async tryAcquire(namespace: string, fnKey: string, fnMax: number, nsMax: number): Promise<boolean> {
     const nsKey = counterKey(`ns:${namespace}`);
     const fKey = counterKey(`fn:${fnKey}`);
-    // Both counters in one round trip; over either cap, both increments are taken back.
-    const [ns, fn] = await Promise.allSettled([this.o.kv.incr(nsKey), this.o.kv.incr(fKey)]);
-    if (ns.status === 'rejected' || fn.status === 'rejected') {
-      // The store failed half-way (an outage): take back the half that counted.
-      if (ns.status === 'fulfilled') await this.decrement([nsKey]);
-      if (fn.status === 'fulfilled') await this.decrement([fKey]);
-      throw ns.status === 'rejected' ? ns.reason : (fn as PromiseRejectedResult).reason;
+    if (!(await this.takeNamespaceSlot(nsKey, nsMax))) return false;
+    if (fnMax <= 0) {
+      this.uncounted.set(fKey, (this.uncounted.get(fKey) ?? 0) + 1);
+      return true;
     }
-    if ((nsMax > 0 && ns.value > nsMax) || (fnMax > 0 && fn.value > fnMax)) {
-      await this.decrement([fKey, nsKey]);
+    let fn: number;
+    try {
+      fn = await this.o.kv.incr(fKey);
+    } catch (err) {
+      this.giveNamespaceSlot(nsKey);
+      throw err;
+    }
+    if (fn > fnMax) {
+      await this.decrement([fKey]);
+      this.giveNamespaceSlot(nsKey);
       return false;
     }
-    this.add(nsKey, 1);
     this.add(fKey, 1);
     this.schedulePublish();
     return true;
@@ -116,10 +154,82 @@ export class KvConcurrencyCounter implements ConcurrencyCounter {
   async release(namespace: string, fnKey: string): Promise<void> {
     const nsKey = counterKey(`ns:${namespace}`);
     const fKey = counterKey(`fn:${fnKey}`);
-    if ((this.held.get(fKey) ?? 0) === 0) return; // never more releases than acquires
-    this.add(nsKey, -1);
-    this.add(fKey, -1);
-    await this.decrement([fKey, nsKey]);
+    const uncounted = this.uncounted.get(fKey) ?? 0;
+    if (uncounted > 0) {
+      if (uncounted === 1) this.uncounted.delete(fKey);
+      else this.uncounted.set(fKey, uncounted - 1);
+    } else {
+      if ((this.held.get(fKey) ?? 0) === 0) return; // never more releases than acquires
+      this.add(fKey, -1);
+      await this.decrement([fKey]);
+      this.schedulePublish();
+    }
+    this.giveNamespaceSlot(nsKey);
+  }
+
+  /**
+   * One namespace slot: a spare leased one, else a new lease of a batch
+   * (a batch that would pass the cap is given back and one slot asked for).
+   */
+  private async takeNamespaceSlot(nsKey: string, nsMax: number): Promise<boolean> {
+    const spare = this.spare.get(nsKey);
+    if (spare !== undefined && spare.n > 0) {
+      spare.n--;
+      spare.usedAt = this.now();
+      return true;
+    }
+    const batch = nsMax >= 50 ? Math.floor(nsMax * NS_LEASE_FRACTION) : 1;
+    for (const n of batch > 1 ? [batch, 1] : [1]) {
+      const value = await this.o.kv.incr(nsKey, n);
+      if (nsMax > 0 && value > nsMax) {
+        await this.o.kv.incr(nsKey, -n).catch((err: unknown) => {
+          this.owed.set(nsKey, (this.owed.get(nsKey) ?? 0) + n);
+          this.o.logger.warn({ err, key: nsKey }, 'concurrency slot release deferred');
+        });
+        continue;
+      }
+      this.add(nsKey, n);
+      if (n > 1) {
+        const s = this.spare.get(nsKey) ?? { n: 0, usedAt: 0, batch: n };
+        s.n += n - 1;
+        s.usedAt = this.now();
+        s.batch = n;
+        this.spare.set(nsKey, s);
+      }
+      this.schedulePublish();
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * A namespace slot back to the lease. A lease keeps at most one batch
+   * spare (the rest goes back to the store at once), and a single-slot lease
+   * (a cap under 50) none, so small caps stay exact across holders.
+   */
+  private giveNamespaceSlot(nsKey: string): void {
+    const s = this.spare.get(nsKey) ?? { n: 0, usedAt: this.now(), batch: 1 };
+    s.n++;
+    this.spare.set(nsKey, s);
+    this.returnSpare(nsKey, s.batch > 1 ? s.n - s.batch : s.n);
+  }
+
+  /** Leases unused for {@link NS_LEASE_IDLE_MS} go back to the store. */
+  private returnIdleLeases(): void {
+    const now = this.now();
+    for (const [nsKey, s] of this.spare) if (now - s.usedAt >= NS_LEASE_IDLE_MS) this.returnSpare(nsKey, s.n);
+  }
+
+  private returnSpare(nsKey: string, n: number): void {
+    const s = this.spare.get(nsKey);
+    if (s === undefined || n <= 0) return;
+    s.n -= n;
+    if (s.n === 0) this.spare.delete(nsKey);
+    this.add(nsKey, -n);
+    this.o.kv.incr(nsKey, -n).catch((err: unknown) => {
+      this.owed.set(nsKey, (this.owed.get(nsKey) ?? 0) + n);
+      this.o.logger.warn({ err, key: nsKey }, 'concurrency slot release deferred');
+    });
     this.schedulePublish();
   }
 
@@ -169,9 +279,14 @@ export class KvConcurrencyCounter implements ConcurrencyCounter {
     await this.writing;
   }
 
-  /** Slots this scheduler holds for a counter key (tests, debugging). */
+  /** Calls this holder admitted and not yet released, in a namespace or of one function (tests, debugging). */
   heldBy(namespace: string, fnKey?: string): number {
-    return this.held.get(counterKey(fnKey === undefined ? `ns:${namespace}` : `fn:${fnKey}`)) ?? 0;
+    if (fnKey === undefined) {
+      const key = counterKey(`ns:${namespace}`);
+      return (this.held.get(key) ?? 0) - (this.spare.get(key)?.n ?? 0);
+    }
+    const key = counterKey(`fn:${fnKey}`);
+    return (this.held.get(key) ?? 0) + (this.uncounted.get(key) ?? 0);
   }
 
   private add(key: string, by: number): void {

@@ -25,7 +25,7 @@ import { DeadLetterStore } from '../../invocations/dead-letters.js';
 import { RetryPolicy } from '../../invocations/retry-policy.js';
 import { Submitter } from '../../invocations/submit.js';
 import { ExecutorRegistry } from '../../placement/executor-registry.js';
-import { KvConcurrencyCounter } from '../../placement/kv-concurrency-counter.js';
+import { KvConcurrencyCounter, NS_LEASE_IDLE_MS } from '../../placement/kv-concurrency-counter.js';
 import { Scheduler } from '../../scheduler/scheduler.js';
 import { FileKeyValueStore } from '../../storage/file-kv-store.js';
 import { FileObjectStore } from '../../storage/file-object-store.js';
@@ -428,6 +428,46 @@ describe('Scheduler + Executor: limits', () => {
     await b.stop();
     await kv.close();
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('KvConcurrencyCounter leases', () => {
+  it('leases namespace slots a batch at a time, keeps unlimited functions out of the store, and never passes a cap', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brisk-kvl-'));
+    const kv = new FileKeyValueStore(dir);
+    await kv.waitUntilReady();
+    let now = 1_000_000;
+    const a = new KvConcurrencyCounter({ kv, holderId: 'a', logger: log, now: () => now });
+    const b = new KvConcurrencyCounter({ kv, holderId: 'b', logger: log, now: () => now });
+    try {
+      // A cap of 1000 leases 20 slots per store call; a function without a cap has no counter in the store.
+      expect(await a.tryAcquire('big', 'big/f', 0, 1000)).toBe(true);
+      expect(await kv.get('concurrency:ns:big')).toBe('20');
+      for (let i = 0; i < 19; i++) expect(await a.tryAcquire('big', 'big/f', 0, 1000)).toBe(true);
+      expect(await kv.get('concurrency:ns:big')).toBe('20');
+      expect(await a.tryAcquire('big', 'big/f', 0, 1000)).toBe(true);
+      expect(await kv.get('concurrency:ns:big')).toBe('40');
+      expect(await kv.get('concurrency:fn:big/f')).toBeUndefined();
+      expect([a.heldBy('big'), a.heldBy('big', 'big/f')]).toEqual([21, 21]);
+      for (let i = 0; i < 21; i++) await a.release('big', 'big/f');
+      // One batch stays leased, idle; past the idle time it goes back too.
+      expect(await kv.get('concurrency:ns:big')).toBe('20');
+      now += NS_LEASE_IDLE_MS;
+      (a as unknown as { returnIdleLeases(): void }).returnIdleLeases();
+      await until(async () => (await kv.get('concurrency:ns:big')) === '0');
+
+      // A cap of 100 leases 2 at a time: the holders together never pass it.
+      let admitted = 0;
+      for (let i = 0; i < 120; i++) if (await (i % 3 === 0 ? a : b).tryAcquire('mid', 'mid/g', 0, 100)) admitted++;
+      expect(admitted).toBeLessThanOrEqual(100);
+      expect(admitted).toBeGreaterThanOrEqual(98);
+      expect(Number(await kv.get('concurrency:ns:mid'))).toBeLessThanOrEqual(100);
+    } finally {
+      await a.stop();
+      await b.stop();
+      await kv.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
