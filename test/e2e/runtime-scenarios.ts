@@ -9,7 +9,8 @@ import { api, waitForActivation } from './scenarios.js';
  * test files call {@link runtimeScenarios} per mode (standalone, distributed)
  * and backend (process, Docker) with a runtime's functions, written as its
  * users write them. Only the function sources differ between runtimes; every
- * request and every expectation is shared.
+ * request and every expectation is shared, the trigger cases included: there
+ * is no switch to leave a group out for one mode or backend.
  */
 export interface RuntimeFunctions {
   /** What a deploy adds for this runtime (`{ runtime: 'python' }`). */
@@ -111,12 +112,7 @@ export const PYTHON_FUNCTIONS: RuntimeFunctions = {
   echo: 'def lambda_handler(event, context):\n    return {"event": event}\n',
 };
 
-export interface RuntimeScenarioOptions {
-  /** Run the trigger cases (each type once). Default true. */
-  triggers?: boolean;
-}
-
-export function runtimeScenarios(label: string, start: () => Promise<Cluster>, fns: RuntimeFunctions, opts: RuntimeScenarioOptions = {}): void {
+export function runtimeScenarios(label: string, start: () => Promise<Cluster>, fns: RuntimeFunctions): void {
   describe(`runtime scenarios (${label})`, () => {
     const cluster = useCluster(start);
     const a = api(() => cluster.url);
@@ -207,7 +203,7 @@ export function runtimeScenarios(label: string, start: () => Promise<Cluster>, f
       expect((await a.req('GET', `/v1/objects/notes/n/${id}.txt`)).status).toBe(404);
     });
 
-    describe.skipIf(opts.triggers === false)('each trigger type once', () => {
+    describe('each trigger type once', () => {
       type Act = { status: string; trigger?: string; result?: { event: any } };
       const list = async (fn: string): Promise<Act[]> => (await a.req('GET', `/v1/activations?function=${fn}&limit=100`)).json.activations as Act[];
       const successes = (fn: string, n: number): Promise<Act[]> =>

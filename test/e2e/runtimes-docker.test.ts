@@ -56,7 +56,7 @@ describe.skipIf(!enabled)('Python and image functions on Docker', () => {
   pythonRealWorldScenarios('standalone, docker backend', () => startStandalone(env('rw')));
 
   describe.skipIf(!distributed)('distributed', () => {
-    runtimeScenarios('python, distributed, docker executors', () => startDistributedCluster('pyd', { env: env('dist') }), PYTHON_FUNCTIONS, { triggers: false });
+    runtimeScenarios('python, distributed, docker executors', () => startDistributedCluster('pyd', { env: env('dist') }), PYTHON_FUNCTIONS);
   });
 
   describe('image functions', () => {
