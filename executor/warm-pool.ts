@@ -297,6 +297,8 @@ export class WarmPool {
   private provisioned = new Map<string, ProvisionedShare>();
   /** Provisioned instances being loaded, per version key. */
   private readonly preloading = new Map<string, number>();
+  /** After failed loads of a provisioned version: how many in a row, and no new try before `at`. */
+  private readonly preloadHold = new Map<string, { failures: number; at: number }>();
   private closing = false;
   private closePromise: Promise<void> | undefined;
 
@@ -1174,9 +1176,11 @@ export class WarmPool {
       }
     }
     for (const [key, share] of this.provisioned) {
+      if ((this.preloadHold.get(key)?.at ?? 0) > now) continue;
       const missing = share.instances - (pinned.get(key) ?? 0) - (this.preloading.get(key) ?? 0);
       for (let i = 0; i < missing; i++) void this.preload(share.fn, key);
     }
+    for (const key of this.preloadHold.keys()) if (!this.provisioned.has(key)) this.preloadHold.delete(key);
   }
 
   /** Load one provisioned instance of `fn` and pin it (if it is still wanted once loaded). */
@@ -1192,8 +1196,13 @@ export class WarmPool {
         slot.pinned = have < want;
       }
       this.release(instance, { healthy: true });
+      this.preloadHold.delete(key);
     } catch (err) {
-      this.opts.logger?.warn({ err, fn: key }, 'loading a provisioned instance failed; tried again next round');
+      // A version that does not load (a broken backend, code that throws at import) is tried again after a growing pause.
+      const failures = (this.preloadHold.get(key)?.failures ?? 0) + 1;
+      const pauseMs = backoffDelay(this.refillBackoff, failures - 1);
+      this.preloadHold.set(key, { failures, at: Date.now() + pauseMs });
+      this.opts.logger?.warn({ err, fn: key, retryInMs: pauseMs }, 'loading a provisioned instance failed');
     } finally {
       const left = (this.preloading.get(key) ?? 1) - 1;
       if (left > 0) this.preloading.set(key, left);

@@ -86,6 +86,18 @@ describe('WarmPool.provision', () => {
     await until(() => pool.stats().provisioned['default/f@1'] === 2 && backend.created.filter((i) => !i.destroyed && i.inits.some((x) => x.name === 'f')).length === 2);
   });
 
+  it('pauses, growing, between loads of a version that does not load, instead of trying every sweep', async () => {
+    const backend = new FakeBackend();
+    backend.failInit = true;
+    const pool = makePool(backend);
+    pool.provision([{ fn: fnv('broken'), instances: 1 }]);
+    await until(() => backend.created.length === 1 && backend.created[0]!.destroyed);
+    // The pool sweeps every 10 ms; the first pause after a failure is 1 s.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(backend.created).toHaveLength(1);
+    expect(pool.stats().provisioned).toEqual({});
+  });
+
   it('releases a version left out of the share to the idle timeout, and pins loaded instances before loading new ones', async () => {
     const backend = new FakeBackend();
     const pool = makePool(backend, 40);
