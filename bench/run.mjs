@@ -12,8 +12,9 @@
  *   --no-baselines       skip floor, docker run and serverless-offline
  *   --profile            run the Brisk processes with --cpu-prof; profiles and
  *                        their top functions go to bench/results/profiles/<date>/
- *   --scenarios=a,b      scenarios to run: warm, cold, burst (default all); the
- *                        baselines run only the parts those scenarios compare with
+ *   --scenarios=a,b      scenarios to run: warm, cold, burst, concurrency (default
+ *                        all); the baselines run only the parts those scenarios
+ *                        compare with (none for concurrency)
  *   --root=DIR           bench the Brisk built in another tree (its bin/ and dist/;
  *                        default: this repo), e.g. to compare two commits
  */
@@ -61,7 +62,7 @@ const onlyArg = argv.find((a) => a.startsWith('--only='));
 const rootArg = argv.find((a) => a.startsWith('--root='));
 if (rootArg) setBriskRoot(rootArg.slice(7));
 const SYSTEMS = onlyArg ? onlyArg.slice(7).split(',').filter((s) => ALL_SYSTEMS.includes(s)) : ALL_SYSTEMS;
-const ALL_SCENARIOS = ['warm', 'cold', 'burst'];
+const ALL_SCENARIOS = ['warm', 'cold', 'burst', 'concurrency'];
 const scenariosArg = argv.find((a) => a.startsWith('--scenarios='));
 const SCENARIOS = new Set(scenariosArg ? scenariosArg.slice(12).split(',').filter((s) => ALL_SCENARIOS.includes(s)) : ALL_SCENARIOS);
 
@@ -72,12 +73,30 @@ const S = QUICK
 const CONCURRENCIES = [16, 64];
 /** Simultaneous calls of the burst scenario, onto a function with one warm instance. */
 const BURSTS = [16, 64];
+/**
+ * The concurrency scenario (issue 17): the I/O-bound function deployed with
+ * each `concurrency` setting, driven by `clients` like the warm c64 run.
+ * 128 MB, the smallest size the executor counts in (its in-flight cap is
+ * BRISK_EXECUTOR_MEMORY_MB / 128), so concurrency 1 may get as many
+ * instances as the executor takes calls at once, and memory does not cap it first.
+ * Before the measured run the load ramps the instances up in segments of
+ * `rampSegmentMs` until the function's warm instances on the executors (as
+ * their heartbeats, one a second, tell `GET /v1/executors`) have not grown
+ * for `rampStableSegments` segments (at most `rampLimitMs`): starting ~30
+ * instances takes seconds on 2 cores (~30 containers took 23–29 s on a busy
+ * machine), and a measured window that caught
+ * them starting would measure their start-up, not the steady state.
+ */
+const CONC = { settings: [1, 16], clients: 64, memoryMb: 128, rampSegmentMs: 1000, rampStableSegments: 2, rampLimitMs: 60_000 };
 
 const FUNCTIONS = {
   trivial: { file: path.join(REPO, 'bench/functions/trivial.mjs'), event: JSON.stringify(trivialEvent()) },
   transform: { file: path.join(REPO, 'bench/functions/transform.mjs'), event: JSON.stringify(transformEvent()) },
 };
 for (const f of Object.values(FUNCTIONS)) f.code = readFileSync(f.file, 'utf8');
+/** The I/O-bound function of the concurrency scenario: awaits a 20 ms timer, answers `{ instance }`. Not a warm-run function. */
+const IO_WAIT = { file: path.join(REPO, 'bench/functions/io-wait.mjs'), event: '{}' };
+IO_WAIT.code = readFileSync(IO_WAIT.file, 'utf8');
 /** The trivial function in Python (issue 16), run beside Node's when an interpreter is here; `--no-python` skips it. */
 const PYTHON = argv.includes('--no-python') ? undefined : ['/usr/bin/python3', 'python3'].find((p) => p.includes('/') ? existsSync(p) : true);
 const PY_TRIVIAL = readFileSync(path.join(REPO, 'bench/functions/trivial.py'), 'utf8');
@@ -97,7 +116,7 @@ const results = {
   profiled: PROFILE,
   machine: {},
   loadGenerator: '',
-  settings: { ...S, concurrencies: CONCURRENCIES, bursts: BURSTS, scenarios: [...SCENARIOS] },
+  settings: { ...S, concurrencies: CONCURRENCIES, bursts: BURSTS, concurrencyScenario: CONC, scenarios: [...SCENARIOS] },
   payloadBytes: { trivial: FUNCTIONS.trivial.event.length, transform: FUNCTIONS.transform.event.length },
   systems: {},
   targets: [],
@@ -205,7 +224,8 @@ async function dockerReady() {
 const lg = new LoadGen();
 cleanups.push(async () => lg.close());
 
-function briskTarget(url, fn) {
+/** The loadgen target of `POST /v1/functions/{fn}/invoke` (body: the function's bench event). */
+function briskTarget(url, fn, body = FUNCTIONS[fn].event) {
   const u = new URL(url);
   return {
     host: u.hostname,
@@ -213,8 +233,25 @@ function briskTarget(url, fn) {
     method: 'POST',
     path: `/v1/functions/${fn}/invoke`,
     headers: { ...AUTH, 'content-type': 'application/json' },
-    body: FUNCTIONS[fn].event,
+    body,
   };
+}
+
+/**
+ * One throughput job of the load generator; with `procs`, each process's CPU
+ * and RSS are sampled during it (`processes`) and its CPU is divided by the
+ * calls completed (`cpuUsPerInvocation`, µs per process).
+ */
+async function sampledThroughput(job, procs) {
+  const sampler = procs ? new ProcSampler(procs()) : undefined;
+  sampler?.start();
+  const r = await lg.run({ kind: 'throughput', ...job });
+  if (sampler) {
+    const st = sampler.stop();
+    r.processes = st;
+    r.cpuUsPerInvocation = Object.fromEntries(Object.entries(st.cpuMs).map(([k, v]) => [k, r.ok ? Math.round((v * 1000) / r.ok) : null]));
+  }
+  return r;
 }
 
 /** Latency at c1 and throughput at each concurrency against `target(s)`, sampling `procs` during the throughput runs. */
@@ -225,16 +262,8 @@ async function warmScenarios(label, fn, { target, targets, procs, perConcurrency
   if (afterLatency) out.breakdown = await afterLatency(out.latency);
   for (const c of CONCURRENCIES) {
     const tg = perConcurrencyTargets ? perConcurrencyTargets(c) : targets;
-    const sampler = procs ? new ProcSampler(procs()) : undefined;
-    sampler?.start();
     log(`${label} ${fn}: throughput c${c} (${S.tputMs} ms)`);
-    const r = await lg.run({ kind: 'throughput', ...(tg ? { targets: tg } : { target }), concurrency: c, durationMs: S.tputMs, warmupMs: S.tputWarmupMs });
-    if (sampler) {
-      const st = sampler.stop();
-      r.processes = st;
-      r.cpuUsPerInvocation = Object.fromEntries(Object.entries(st.cpuMs).map(([k, v]) => [k, r.ok ? Math.round((v * 1000) / r.ok) : null]));
-    }
-    out[`c${c}`] = r;
+    out[`c${c}`] = await sampledThroughput({ ...(tg ? { targets: tg } : { target }), concurrency: c, durationMs: S.tputMs, warmupMs: S.tputWarmupMs }, procs);
   }
   return out;
 }
@@ -316,17 +345,13 @@ async function withBrisk(system, extraEnv, profileTag, fn) {
   }
 }
 
-/** Warm runs of one function on a fresh Brisk: latency c1, throughput c16/c64, idle RSS, and (trivial) the after-burst probe. */
-async function warmBrisk(system, fn, brisk, svc, out) {
-  await deployJson(brisk.url, fn, { code: FUNCTIONS[fn].code });
-  await waitInvocable(brisk.url, fn, FUNCTIONS[fn].event);
-  // The response is checked once against the handler run locally, so a fast wrong answer cannot pass.
-  const { handler } = await import(FUNCTIONS[fn].file);
-  const want = JSON.stringify(await handler(JSON.parse(FUNCTIONS[fn].event), {}));
-  const got = await invoke(brisk.url, fn, FUNCTIONS[fn].event);
-  if (got.text !== want) throw new Error(`${system} ${fn}: wrong result ${got.text.slice(0, 200)}`);
-
-  // Process figures: each platform process, the runtime instances (summed), and the services.
+/**
+ * The processes of a running Brisk, as ProcSampler takes them: each role, its
+ * runtime instances (summed; their pids refreshed every 500 ms, as instances
+ * come and go), RabbitMQ and Redis when distributed, dockerd on Docker, and
+ * the load generator. `close()` stops the refresh.
+ */
+async function platformProcs(brisk, svc) {
   let instPids = [];
   const refresh = async () => {
     instPids = await instancePids(brisk).catch(() => instPids);
@@ -343,17 +368,32 @@ async function warmBrisk(system, fn, brisk, svc, out) {
     p.loadgen = lg.pid;
     return p;
   };
+  return { procs, refresh, instancePids: () => instPids, close: () => clearInterval(timer) };
+}
+
+/** Warm runs of one function on a fresh Brisk: latency c1, throughput c16/c64, idle RSS, and (trivial) the after-burst probe. */
+async function warmBrisk(system, fn, brisk, svc, out) {
+  await deployJson(brisk.url, fn, { code: FUNCTIONS[fn].code });
+  await waitInvocable(brisk.url, fn, FUNCTIONS[fn].event);
+  // The response is checked once against the handler run locally, so a fast wrong answer cannot pass.
+  const { handler } = await import(FUNCTIONS[fn].file);
+  const want = JSON.stringify(await handler(JSON.parse(FUNCTIONS[fn].event), {}));
+  const got = await invoke(brisk.url, fn, FUNCTIONS[fn].event);
+  if (got.text !== want) throw new Error(`${system} ${fn}: wrong result ${got.text.slice(0, 200)}`);
+
+  // Process figures: each platform process, the runtime instances (summed), and the services.
+  const watch = await platformProcs(brisk, svc);
   try {
-    out.warm[fn] = await warmScenarios(system, fn, { target: briskTarget(brisk.url, fn), procs, afterLatency: (lat) => breakdown(brisk.url, fn, lat) });
+    out.warm[fn] = await warmScenarios(system, fn, { target: briskTarget(brisk.url, fn), procs: watch.procs, afterLatency: (lat) => breakdown(brisk.url, fn, lat) });
     if (fn !== 'trivial') return;
     // Idle RSS: every live instance (warm ones + the pre-started pool) after the load, at rest.
     await sleep(1000);
-    await refresh();
-    const rss = instPids.map((p) => rssMb(p)).filter((x) => x !== undefined);
+    await watch.refresh();
+    const rss = watch.instancePids().map((p) => rssMb(p)).filter((x) => x !== undefined);
     out.memory.idleInstanceRssMb = { instances: rss.length, median: pct(rss, 50), max: pct(rss, 100) };
     out.memory.idlePlatformRssMb = Object.fromEntries(Object.entries(brisk.roles).map(([role, r]) => [role, rssMb(r.pid)]));
   } finally {
-    clearInterval(timer);
+    watch.close();
   }
 
   // A new function right after the burst: the executor's budget is full of idle warm instances,
@@ -513,6 +553,84 @@ async function burstBrisk(system, out) {
   }
 }
 
+/** Warm instances of function `name` on every executor, as their last heartbeats told the gateway. */
+async function warmInstancesOf(url, name) {
+  const res = await fetch(`${url}/v1/executors`, { headers: AUTH });
+  if (res.status !== 200) throw new Error(`GET /v1/executors: ${res.status} ${await res.text()}`);
+  const { executors } = await res.json();
+  return executors.reduce((n, e) => n + e.warm.filter((w) => w.function === name).length, 0);
+}
+
+/**
+ * Drive function `name` (at `target`) with CONC.clients clients in segments
+ * until its warm instances have not grown for CONC.rampStableSegments
+ * segments. Answers the most warm instances seen, when that count was first
+ * reached (ms from the start of the load), and whether it settled within
+ * CONC.rampLimitMs.
+ */
+async function rampUp(url, name, target) {
+  const t0 = performance.now();
+  const ms = () => Math.round(performance.now() - t0);
+  let instances = 0;
+  let reachedMs = 0;
+  let flat = 0;
+  while (ms() < CONC.rampLimitMs) {
+    await lg.run({ kind: 'throughput', target, concurrency: CONC.clients, durationMs: CONC.rampSegmentMs, warmupMs: 0 });
+    const warm = await warmInstancesOf(url, name);
+    if (warm > instances) {
+      instances = warm;
+      reachedMs = ms();
+      flat = 0;
+    } else if (instances > 0 && ++flat >= CONC.rampStableSegments) {
+      return { instances, reachedMs, ms: ms(), stable: true };
+    }
+  }
+  return { instances, reachedMs, ms: ms(), stable: false };
+}
+
+/**
+ * The concurrency scenario (issue 17): the I/O-bound function (a 20 ms timer)
+ * deployed with each `concurrency` setting, each on a fresh platform (the
+ * concurrency-1 run leaves the executor's budget full of its idle instances),
+ * ramped up (see CONC), then driven by CONC.clients clients for the warm run's duration. Per
+ * setting: inv/s, p50/p99, the instances that answered during the measured
+ * window (the distinct ids the function returns) and the function's warm
+ * instances on the executors right after it, CPU per call by process.
+ */
+async function concurrencyBrisk(system, out) {
+  out.concurrency = {};
+  for (const n of CONC.settings) {
+    await withBrisk(system, {}, `-conc${n}`, async (brisk, svc) => {
+      const name = `io-wait-c${n}`;
+      await deployJson(brisk.url, name, { code: IO_WAIT.code, concurrency: n, memoryMb: CONC.memoryMb });
+      const first = await waitInvocable(brisk.url, name, IO_WAIT.event);
+      if (typeof JSON.parse(first.text).instance !== 'string') throw new Error(`${system} ${name}: answer without an instance id: ${first.text.slice(0, 200)}`);
+      const target = briskTarget(brisk.url, name, IO_WAIT.event);
+      log(`${system}: I/O-bound function, concurrency ${n}: c${CONC.clients} until its instances stop growing`);
+      const ramp = await rampUp(brisk.url, name, target);
+      if (!ramp.stable) results.notes.push(`${system} concurrency ${n}: instances still growing after ${ramp.ms} ms of load; measured anyway`);
+      const watch = await platformProcs(brisk, svc);
+      try {
+        log(`${system}: I/O-bound function, concurrency ${n}, c${CONC.clients} (${S.tputMs} ms)`);
+        const r = await sampledThroughput({ target, concurrency: CONC.clients, durationMs: S.tputMs, warmupMs: S.tputWarmupMs, distinct: 'instance' }, watch.procs);
+        const all = Object.entries(r.cpuUsPerInvocation).filter(([proc, us]) => proc !== 'loadgen' && typeof us === 'number');
+        out.concurrency[`c${n}`] = {
+          functionConcurrency: n,
+          memoryMb: CONC.memoryMb,
+          rampUp: ramp,
+          ...r,
+          instancesUsed: r.distinct.count,
+          warmInstancesAfter: await warmInstancesOf(brisk.url, name),
+          cpuUsPerInvocationAll: all.length ? all.reduce((sum, [, us]) => sum + us, 0) : null,
+        };
+        if (r.distinct.answersWithout) results.notes.push(`${system} concurrency ${n}: ${r.distinct.answersWithout} answer(s) without an instance id`);
+      } finally {
+        watch.close();
+      }
+    });
+  }
+}
+
 async function benchBriskSystem(system) {
   const label = system;
   const out = { kind: 'brisk', warm: {}, coldStart: {}, deploy: {}, memory: {} };
@@ -525,6 +643,7 @@ async function benchBriskSystem(system) {
       await warmBrisk(system, fn, brisk, svc, out);
     });
   }
+  if (SCENARIOS.has('concurrency')) await concurrencyBrisk(system, out);
   if (!SCENARIOS.has('cold')) {
     if (SCENARIOS.has('burst')) await burstBrisk(system, out);
     return;
@@ -824,7 +943,7 @@ async function main() {
       ['floor-docker', () => (dockerProblem ? skip('floor-docker', dockerProblem) : benchFloor('docker'))],
       ['serverless-offline', () => benchServerlessOffline()],
       ['docker-run', () => (dockerProblem ? skip('docker-run', dockerProblem) : benchDockerRun())],
-    ].filter(([name]) => SCENARIOS.has('warm') || name.startsWith('floor'));
+    ].filter(([name]) => SCENARIOS.has('warm') || (name.startsWith('floor') && SCENARIOS.has('burst')));
     for (const [name, run] of baselineRuns) {
       try {
         await run();

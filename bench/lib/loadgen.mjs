@@ -26,6 +26,10 @@
  * A throughput job may give `targets` (a list of instances) instead: each
  * request then takes a free target and holds it until answered, a zero-cost
  * dispatcher in front of single-activation instances (the floor baseline).
+ * A throughput job may also name a `distinct` field: the answers of the
+ * measured window are parsed as JSON and the distinct values of that
+ * top-level field counted (`distinct: { field, count }`), e.g. which
+ * instance served each call when the function answers its instance's id.
  */
 import http from 'node:http';
 
@@ -55,8 +59,11 @@ function summarise(latMs) {
   };
 }
 
-/** One request; resolves with { status, ms } (ms = time to the last byte of the response). */
-function once(target, agent, body) {
+/**
+ * One request; resolves with { status, ms } (ms = time to the last byte of the
+ * response). `keepBody`: a 200 answer's text is kept too, as `text`.
+ */
+function once(target, agent, body, keepBody = false) {
   return new Promise((resolve) => {
     const t0 = process.hrtime.bigint();
     const req = http.request(
@@ -71,13 +78,21 @@ function once(target, agent, body) {
         let bytes = 0;
         // An error answer is kept (its start) to count errors by their code.
         let errorText = res.statusCode === 200 ? undefined : '';
+        const chunks = keepBody && res.statusCode === 200 ? [] : undefined;
         res.on('data', (c) => {
           bytes += c.length;
+          chunks?.push(c);
           if (errorText !== undefined && errorText.length < 2048) errorText += c.toString('utf8');
         });
         res.on('end', () => {
           const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-          resolve({ status: res.statusCode ?? 0, ms, bytes, ...(errorText !== undefined ? { code: errorCode(errorText) } : {}) });
+          resolve({
+            status: res.statusCode ?? 0,
+            ms,
+            bytes,
+            ...(errorText !== undefined ? { code: errorCode(errorText) } : {}),
+            ...(chunks ? { text: Buffer.concat(chunks).toString('utf8') } : {}),
+          });
         });
         res.on('error', () => resolve({ status: -1, ms: Number(process.hrtime.bigint() - t0) / 1e6, bytes }));
       },
@@ -151,16 +166,27 @@ class TargetPool {
   }
 }
 
-async function throughput({ target, targets, concurrency, durationMs, warmupMs = 500 }) {
+/** The value of top-level `field` in a JSON answer, as a string; undefined when the answer has none. */
+function fieldOf(text, field) {
+  try {
+    const v = JSON.parse(text)?.[field];
+    return v === undefined || v === null ? undefined : String(v);
+  } catch {
+    return undefined;
+  }
+}
+
+async function throughput({ target, targets, concurrency, durationMs, warmupMs = 500, distinct }) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const one = target ?? targets[0];
   const body = Buffer.from(one.body ?? '');
   const pool = targets ? new TargetPool(targets.map((t) => ({ t, agent: new http.Agent({ keepAlive: true, maxSockets: 1 }) }))) : undefined;
+  const keepBody = distinct !== undefined;
   const send = async () => {
-    if (!pool) return once(target, agent, body);
+    if (!pool) return once(target, agent, body, keepBody);
     const slot = await pool.take();
     try {
-      return await once(slot.t, slot.agent, body);
+      return await once(slot.t, slot.agent, body, keepBody);
     } finally {
       pool.give(slot);
     }
@@ -170,6 +196,8 @@ async function throughput({ target, targets, concurrency, durationMs, warmupMs =
   let ok = 0;
   let measuring = false;
   let stop = false;
+  const seen = new Set();
+  let unnamed = 0;
   const worker = async () => {
     while (!stop) {
       const r = await send();
@@ -177,6 +205,11 @@ async function throughput({ target, targets, concurrency, durationMs, warmupMs =
       if (r.status === 200) {
         ok++;
         lat.push(r.ms);
+        if (keepBody) {
+          const v = fieldOf(r.text, distinct);
+          if (v === undefined) unnamed++;
+          else seen.add(v);
+        }
       } else errors[errorKey(r)] = (errors[errorKey(r)] ?? 0) + 1;
     }
   };
@@ -201,6 +234,7 @@ async function throughput({ target, targets, concurrency, durationMs, warmupMs =
     rps: Math.round((ok / wallMs) * 1000),
     ...summarise(lat),
     errors,
+    ...(keepBody ? { distinct: { field: distinct, count: seen.size, answersWithout: unnamed } } : {}),
     wallMs: Math.round(wallMs),
     loadgenCpuMs,
   };

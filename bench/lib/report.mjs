@@ -155,6 +155,26 @@ export function renderMarkdown(r) {
     L.push('');
   }
 
+  const conc = Object.entries(sys).filter(([, s]) => s.concurrency && Object.keys(s.concurrency).length);
+  if (conc.length) {
+    const c = r.settings.concurrencyScenario;
+    L.push('## Several calls per instance (issue 17: an I/O-bound function, a 20 ms timer)');
+    L.push('');
+    L.push('| system | concurrency | ramp-up: warm instances, reached after ms | inv/s | p50 | p99 | instances used (answered / warm after) | CPU µs per invocation (all but the load generator) | instances\' RSS MiB (max, summed) |');
+    L.push('|---|---:|---|---:|---:|---:|---:|---:|---:|');
+    for (const [name, s] of conc) {
+      for (const x of Object.values(s.concurrency)) {
+        const ramp = x.rampUp ? `${x.rampUp.instances} after ${int(x.rampUp.reachedMs)}${x.rampUp.stable ? '' : ' (**still growing**)'}` : '–';
+        L.push(`| ${name} | ${x.functionConcurrency} | ${ramp} | ${int(x.rps)}${errs(x.errors)} | ${f(x.p50, 1)} | ${f(x.p99, 1)} | ${x.instancesUsed ?? '–'} / ${x.warmInstancesAfter ?? '–'} | ${int(x.cpuUsPerInvocationAll)} | ${f(x.processes?.rssMaxMb?.instances, 0)} |`);
+      }
+    }
+    L.push('');
+    L.push(
+      `${c?.clients ?? 64} clients in a closed loop, a ${c?.memoryMb ?? 128} MB function, a fresh platform per setting. Ramp-up: from one warm instance, ${c?.rampSegmentMs ?? 1000} ms segments of load until the function's warm instances on the executors (from their heartbeats, \`GET /v1/executors\`) stopped growing; then ${r.settings.tputMs} ms measured after ${r.settings.tputWarmupMs} ms warm-up. instances used: answered = distinct instance ids in the answers of the measured window (the function returns the id its instance drew at load), warm after = the function's warm instances on the executors right after it; RSS counts every runtime process, the pre-started pool too. The clients' ceiling: ${c?.clients ?? 64} calls in flight ÷ 20 ms = ${int(((c?.clients ?? 64) / 20) * 1000)} inv/s; an executor's bus prefetch (BRISK_EXECUTOR_MEMORY_MB ÷ 128, 32 by default) bounds the calls it takes at once from one queue (32 ÷ 20 ms = 1,600 inv/s).`,
+    );
+    L.push('');
+  }
+
   if (r.cpuBudget?.length) {
     L.push('## CPU budget per process (c64, trivial, µs per invocation)');
     L.push('');
