@@ -131,7 +131,7 @@ export function renderMarkdown(r) {
     L.push(`| ${name} | ${idle ? `${f(idle.median, 1)} (${idle.instances})` : '–'} | ${rss} | ${cpu} | ${c64?.processes ? `${c64.processes.machineBusyPct}%` : '–'} |`);
   }
   L.push('');
-  L.push('instances = all runtime processes of the system summed (warm + pool). CPU per invocation counts each process\'s user+system time during the c64 run divided by the invocations completed.');
+  L.push('instances = all runtime processes of the system summed (warm + pool). CPU per invocation counts each process\'s user+system time during the c64 run (after its warm-up, which runs unsampled) divided by the invocations completed.');
   L.push('');
 
   const bursts = Object.entries(sys).filter(([, s]) => s.burst);
