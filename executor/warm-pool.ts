@@ -1168,6 +1168,7 @@ export class WarmPool {
       const want = this.provisioned.get(s.fnKey!)?.instances ?? 0;
       const have = pinned.get(s.fnKey!) ?? 0;
       if (have < want) {
+        if (!s.pinned && s.state === 'idle' && s.paused !== undefined) this.thawIdle(s);
         s.pinned = true;
         pinned.set(s.fnKey!, have + 1);
       } else if (s.pinned) {
@@ -1181,6 +1182,26 @@ export class WarmPool {
       for (let i = 0; i < missing; i++) void this.preload(share.fn, key);
     }
     for (const key of this.preloadHold.keys()) if (!this.provisioned.has(key)) this.preloadHold.delete(key);
+  }
+
+  /**
+   * Resume an idle instance paused before it was provisioned, so a
+   * provisioned instance is never frozen. A call that takes it meanwhile
+   * waits for the resume (see {@link wake}); a resume that fails destroys it
+   * (it is replaced in the next sweep).
+   */
+  private thawIdle(s: Slot): void {
+    const paused = s.paused!;
+    const resumed: Promise<void> = paused
+      .then(() => s.instance?.resume?.())
+      .then(() => {
+        if (s.paused === resumed) s.paused = undefined;
+      });
+    s.paused = resumed;
+    resumed.catch((err: unknown) => {
+      this.opts.logger?.warn({ err }, 'resuming a provisioned instance failed; destroying it');
+      if (s.state === 'idle') void this.destroySlot(s);
+    });
   }
 
   /** Load one provisioned instance of `fn` and pin it (if it is still wanted once loaded). */

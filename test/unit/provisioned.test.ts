@@ -26,12 +26,13 @@ function fnv(name: string, memoryMb = 256, version = 1): FunctionVersion {
 }
 
 const pools: WarmPool[] = [];
-function makePool(backend: FakeBackend, idleTtlMs = 60_000, memoryMb = 1024): WarmPool {
+function makePool(backend: FakeBackend, idleTtlMs = 60_000, memoryMb = 1024, pauseIdleAfterMs?: number): WarmPool {
   const pool = new WarmPool({
     backend,
     prepareInit: async (fn) => ({ code: `export const handler = () => '${fn.name}'` }),
     memoryMb,
     idleTtlMs,
+    ...(pauseIdleAfterMs !== undefined ? { pauseIdleAfterMs } : {}),
     poolSize: 0,
     poolMax: 0,
     sweepIntervalMs: 10,
@@ -84,6 +85,23 @@ describe('WarmPool.provision', () => {
     const a = await pool.acquire(f);
     pool.release(a.instance, { healthy: false });
     await until(() => pool.stats().provisioned['default/f@1'] === 2 && backend.created.filter((i) => !i.destroyed && i.inits.some((x) => x.name === 'f')).length === 2);
+  });
+
+  it('resumes an idle instance paused before it was provisioned, and never pauses it again', async () => {
+    const backend = new FakeBackend();
+    backend.pausable = true;
+    const pool = makePool(backend, 60_000, 1024, 20);
+    const f = fnv('f');
+    const a = await pool.acquire(f);
+    pool.release(a.instance, { healthy: true });
+    const inst = backend.created[0]!;
+    await until(() => inst.paused);
+    pool.provision([{ fn: f, instances: 1 }]);
+    await until(() => !inst.paused);
+    // Many pause delays later (sweeps every 10 ms), still running.
+    await new Promise((r) => setTimeout(r, 150));
+    expect(inst.paused).toBe(false);
+    expect(backend.created).toHaveLength(1);
   });
 
   it('pauses, growing, between loads of a version that does not load, instead of trying every sweep', async () => {
