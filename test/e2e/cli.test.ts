@@ -368,6 +368,7 @@ describe('brisk CLI against a standalone server', () => {
     expect(table).toMatch(/^QUALIFIER +INSTANCES +READY +VERSIONS +WINDOWS +PROBLEM\nv1 +2 +2\/2 +v1 2\/2 +—\nlive +1 +1\/1 +v2 1\/1 +0 3 29 2 \* Europe\/Paris: 3 for 1h\n$/);
     const listed = JSON.parse((await brisk('provisioned', 'ls', 'prov', '--json')).stdout);
     expect(listed.provisioned.map((p: { qualifier: string; status: { ready: number } }) => [p.qualifier, p.status.ready])).toEqual([['1', 2], ['live', 1]]);
+    expect((await brisk('get', 'prov')).stdout).toMatch(/^provisioned +3\/3 ready \(`brisk provisioned ls prov`\)$/m);
     const got = await brisk('provisioned', 'get', 'prov', 'live');
     expect(got.stdout).toMatch(/^target +prov:live\ninstances +1\nready +1\/1\nversions +v2 1\/1\n/);
 
