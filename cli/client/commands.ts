@@ -7,6 +7,7 @@ import { deadLetters, publish, triggers, usage } from './event-commands.js';
 import { deploy, get, invoke, list, remove } from './function-commands.js';
 import { login } from './login-command.js';
 import { packageCommand } from './package-command.js';
+import { provisioned } from './provisioned-commands.js';
 import { Output } from './output.js';
 import { commandUsage } from './usage.js';
 
@@ -48,6 +49,7 @@ const COMMANDS: Record<string, ClientCommand> = {
     options: { function: { type: 'string' }, version: { type: 'string' }, weight: { type: 'string', multiple: true }, description: { type: 'string' } },
     run: alias,
   },
+  provisioned: { options: { window: { type: 'string', multiple: true } }, run: provisioned },
   rollback: { options: { function: { type: 'string' } }, run: rollback },
   promote: { options: { function: { type: 'string' } }, run: promote },
   logs: { options: { follow: { type: 'boolean', short: 'f' }, limit: { type: 'string' } }, run: logs },

@@ -29,6 +29,8 @@ interface FunctionView {
   created?: boolean;
   /** Deploy only: the build's non-fatal notes. */
   warnings?: string[];
+  /** Provisioned instances over all of the function's configs (only when it has any). */
+  provisioned?: { wanted: number; ready: number; configs: unknown[] };
 }
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -183,6 +185,7 @@ export async function get(ctx: CommandContext): Promise<number> {
     ['per instance', f.concurrency === undefined ? undefined : `${f.concurrency} call${f.concurrency === 1 ? '' : 's'} at once`],
     ['retries', f.retries === undefined ? undefined : String(f.retries)],
     ['egress', f.allowEgress === undefined ? undefined : f.allowEgress ? 'allowed' : 'blocked'],
+    ['provisioned', f.provisioned === undefined ? undefined : `${f.provisioned.ready}/${f.provisioned.wanted} ready (\`brisk provisioned ls ${f.name}\`)`],
     ['created', f.createdAt],
     ['updated', f.updatedAt],
   ]);

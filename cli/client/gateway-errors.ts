@@ -136,6 +136,10 @@ function clientErrorHint(e: GatewayErrorBody): string | undefined {
       return '`brisk get <fn>` lists the function\'s versions';
     case 'INVALID_WEIGHTS':
       return 'use --weight VERSION=SHARE for versions other than --version, each share in (0, 1), all together below 1';
+    case 'PROVISIONED_NOT_FOUND':
+      return '`brisk provisioned ls <fn>` lists the function\'s provisioned instances, by version or alias';
+    case 'INVALID_CRON':
+      return 'a cron has 5 fields (6 with seconds first), e.g. \'0 9 * * 1-5\', and a time zone is an IANA name such as Europe/Paris';
     case 'NO_ROLLBACK_TARGET':
       return 'the alias has no earlier routing; move it with `brisk alias set <fn>:<alias> --version N`';
     default:

@@ -20,6 +20,7 @@ export const CLIENT_USAGE = `Client (talks to a running gateway over HTTP):
   alias        set | ls | get | rm:                   brisk alias set <fn>:prod --version 7 [--weight 8=0.1]
   rollback     an alias back one step:                brisk rollback <fn>:prod
   promote      move an alias to another's version:    brisk promote <fn>:canary prod
+  provisioned  set | ls | get | rm:                   brisk provisioned set <fn> <version|alias> <instances>
   logs         logs of recent activations:            brisk logs <name> [--follow]
   activations  recent activations; one by id:         brisk activations [get ID]
   triggers     list | get | put | delete
@@ -160,6 +161,22 @@ to another version (repeatable; shares in (0, 1), summing below 1): with
 \`--version 7 --weight 8=0.1\` one call in ten runs version 8. Every move is
 kept in the alias's history for \`brisk rollback\`. \`<alias> --function <fn>\`
 may replace \`<fn>:<alias>\` everywhere.`,
+
+  provisioned: `Usage: brisk provisioned set <fn> <version|alias> <instances> [--window '<cron>,<minutes>,<instances>[,<timezone>]' …]
+       brisk provisioned ls <fn>
+       brisk provisioned get <fn> <version|alias>
+       brisk provisioned rm <fn> <version|alias>
+
+Keeps <instances> instances of a version (or of the versions an alias routes
+to; they follow the alias when it moves) loaded across the executors, so calls
+up to that many in flight never wait for a start. --window raises the count for
+a while from each time a cron fires (repeatable), e.g.
+  brisk provisioned set api prod 2 --window '0 9 * * 1-5,480,8,Europe/Paris'
+keeps 2 loaded, and 8 on weekdays from 9:00 for 8 hours (Paris time; UTC when
+no time zone is given). set replaces the whole config: windows not given again
+are dropped. A count the cluster or the namespace's quota cannot hold is
+refused with how many fit. ls shows READY as ready/wanted: instances loaded
+now, out of those wanted now (windows included), per version too.`,
 
   rollback: `Usage: brisk rollback <fn>:<alias>
 

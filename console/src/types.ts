@@ -50,6 +50,35 @@ export interface AliasInfo {
   history?: Array<{ version: number; weights?: Record<string, number>; replacedAt: string }>;
 }
 
+/** A window of a provisioned config: from each time `cron` fires, `instances` for `durationMinutes`. */
+export interface ProvisionedWindow {
+  cron: string;
+  /** IANA time zone the cron is read in (UTC when not given). */
+  timezone?: string;
+  durationMinutes: number;
+  instances: number;
+}
+
+/** Provisioned instances of a version or alias (`GET /v1/functions/{name}/provisioned`). */
+export interface ProvisionedInfo {
+  function: string;
+  /** A version number (as text) or an alias name. */
+  qualifier: string;
+  instances: number;
+  windows: ProvisionedWindow[];
+  createdAt: string;
+  updatedAt: string;
+  /** What the provisioner last did: instances wanted now (windows included) and loaded, per version too. */
+  status: {
+    wanted: number;
+    ready: number;
+    versions: Record<string, { wanted: number; ready: number; memoryMb: number }>;
+    /** Why fewer are wanted or placed than asked (`INSUFFICIENT_CAPACITY`, `ALIAS_NOT_FOUND`, …). */
+    problem?: string;
+    at?: string;
+  };
+}
+
 export type ActivationStatus = 'queued' | 'running' | 'success' | 'error' | 'timeout' | 'oom' | 'platform_error';
 
 export interface Activation {

@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStandalone, tempDir, type Cluster } from '../helpers/cluster.js';
+import { startStandalone, tempDir, waitForExecutors, type Cluster } from '../helpers/cluster.js';
 import { waitFor as poll } from '../helpers/wait.js';
 
 /**
@@ -342,6 +342,60 @@ describe('brisk CLI against a standalone server', () => {
     expect((await brisk('alias', 'set', 'prod', '--version', '1')).code).toBe(2);
     expect((await brisk('alias', 'rm', 'rel:canary')).stdout).toBe('deleted alias rel:canary\n');
     expect((await brisk('alias', 'get', 'rel:canary')).code).toBe(2);
+  }, SLOW_TEST_MS);
+
+  it('provisioned: set on a version and an alias, list until ready reaches wanted, a refusal with its counter-offer, delete', async () => {
+    // Configs are checked against the executors the gateway has heard.
+    await waitForExecutors(cluster.url, ADMIN_KEY, 1);
+    const src = (n: number) => file(`prov${n}.ts`, `export const handler = async () => ({ v: ${n} });\n`);
+    for (const n of [1, 2]) expect((await brisk('deploy', src(n), '--name', 'prov', '--memory', '128')).code).toBe(0);
+    expect((await brisk('alias', 'set', 'prov:live', '--version', '2')).code).toBe(0);
+
+    const onVersion = await brisk('provisioned', 'set', 'prov', '1', '2');
+    expect(onVersion.code, onVersion.stderr).toBe(0);
+    expect(onVersion.stdout).toMatch(/^created prov:1: 2 provisioned instances \(ready \d\/2\)\n$/);
+    // A window that fires only on 29 February (so not while this test runs): the peak counts, the count now does not.
+    const onAlias = await brisk('provisioned', 'set', 'prov', 'live', '1', '--window', '0 3 29 2 *,60,3,Europe/Paris');
+    expect(onAlias.code, onAlias.stderr).toBe(0);
+    expect(onAlias.stdout).toMatch(/^created prov:live: 1 provisioned instance, 1 window \(ready \d\/1\)\n {2}window 0 3 29 2 \* Europe\/Paris: 3 for 1h\n$/);
+
+    // The provisioner loads them: ls shows ready reaching wanted, per config and per version.
+    let table = '';
+    await poll(async () => {
+      table = (await brisk('provisioned', 'ls', 'prov')).stdout;
+      return /^v1 .* 2\/2 +v1 2\/2 /m.test(table) && /^live .* 1\/1 +v2 1\/1 /m.test(table);
+    }, 60_000, 250).catch(() => undefined); // the assertion below shows the last table
+    expect(table).toMatch(/^QUALIFIER +INSTANCES +READY +VERSIONS +WINDOWS +PROBLEM\nv1 +2 +2\/2 +v1 2\/2 +—\nlive +1 +1\/1 +v2 1\/1 +0 3 29 2 \* Europe\/Paris: 3 for 1h\n$/);
+    const listed = JSON.parse((await brisk('provisioned', 'ls', 'prov', '--json')).stdout);
+    expect(listed.provisioned.map((p: { qualifier: string; status: { ready: number } }) => [p.qualifier, p.status.ready])).toEqual([['1', 2], ['live', 1]]);
+    expect((await brisk('get', 'prov')).stdout).toMatch(/^provisioned +3\/3 ready \(`brisk provisioned ls prov`\)$/m);
+    const got = await brisk('provisioned', 'get', 'prov', 'live');
+    expect(got.stdout).toMatch(/^target +prov:live\ninstances +1\nready +1\/1\nversions +v2 1\/1\n/);
+
+    // More than the namespace's quota (2048 MB; live holds 3 × 128 MB at its peak): refused, with how many fit.
+    const fit = Math.floor((2048 - 3 * 128) / 128);
+    const refused = await brisk('provisioned', 'set', 'prov', '1', '100');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`brisk: 100 provisioned instances of 128 MB of prov:1 do not fit: the namespace's provisioned memory quota can hold ${fit}`);
+    expect(refused.stderr).toContain(`→ ask for ${fit}: \`brisk provisioned set prov 1 ${fit}\``);
+    const refusedJson = await brisk('provisioned', 'set', 'prov', '1', '100', '--json');
+    expect(JSON.parse(refusedJson.stdout).error).toMatchObject({ code: 'INSUFFICIENT_CAPACITY', details: { requested: 100, available: fit, limitedBy: 'quota', memoryMb: 128 } });
+    // The refused change left the config as it was.
+    expect(JSON.parse((await brisk('provisioned', 'get', 'prov', '1', '--json')).stdout).instances).toBe(2);
+
+    const badWindow = await brisk('provisioned', 'set', 'prov', 'live', '1', '--window', '0 9 * * *,480');
+    expect([badWindow.code, badWindow.stderr.includes("--window wants '<cron>,<minutes>,<instances>[,<timezone>]'")]).toEqual([2, true]);
+    const badCron = await brisk('provisioned', 'set', 'prov', 'live', '1', '--window', '0 9 * *,480,2');
+    expect([badCron.code, badCron.stderr.includes('INVALID_CRON') || badCron.stderr.includes('must have 5 fields')]).toEqual([2, true]);
+
+    expect((await brisk('provisioned', 'rm', 'prov', '1')).stdout).toBe('deleted the provisioned instances of prov:1\n');
+    const gone = await brisk('provisioned', 'get', 'prov', '1');
+    expect(gone.code).toBe(2);
+    expect(gone.stderr).toContain("provisioned 'prov:1' not found");
+    expect(gone.stderr).toContain('brisk provisioned ls <fn>');
+    expect((await brisk('provisioned', 'delete', 'prov', 'live')).code).toBe(0);
+    expect((await brisk('provisioned', 'ls', 'prov')).stdout).toBe('no provisioned instances: `brisk provisioned set prov <version|alias> <instances>`\n');
+    expect((await brisk('help')).stdout).toContain('provisioned  set | ls | get | rm');
   }, SLOW_TEST_MS);
 
   it('dead letters: a failed async run is listed and can be redriven', async () => {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { zipOf } from '../fixtures/archives.js';
-import { startStandalone, type Cluster } from '../helpers/cluster.js';
+import { startStandalone, waitForExecutors, type Cluster } from '../helpers/cluster.js';
 import { requireService } from '../helpers/services.js';
 
 /**
@@ -282,6 +282,69 @@ describe.skipIf(!requireService('chromium', fs.existsSync(CHROMIUM)))('web conso
     page.once('dialog', (d) => void d.accept());
     await page.click('tr[data-alias="canary"] button:text-is("Delete")');
     await page.locator('tr[data-alias="canary"]').waitFor({ state: 'detached' });
+  });
+
+  it('sets provisioned instances of a version and an alias from the function page, shows ready/wanted, a refusal with its counter-offer, and deletes', async () => {
+    const auth = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+    // Configs are checked against the executors the gateway has heard.
+    await waitForExecutors(cluster.url, KEY, 1);
+    const deployed = await fetch(`${cluster.url}/v1/functions/prov-console`, {
+      method: 'PUT',
+      headers: auth,
+      body: JSON.stringify({ code: 'export const handler = async () => ({ ok: true });', memoryMb: 128 }),
+    });
+    expect(deployed.status).toBe(201);
+    expect((await fetch(`${cluster.url}/v1/functions/prov-console/aliases/live`, { method: 'PUT', headers: auth, body: '{"version":1}' })).status).toBe(201);
+
+    await page.goto(`${cluster.url}/console/functions/prov-console`);
+    await page.waitForSelector('[data-testid=provisioned-form]');
+    await expect.poll(() => page.textContent('[data-testid=provisioned-list]')).toContain('None.');
+    const row = (q: string) => page.locator(`tr[data-provisioned="${q}"]`);
+    const setProvisioned = async (target: string, instances: string, window?: { cron: string; minutes: string; instances: string; timezone: string }) => {
+      await page.selectOption('#provisioned-target', target);
+      await page.fill('#provisioned-instances', instances);
+      await page.fill('#provisioned-window-cron', window?.cron ?? '');
+      await page.fill('#provisioned-window-minutes', window?.minutes ?? '');
+      await page.fill('#provisioned-window-instances', window?.instances ?? '');
+      await page.fill('#provisioned-window-timezone', window?.timezone ?? '');
+      await page.click('[data-testid=provisioned-form] button[type=submit]');
+    };
+
+    await setProvisioned('1', '2');
+    // The card polls: ready climbs to wanted as the provisioner loads the instances.
+    await expect.poll(() => row('1').locator('[data-testid=provisioned-ready]').textContent(), { timeout: 30_000 }).toBe('2/2');
+    expect(await row('1').locator('[data-testid=provisioned-versions]').textContent()).toBe('v1 2/2');
+    const held = await fetch(`${cluster.url}/v1/functions/prov-console/provisioned/1`, { headers: auth });
+    expect(await held.json()).toMatchObject({ instances: 2, windows: [], status: { wanted: 2, ready: 2 } });
+
+    // The alias (offered once the aliases card has loaded), with a window that fires only on 29 February.
+    await page.locator('#provisioned-target option[value=live]').waitFor({ state: 'attached' });
+    await setProvisioned('live', '1', { cron: '0 3 29 2 *', minutes: '60', instances: '3', timezone: 'Europe/Paris' });
+    await expect.poll(() => row('live').locator('[data-testid=provisioned-ready]').textContent(), { timeout: 30_000 }).toBe('1/1');
+    expect(await row('live').locator('[data-testid=provisioned-windows]').textContent()).toContain('0 3 29 2 * Europe/Paris: 3 for 1h');
+    expect(await page.inputValue('#provisioned-window-cron')).toBe('');
+    await expect.poll(() => page.textContent('[data-testid=provisioned-summary]')).toBe('3 of 3 ready');
+    await shot('04e-provisioned');
+
+    // More than the namespace's quota (2048 MB, of which live holds 3 × 128 MB at its peak; v1's own 2 are what changes): the counter-offer.
+    await setProvisioned('1', '100');
+    const refusal = page.locator('[data-testid=provisioned-refusal]');
+    await expect.poll(() => refusal.textContent()).toContain("The namespace's provisioned memory quota can hold 13 of these instances.");
+    expect(await refusal.locator('button').textContent()).toBe('Set 13 instead');
+    await shot('04f-provisioned-refused');
+    // Setting the count again keeps the window.
+    await setProvisioned('live', '1');
+    await expect.poll(() => refusal.count()).toBe(0);
+    const live = await fetch(`${cluster.url}/v1/functions/prov-console/provisioned/live`, { headers: auth });
+    expect(((await live.json()) as { windows: unknown[] }).windows).toHaveLength(1);
+
+    page.once('dialog', (d) => void d.accept());
+    await row('1').locator('button:text-is("Delete")').click();
+    await row('1').waitFor({ state: 'detached' });
+    expect((await fetch(`${cluster.url}/v1/functions/prov-console/provisioned/1`, { headers: auth })).status).toBe(404);
+    page.once('dialog', (d) => void d.accept());
+    await row('live').locator('button:text-is("Delete")').click();
+    await expect.poll(() => page.textContent('[data-testid=provisioned-list]')).toContain('None.');
   });
 
   it('creates a topic trigger that fires the function, and deletes it', async () => {

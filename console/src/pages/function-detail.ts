@@ -5,12 +5,15 @@ import { h, replace } from '../dom.js';
 import { badge, bytes, errorText, ms, pretty, runtimeLabel } from '../format.js';
 import type { Activation, AliasInfo, FunctionInfo } from '../types.js';
 import { aliasesCard } from './aliases-card.js';
+import { provisionedCard } from './provisioned-card.js';
 
-/** One function: settings and versions, an invoke panel, its recent activations, and redeploy. */
+/** One function: settings and versions, an invoke panel, aliases, provisioned instances, its recent activations, and redeploy. */
 export function functionDetailPage(ctx: PageContext): Page {
   const name = ctx.params['name'] ?? '';
   const body = h('div', null, h('span', { class: 'hint' }, 'Loading…'));
   const el = h('section', null, pageHeader(name), body);
+  // The provisioned card polls; a redraw of the page (after a deploy) replaces it.
+  let stopCards = (): void => {};
 
   const load = async (warnings: string[] = []): Promise<void> => {
     let fn: FunctionInfo;
@@ -31,17 +34,25 @@ export function functionDetailPage(ctx: PageContext): Page {
     };
     void loadRecent();
     const invoke = invokeCard(fn, ctx, loadRecent);
+    const provisioned = provisionedCard(fn, ctx);
+    stopCards();
+    stopCards = provisioned.dispose;
+    const onAliases = (list: AliasInfo[]): void => {
+      invoke.setAliases(list);
+      provisioned.setAliases(list);
+    };
     replace(
       body,
       h('div', { class: 'two-col' }, settingsCard(fn, ctx), invoke.el),
-      aliasesCard(fn, ctx, invoke.setAliases),
+      aliasesCard(fn, ctx, onAliases),
+      provisioned.el,
       recent,
       // The page is drawn again with the new version; the deploy's warnings stay in view.
       deployForm({ api: ctx.api, existing: fn, warnings, onDeployed: (deployed) => void load(deployed.warnings ?? []) }),
     );
   };
   void load();
-  return { el };
+  return { el, dispose: () => stopCards() };
 }
 
 function settingsCard(fn: FunctionInfo, ctx: PageContext): HTMLElement {
