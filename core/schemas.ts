@@ -245,6 +245,13 @@ export const functionChangedSchema = z.object({
 });
 export type FunctionChangedNotice = z.infer<typeof functionChangedSchema>;
 
+/** Gateway → gateways: API keys were revoked (one, or a deleted namespace's); forget them at once. */
+export const keysRevokedSchema = z.object({
+  kind: z.literal('keys-revoked'),
+  keyIds: z.array(z.string().regex(/^[a-f0-9]{16}$/)).max(100_000),
+});
+export type KeysRevokedNotice = z.infer<typeof keysRevokedSchema>;
+
 /** Gateway → trigger runners: a namespace's triggers changed; reload them. */
 export const triggersChangedSchema = z.object({
   kind: z.literal('triggers-changed'),
@@ -279,7 +286,7 @@ export const provisionSchema = z.object({
 });
 export type ProvisionMessage = z.infer<typeof provisionSchema>;
 
-export const controlMessageSchema = z.discriminatedUnion('kind', [functionChangedSchema, triggersChangedSchema, prewarmSchema, provisionSchema]);
+export const controlMessageSchema = z.discriminatedUnion('kind', [functionChangedSchema, triggersChangedSchema, prewarmSchema, provisionSchema, keysRevokedSchema]);
 export type ControlMessage = z.infer<typeof controlMessageSchema>;
 
 const CONTROL_KINDS: ReadonlySet<unknown> = new Set(controlMessageSchema.options.map((o) => o.shape.kind.value));

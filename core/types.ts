@@ -17,6 +17,7 @@ export type {
   Heartbeat,
   InvocationRequest,
   InvocationResult,
+  KeysRevokedNotice,
   ObjectEvent,
   PrewarmRequest,
   ProvisionMessage,

@@ -5,7 +5,7 @@ import type { Topology } from '../bus/topology.js';
 import type { BriskConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { parseControl } from '../core/schemas.js';
-import type { FunctionChangedNotice } from '../core/types.js';
+import type { FunctionChangedNotice, KeysRevokedNotice } from '../core/types.js';
 import type { KeyValueStore, MetadataStore, ObjectStore } from '../storage/types.js';
 import type { Router } from 'express';
 import type { Metrics } from '../core/metrics.js';
@@ -83,7 +83,14 @@ export class GatewayServer {
   private server: http.Server | undefined;
 
   constructor(private readonly deps: GatewayServerDeps) {
-    this.tenancy = new TenancyService(deps.kv, defaultQuotas(deps.config));
+    // A key revoked here is forgotten here at once; the other gateways hear it on the control topic.
+    this.tenancy = new TenancyService(deps.kv, defaultQuotas(deps.config), {
+      // Awaited, so a revocation answers once the other gateways' notice is on the bus; a lost one is bounded by KEY_CACHE_MS.
+      onKeysRevoked: async (keyIds) => {
+        const notice: KeysRevokedNotice = { kind: 'keys-revoked', keyIds };
+        await deps.bus.publish(deps.topology.controlTopic, notice).catch((err: unknown) => deps.logger.warn({ err }, 'key revocation notice not sent'));
+      },
+    });
     this.submitter = new Submitter({
       bus: deps.bus,
       store: deps.store,
@@ -138,10 +145,11 @@ export class GatewayServer {
       share: c.BRISK_PROVISIONED_SHARE,
       quotas: (ns) => tenancy.quotas(ns),
     });
-    // Other gateways' deploys, deletes and alias moves: drop what this one caches of those functions.
+    // Other gateways' deploys, deletes and alias moves: drop what this one caches of those functions; their key revocations: forget the keys.
     this.control = await this.deps.bus.subscribe(this.deps.topology.controlTopic, (raw) => {
       const n = parseControl(raw, logger);
       if (n?.kind === 'function-changed') functions.forget(n.namespace, n.name);
+      else if (n?.kind === 'keys-revoked') tenancy.forgetKeys(n.keyIds);
     });
     const purge = new NamespacePurge({
       tenancy,

@@ -13,6 +13,15 @@ const KEY_PATTERN = /^bk_([a-f0-9]{16})_([A-Za-z0-9_-]{43})$/;
 /** How long a gateway reuses a namespace's quotas before reading them again. */
 export const QUOTA_CACHE_MS = 2000;
 
+/**
+ * How long a gateway reuses a verified key's record before reading it again.
+ * Revocations are pushed (see {@link TenancyService.forgetKeys}); this only
+ * bounds how long a key whose revocation notice was lost keeps working.
+ */
+export const KEY_CACHE_MS = 10_000;
+/** Keys a gateway keeps verified at once (the oldest go first). */
+const KEY_CACHE_MAX = 10_000;
+
 /** A verified API key. */
 export interface KeyIdentity {
   keyId: string;
@@ -21,17 +30,45 @@ export interface KeyIdentity {
 }
 
 /**
- * Namespaces, their API keys and their quotas, kept in the KeyValueStore so
- * every gateway sees a revocation at once (keys are looked up on each request,
- * never cached).
+ * Namespaces, their API keys and their quotas, kept in the KeyValueStore.
+ *
+ * A verified key's record is reused for {@link KEY_CACHE_MS} (a store read
+ * per request was the gateway's costliest step after the invocation itself).
+ * A revocation (a key revoked, a namespace's keys revoked by its delete) is
+ * forgotten here at once and told to `onKeysRevoked`, which the gateway
+ * publishes on the control topic so every other gateway forgets the keys too
+ * ({@link forgetKeys}); the cache's bound only matters when such a notice is
+ * lost.
  */
 export class TenancyService {
   private readonly quotaCache = new Map<string, { quotas: NamespaceQuotas; until: number }>();
+  /** Verified key records by key id, until when they may be reused. */
+  private readonly keyCache = new Map<string, { rec: ApiKeyRecord; until: number }>();
+  /** Counts revocations heard: a read that a revocation overtook is not cached (it may be the revoked record). */
+  private revocations = 0;
 
   constructor(
     private readonly kv: KeyValueStore,
     private readonly defaults: NamespaceQuotas,
+    private readonly opts: { onKeysRevoked?: (keyIds: string[]) => Promise<void>; now?: () => number } = {},
   ) {}
+
+  /** Drop what is cached of these keys (revoked here or, per a control notice, on another gateway). */
+  forgetKeys(keyIds: readonly string[]): void {
+    this.revocations++;
+    for (const id of keyIds) this.keyCache.delete(id);
+  }
+
+  /** Forget revoked keys here and tell the others (resolves once the notice is sent). */
+  private async revoked(keyIds: string[]): Promise<void> {
+    if (keyIds.length === 0) return;
+    this.forgetKeys(keyIds);
+    await this.opts.onKeysRevoked?.(keyIds);
+  }
+
+  private now(): number {
+    return this.opts.now?.() ?? Date.now();
+  }
 
   async createNamespace(name: string, quotas: Partial<NamespaceQuotas> = {}): Promise<NamespaceRecord> {
     assertNamespaceName(name);
@@ -87,7 +124,9 @@ export class TenancyService {
     const rec = await this.getNamespace(name);
     const marked = rec.deletingSince !== undefined ? rec : { ...rec, deletingSince: new Date().toISOString() };
     if (marked !== rec) await this.kv.hset(NAMESPACES, name, JSON.stringify(marked));
-    for (const k of await this.listKeys(name)) await this.kv.hdel(KEYS, k.id);
+    const keys = await this.listKeys(name);
+    for (const k of keys) await this.kv.hdel(KEYS, k.id);
+    await this.revoked(keys.map((k) => k.id));
     this.quotaCache.delete(name);
     return marked;
   }
@@ -150,19 +189,38 @@ export class TenancyService {
     const raw = await this.kv.hget(KEYS, keyId);
     if (raw === undefined || (JSON.parse(raw) as ApiKeyRecord).namespace !== namespace) throw new NotFoundError('key', keyId);
     await this.kv.hdel(KEYS, keyId);
+    await this.revoked([keyId]);
   }
 
   /** The identity behind a presented key, or undefined when it is unknown or revoked. */
   async verifyKey(key: string): Promise<KeyIdentity | undefined> {
     const m = KEY_PATTERN.exec(key);
     if (!m) return undefined;
-    const raw = await this.kv.hget(KEYS, m[1] as string);
-    if (raw === undefined) return undefined;
-    const rec = JSON.parse(raw) as ApiKeyRecord;
+    const id = m[1] as string;
+    const rec = await this.keyRecord(id);
+    if (rec === undefined) return undefined;
     const presented = Buffer.from(sha256hex(key), 'hex');
     const stored = Buffer.from(rec.hash, 'hex');
     if (presented.length !== stored.length || !timingSafeEqual(presented, stored)) return undefined;
     return { keyId: rec.id, namespace: rec.namespace, readOnly: rec.readOnly };
+  }
+
+  /** A key's record: cached while fresh, else read (and cached when it exists; an unknown id is read every time). */
+  private async keyRecord(id: string): Promise<ApiKeyRecord | undefined> {
+    const hit = this.keyCache.get(id);
+    if (hit !== undefined && hit.until > this.now()) return hit.rec;
+    const seen = this.revocations;
+    const raw = await this.kv.hget(KEYS, id);
+    if (raw === undefined) {
+      this.keyCache.delete(id);
+      return undefined;
+    }
+    const rec = JSON.parse(raw) as ApiKeyRecord;
+    this.keyCache.delete(id);
+    if (seen !== this.revocations) return rec;
+    if (this.keyCache.size >= KEY_CACHE_MAX) this.keyCache.delete(this.keyCache.keys().next().value as string);
+    this.keyCache.set(id, { rec, until: this.now() + KEY_CACHE_MS });
+    return rec;
   }
 }
 
