@@ -269,16 +269,26 @@ async function sampledThroughput(job, procs) {
   return r;
 }
 
-/** Latency at c1 and throughput at each concurrency against `target(s)`, sampling `procs` during the throughput runs. */
-async function warmScenarios(label, fn, { target, targets, procs, perConcurrencyTargets, afterLatency }) {
+/**
+ * Latency at c1 and throughput at each concurrency against `target(s)`,
+ * sampling `procs` during the throughput runs. `ramp(c)` (Brisk systems)
+ * loads the platform at `c` until it stops adding instances before that
+ * concurrency is measured: a warm row measures warm instances, and how fast a
+ * platform adds them is the burst scenario's to measure (the floors'
+ * instances are all there from the start).
+ */
+async function warmScenarios(label, fn, { target, targets, procs, perConcurrencyTargets, afterLatency, ramp }) {
   const out = {};
   log(`${label} ${fn}: latency c1 (${S.latencyCount} samples)`);
   out.latency = await lg.run({ kind: 'latency', target: target ?? targets[0], count: S.latencyCount, warmup: S.warmup });
   if (afterLatency) out.breakdown = await afterLatency(out.latency);
   for (const c of CONCURRENCIES) {
     const tg = perConcurrencyTargets ? perConcurrencyTargets(c) : targets;
-    log(`${label} ${fn}: throughput c${c} (${S.tputMs} ms)`);
+    const ramped = ramp ? await ramp(c) : undefined;
+    if (ramped && !ramped.stable) results.notes.push(`${label} ${fn} c${c}: instances still growing after ${ramped.ms} ms of load; measured anyway`);
+    log(`${label} ${fn}: throughput c${c} (${S.tputMs} ms)${ramped ? ` after a ${ramped.ms} ms ramp-up to ${ramped.instances} instances` : ''}`);
     out[`c${c}`] = await sampledThroughput({ ...(tg ? { targets: tg } : { target }), concurrency: c, durationMs: S.tputMs, warmupMs: S.tputWarmupMs }, procs);
+    if (ramped) out[`c${c}`].rampUp = ramped;
   }
   return out;
 }
@@ -399,7 +409,12 @@ async function warmBrisk(system, fn, brisk, svc, out) {
   // Process figures: each platform process, the runtime instances (summed), and the services.
   const watch = await platformProcs(brisk, svc);
   try {
-    out.warm[fn] = await warmScenarios(system, fn, { target: briskTarget(brisk.url, fn), procs: watch.procs, afterLatency: (lat) => breakdown(brisk.url, fn, lat) });
+    out.warm[fn] = await warmScenarios(system, fn, {
+      target: briskTarget(brisk.url, fn),
+      procs: watch.procs,
+      afterLatency: (lat) => breakdown(brisk.url, fn, lat),
+      ramp: (c) => rampUp(brisk.url, fn, briskTarget(brisk.url, fn), c),
+    });
     if (fn !== 'trivial') return;
     // Idle RSS: every live instance (warm ones + the pre-started pool) after the load, at rest.
     await sleep(1000);
@@ -470,7 +485,8 @@ async function benchPython(system, out) {
     const timer = setInterval(() => void instancePids(brisk).then((p) => (instPids = p), () => undefined), 500);
     const procs = () => ({ ...Object.fromEntries(Object.entries(brisk.roles).map(([role, r]) => [role, r.pid])), instances: () => instPids, ...(svc?.rabbitPid ? { rabbitmq: svc.rabbitPid } : {}), loadgen: lg.pid });
     try {
-      out.warm[fn] = await warmScenarios(system, fn, { target: { ...briskTarget(brisk.url, 'trivial'), path: `/v1/functions/${fn}/invoke` }, procs });
+      const pyTarget = { ...briskTarget(brisk.url, 'trivial'), path: `/v1/functions/${fn}/invoke` };
+      out.warm[fn] = await warmScenarios(system, fn, { target: pyTarget, procs, ramp: (c) => rampUp(brisk.url, fn, pyTarget, c) });
     } finally {
       clearInterval(timer);
     }
@@ -583,14 +599,14 @@ async function warmInstancesOf(url, name) {
  * reached (ms from the start of the load), and whether it settled within
  * CONC.rampLimitMs.
  */
-async function rampUp(url, name, target) {
+async function rampUp(url, name, target, clients = CONC.clients) {
   const t0 = performance.now();
   const ms = () => Math.round(performance.now() - t0);
   let instances = 0;
   let reachedMs = 0;
   let flat = 0;
   while (ms() < CONC.rampLimitMs) {
-    await lg.run({ kind: 'throughput', target, concurrency: CONC.clients, durationMs: CONC.rampSegmentMs, warmupMs: 0 });
+    await lg.run({ kind: 'throughput', target, concurrency: clients, durationMs: CONC.rampSegmentMs, warmupMs: 0 });
     const warm = await warmInstancesOf(url, name);
     if (warm > instances) {
       instances = warm;
