@@ -77,6 +77,8 @@ export class KvConcurrencyCounter implements ConcurrencyCounter {
   private readonly held = new Map<string, number>();
   /** Leased namespace slots not in use, per namespace counter key: how many, when one was last taken, the lease's batch. */
   private readonly spare = new Map<string, { n: number; usedAt: number; batch: number }>();
+  /** A batch of namespace slots being leased, per namespace counter key (one at a time). */
+  private readonly leasing = new Map<string, Promise<boolean>>();
   /** Calls in flight of functions without a cap (not counted in the store), per function counter key. */
   private readonly uncounted = new Map<string, number>();
   private readonly leaseMs: number;
@@ -168,38 +170,63 @@ export class KvConcurrencyCounter implements ConcurrencyCounter {
   }
 
   /**
-   * One namespace slot: a spare leased one, else a new lease of a batch
-   * (a batch that would pass the cap is given back and one slot asked for).
+   * One namespace slot: a spare leased one, else one from a new batch. A
+   * namespace leases one batch at a time: callers that find no spare slot
+   * while a batch is being leased wait for it instead of leasing their own
+   * (64 callers at once would otherwise lease 64 batches, pass the cap and be
+   * refused with nearly all of it idle). When a batch no longer fits under the
+   * cap, one slot is asked for, so the cap is reached exactly.
    */
   private async takeNamespaceSlot(nsKey: string, nsMax: number): Promise<boolean> {
-    const spare = this.spare.get(nsKey);
-    if (spare !== undefined && spare.n > 0) {
-      spare.n--;
-      spare.usedAt = this.now();
-      return true;
-    }
     const batch = nsMax >= 50 ? Math.floor(nsMax * NS_LEASE_FRACTION) : 1;
-    for (const n of batch > 1 ? [batch, 1] : [1]) {
-      const value = await this.o.kv.incr(nsKey, n);
-      if (nsMax > 0 && value > nsMax) {
-        await this.o.kv.incr(nsKey, -n).catch((err: unknown) => {
-          this.owed.set(nsKey, (this.owed.get(nsKey) ?? 0) + n);
-          this.o.logger.warn({ err, key: nsKey }, 'concurrency slot release deferred');
-        });
-        continue;
+    // A few rounds at most: a burst larger than a batch takes the next one.
+    for (let round = 0; batch > 1 && round < 4; round++) {
+      if (this.takeSpare(nsKey)) return true;
+      let leasing = this.leasing.get(nsKey);
+      if (leasing === undefined) {
+        leasing = this.lease(nsKey, batch, nsMax)
+          .then((ok) => {
+            if (ok) this.addSpare(nsKey, batch);
+            return ok;
+          })
+          .finally(() => this.leasing.delete(nsKey));
+        this.leasing.set(nsKey, leasing);
       }
-      this.add(nsKey, n);
-      if (n > 1) {
-        const s = this.spare.get(nsKey) ?? { n: 0, usedAt: 0, batch: n };
-        s.n += n - 1;
-        s.usedAt = this.now();
-        s.batch = n;
-        this.spare.set(nsKey, s);
-      }
-      this.schedulePublish();
-      return true;
+      if (!(await leasing)) break;
     }
-    return false;
+    if (this.takeSpare(nsKey)) return true;
+    return this.lease(nsKey, 1, nsMax);
+  }
+
+  /** `n` slots from the store, counted as held; false (nothing kept) when they would pass the cap. */
+  private async lease(nsKey: string, n: number, nsMax: number): Promise<boolean> {
+    const value = await this.o.kv.incr(nsKey, n);
+    if (nsMax > 0 && value > nsMax) {
+      await this.o.kv.incr(nsKey, -n).catch((err: unknown) => {
+        this.owed.set(nsKey, (this.owed.get(nsKey) ?? 0) + n);
+        this.o.logger.warn({ err, key: nsKey }, 'concurrency slot release deferred');
+      });
+      return false;
+    }
+    this.add(nsKey, n);
+    this.schedulePublish();
+    return true;
+  }
+
+  private takeSpare(nsKey: string): boolean {
+    const spare = this.spare.get(nsKey);
+    if (spare === undefined || spare.n === 0) return false;
+    spare.n--;
+    spare.usedAt = this.now();
+    return true;
+  }
+
+  private addSpare(nsKey: string, batch: number): void {
+    const s = this.spare.get(nsKey) ?? { n: 0, usedAt: 0, batch };
+    s.n += batch;
+    s.usedAt = this.now();
+    s.batch = batch;
+    this.spare.set(nsKey, s);
   }
 
   /**

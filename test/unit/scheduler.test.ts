@@ -456,6 +456,11 @@ describe('KvConcurrencyCounter leases', () => {
       (a as unknown as { returnIdleLeases(): void }).returnIdleLeases();
       await until(async () => (await kv.get('concurrency:ns:big')) === '0');
 
+      // 64 callers at once share the batches leased one at a time: all admitted, 4 batches taken (not 64, past the cap).
+      const burst = await Promise.all(Array.from({ length: 64 }, () => a.tryAcquire('burst', 'burst/f', 0, 1000)));
+      expect(burst.every(Boolean)).toBe(true);
+      expect(await kv.get('concurrency:ns:burst')).toBe('80');
+
       // A cap of 100 leases 2 at a time: the holders together never pass it.
       let admitted = 0;
       for (let i = 0; i < 120; i++) if (await (i % 3 === 0 ? a : b).tryAcquire('mid', 'mid/g', 0, 100)) admitted++;
