@@ -198,6 +198,13 @@ export const heartbeatSchema = z.object({
    * got ready. Absent: none.
    */
   provisioned: z.record(z.string(), z.number().int().nonnegative()).optional(),
+  /**
+   * The activations holding an instance when this heartbeat was composed
+   * (absent: none, or an older executor). Lets a dispatcher tell which of its
+   * warm dispatches this heartbeat's idle counts already saw as busy, and
+   * which were still on their way (see `ExecutorRegistry`).
+   */
+  running: z.array(z.string()).max(10_000).optional(),
 });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
 

@@ -74,6 +74,8 @@ export class Executor {
   private inFlight = 0;
   /** Activations running in this process (a redelivery of one of them is not a lost run). */
   private readonly running = new Set<string>();
+  /** Activations holding an instance right now (acquired, not yet released): a heartbeat's `running`. */
+  private readonly holding = new Set<string>();
   /** The last provision round applied, per provisioner (an older round arriving late is ignored). */
   private provisionRound: { provisioner: string; round: number } | undefined;
   private readonly versions: FunctionVersions;
@@ -203,6 +205,7 @@ export class Executor {
       sentAt: Date.now(),
       direct: true,
       ...(Object.keys(s.provisioned).length > 0 ? { provisioned: s.provisioned } : {}),
+      ...(this.holding.size > 0 ? { running: [...this.holding] } : {}),
     };
     await this.o.bus.publish(this.o.topology.heartbeatTopic, hb);
   }
@@ -420,6 +423,13 @@ export class Executor {
       return this.platformFailure(err, startedAt, t0);
     }
     const start = { coldStart: acquired.startKind !== 'warm', startKind: acquired.startKind, startMs: round(acquired.startMs) };
+    // From here until its release the instance is this activation's, as heartbeats say (`running`).
+    const held = instance;
+    this.holding.add(request.activationId);
+    const release = (healthy: boolean): void => {
+      this.holding.delete(request.activationId);
+      this.o.pool.release(held, { healthy });
+    };
     let res: RunAnswer;
     const runStartedAt = Date.now();
     try {
@@ -427,13 +437,13 @@ export class Executor {
       // The runtime client checked the answer (protocol, size caps, result JSON) before it resolves.
       res = await instance.run({ activationId: request.activationId, payload: request.payload, deadline: Date.now() + remaining }, remaining);
     } catch (err) {
-      this.o.pool.release(instance, { healthy: false });
+      release(false);
       if (err instanceof InstanceFailure) return { ...this.instanceFault(err), ...start, startedAt, durationMs: round(performance.now() - t0) };
       return { ...this.platformFailure(err, startedAt, t0), ...start };
     }
     // Asked before the release: a destroyed instance's token, and what the platform API knows of it, is gone.
     const platformFault = !res.ok ? confirmedPlatformFault(instance, res, runStartedAt) : undefined;
-    this.o.pool.release(instance, { healthy: true });
+    release(true);
     const common = { logs: res.logs, logsTruncated: res.logsTruncated, ...start, startedAt, durationMs: round(performance.now() - t0), systemError: false };
     if (platformFault !== undefined) {
       // The function failed because the platform API failed it: the platform's fault, not billed, retried as such.

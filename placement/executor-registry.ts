@@ -81,8 +81,13 @@ export interface ExecutorRegistryOptions {
  *   instance's memory is already in the report) but do take the instance out
  *   of `idleWarm` while they run. One that ends gives its instance back at
  *   once, even when the last heartbeat showed it busy: idle warm = idle in the
- *   heartbeat + this registry's warm runs outstanding then − those outstanding
- *   now. (Others' runs on the same executor show only in the next heartbeat;
+ *   heartbeat + this registry's warm runs the heartbeat saw running (its
+ *   `running` list) − this registry's warm runs outstanding now. A run still
+ *   on its way when the executor composed the heartbeat is not in that list:
+ *   the heartbeat counted its instance idle, and the run will take it (without
+ *   the list, as from an older executor, every run outstanding when the
+ *   heartbeat arrived counts as seen, which can count such an instance idle
+ *   twice). (Others' runs on the same executor show only in the next heartbeat;
  *   an executor handed a call its instances cannot take at once waits a
  *   little for one, see `Executor.acquire`.)
  */
@@ -169,7 +174,12 @@ interface ExecutorRecord {
   systemErrors: number;
   offlineNotified: boolean;
   reservations: Map<string, Reservation>;
-  /** Warm reservations outstanding when the last heartbeat arrived, per warm key (their instances were busy in it). */
+  /**
+   * Warm reservations outstanding when the last heartbeat arrived that it saw
+   * running, per warm key (their instances were busy in it). A dispatch still
+   * on its way when the executor composed the heartbeat is not among them: its
+   * instance counted idle there, and the dispatch will take it.
+   */
   warmAtHeartbeat: Map<string, number>;
 }
 
@@ -255,7 +265,9 @@ export class ExecutorRegistry {
     existing.hb = hb;
     existing.lastSeenAt = this.now();
     existing.heartbeatSeq = seq;
-    existing.warmAtHeartbeat = warmCounts(existing.reservations.values());
+    // The warm runs this heartbeat saw busy: the ones it names running; without the list, every one outstanding now.
+    const running = hb.running === undefined ? undefined : new Set(hb.running);
+    existing.warmAtHeartbeat = warmCounts([...existing.reservations.values()].filter((r) => running === undefined || running.has(r.activationId)));
     existing.offlineNotified = false;
     existing.systemErrors = hb.systemErrors === 0 ? 0 : Math.max(existing.systemErrors, hb.systemErrors);
   }
@@ -414,9 +426,9 @@ export class ExecutorRegistry {
       const key = functionVersionKey(w.namespace, w.function, w.version);
       idleWarm[key] = (idleWarm[key] ?? 0) + places;
     }
-    // Idle now = idle in the heartbeat + our warm runs busy in it that ended since − our warm runs started since:
-    // i.e. + (outstanding at the heartbeat) − (outstanding now). Without the first term an instance this
-    // registry's own run left would look busy until the next heartbeat (a second of a hot function queued).
+    // Idle now = idle in the heartbeat + our warm runs it saw busy that ended since − our warm runs it did not see:
+    // i.e. + (outstanding at the heartbeat and seen running by it) − (outstanding now). Without the first term an
+    // instance this registry's own run left would look busy until the next heartbeat (a second of a hot function queued).
     const outstanding = warmCounts(rec.reservations.values());
     for (const key of new Set([...outstanding.keys(), ...rec.warmAtHeartbeat.keys()])) {
       const left = (idleWarm[key] ?? 0) + (rec.warmAtHeartbeat.get(key) ?? 0) - (outstanding.get(key) ?? 0);

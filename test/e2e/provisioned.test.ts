@@ -33,17 +33,12 @@ async function readyAll(a: Api, name: string, wanted: number, timeoutMs = 30_000
 }
 
 /**
- * `rounds` rounds of `n` concurrent sync calls; the start kind of every call,
- * from its activation record. `gapMs` between rounds: in distributed mode a
- * call is placed on a view of the executors one heartbeat old, corrected by
- * the dispatcher's own runs, which can count an instance idle twice when a
- * heartbeat crosses a dispatch in flight (README, "Provisioned instances");
- * rounds a heartbeat apart keep that race out of what this test measures.
+ * `rounds` rounds of `n` concurrent sync calls, each round right after the
+ * last one's answers; the start kind of every call, from its activation record.
  */
-async function startKinds(a: Api, name: string, n: number, rounds: number, gapMs = 0): Promise<string[]> {
+async function startKinds(a: Api, name: string, n: number, rounds: number): Promise<string[]> {
   const kinds: string[] = [];
   for (let i = 0; i < rounds; i++) {
-    if (i > 0 && gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
     const calls = await Promise.all(Array.from({ length: n }, () => a.req('POST', `/v1/functions/${name}/invoke`, {})));
     for (const c of calls) {
       expect(c.status, c.text).toBe(200);
@@ -64,7 +59,7 @@ async function placed(a: Api, key: string): Promise<Record<string, number>> {
   return out;
 }
 
-function provisionedScenarios(label: string, start: () => Promise<Cluster>, gapMs = 0): void {
+function provisionedScenarios(label: string, start: () => Promise<Cluster>): void {
   describe(`provisioned instances (${label})`, () => {
     // Configs are checked against the executors a gateway has heard: wait for the first heartbeat.
     const cluster = useCluster(async () => {
@@ -79,7 +74,7 @@ function provisionedScenarios(label: string, start: () => Promise<Cluster>, gapM
       const put = await a.req('PUT', '/v1/functions/prov-warm/provisioned/1', { instances: 3 });
       expect(put.status, put.text).toBe(201);
       await readyAll(a, 'prov-warm', 3);
-      const kinds = await startKinds(a, 'prov-warm', 3, 4, gapMs);
+      const kinds = await startKinds(a, 'prov-warm', 3, 4);
       expect(kinds).toEqual(Array(12).fill('warm'));
       // Deleting the config gives the instances back to the idle timeout: nothing wanted any more.
       expect((await a.req('DELETE', '/v1/functions/prov-warm/provisioned/1')).status).toBe(204);
@@ -124,11 +119,8 @@ provisionedScenarios('standalone, process backend', () => startStandalone({ BRIS
 
 const available = await distributedServicesAvailable();
 describe.skipIf(!available)('distributed mode', () => {
-  provisionedScenarios(
-    'distributed: 1 gateway, 1 scheduler, 2 process executors',
-    () => startDistributedCluster('e2e-prov', { executors: 2, env: { BRISK_EXECUTOR_MEMORY_MB: '2048' } }),
-    // The clusters' heartbeat interval (test/helpers/cluster.ts): a round a heartbeat after the last.
-    600,
+  provisionedScenarios('distributed: 1 gateway, 1 scheduler, 2 process executors', () =>
+    startDistributedCluster('e2e-prov', { executors: 2, env: { BRISK_EXECUTOR_MEMORY_MB: '2048' } }),
   );
 
   describe('provisioned instances survive an executor kill and a drain', () => {
@@ -150,7 +142,7 @@ describe.skipIf(!available)('distributed mode', () => {
         await readyAll(a, 'prov-ha', 2);
         // Spread for availability: one on each executor.
         expect(await placed(a, 'default/prov-ha@1')).toEqual({ 'prov-a': 1, 'prov-b': 1 });
-        expect(await startKinds(a, 'prov-ha', 2, 2, 600)).toEqual(Array(4).fill('warm'));
+        expect(await startKinds(a, 'prov-ha', 2, 2)).toEqual(Array(4).fill('warm'));
 
         // Killed: its instance is re-created on the executor that remains.
         executors.get('prov-a')!.child.kill('SIGKILL');
@@ -169,7 +161,7 @@ describe.skipIf(!available)('distributed mode', () => {
         }, 30_000, 'both instances on prov-c', 100);
         expect(await draining).toBe(0);
         await readyAll(a, 'prov-ha', 2);
-        expect(await startKinds(a, 'prov-ha', 2, 2, 600)).toEqual(Array(4).fill('warm'));
+        expect(await startKinds(a, 'prov-ha', 2, 2)).toEqual(Array(4).fill('warm'));
       } finally {
         await cluster.stop();
       }

@@ -309,6 +309,28 @@ describe('ExecutorRegistry reservations', () => {
     expect(registry.get('a')?.idleWarm[key]).toBe(1);
   });
 
+  it('a heartbeat composed before a warm dispatch arrived does not count that dispatch\'s instance idle twice', () => {
+    const { clock, registry, beat } = setup();
+    const key = functionVersionKey('default', 'hello', 1);
+    const idle: WarmInstanceInfo[] = [
+      { namespace: 'default', function: 'hello', version: 1, state: 'idle' },
+      { namespace: 'default', function: 'hello', version: 1, state: 'idle' },
+    ];
+    beat('a', { warm: idle });
+    registry.reserve('a', 128, 'act-1', { warmKey: key });
+    expect(registry.get('a')?.idleWarm[key]).toBe(1);
+    // The next heartbeat was composed before act-1 reached the executor: both idle, nothing running.
+    clock.advance(1000);
+    beat('a', { warm: idle, running: [] });
+    expect(registry.get('a')?.idleWarm[key]).toBe(1);
+    // One that saw it running: one busy, one idle; when it ends, both are idle again.
+    clock.advance(1000);
+    beat('a', { warm: [idle[0]!, { ...idle[1]!, state: 'busy' }], running: ['act-1'] });
+    expect(registry.get('a')?.idleWarm[key]).toBe(1);
+    registry.releaseReservation('act-1');
+    expect(registry.get('a')?.idleWarm[key]).toBe(2);
+  });
+
   it('counts the free places of shared instances (concurrency > 1) as warm room, and passes provisioned counts through', () => {
     const { registry, beat } = setup();
     const key = functionVersionKey('default', 'io', 1);
