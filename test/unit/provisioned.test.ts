@@ -1,29 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FunctionVersion } from '../../core/types.js';
 import { WarmPool } from '../../executor/warm-pool.js';
 import { assignProvisioned, capacityFor, type ProvisionHost } from '../../placement/provisioning.js';
 import { instancesAt, splitByWeights } from '../../releases/provisioned-plan.js';
+import { fakeVersion } from '../fakes/function-version.js';
 import { FakeBackend } from '../fakes/backend.js';
 import { waitFor } from '../helpers/wait.js';
 
-function fnv(name: string, memoryMb = 256, version = 1): FunctionVersion {
-  return {
-    namespace: 'default',
-    name,
-    version,
-    handler: 'index.handler',
-    memoryMb,
-    timeoutMs: 1000,
-    env: {},
-    maxConcurrency: 0,
-    retries: 0,
-    allowEgress: false,
-    codeHash: `hash-${name}-${version}`,
-    codeSize: 10,
-    exportName: 'handler',
-    createdAt: new Date(0).toISOString(),
-  };
-}
+const fnv = fakeVersion;
 
 const pools: WarmPool[] = [];
 function makePool(backend: FakeBackend, idleTtlMs = 60_000, memoryMb = 1024, pauseIdleAfterMs?: number): WarmPool {

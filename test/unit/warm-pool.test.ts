@@ -1,28 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ThrottledError } from '../../core/errors.js';
-import type { FunctionVersion } from '../../core/types.js';
 import { FunctionLoadError, poolKeyOf, WarmPool, type WarmPoolOptions } from '../../executor/warm-pool.js';
+import { fakeVersion } from '../fakes/function-version.js';
 import { FakeBackend, type FakeInstance } from '../fakes/backend.js';
 import { waitFor } from '../helpers/wait.js';
 
-function fnv(name: string, memoryMb = 256, version = 1): FunctionVersion {
-  return {
-    namespace: 'default',
-    name,
-    version,
-    handler: 'index.handler',
-    memoryMb,
-    timeoutMs: 1000,
-    env: { NAME: name },
-    maxConcurrency: 0,
-    retries: 0,
-    allowEgress: false,
-    codeHash: `hash-${name}-${version}`,
-    codeSize: 10,
-    exportName: 'handler',
-    createdAt: new Date(0).toISOString(),
-  };
-}
+const fnv = fakeVersion;
 
 const pools: WarmPool[] = [];
 function makePool(backend: FakeBackend, over: Partial<WarmPoolOptions> = {}): WarmPool {
