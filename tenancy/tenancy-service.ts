@@ -32,8 +32,8 @@ export interface KeyIdentity {
 /**
  * Namespaces, their API keys and their quotas, kept in the KeyValueStore.
  *
- * A verified key's record is reused for {@link KEY_CACHE_MS} (a store read
- * per request was the gateway's costliest step after the invocation itself).
+ * A verified key's record is reused for {@link KEY_CACHE_MS}, instead of a
+ * store read on every request.
  * A revocation (a key revoked, a namespace's keys revoked by its delete) is
  * forgotten here at once and told to `onKeysRevoked`, which the gateway
  * publishes on the control topic so every other gateway forgets the keys too
