@@ -200,7 +200,7 @@ export const heartbeatSchema = z.object({
   provisioned: z.record(z.string(), z.number().int().nonnegative()).optional(),
   /**
    * The activations holding an instance when this heartbeat was composed
-   * (absent: none, or an older executor). Lets a dispatcher tell which of its
+   * (absent: an older executor; empty: none). Lets a dispatcher tell which of its
    * warm dispatches this heartbeat's idle counts already saw as busy, and
    * which were still on their way (see `ExecutorRegistry`).
    */

@@ -205,7 +205,8 @@ export class Executor {
       sentAt: Date.now(),
       direct: true,
       ...(Object.keys(s.provisioned).length > 0 ? { provisioned: s.provisioned } : {}),
-      ...(this.holding.size > 0 ? { running: [...this.holding] } : {}),
+      // Always, empty too: a heartbeat without the list reads as an older executor's (see ExecutorRegistry).
+      running: [...this.holding],
     };
     await this.o.bus.publish(this.o.topology.heartbeatTopic, hb);
   }

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../bus/memory-bus.js';
 import { Topology } from '../../bus/topology.js';
 import type { ConsumeOptions, MessageHandler, Subscription } from '../../bus/types.js';
-import type { Dispatch, FunctionVersion, InvocationRequest, InvocationResult } from '../../core/types.js';
+import type { Dispatch, FunctionVersion, Heartbeat, InvocationRequest, InvocationResult } from '../../core/types.js';
 import { CodeCache } from '../../executor/code-cache.js';
 import { Executor } from '../../executor/executor.js';
 import type { ExecutorBackend, Instance, InstanceSpec, RunAnswer } from '../../executor/types.js';
@@ -177,6 +177,19 @@ describe('executor: a direct (gateway) sync dispatch delivered twice runs once',
     expect(backend.runs).toBe(1);
     expect(replies).toMatchObject([{ activationId: 'a'.repeat(32), status: 'success', resultJson: '{"ran":true}', executorId: 'ex-1' }]);
     expect((await store.getActivation('default', 'a'.repeat(32)))?.status).toBe('success');
+  });
+
+  it('heartbeats name the activations holding an instance, and say so when there is none', async () => {
+    const beats: Heartbeat[] = [];
+    await bus.subscribe<Heartbeat>(topology.heartbeatTopic, (hb) => void beats.push(hb));
+    let open!: () => void;
+    backend.gate = new Promise<void>((r) => (open = r));
+    const id = 'c'.repeat(32);
+    await bus.send(executor.directQueue, directDispatch(id));
+    await waitFor(() => beats.some((b) => b.running?.includes(id) === true), 5000, 5);
+    open();
+    // Once it is over, a heartbeat says so with an empty list, not an absent one (which reads as an older executor's).
+    await waitFor(() => beats.slice(beats.findIndex((b) => b.running?.includes(id) === true) + 1).some((b) => Array.isArray(b.running) && b.running.length === 0), 5000, 5);
   });
 
   it('delivered again after it ran: not run again; the late copy answers EXECUTOR_LOST and the record keeps the outcome', async () => {
