@@ -74,6 +74,33 @@ describe('WarmPool', () => {
     expect(pool.stats()).toMatchObject({ memoryMb: 1024, memoryUsedMb: 256 + 256 + 512, inFlight: 2 });
   });
 
+  it('starts the replacement of a taken instance once it answered its first call, not beside its load and run', async () => {
+    const backend = new FakeBackend();
+    const pool = makePool(backend, { poolSize: 1, poolMemorySizes: [256] });
+    pool.start();
+    await until(() => pool.stats().pool['256'] === 1);
+    const a = await pool.acquire(fnv('f', 256));
+    expect(a.startKind).toBe('pool');
+    // Loaded and running: nothing is being created next to it.
+    expect(backend.created).toHaveLength(1);
+    expect(pool.queueStats().creating).toBe(0);
+    pool.release(a.instance, { healthy: true });
+    await until(() => pool.stats().pool['256'] === 1);
+    expect(backend.created).toHaveLength(2);
+  });
+
+  it('a taken instance whose first call runs long does not hold the refill back for more than a moment', async () => {
+    const backend = new FakeBackend();
+    const pool = makePool(backend, { poolSize: 1, poolMemorySizes: [256] });
+    pool.start();
+    await until(() => pool.stats().pool['256'] === 1);
+    const a = await pool.acquire(fnv('f', 256));
+    expect(a.startKind).toBe('pool');
+    // Still held by its call: the refill starts after at most REFILL_AFTER_TAKE_MS (100 ms).
+    await until(() => pool.stats().pool['256'] === 1, 1000);
+    expect(pool.stats().inFlight).toBe(1);
+  });
+
   it('never hands one instance to two concurrent acquires', async () => {
     const backend = new FakeBackend();
     const pool = makePool(backend);
