@@ -32,7 +32,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { chmodSync, unlinkSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -309,8 +309,7 @@ async function handleInit(req: http.IncomingMessage, res: http.ServerResponse): 
 
   let mod: unknown;
   try {
-    const baseDir = process.env['BRISK_RUNTIME_CODE_DIR'] || os.tmpdir();
-    const dir = await mkdtemp(path.join(baseDir, 'brisk-fn-'));
+    const dir = await mkdtemp(path.join(codeBaseDir(), 'brisk-fn-'));
     const file = path.join(dir, 'index.mjs');
     await writeFile(file, init.code);
     // esbuild's ESM output of CommonJS code calls `require` for builtins through a
@@ -457,6 +456,44 @@ async function handleRun(req: http.IncomingMessage, res: http.ServerResponse): P
 // ---------------------------------------------------------------------------
 // Server
 
+/** Where /init writes the function's bundle. */
+function codeBaseDir(): string {
+  return process.env['BRISK_RUNTIME_CODE_DIR'] || os.tmpdir();
+}
+
+/**
+ * Before it says READY, the runtime goes once through what a fresh process
+ * pays for on its first /init: fs/promises, writing and importing a module
+ * file, and the HTTP server's request and response path (a `GET /healthz` to
+ * itself). A pre-started instance is ready long before it is taken, so that
+ * first-use cost leaves the pool hit.
+ */
+async function warmUp(address: { socketPath: string } | { port: number; host: string }): Promise<void> {
+  const dir = await mkdtemp(path.join(codeBaseDir(), 'brisk-warmup-'));
+  try {
+    const file = path.join(dir, 'index.mjs');
+    await writeFile(file, 'export const handler = async () => ({});\n');
+    resolveHandler(await import(pathToFileURL(file).href), 'handler');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  await new Promise<void>((resolve) => {
+    const req = http.get({ ...address, path: '/healthz', agent: false }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    });
+    // A warm-up that fails costs the first /init its first-use time, nothing else.
+    req.on('error', () => resolve());
+  });
+}
+
+/** Warm up, then tell the parent where we listen; a warm-up that throws only leaves the first /init slower. */
+function announce(address: { socketPath: string } | { port: number; host: string }, shown: string): void {
+  warmUp(address)
+    .catch(() => undefined)
+    .then(() => realStdoutWrite(`BRISK_RUNTIME_READY ${shown}\n`));
+}
+
 const server = http.createServer((req, res) => {
   const url = req.url ?? '/';
   let work: Promise<void> | undefined;
@@ -488,7 +525,7 @@ if (socketPath !== undefined) {
   server.listen(socketPath, () => {
     // The executor connects as another uid; the directory around the socket is what guards it.
     chmodSync(socketPath, 0o666);
-    realStdoutWrite(`BRISK_RUNTIME_READY ${socketPath}\n`);
+    announce({ socketPath }, socketPath);
   });
 } else {
   const port = Number(process.env['BRISK_RUNTIME_PORT'] ?? 8080);
@@ -496,7 +533,7 @@ if (socketPath !== undefined) {
   server.listen(Number.isInteger(port) && port >= 0 ? port : 8080, host, () => {
     const addr = server.address();
     const actual = typeof addr === 'object' && addr !== null ? addr.port : port;
-    realStdoutWrite(`BRISK_RUNTIME_READY ${actual}\n`);
+    announce({ port: actual, host: host === '0.0.0.0' ? '127.0.0.1' : host }, String(actual));
   });
 }
 

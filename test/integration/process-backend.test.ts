@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -400,6 +400,8 @@ describe('ProcessBackend + runtime server', () => {
       try {
         expect(rt.ready).toBe(socketPath);
         expect(statSync(socketPath).mode & 0o777).toBe(0o666);
+        // Its warm-up before READY (a module imported, a request to itself) left no file and loaded nothing.
+        expect(readdirSync(workDir).filter((f) => f.startsWith('brisk-'))).toEqual([]);
         expect(await request({ socketPath }, 'GET', '/healthz')).toMatchObject({ status: 200, body: { ok: true, state: 'none' } });
         const init = await request({ socketPath }, 'POST', '/init', initReq(`export const handler = async (e) => e.v * 2;`));
         expect(init).toMatchObject({ status: 200, body: { ok: true, exportName: 'handler', style: 'promise' } });
