@@ -489,7 +489,7 @@ async function warmUp(address: { socketPath: string } | { port: number; host: st
 
 /** Warm up, then tell the parent where we listen; a warm-up that throws only leaves the first /init slower. */
 function announce(address: { socketPath: string } | { port: number; host: string }, shown: string): void {
-  warmUp(address)
+  void warmUp(address)
     .catch(() => undefined)
     .then(() => realStdoutWrite(`BRISK_RUNTIME_READY ${shown}\n`));
 }
