@@ -65,6 +65,12 @@ export class RedisConnection {
         // One retry, no queueing while disconnected: fail fast, let callers answer 503.
         maxRetriesPerRequest: 1,
         enableOfflineQueue: false,
+        // Commands issued in one turn of the event loop go out in one write: at
+        // c64 an executor's activation records share writes, and Redis wakes
+        // less often. Bench A/B, distributed-process, 4 interleaved runs each:
+        // Redis CPU per call at c64 trivial 117-186 -> 73-97 us, transform
+        // 167-286 -> 101-115 us.
+        enableAutoPipelining: true,
         retryStrategy: (times) => backoffDelay(RECONNECT_BACKOFF, times),
       });
     }
