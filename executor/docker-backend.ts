@@ -14,7 +14,7 @@ import { errMessage } from '../core/util.js';
 import type { InitRequest, RunRequest } from '../runtime/protocol.js';
 import { RuntimeClient, RuntimeConnectionError, RuntimeTimeoutError } from './runtime-client.js';
 import { readLogTail } from './docker-logs.js';
-import { InstanceFailure, runtimeKeyOf, type ExecutorBackend, type Instance, type InstanceFault, type InstanceSpec, type RunAnswer } from './types.js';
+import { InstanceFailure, runtimeKeyOf, type CreateOptions, type ExecutorBackend, type Instance, type InstanceFault, type InstanceSpec, type RunAnswer } from './types.js';
 import { packageRoot } from '../core/package-root.js';
 
 /** Where the per-container socket directory is mounted inside the container. */
@@ -399,7 +399,7 @@ export class DockerBackend implements ExecutorBackend {
     }
   }
 
-  async createInstance(spec: InstanceSpec): Promise<Instance> {
+  async createInstance(spec: InstanceSpec, opts: CreateOptions = {}): Promise<Instance> {
     if (this.statusValue !== 'ready') {
       throw new PlatformError('EXECUTOR_NOT_READY', `docker backend is ${this.statusValue}, not ready`, { retryable: true });
     }
@@ -413,7 +413,7 @@ export class DockerBackend implements ExecutorBackend {
     let container: Dockerode.Container | undefined;
     try {
       const image = await this.imageFor(spec);
-      container = await this.docker.createContainer(this.containerOptions(name, image, hostDir, packageHostDir, spec));
+      container = await this.docker.createContainer(this.containerOptions(name, image, hostDir, packageHostDir, spec, opts.prestart === true));
       const instance = new DockerInstance({
         id: name,
         spec,
@@ -445,7 +445,7 @@ export class DockerBackend implements ExecutorBackend {
     }
   }
 
-  private containerOptions(name: string, image: string, hostDir: string, packageHostDir: string, spec: InstanceSpec): Dockerode.ContainerCreateOptions {
+  private containerOptions(name: string, image: string, hostDir: string, packageHostDir: string, spec: InstanceSpec, prestart: boolean): Dockerode.ContainerCreateOptions {
     const platform = this.platformSocket;
     return {
       name,
@@ -456,6 +456,7 @@ export class DockerBackend implements ExecutorBackend {
         `BRISK_RUNTIME_SOCKET=${CONTAINER_SOCKET_PATH}`,
         'NODE_ENV=production',
         `BRISK_RUNTIME_LOG_MARKERS=${this.logMarkers ? '1' : '0'}`,
+        ...(prestart ? ['BRISK_RUNTIME_WARM_UP=1'] : []),
         // The heap is sized at start; the limit a resize sets is the cgroup's (see maxMemoryMb).
         ...(runtimeKeyOf(spec) === 'nodejs' ? [`NODE_OPTIONS=--max-old-space-size=${this.maxMemoryMb}`] : []),
         ...(platform !== undefined ? [`BRISK_PLATFORM_SOCKET=${CONTAINER_PLATFORM_DIR}/${path.basename(platform)}`] : []),

@@ -11,7 +11,7 @@ import type { Logger } from '../core/logger.js';
 import type { InitRequest, RunRequest } from '../runtime/protocol.js';
 import type { ObjectService } from '../storage/object-service.js';
 import { stateKey, type KeyValueStore } from '../storage/types.js';
-import type { ExecutorBackend, Instance, InstanceSpec, PlatformFaultReport, RunAnswer } from './types.js';
+import type { CreateOptions, ExecutorBackend, Instance, InstanceSpec, PlatformFaultReport, RunAnswer } from './types.js';
 
 /**
  * The platform API: how function code reaches `context.state` and
@@ -563,8 +563,8 @@ class TokenTrackingBackend implements ExecutorBackend {
     return this.inner.start();
   }
 
-  async createInstance(spec: InstanceSpec): Promise<Instance> {
-    return new TokenTrackingInstance(await this.inner.createInstance(spec), this.api);
+  async createInstance(spec: InstanceSpec, opts?: CreateOptions): Promise<Instance> {
+    return new TokenTrackingInstance(await this.inner.createInstance(spec, opts), this.api);
   }
 
   close(): Promise<void> {

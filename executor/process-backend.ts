@@ -8,7 +8,7 @@ import { BriskError, PlatformError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { InitRequest, RunRequest } from '../runtime/protocol.js';
 import { RuntimeClient, RuntimeConnectionError, RuntimeTimeoutError, type RuntimeAddress } from './runtime-client.js';
-import { InstanceFailure, type ExecutorBackend, type Instance, type InstanceFault, type InstanceSpec, type RunAnswer } from './types.js';
+import { InstanceFailure, type CreateOptions, type ExecutorBackend, type Instance, type InstanceFault, type InstanceSpec, type RunAnswer } from './types.js';
 import { runtimeBundlePath } from '../core/package-root.js';
 import { probePython, pythonExecutable, pythonRuntimePath } from '../core/python.js';
 import { parseUidRange, signalUid, signalUidSync, UidLeases, type UidRange, type UidSignal } from './instance-uids.js';
@@ -231,7 +231,7 @@ export class ProcessBackend implements ExecutorBackend {
     }
   }
 
-  async createInstance(spec: InstanceSpec): Promise<Instance> {
+  async createInstance(spec: InstanceSpec, opts: CreateOptions = {}): Promise<Instance> {
     if (this.closed) throw new PlatformError('BACKEND_CLOSED', 'process backend is closed', { retryable: true });
     const runtime = spec.runtime ?? 'nodejs';
     if (runtime === 'image') {
@@ -260,6 +260,7 @@ export class ProcessBackend implements ExecutorBackend {
       BRISK_RUNTIME_EXIT_ON_STDIN_CLOSE: '1',
       // Logs come back in each /run answer; nothing reads markers on the pipes.
       BRISK_RUNTIME_LOG_MARKERS: '0',
+      ...(opts.prestart === true ? { BRISK_RUNTIME_WARM_UP: '1' } : {}),
       BRISK_RUNTIME_CODE_DIR: dirs.codeDir,
       TMPDIR: dirs.tmpDir,
       ...(this.opts.platformSocket !== undefined ? { BRISK_PLATFORM_SOCKET: this.opts.platformSocket } : {}),

@@ -117,6 +117,17 @@ export interface PlatformFaultReport {
   systemError: boolean;
 }
 
+/** How {@link ExecutorBackend.createInstance} starts an instance. */
+export interface CreateOptions {
+  /**
+   * A pre-start for the generic pool: nobody waits for it, so its runtime
+   * spends its start on a warm-up (`BRISK_RUNTIME_WARM_UP=1`, see
+   * runtime/server.ts) that makes its first /init faster once it is taken.
+   * An instance started for a waiting call skips it.
+   */
+  prestart?: boolean;
+}
+
 export interface ExecutorBackend {
   readonly name: ExecutorBackendName;
   /**
@@ -128,7 +139,7 @@ export interface ExecutorBackend {
   /** Prepare (build the runtime image, remove leftovers of a previous run). */
   start(): Promise<void>;
   /** Start a generic instance and wait until its runtime is ready. */
-  createInstance(spec: InstanceSpec): Promise<Instance>;
+  createInstance(spec: InstanceSpec, opts?: CreateOptions): Promise<Instance>;
   /** Destroy every instance this backend created. Idempotent. */
   close(): Promise<void>;
 }

@@ -1144,7 +1144,7 @@ export class WarmPool {
     const slot = this.addSlot(p.spec, 'stem');
     this.creating++;
     const t0 = performance.now();
-    slot.creating = this.opts.backend.createInstance(p.spec).then(
+    slot.creating = this.opts.backend.createInstance(p.spec, { prestart: true }).then(
       (instance) => {
         this.creating--;
         this.createMs.add(performance.now() - t0);

@@ -20,6 +20,9 @@
  * `require` there. Without one, the bundle's own directory plays that part.
  * - `BRISK_RUNTIME_EXIT_ON_STDIN_CLOSE=1`: exit when stdin closes, so a child
  *   process dies with its parent even when the parent is SIGKILLed
+ * - `BRISK_RUNTIME_WARM_UP=1`: before saying READY, go once through what the
+ *   first /init of a fresh process pays for (see warmUp); the pool's
+ *   pre-starts set it, instances started for a waiting call do not
  * - `BRISK_RUNTIME_LOG_MARKERS=0`: no activation start/end markers on the real
  *   stdout and stderr. They let `executor/docker-logs.ts` cut a container's
  *   own log stream (output of child processes) per activation. Both backends
@@ -487,8 +490,17 @@ async function warmUp(address: { socketPath: string } | { port: number; host: st
   });
 }
 
-/** Warm up, then tell the parent where we listen; a warm-up that throws only leaves the first /init slower. */
+/**
+ * Tell the parent where we listen: at once when a call waits for this
+ * instance, after the warm-up when it is a pre-start for the pool
+ * (`BRISK_RUNTIME_WARM_UP=1`). A warm-up that throws only leaves the first
+ * /init slower.
+ */
 function announce(address: { socketPath: string } | { port: number; host: string }, shown: string): void {
+  if (process.env['BRISK_RUNTIME_WARM_UP'] !== '1') {
+    realStdoutWrite(`BRISK_RUNTIME_READY ${shown}\n`);
+    return;
+  }
   void warmUp(address)
     .catch(() => undefined)
     .then(() => realStdoutWrite(`BRISK_RUNTIME_READY ${shown}\n`));

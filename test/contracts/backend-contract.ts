@@ -163,6 +163,17 @@ export function backendContract(name: string, makeBackend: MakeBackend, opts: Ba
       }
     });
 
+    it('a pool pre-start (prestart: true, the runtime warms up first) loads and runs a function like any instance', async () => {
+      const inst = await backend.createInstance(spec(), { prestart: true });
+      try {
+        await inst.init(initReq(src.basic));
+        const res = await run(inst, { n: 4 });
+        expect(res).toMatchObject({ ok: true, result: { n: 5, fn: 'fn' }, logs: ['hi 4'] });
+      } finally {
+        await inst.destroy();
+      }
+    });
+
     it('a function error is an answer (ok: false) with type, message and stack; the instance keeps serving', async () => {
       const inst = await loaded(src.functionError);
       try {

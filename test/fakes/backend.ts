@@ -6,7 +6,7 @@
  * are tested against the same interface in test/contracts/backend-contract.ts.
  */
 import { BuildError, PlatformError } from '../../core/errors.js';
-import type { ExecutorBackend, Instance, InstanceSpec, PlatformFaultReport, RunAnswer } from '../../executor/types.js';
+import type { CreateOptions, ExecutorBackend, Instance, InstanceSpec, PlatformFaultReport, RunAnswer } from '../../executor/types.js';
 import type { InitRequest, RunRequest } from '../../runtime/protocol.js';
 
 /** One run any fake instance performed. */
@@ -108,6 +108,8 @@ export class FakeBackend implements ExecutorBackend {
   readonly inits: InitRequest[] = [];
   /** createInstance calls, including failed ones. */
   createAttempts = 0;
+  /** Whether each createInstance call was a pool pre-start (its CreateOptions.prestart), in call order. */
+  readonly prestarts: boolean[] = [];
   /** createInstance calls in flight now, and the most there ever were at once. */
   creatingNow = 0;
   maxCreatingNow = 0;
@@ -139,8 +141,9 @@ export class FakeBackend implements ExecutorBackend {
 
   async start(): Promise<void> {}
 
-  async createInstance(spec: InstanceSpec): Promise<Instance> {
+  async createInstance(spec: InstanceSpec, opts: CreateOptions = {}): Promise<Instance> {
     this.createAttempts++;
+    this.prestarts.push(opts.prestart === true);
     this.maxCreatingNow = Math.max(this.maxCreatingNow, ++this.creatingNow);
     try {
       if (this.createGate !== undefined) await this.createGate;

@@ -396,7 +396,7 @@ describe('ProcessBackend + runtime server', () => {
     it('listens on BRISK_RUNTIME_SOCKET (mode 0666) and serves /healthz, /init, /run there', async () => {
       const socketPath = path.join(workDir, 'rt.sock');
       await writeFile(socketPath, 'stale');
-      const rt = await startRuntime({ BRISK_RUNTIME_SOCKET: socketPath, BRISK_RUNTIME_CODE_DIR: workDir });
+      const rt = await startRuntime({ BRISK_RUNTIME_SOCKET: socketPath, BRISK_RUNTIME_CODE_DIR: workDir, BRISK_RUNTIME_WARM_UP: '1' });
       try {
         expect(rt.ready).toBe(socketPath);
         expect(statSync(socketPath).mode & 0o777).toBe(0o666);
@@ -442,7 +442,7 @@ describe('ProcessBackend + runtime server', () => {
     });
 
     it('answers 409 BUSY to a concurrent /run, keeps answering /healthz, and 404 elsewhere', async () => {
-      const rt = await startRuntime({ BRISK_RUNTIME_PORT: '0', BRISK_RUNTIME_HOST: '127.0.0.1', BRISK_RUNTIME_CODE_DIR: workDir });
+      const rt = await startRuntime({ BRISK_RUNTIME_PORT: '0', BRISK_RUNTIME_HOST: '127.0.0.1', BRISK_RUNTIME_CODE_DIR: workDir, BRISK_RUNTIME_WARM_UP: '1' });
       const target = { port: Number(rt.ready) };
       try {
         expect(await request(target, 'POST', '/run', { activationId: 'early', payload: '{}', deadline: Date.now() + 1000 })).toMatchObject({
