@@ -75,7 +75,7 @@ export function signalUidSync(uid: number, signal: UidSignal): void {
 }
 
 /** true unless `pid` is certainly gone. */
-function pidAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { access, chmod, chown, copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { access, chmod, chown, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { BriskError, PlatformError } from '../core/errors.js';
@@ -11,7 +11,7 @@ import { RuntimeClient, RuntimeConnectionError, RuntimeTimeoutError, type Runtim
 import { InstanceFailure, type CreateOptions, type ExecutorBackend, type Instance, type InstanceFault, type InstanceSpec, type RunAnswer } from './types.js';
 import { runtimeBundlePath } from '../core/package-root.js';
 import { probePython, pythonExecutable, pythonRuntimePath } from '../core/python.js';
-import { parseUidRange, signalUid, signalUidSync, UidLeases, type UidRange, type UidSignal } from './instance-uids.js';
+import { parseUidRange, pidAlive, signalUid, signalUidSync, UidLeases, type UidRange, type UidSignal } from './instance-uids.js';
 import { CgroupFreezer, PREFIX as CGROUP_PREFIX, type InstanceCgroup } from './instance-freezer.js';
 
 export interface ProcessBackendOptions {
@@ -85,6 +85,49 @@ const OOM_PATTERN = /heap out of memory|Allocation failed - process out of memor
 interface ExitInfo {
   exitCode: number | null;
   signal: NodeJS.Signals | null;
+}
+
+/** A backend's directory of instance directories is named so (in `tmpDir`). */
+const BACKEND_DIR_PREFIX = 'brisk-rt-';
+/** In a backend's directory: the pid of the executor process that owns it. */
+const OWNER_FILE = 'owner.pid';
+
+/**
+ * Kill the runtimes of backends whose executor process is gone (killed with
+ * -9: its exit handler never ran) and remove their directories. A runtime
+ * notices its executor's death by EOF on stdin, but an idle one that was
+ * paused (SIGSTOP) reads nothing and would stay stopped for ever. Runtimes
+ * are found by their `BRISK_RUNTIME_CODE_DIR`, which lies in their backend's
+ * directory (their environment, readable by root or by the same user: the
+ * processes we could have started). A directory without an owner file is
+ * left alone. Returns how many processes were killed.
+ */
+export async function reapDeadBackends(tmpDir: string, own: string | undefined): Promise<number> {
+  const dead: string[] = [];
+  for (const entry of await readdir(tmpDir).catch(() => [] as string[])) {
+    const dir = path.join(tmpDir, entry);
+    if (!entry.startsWith(BACKEND_DIR_PREFIX) || dir === own) continue;
+    const owner = Number((await readFile(path.join(dir, OWNER_FILE), 'utf8').catch(() => '')).trim());
+    if (owner > 0 && !pidAlive(owner)) dead.push(`${dir}/`);
+  }
+  if (dead.length === 0) return 0;
+  let killed = 0;
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    const pid = Number(entry);
+    if (!Number.isSafeInteger(pid) || pid <= 1 || pid === process.pid) continue;
+    const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
+    const codeDir = environ.split('\0').find((v) => v.startsWith('BRISK_RUNTIME_CODE_DIR='))?.slice('BRISK_RUNTIME_CODE_DIR='.length);
+    if (codeDir === undefined || !dead.some((d) => codeDir.startsWith(d))) continue;
+    try {
+      // SIGKILL ends a stopped process too.
+      process.kill(pid, 'SIGKILL');
+      killed++;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  for (const d of dead) await rm(d, { recursive: true, force: true }).catch(() => undefined);
+  return killed;
 }
 
 /** Longest unix socket path that fits `sun_path` (108 bytes on Linux, with its NUL). */
@@ -219,7 +262,10 @@ export class ProcessBackend implements ExecutorBackend {
         cause: err,
       });
     }
-    // Cgroups of executors that died without removing them (empty ones only).
+    // Runtimes of executors killed with -9 (a paused one would stay stopped for ever), then
+    // cgroups of executors that died without removing them (empty ones only).
+    const reaped = await reapDeadBackends(this.opts.tmpDir ?? tmpdir(), undefined);
+    if (reaped > 0) this.opts.logger?.info({ reaped }, 'process backend: killed the runtimes of executors that died without stopping them');
     this.freezer?.removeStale();
     if (this.uids === undefined) {
       this.opts.logger?.warn(
@@ -353,8 +399,10 @@ export class ProcessBackend implements ExecutorBackend {
    */
   private prepareBackendDir(): Promise<BackendDir> {
     this.backendDir ??= (async () => {
-      const dir = await mkdtemp(path.join(this.opts.tmpDir ?? tmpdir(), 'brisk-rt-'));
+      const dir = await mkdtemp(path.join(this.opts.tmpDir ?? tmpdir(), BACKEND_DIR_PREFIX));
       this.backendDirPath = dir;
+      // Who owns it: a later backend reaps what is left here once this process is gone.
+      await writeFile(path.join(dir, OWNER_FILE), `${process.pid}\n`, { mode: 0o644 });
       if (this.uids === undefined) return { dir, runtimePath: this.runtimePath, pythonRuntimePath: this.pythonRuntimePath };
       try {
         await chmod(dir, 0o711);

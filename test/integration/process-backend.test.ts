@@ -487,7 +487,8 @@ describe('ProcessBackend + runtime server', () => {
         `import { ProcessBackend } from ${JSON.stringify(backendBundle)};
 const b = new ProcessBackend({ runtimePath: ${JSON.stringify(runtimePath)} });
 const insts = [await b.createInstance({ memoryMb: 128, allowEgress: false }), await b.createInstance({ memoryMb: 128, allowEgress: false })];
-console.log('PIDS ' + b.pids().join(','));
+if (process.argv[2] === 'pause') await insts[0].pause();
+console.log('PIDS ' + insts.map((i) => i.pid).join(','));
 if (process.argv[2] === 'exit') process.exit(0);
 setInterval(() => {}, 1000);
 `,
@@ -521,6 +522,21 @@ setInterval(() => {}, 1000);
       expect(children.every(alive)).toBe(true);
       process.kill(pid, 'SIGKILL');
       await waitDead(children, 1000);
+    });
+
+    it('on a SIGKILL of the parent while one was paused: the next process backend to start kills it', async () => {
+      const { pid, children } = await startParent('pause');
+      expect(children.every(alive)).toBe(true);
+      process.kill(pid, 'SIGKILL');
+      // The running one reads EOF on stdin and exits; the paused one reads nothing and stays stopped.
+      await waitDead([children[1]!], 1000);
+      const next = new ProcessBackend({ runtimePath });
+      try {
+        await next.start();
+        await waitDead(children, 1000);
+      } finally {
+        await next.close();
+      }
     });
   });
 });
