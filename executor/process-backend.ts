@@ -102,11 +102,11 @@ const OWNER_FILE = 'owner.pid';
  * processes we could have started). A directory without an owner file is
  * left alone. Returns how many processes were killed.
  */
-export async function reapDeadBackends(tmpDir: string, own: string | undefined): Promise<number> {
+export async function reapDeadBackends(tmpDir: string): Promise<number> {
   const dead: string[] = [];
   for (const entry of await readdir(tmpDir).catch(() => [] as string[])) {
     const dir = path.join(tmpDir, entry);
-    if (!entry.startsWith(BACKEND_DIR_PREFIX) || dir === own) continue;
+    if (!entry.startsWith(BACKEND_DIR_PREFIX)) continue;
     const owner = Number((await readFile(path.join(dir, OWNER_FILE), 'utf8').catch(() => '')).trim());
     if (owner > 0 && !pidAlive(owner)) dead.push(`${dir}/`);
   }
@@ -264,7 +264,7 @@ export class ProcessBackend implements ExecutorBackend {
     }
     // Runtimes of executors killed with -9 (a paused one would stay stopped for ever), then
     // cgroups of executors that died without removing them (empty ones only).
-    const reaped = await reapDeadBackends(this.opts.tmpDir ?? tmpdir(), undefined);
+    const reaped = await reapDeadBackends(this.opts.tmpDir ?? tmpdir());
     if (reaped > 0) this.opts.logger?.info({ reaped }, 'process backend: killed the runtimes of executors that died without stopping them');
     this.freezer?.removeStale();
     if (this.uids === undefined) {
