@@ -312,15 +312,13 @@ async function handleInit(req: http.IncomingMessage, res: http.ServerResponse): 
 
   let mod: unknown;
   try {
-    const dir = await mkdtemp(path.join(codeBaseDir(), 'brisk-fn-'));
-    const file = path.join(dir, 'index.mjs');
-    await writeFile(file, init.code);
+    const file = await writeModule('brisk-fn-', init.code);
     // esbuild's ESM output of CommonJS code calls `require` for builtins through a
     // shim that looks for a free `require`; give it one instead of failing.
     const g = globalThis as { require?: unknown };
     if (g.require === undefined) g.require = createRequire(file);
     // The function's files and working directory: its package (read-only), else the bundle's own directory.
-    const root = init.packageDir ?? dir;
+    const root = init.packageDir ?? path.dirname(file);
     process.chdir(root);
     if (init.packageDir !== undefined) (globalThis as Record<symbol, unknown>)[Symbol.for(PACKAGE_ROOT_KEY)] = init.packageDir;
     mod = await import(pathToFileURL(file).href);
@@ -459,9 +457,12 @@ async function handleRun(req: http.IncomingMessage, res: http.ServerResponse): P
 // ---------------------------------------------------------------------------
 // Server
 
-/** Where /init writes the function's bundle. */
-function codeBaseDir(): string {
-  return process.env['BRISK_RUNTIME_CODE_DIR'] || os.tmpdir();
+/** Write `code` as `index.mjs` in a new directory of the code dir (where /init writes the function's bundle); its path. */
+async function writeModule(prefix: string, code: string): Promise<string> {
+  const dir = await mkdtemp(path.join(process.env['BRISK_RUNTIME_CODE_DIR'] || os.tmpdir(), prefix));
+  const file = path.join(dir, 'index.mjs');
+  await writeFile(file, code);
+  return file;
 }
 
 /**
@@ -472,13 +473,11 @@ function codeBaseDir(): string {
  * first-use cost leaves the pool hit.
  */
 async function warmUp(address: { socketPath: string } | { port: number; host: string }): Promise<void> {
-  const dir = await mkdtemp(path.join(codeBaseDir(), 'brisk-warmup-'));
+  const file = await writeModule('brisk-warmup-', 'export const handler = async () => ({});\n');
   try {
-    const file = path.join(dir, 'index.mjs');
-    await writeFile(file, 'export const handler = async () => ({});\n');
     resolveHandler(await import(pathToFileURL(file).href), 'handler');
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await rm(path.dirname(file), { recursive: true, force: true });
   }
   await new Promise<void>((resolve) => {
     const req = http.get({ ...address, path: '/healthz', agent: false }, (res) => {

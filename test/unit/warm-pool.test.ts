@@ -25,6 +25,15 @@ function makePool(backend: FakeBackend, over: Partial<WarmPoolOptions> = {}): Wa
 
 const until = (cond: () => boolean, timeoutMs = 2000): Promise<void> => waitFor(cond, timeoutMs, 2);
 
+/** A pool of one pre-started 256 MB instance, once that instance is ready. */
+async function withOneStem(): Promise<{ backend: FakeBackend; pool: WarmPool }> {
+  const backend = new FakeBackend();
+  const pool = makePool(backend, { poolSize: 1, poolMemorySizes: [256] });
+  pool.start();
+  await until(() => pool.stats().pool['256'] === 1);
+  return { backend, pool };
+}
+
 afterEach(async () => {
   vi.useRealTimers();
   await Promise.all(pools.splice(0).map((p) => p.close(0)));
@@ -56,10 +65,7 @@ describe('WarmPool', () => {
   });
 
   it('takes a pre-started generic instance when one fits (pool), else cold; refills after a take', async () => {
-    const backend = new FakeBackend();
-    const pool = makePool(backend, { poolSize: 1, poolMemorySizes: [256] });
-    pool.start();
-    await until(() => pool.stats().pool['256'] === 1);
+    const { backend, pool } = await withOneStem();
     expect(backend.created).toHaveLength(1);
 
     const a = await pool.acquire(fnv('f', 256));
@@ -75,10 +81,7 @@ describe('WarmPool', () => {
   });
 
   it('starts the replacement of a taken instance once it answered its first call, not beside its load and run', async () => {
-    const backend = new FakeBackend();
-    const pool = makePool(backend, { poolSize: 1, poolMemorySizes: [256] });
-    pool.start();
-    await until(() => pool.stats().pool['256'] === 1);
+    const { backend, pool } = await withOneStem();
     const a = await pool.acquire(fnv('f', 256));
     expect(a.startKind).toBe('pool');
     // Loaded and running: nothing is being created next to it.
@@ -93,10 +96,7 @@ describe('WarmPool', () => {
   });
 
   it('a taken instance whose first call runs long does not hold the refill back for more than a moment', async () => {
-    const backend = new FakeBackend();
-    const pool = makePool(backend, { poolSize: 1, poolMemorySizes: [256] });
-    pool.start();
-    await until(() => pool.stats().pool['256'] === 1);
+    const { pool } = await withOneStem();
     const a = await pool.acquire(fnv('f', 256));
     expect(a.startKind).toBe('pool');
     // Still held by its call: the refill starts after at most REFILL_AFTER_TAKE_MS (100 ms).
