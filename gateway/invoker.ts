@@ -82,11 +82,13 @@ export class Invoker {
   async invokeSync(fn: FunctionVersion, payload: string, opts: InvokeOptions = {}): Promise<InvocationResult> {
     const activationId = opts.activationId ?? newActivationId();
     const waitMs = fn.timeoutMs + (this.deps.syncGraceMs ?? 30_000);
+    const now = Date.now();
     const request = await this.deps.submitter.newRequest(fn, payload, {
       ...opts,
       activationId,
       mode: 'sync',
-      deadline: Date.now() + waitMs,
+      deadline: now + waitMs,
+      now,
       replyTo: this.replyQueue,
     });
     const result = new Promise<InvocationResult>((resolve, reject) => {

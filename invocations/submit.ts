@@ -23,6 +23,8 @@ export interface NewRequest extends InvokeOptions {
   deadline: number;
   /** Sync: the queue the caller waits on. */
   replyTo?: string;
+  /** Epoch ms it is queued at (its `queuedAt`), the instant `deadline` was counted from; default: now. */
+  now?: number;
 }
 
 export interface SubmitterDeps {
@@ -54,7 +56,7 @@ export class Submitter {
 
   /** A new invocation of `fn` with `payload` (JSON text): attempt 1, queued now. */
   async newRequest(fn: FunctionVersion, payload: string, opts: NewRequest): Promise<InvocationRequest> {
-    const now = Date.now();
+    const now = opts.now ?? Date.now();
     const request: InvocationRequest = {
       activationId: opts.activationId ?? newActivationId(),
       fn,
@@ -89,7 +91,8 @@ export class Submitter {
    * as old as the maximum event age.
    */
   async submitAsync(fn: FunctionVersion, payload: string, opts: InvokeOptions = {}): Promise<string> {
-    const request = await this.newRequest(fn, payload, { ...opts, mode: 'async', deadline: this.deps.retry.asyncDeadline(Date.now()) });
+    const now = Date.now();
+    const request = await this.newRequest(fn, payload, { ...opts, mode: 'async', deadline: this.deps.retry.asyncDeadline(now), now });
     await this.deps.store.putActivation(queuedRecord(request));
     await this.send(request);
     this.deps.metrics?.invocations.inc({ function: fnLabel(fn.namespace, fn.name), mode: 'async', status: 'queued' });
