@@ -46,6 +46,7 @@ import { ProvisionedStore } from '../releases/provisioned-store.js';
 import { Provisioner } from '../scheduler/provisioner.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { WarmDispatcher } from '../gateway/warm-dispatcher.js';
+import { BundleStore } from '../storage/bundles.js';
 import { FileObjectStore } from '../storage/file-object-store.js';
 import { FileStore } from '../storage/file-store.js';
 import { ensurePrivateDir } from '../storage/journal.js';
@@ -84,6 +85,8 @@ export interface Infrastructure {
   store: MetadataStore;
   objects: ObjectStore;
   kv: KeyValueStore;
+  /** Function bundles: the object store, and in distributed mode a hot copy of small ones in Redis. */
+  bundles: BundleStore;
   /** This process's Prometheus metrics (all roles in it share them). */
   metrics: Metrics;
   /** Close connections (after the roles have stopped). */
@@ -136,6 +139,8 @@ export async function connectInfrastructure(cfg: BriskConfig, mode: Mode, role: 
     store,
     objects,
     kv,
+    // Standalone: the object store is a local directory already, as near as the key-value store.
+    bundles: new BundleStore({ objects, ...(mode === 'distributed' ? { kv } : {}) }),
     metrics: new Metrics({ role: mode === 'standalone' ? 'standalone' : role }),
     close: async () => {
       await bus.close();
@@ -432,7 +437,7 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
   });
   await platform.start();
   const packages = new PackageCache({
-    objects: infra.objects,
+    bundles: infra.bundles,
     root: packageRoot(cfg, id),
     maxBytes: cfg.BRISK_PACKAGE_CACHE_MB * 1024 * 1024,
     maxUnpackedBytes: cfg.BRISK_MAX_UNPACKED_BYTES,
@@ -454,7 +459,7 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
     backend instanceof DockerBackend
       ? new OrphanReaper({ backend, bus: infra.bus, topology: infra.topology, executorId: id, heartbeatMs: cfg.BRISK_HEARTBEAT_MS, logger: log.child({ component: 'reaper' }) })
       : undefined;
-  const code = new CodeCache(infra.objects);
+  const code = new CodeCache(infra.bundles);
   // What runs is the stored version, whatever a message says (one store read per version, cached).
   const versions = new FunctionVersions(infra.store);
   const secrets = new FunctionSecrets(infra.kv, cfg.BRISK_SECRET_KEY !== undefined ? new SecretBox(cfg.BRISK_SECRET_KEY) : undefined);
@@ -466,11 +471,11 @@ export async function startExecutor(cfg: BriskConfig, infra: Infrastructure, log
       const fn = await versions.resolve(claimed);
       const filesHash = fn.filesHash;
       const [text, env] = await Promise.all([
-        code.get(fn.codeHash),
+        code.get(fn.codeHash, fn.codeSize),
         // Secrets go into the instance's environment only, at /init.
         secrets.load(fn.namespace, fn.name, fn.secretsDigest),
         // Package files are fetched and unpacked here, before an instance is taken; linked into its directory at /init.
-        filesHash !== undefined ? packages.prepare(filesHash) : undefined,
+        filesHash !== undefined ? packages.prepare(filesHash, fn.filesSize) : undefined,
       ]);
       return {
         code: text,

@@ -215,6 +215,8 @@ export class Executor {
     // A gateway's direct dispatch (warm sync) is at-most-once: delivered again, it may have run already.
     const direct = received.scheduler === undefined;
     if (direct && info.redeliveries > 0) return this.redeliveredDirect(received);
+    // A new version's code is fetched while its stored version is read and the run claimed (its hash is checked on arrival).
+    this.o.code.prefetch(received.request.fn.codeHash, received.request.fn.codeSize);
     const d = await this.withStoredVersion(received);
     if (d === undefined) return; // its function was deleted meanwhile: already answered and recorded
     const { request } = d;

@@ -3,7 +3,8 @@ import { chmod, copyFile, link, mkdir, readdir, rename, rm } from 'node:fs/promi
 import path from 'node:path';
 import { PlatformError } from '../core/errors.js';
 import { extractArchive } from '../core/archive.js';
-import { filesKey, type ObjectStore } from '../storage/types.js';
+import type { BundleStore } from '../storage/bundles.js';
+import { filesKey } from '../storage/types.js';
 
 /** One unpacked package: its directories and files, relative, listed once at unpack. */
 interface Tree {
@@ -14,7 +15,8 @@ interface Tree {
 }
 
 export interface PackageCacheOptions {
-  objects: ObjectStore;
+  /** Where the archives are (see {@link BundleStore}). */
+  bundles: Pick<BundleStore, 'get'>;
   /**
    * This executor's package directory, owned by the cache: unpacked trees in
    * `<root>/trees/<filesHash>`, and `<root>/instances` for the backends'
@@ -64,9 +66,12 @@ export class PackageCache {
     await mkdir(this.instancesDir, { recursive: true, mode: 0o755 });
   }
 
-  /** Fetch and unpack the package now (concurrent calls share one fetch); resolves when it is ready to check out. */
-  async prepare(filesHash: string): Promise<void> {
-    await this.tree(filesHash);
+  /**
+   * Fetch and unpack the package now (concurrent calls share one fetch);
+   * resolves when it is ready to check out. `size`: the version's `filesSize`.
+   */
+  async prepare(filesHash: string, size?: number): Promise<void> {
+    await this.tree(filesHash, size);
   }
 
   /** Fill `dest` (an existing, empty directory) with the package's files. */
@@ -83,7 +88,7 @@ export class PackageCache {
     await rm(this.o.root, { recursive: true, force: true });
   }
 
-  private tree(filesHash: string): Promise<Tree> {
+  private tree(filesHash: string, size?: number): Promise<Tree> {
     const hit = this.trees.get(filesHash);
     if (hit !== undefined) {
       this.trees.delete(filesHash);
@@ -92,16 +97,17 @@ export class PackageCache {
     }
     let p = this.loading.get(filesHash);
     if (p === undefined) {
-      p = this.unpack(filesHash).finally(() => this.loading.delete(filesHash));
+      p = this.unpack(filesHash, size).finally(() => this.loading.delete(filesHash));
       this.loading.set(filesHash, p);
     }
     return p;
   }
 
-  private async unpack(filesHash: string): Promise<Tree> {
-    const buf = await this.o.objects.get(filesKey(filesHash));
+  private async unpack(filesHash: string, size: number | undefined): Promise<Tree> {
+    const matches = (buf: Buffer): boolean => createHash('sha256').update(buf).digest('hex') === filesHash;
+    const buf = await this.o.bundles.get(filesKey(filesHash), { ...(size !== undefined ? { size } : {}), check: matches });
     if (!buf) throw new PlatformError('CODE_NOT_FOUND', `package files ${filesHash} are missing from the object store`, { retryable: false });
-    if (createHash('sha256').update(buf).digest('hex') !== filesHash) {
+    if (!matches(buf)) {
       throw new PlatformError('CODE_CORRUPT', `package files ${filesHash} do not match their hash`, { retryable: false });
     }
     // Unpacked beside the final place and renamed into it: a half-written tree is never seen.

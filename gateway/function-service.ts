@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { BriskError, NotFoundError, PayloadTooLargeError, ValidationError } from '../core/errors.js';
 import { FUNCTION_TARGET_PATTERN, NAME_PATTERN } from '../core/schemas.js';
 import type { FunctionRecord, FunctionRuntime, FunctionVersion } from '../core/types.js';
-import { codeKey, filesKey, type MetadataStore, type ObjectStore } from '../storage/types.js';
+import type { BundleStore } from '../storage/bundles.js';
+import { codeKey, filesKey, type MetadataStore } from '../storage/types.js';
 import type { AliasStore } from '../releases/alias-store.js';
 import type { ProvisionedStore } from '../releases/provisioned-store.js';
 import type { FunctionRouter, RoutedFunction } from '../releases/function-router.js';
@@ -81,7 +82,8 @@ export class FunctionService {
   constructor(
     private readonly deps: {
       store: MetadataStore;
-      objects: ObjectStore;
+      /** Where bundles go (content-addressed; see {@link BundleStore}). */
+      bundles: Pick<BundleStore, 'put'>;
       /** A bundler honouring a namespace's archive limits. */
       bundler: (limits: { maxUnpackedBytes: number }) => Bundler;
       /** The Python build (compile check, packaging), honouring the same limits. */
@@ -137,8 +139,8 @@ export class FunctionService {
     const secrets = settings.secrets && Object.keys(settings.secrets).length > 0
       ? await this.deps.secrets.store(namespace, name, settings.secrets)
       : undefined;
-    await this.putOnce(codeKey(bundle.codeHash), bundle.code);
-    if (bundle.files) await this.putOnce(filesKey(bundle.files.hash), bundle.files.archive);
+    await this.deps.bundles.put(codeKey(bundle.codeHash), bundle.code);
+    if (bundle.files) await this.deps.bundles.put(filesKey(bundle.files.hash), bundle.files.archive);
     const { version, created } = await this.deps.store.putFunctionVersion({
       namespace,
       name,
@@ -185,11 +187,6 @@ export class FunctionService {
     }
     const bundler = this.deps.bundler({ maxUnpackedBytes });
     return source.kind === 'source' ? bundler.bundleSource(source.code, handler ?? 'index.handler') : bundler.bundleArchive(source.archive, source.format, handler ?? 'handler');
-  }
-
-  /** Content-addressed: an object already stored under its hash is not written again. */
-  private async putOnce(key: string, data: Buffer): Promise<void> {
-    if (!(await this.deps.objects.has(key))) await this.deps.objects.put(key, data);
   }
 
   /** Namespace quotas that a deploy can break; each has its own error code. */

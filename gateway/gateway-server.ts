@@ -6,6 +6,7 @@ import type { BriskConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { parseControl } from '../core/schemas.js';
 import type { FunctionChangedNotice, KeysRevokedNotice } from '../core/types.js';
+import type { BundleStore } from '../storage/bundles.js';
 import type { KeyValueStore, MetadataStore, ObjectStore } from '../storage/types.js';
 import type { Router } from 'express';
 import type { Metrics } from '../core/metrics.js';
@@ -41,6 +42,8 @@ export interface GatewayServerDeps {
   topology: Topology;
   store: MetadataStore;
   objects: ObjectStore;
+  /** Where deploys put bundles (see {@link BundleStore}). */
+  bundles: BundleStore;
   kv: KeyValueStore;
   logger: Logger;
   metrics?: Metrics;
@@ -123,7 +126,7 @@ export class GatewayServer {
       provisioned: provisionedStore,
       router: new FunctionRouter({ store: this.deps.store, aliases: aliasStore }),
       store: this.deps.store,
-      objects: this.deps.objects,
+      bundles: this.deps.bundles,
       bundler: (limits) => new Bundler({ maxUnpackedBytes: limits.maxUnpackedBytes, maxFiles: c.BRISK_MAX_ARCHIVE_FILES }),
       pythonBuilder: (limits) => new PythonBuilder({ python: c.BRISK_PYTHON, maxUnpackedBytes: limits.maxUnpackedBytes, maxFiles: c.BRISK_MAX_ARCHIVE_FILES }),
       runtimes,

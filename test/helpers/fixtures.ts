@@ -104,14 +104,18 @@ export interface S3Bucket extends S3Handle {
  * - `s3` (test): that endpoint plus a bucket name of the test's own, which is
  *   the isolation S3 tests need (emptying s3rver between tests is not cheap).
  */
-export const s3Test = base
-  .extend('s3Server', { scope: 'file' }, async ({}, { onCleanup }): Promise<S3Handle> => {
-    await need('s3 (s3rver)', s3Available);
-    const handle = await startS3();
-    onCleanup(() => handle.stop());
-    return handle;
-  })
-  .extend('s3', async ({ s3Server }): Promise<S3Bucket> => ({ ...s3Server, bucket: `brisk-${uniqueId()}` }));
+const s3Server = async ({}, { onCleanup }: { onCleanup: (fn: () => Promise<void>) => void }): Promise<S3Handle> => {
+  await need('s3 (s3rver)', s3Available);
+  const handle = await startS3();
+  onCleanup(() => handle.stop());
+  return handle;
+};
+const s3Bucket = async ({ s3Server }: { s3Server: S3Handle }): Promise<S3Bucket> => ({ ...s3Server, bucket: `brisk-${uniqueId()}` });
+
+export const s3Test = base.extend('s3Server', { scope: 'file' }, s3Server).extend('s3', s3Bucket);
+
+/** Redis and S3 together (the Redis fixtures above, then the S3 ones), for what spans both stores. */
+export const redisS3Test = redisTest.extend('s3Server', { scope: 'file' }, s3Server).extend('s3', s3Bucket);
 
 // ---------------------------------------------------------------------------
 // RabbitMQ

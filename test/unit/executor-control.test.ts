@@ -15,6 +15,7 @@ import { DeadLetterStore } from '../../invocations/dead-letters.js';
 import { RetryPolicy } from '../../invocations/retry-policy.js';
 import { Submitter } from '../../invocations/submit.js';
 import { FileKeyValueStore } from '../../storage/file-kv-store.js';
+import { BundleStore } from '../../storage/bundles.js';
 import { FileObjectStore } from '../../storage/file-object-store.js';
 import { FileStore } from '../../storage/file-store.js';
 import { AliasStore } from '../../releases/alias-store.js';
@@ -102,7 +103,7 @@ describe('executor: control messages', () => {
       topology,
       store,
       pool,
-      code: new CodeCache(new FileObjectStore(path.join(dir, 'objects'))),
+      code: new CodeCache(new BundleStore({ objects: new FileObjectStore(path.join(dir, 'objects')) })),
       logger,
       heartbeatMs: 20,
       concurrency: 1,

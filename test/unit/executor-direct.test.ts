@@ -16,6 +16,7 @@ import { DeadLetterStore } from '../../invocations/dead-letters.js';
 import { RetryPolicy } from '../../invocations/retry-policy.js';
 import { Submitter } from '../../invocations/submit.js';
 import { FileKeyValueStore } from '../../storage/file-kv-store.js';
+import { BundleStore } from '../../storage/bundles.js';
 import { FileObjectStore } from '../../storage/file-object-store.js';
 import { FileStore } from '../../storage/file-store.js';
 import { quietWindow, waitFor } from '../helpers/wait.js';
@@ -127,7 +128,7 @@ describe('executor: a direct (gateway) sync dispatch delivered twice runs once',
       topology,
       store,
       pool,
-      code: new CodeCache(new FileObjectStore(path.join(dir, 'objects'))),
+      code: new CodeCache(new BundleStore({ objects: new FileObjectStore(path.join(dir, 'objects')) })),
       logger,
       heartbeatMs: 1000,
       concurrency: 4,

@@ -20,6 +20,7 @@ import { RetryPolicy } from '../../invocations/retry-policy.js';
 import { Submitter } from '../../invocations/submit.js';
 import { eventPayload } from '../../gateway/routes/functions.js';
 import { exceedsDepth } from '../../core/json-depth.js';
+import { BundleStore } from '../../storage/bundles.js';
 import { FileKeyValueStore } from '../../storage/file-kv-store.js';
 import { FileObjectStore } from '../../storage/file-object-store.js';
 import { FileStore } from '../../storage/file-store.js';
@@ -101,7 +102,7 @@ describe('gateway v1 API validation', () => {
       provisioned: provisionedStore,
       router: new FunctionRouter({ store, aliases: aliasStore }),
       store,
-      objects,
+      bundles: new BundleStore({ objects }),
       bundler: (l) => new Bundler({ maxUnpackedBytes: l.maxUnpackedBytes, maxFiles: 100 }),
       pythonBuilder: (l) => new PythonBuilder({ python: 'python3', maxUnpackedBytes: l.maxUnpackedBytes, maxFiles: 100 }),
       runtimes,

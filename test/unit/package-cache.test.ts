@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packFiles } from '../../gateway/deploy/package-files.js';
 import { PackageCache } from '../../executor/package-cache.js';
+import { BundleStore } from '../../storage/bundles.js';
 import { FileObjectStore } from '../../storage/file-object-store.js';
 import { filesKey } from '../../storage/types.js';
 
@@ -37,7 +38,7 @@ async function stored(files: Record<string, string>): Promise<string> {
 let caches = 0;
 function cache(maxBytes = 1024 * 1024): { c: PackageCache; root: string } {
   const root = path.join(work, `trees-${++caches}`);
-  return { c: new PackageCache({ objects, root, maxBytes, maxUnpackedBytes: 1024 * 1024, maxFiles: 100 }), root };
+  return { c: new PackageCache({ bundles: new BundleStore({ objects }), root, maxBytes, maxUnpackedBytes: 1024 * 1024, maxFiles: 100 }), root };
 }
 
 describe('PackageCache', () => {

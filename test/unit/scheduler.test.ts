@@ -28,6 +28,7 @@ import { ExecutorRegistry } from '../../placement/executor-registry.js';
 import { KvConcurrencyCounter, NS_LEASE_IDLE_MS } from '../../placement/kv-concurrency-counter.js';
 import { Scheduler } from '../../scheduler/scheduler.js';
 import { FileKeyValueStore } from '../../storage/file-kv-store.js';
+import { BundleStore } from '../../storage/bundles.js';
 import { FileObjectStore } from '../../storage/file-object-store.js';
 import { FileStore } from '../../storage/file-store.js';
 import { FakeBackend, type RunRecord as RunLog } from '../fakes/backend.js';
@@ -113,7 +114,7 @@ class Harness {
       topology: this.topology,
       store: this.store,
       pool,
-      code: new CodeCache(new FileObjectStore(path.join(this.dir, 'objects'))),
+      code: new CodeCache(new BundleStore({ objects: new FileObjectStore(path.join(this.dir, 'objects')) })),
       logger: log,
       heartbeatMs: HEARTBEAT_MS,
       concurrency: 4,
