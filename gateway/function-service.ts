@@ -163,7 +163,11 @@ export class FunctionService {
       ...(image !== undefined ? { image } : {}),
       ...(secrets ?? {}),
     });
-    if (created) this.changed(namespace, name);
+    if (created) {
+      this.changed(namespace, name);
+      // Its first call through this gateway runs it without reading it back (the others were told to forget theirs).
+      this.remember(namespace, name, version);
+    }
     return { created, fn: version, warnings: bundle.warnings };
   }
 
@@ -215,14 +219,18 @@ export class FunctionService {
   }
 
   /** A specific version, or the latest when `version` is undefined. */
+  private remember(namespace: string, name: string, fn: FunctionVersion): void {
+    if (this.latest.size >= LATEST_CACHE_MAX) this.latest.clear();
+    this.latest.set(`${namespace}/${name}`, { fn, until: Date.now() + LATEST_CACHE_MS });
+  }
+
   async resolve(namespace: string, name: string, version?: number): Promise<FunctionVersion> {
     if (version === undefined) {
       const key = `${namespace}/${name}`;
       const hit = this.latest.get(key);
       if (hit && hit.until > Date.now()) return hit.fn;
       const fn = (await this.get(namespace, name)).latest;
-      if (this.latest.size >= LATEST_CACHE_MAX) this.latest.clear();
-      this.latest.set(key, { fn, until: Date.now() + LATEST_CACHE_MS });
+      this.remember(namespace, name, fn);
       return fn;
     }
     assertName(name);

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MemoryBus } from '../../bus/memory-bus.js';
 import { Topology } from '../../bus/topology.js';
 import type { InvocationRequest, InvocationResult } from '../../core/types.js';
@@ -66,6 +66,7 @@ describe('gateway v1 API validation', () => {
   const submitter = new Submitter({ bus, store, topology, retry: new RetryPolicy() });
   const invoker = new Invoker({ bus, topology, submitter });
   let server: http.Server;
+  let functions: FunctionService;
   let base = '';
   /** The same app behind the raw invoke path (as gateway/app.ts createGatewayListener composes them). */
   let rawServer: http.Server;
@@ -97,7 +98,7 @@ describe('gateway v1 API validation', () => {
     const runtimes = new RuntimeCatalog({ python: 'python3', allowImages: ['imgs'] });
     const aliasStore = new AliasStore(kv);
     const provisionedStore = new ProvisionedStore(kv);
-    const functions = new FunctionService({
+    functions = new FunctionService({
       aliases: aliasStore,
       provisioned: provisionedStore,
       router: new FunctionRouter({ store, aliases: aliasStore }),
@@ -325,6 +326,21 @@ describe('gateway v1 API validation', () => {
     expect((await json('PUT', '/v1/functions/prov', { code: 'export const handler = async () => 2' })).status).toBe(201);
     expect((await req('GET', '/v1/functions/prov/provisioned')).json.provisioned).toEqual([]);
     expect((await req('GET', '/v1/functions/prov')).json.provisioned).toBeUndefined();
+  });
+
+  it('a deploy through this gateway is what its next call runs, without reading it back', async () => {
+    expect((await json('PUT', '/v1/functions/fresh', { code: 'export const handler = async () => 1' })).status).toBe(201);
+    const reads = vi.spyOn(store, 'getFunction');
+    try {
+      expect((await functions.resolve('default', 'fresh')).version).toBe(1);
+      expect(reads).not.toHaveBeenCalled();
+      // A change notice (another gateway deployed or deleted it) drops it: the store is read again.
+      functions.forget('default', 'fresh');
+      expect((await functions.resolve('default', 'fresh')).version).toBe(1);
+      expect(reads).toHaveBeenCalledTimes(1);
+    } finally {
+      reads.mockRestore();
+    }
   });
 
   it('validates activation lookups', async () => {
