@@ -184,6 +184,8 @@ export const heartbeatSchema = z.object({
   inFlight: z.number(),
   /** Generic pool instances ready, per memory size. */
   pool: z.record(z.string(), z.number()),
+  /** The same per pool key (`placement/pool-keys.ts`), so a placement can send a new function's call where one can take it. Older executors: absent. */
+  stems: z.record(z.string(), z.number()).optional(),
   warm: z.array(warmInstanceInfoSchema),
   /** Consecutive platform (system) errors, for health. */
   systemErrors: z.number(),

@@ -198,6 +198,7 @@ export class Executor {
       memoryUsedMb: Math.max(0, s.memoryUsedMb - s.reclaimableMb),
       inFlight: this.inFlight,
       pool: s.pool,
+      stems: s.stems,
       warm: s.warm,
       systemErrors: this.systemErrors,
       draining: this.draining,

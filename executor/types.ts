@@ -53,11 +53,7 @@ export interface InstanceSpec {
   image?: string;
 }
 
-/** What an instance runs, as one string: `nodejs`, `python`, or `image:<reference>`. Instances of one key are interchangeable. */
-export function runtimeKeyOf(spec: Pick<InstanceSpec, 'runtime' | 'image'>): string {
-  const rt = spec.runtime ?? 'nodejs';
-  return rt === 'image' ? `image:${spec.image ?? ''}` : rt;
-}
+export { runtimeKeyOf } from '../placement/pool-keys.js';
 
 export interface Instance {
   readonly id: string;

@@ -6,7 +6,8 @@ import { pythonModuleOf } from '../core/python.js';
 import { runtimeOf, type FunctionRuntime, type FunctionVersion, type StartKind, type WarmInstanceInfo } from '../core/types.js';
 import type { InitRequest } from '../runtime/protocol.js';
 import { instancesWanted, MovingAverage, startsAllowed } from './start-policy.js';
-import { runtimeKeyOf, type ExecutorBackend, type Instance, type InstanceSpec } from './types.js';
+import { poolKeyOf } from '../placement/pool-keys.js';
+import type { ExecutorBackend, Instance, InstanceSpec } from './types.js';
 
 /** What /init gets beyond the version's own settings (see {@link WarmPoolOptions.prepareInit}). */
 export interface InitPayload {
@@ -103,6 +104,8 @@ export interface WarmPoolStats {
   inFlight: number;
   /** Generic instances ready, per memory size. */
   pool: Record<string, number>;
+  /** The same per pool key (runtime, size or `any`, egress: see {@link poolKeyOf}): what a placement can match a function against. */
+  stems: Record<string, number>;
   warm: WarmInstanceInfo[];
   /** Memory the pool gives up on demand: generic instances and idle loaded ones that are not provisioned. */
   reclaimableMb: number;
@@ -215,17 +218,6 @@ function loadFailed(err: unknown, startKind: StartKind, t0: number): never {
  * would run in an instance loaded with the old one's code, env and secrets.
  */
 const fnKeyOf = (fn: FunctionVersion): string => `${fn.namespace}/${fn.name}@${fn.version}@${fn.createdAt}`;
-
-/**
- * Which generic instances can serve a spec: same egress (a container's network
- * is fixed at creation), and the same memory size unless the backend resizes
- * instances when they are taken. One place, so another dimension (a runtime
- * language) is added here only.
- */
-export function poolKeyOf(spec: InstanceSpec, resizable: boolean): string {
-  const net = spec.allowEgress ? 'egress' : 'sealed';
-  return `${runtimeKeyOf(spec)}:${resizable ? 'any' : spec.memoryMb}:${net}`;
-}
 
 /** The instance a version needs: its runtime (and image), memory and egress. */
 const specOf = (fn: FunctionVersion): InstanceSpec => {
@@ -445,6 +437,7 @@ export class WarmPool {
   stats(): WarmPoolStats {
     const pool: Record<string, number> = {};
     for (const p of this.pools.values()) pool[String(p.memoryMb)] ??= 0;
+    const stems: Record<string, number> = {};
     const warm: WarmInstanceInfo[] = [];
     const provisioned: Record<string, number> = {};
     let inFlight = 0;
@@ -452,6 +445,8 @@ export class WarmPool {
     for (const s of this.slots) {
       if (s.state === 'stem') {
         pool[String(s.memoryMb)] = (pool[String(s.memoryMb)] ?? 0) + 1;
+        const key = this.poolKey(s.spec);
+        stems[key] = (stems[key] ?? 0) + 1;
         reclaimableMb += s.memoryMb;
       }
       if (s.state === 'idle' && !s.pinned) reclaimableMb += s.memoryMb;
@@ -469,7 +464,7 @@ export class WarmPool {
         }
       }
     }
-    return { memoryMb: this.opts.memoryMb, memoryUsedMb: this.usedMb(), inFlight, pool, warm, reclaimableMb, provisioned };
+    return { memoryMb: this.opts.memoryMb, memoryUsedMb: this.usedMb(), inFlight, pool, stems, warm, reclaimableMb, provisioned };
   }
 
   /** Current pool targets per memory size of their instances (summed over egress), for tests and debugging. */

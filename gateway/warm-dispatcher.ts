@@ -8,7 +8,7 @@ import { platformError, refusedRecord } from '../invocations/activation-records.
 import { CapacitySignal } from '../placement/capacity-signal.js';
 import type { ConcurrencyCounter } from '../placement/concurrency-limiter.js';
 import { functionVersionKey, type ExecutorRegistry } from '../placement/executor-registry.js';
-import { choosePlacement, placementKey, type PlacementPolicy } from '../placement/placement.js';
+import { choosePlacement, placementKey, takenBy, type PlacementPolicy } from '../placement/placement.js';
 import type { MetadataStore } from '../storage/types.js';
 
 /** The `placement` a direct dispatch carries (and its activation record shows). */
@@ -63,10 +63,14 @@ const WAKE_PER_END = 2;
  * concurrency slot taken from the counters the schedulers share, and its
  * dispatch sent straight to the executor's direct queue: transient (not written to
  * disk) and unconfirmed. The executor's reply, to the invoker's queue, ends it.
- * Two hand-offs instead of four, and no scheduler work at all.
+ * Two hand-offs instead of four, and no scheduler work at all. A call with
+ * no warm instance anywhere takes the same path to an executor holding a
+ * ready pre-started instance that can load it (placement reason `pool`, from
+ * the heartbeats' `stems`): a new function's first call is a pool hit
+ * without the scheduler's two hand-offs and run claim.
  *
  * Everything else goes through a scheduler as before (`{ kind: 'scheduler' }`):
- * async work, cold starts (no idle warm instance and room to start one),
+ * async work, full cold starts (no warm or pre-started instance to take),
  * retries. One exception keeps a hot function off the scheduler: when every
  * warm instance is busy with this gateway's own runs and no executor has room
  * for another, the call waits here for one of them to end — the scheduler
@@ -141,7 +145,7 @@ export class WarmDispatcher {
         if (this.stopping || Date.now() >= request.deadline) return { kind: 'scheduler' };
         const placement = mayPlace
           ? choosePlacement({
-              fn: { namespace: fn.namespace, name: fn.name, version: fn.version, memoryMb: fn.memoryMb },
+              fn: { namespace: fn.namespace, name: fn.name, version: fn.version, memoryMb: fn.memoryMb, instance: fn },
               // Executors of a version without a direct queue (a rolling upgrade) get their calls through a scheduler.
               executors: this.deps.registry.states().filter((e) => e.acceptsDirect),
               policy: this.deps.policy,
@@ -149,8 +153,9 @@ export class WarmDispatcher {
               ring: this.deps.registry.ring,
             })
           : undefined;
-        if (placement?.reason === 'warm') return await this.send(request, placement.executorId, warmKey);
-        // Room for a new instance (a cold start), or no run of ours to wait for: the scheduler's work.
+        // An idle warm instance, or a pre-started one that loads the function in a few milliseconds.
+        if (placement?.reason === 'warm' || placement?.reason === 'pool') return await this.send(request, placement.executorId, warmKey, takenBy(placement, fn));
+        // Room for a full cold start, or no run of ours to wait for: the scheduler's work.
         if (mayPlace && (placement !== undefined || (this.own.get(warmKey) ?? 0) === 0)) return { kind: 'scheduler' };
         await signal.wait(RECHECK_MS, ticket);
       }
@@ -170,7 +175,7 @@ export class WarmDispatcher {
     this.release(activationId, s);
   }
 
-  private async send(request: InvocationRequest, executorId: string, warmKey: string): Promise<DirectOutcome> {
+  private async send(request: InvocationRequest, executorId: string, warmKey: string, taken: ReturnType<typeof takenBy>): Promise<DirectOutcome> {
     const { fn } = request;
     const nsMax = request.namespaceConcurrency ?? this.deps.namespaceConcurrency;
     let admitted: boolean;
@@ -185,7 +190,7 @@ export class WarmDispatcher {
       const error = platformError('CONCURRENCY_LIMIT', 'concurrency limit reached');
       return { kind: 'answered', result: { activationId: request.activationId, status: 'throttled', error, coldStart: false, durationMs: 0 } };
     }
-    this.deps.registry.reserve(executorId, fn.memoryMb, request.activationId, { warmKey, expiresAt: request.deadline + 60_000 });
+    this.deps.registry.reserve(executorId, fn.memoryMb, request.activationId, { ...taken, expiresAt: request.deadline + 60_000 });
     const entry: Sent = { request, executorId, warmKey };
     this.sent.set(request.activationId, entry);
     this.own.set(warmKey, (this.own.get(warmKey) ?? 0) + 1);

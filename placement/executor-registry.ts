@@ -120,6 +120,8 @@ export interface ExecutorView {
   /** Warm instances exactly as last reported. */
   readonly warm: readonly WarmInstanceInfo[];
   readonly pool: Readonly<Record<string, number>>;
+  /** Pre-started instances ready per pool key (`stemFor`, placement/pool-keys.ts), less those this registry's dispatches took since the heartbeat. */
+  readonly stems: Readonly<Record<string, number>>;
   /** Consecutive system errors as this registry counts them. */
   readonly systemErrors: number;
   /** When the last heartbeat arrived, by this registry's clock. */
@@ -135,6 +137,12 @@ export interface ReserveOptions {
    * `warm`): the key of that function version, see {@link functionVersionKey}.
    */
   warmKey?: string;
+  /**
+   * Set when it goes to a pre-started instance (placement reason `pool`): the
+   * pool key it takes one from (`stemFor`, placement/pool-keys.ts); such a reservation
+   * holds memory like a cold start's, as a taken instance starts to count.
+   */
+  stemKey?: string;
   /**
    * Epoch ms after which the reservation is dropped by {@link ExecutorRegistry.sweep}
    * even if never released — a guard against results that never come back.
@@ -160,6 +168,7 @@ interface Reservation {
   executorId: string;
   memoryMb: number;
   warmKey: string | undefined;
+  stemKey: string | undefined;
   expiresAt: number | undefined;
   /** Value of the registry's event counter when reserved; compared with the executor's last heartbeat. */
   seq: number;
@@ -299,6 +308,7 @@ export class ExecutorRegistry {
       executorId,
       memoryMb,
       warmKey: opts.warmKey,
+      stemKey: opts.stemKey,
       expiresAt: opts.expiresAt,
       seq: ++this.seq,
     };
@@ -413,11 +423,14 @@ export class ExecutorRegistry {
     let reservedMb = 0;
     let pendingMb = 0;
     let pendingCount = 0;
+    // Pre-started instances as reported, less those taken by our dispatches the heartbeat has not seen.
+    const stems: Record<string, number> = { ...hb.stems };
     for (const r of rec.reservations.values()) {
       reservedMb += r.memoryMb;
       if (r.seq <= rec.heartbeatSeq) continue;
       pendingCount++;
       if (r.warmKey === undefined) pendingMb += r.memoryMb;
+      if (r.stemKey !== undefined) stems[r.stemKey] = Math.max(0, (stems[r.stemKey] ?? 0) - 1);
     }
     const idleWarm: Record<string, number> = {};
     for (const w of hb.warm) {
@@ -451,6 +464,7 @@ export class ExecutorRegistry {
       provisioned: hb.provisioned ?? {},
       warm: hb.warm,
       pool: hb.pool,
+      stems,
       systemErrors: rec.systemErrors,
       lastHeartbeatAt: rec.lastSeenAt,
       acceptsDirect: hb.direct === true,

@@ -21,7 +21,14 @@
  *    `hotSpotThreshold` of its budget is "hot" and avoided while a cooler one
  *    has room. When every executor with room is hot, the least loaded of them
  *    is taken (`hot-spot`).
- * 5. **Policy** among the cool executors with room:
+ * 5. **Pool affinity** (`pool`). Among the cool executors with room, those
+ *    holding a ready pre-started instance that can serve the function (same
+ *    runtime, size or a resizing backend, egress: its heartbeat's `stems`)
+ *    start it in a few milliseconds instead of a full cold start: the first
+ *    of them in the function's ring order (`spread`, so its home when the
+ *    home has one) or the busiest (`pack`). Only when the caller says what the
+ *    function runs in (`instance`).
+ * 6. **Policy** among the cool executors with room:
  *    - `spread` (load balancing, the default): the function's *home* — its
  *      owner on the consistent-hash ring of `namespace/name` — so repeated
  *      calls meet their warm instances (`home`). When the home is not a
@@ -39,11 +46,12 @@
  * where the old version's instances live and the executor can evict those for it.
  */
 import { ConsistentHashRing } from './consistent-hash.js';
-import { functionVersionKey, type ExecutorView } from './executor-registry.js';
+import { functionVersionKey, type ExecutorView, type ReserveOptions } from './executor-registry.js';
+import { stemFor, type PoolSpec } from './pool-keys.js';
 
 export type PlacementPolicy = 'spread' | 'pack';
 
-export type PlacementReason = 'warm' | 'home' | 'home-step' | 'spread' | 'pack' | 'hot-spot' | 'degraded';
+export type PlacementReason = 'warm' | 'pool' | 'home' | 'home-step' | 'spread' | 'pack' | 'hot-spot' | 'degraded';
 
 /**
  * Fraction of an executor's memory in use at which it counts as a hot spot.
@@ -63,7 +71,8 @@ export const DEFAULT_MAX_HOME_STEPS = 2;
 export type PlacementCandidate = Pick<
   ExecutorView,
   'executorId' | 'state' | 'memoryMb' | 'usedMb' | 'freeMb' | 'inFlight' | 'idleWarm'
->;
+> &
+  Partial<Pick<ExecutorView, 'stems'>>;
 
 /**
  * Memory one call holds: an instance's memory divided among the calls it
@@ -79,6 +88,8 @@ export interface PlacementFunction {
   name: string;
   version: number;
   memoryMb: number;
+  /** What its instances are created as; given, pool affinity applies (see the module). */
+  instance?: PoolSpec;
 }
 
 export interface PlacementInput {
@@ -101,6 +112,14 @@ export interface PlacementInput {
 export interface Placement {
   executorId: string;
   reason: PlacementReason;
+  /** Reason `pool`: the pool key of the pre-started instance it takes there (`stemFor`). */
+  stemKey?: string;
+}
+
+/** What a dispatch so placed takes on its executor, for `ExecutorRegistry.reserve`: a warm instance's place, a pre-started instance, or neither. */
+export function takenBy(placement: Placement, fn: Pick<PlacementFunction, 'namespace' | 'name' | 'version'>): Pick<ReserveOptions, 'warmKey' | 'stemKey'> {
+  if (placement.reason === 'warm') return { warmKey: functionVersionKey(fn.namespace, fn.name, fn.version) };
+  return placement.stemKey !== undefined ? { stemKey: placement.stemKey } : {};
 }
 
 /** The key a function is hashed by onto the ring (version deliberately left out). */
@@ -143,6 +162,16 @@ export function choosePlacement(input: PlacementInput): Placement | undefined {
   if (roomy.length === 0) return undefined;
   const cool = roomy.filter((e) => !isHot(e));
   if (cool.length === 0) return answer(leastLoaded(roomy, rank), 'hot-spot');
+
+  const { instance } = fn;
+  if (instance !== undefined) {
+    const pooled = cool.filter((e) => stemFor(e.stems, instance) !== undefined);
+    if (pooled.length > 0) {
+      const e = policy === 'pack' ? busiest(pooled, rank) : (pooled[0] as PlacementCandidate);
+      const stem = stemFor(e.stems, instance) as { key: string };
+      return { ...answer(e, 'pool'), stemKey: stem.key };
+    }
+  }
 
   if (policy === 'pack') return answer(busiest(cool, rank), 'pack');
 

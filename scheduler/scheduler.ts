@@ -15,7 +15,7 @@ import type { DeadLetterOffice } from '../invocations/dead-letter-office.js';
 import type { DeadLetterReason } from '../invocations/dead-letters.js';
 import type { RetryPolicy } from '../invocations/retry-policy.js';
 import { functionVersionKey, type ExecutorRegistry } from '../placement/executor-registry.js';
-import { choosePlacement, placementKey, slotMemoryMb, type PlacementPolicy } from '../placement/placement.js';
+import { choosePlacement, placementKey, slotMemoryMb, takenBy, type PlacementPolicy } from '../placement/placement.js';
 
 export interface SchedulerOptions {
   metrics?: Metrics;
@@ -182,16 +182,15 @@ export class Scheduler {
     try {
       for (;; mayPlace = true) {
         const placement = mayPlace && choosePlacement({
-          fn: { namespace: fn.namespace, name: fn.name, version: fn.version, memoryMb: slotMemoryMb(fn) },
+          fn: { namespace: fn.namespace, name: fn.name, version: fn.version, memoryMb: slotMemoryMb(fn), instance: fn },
           executors: this.o.registry.states(),
           policy: this.o.policy,
           ...(this.o.hotSpotThreshold !== undefined ? { hotSpotThreshold: this.o.hotSpotThreshold } : {}),
           ring: this.o.registry.ring,
         });
         if (placement) {
-          const warmKey = placement.reason === 'warm' ? functionVersionKey(fn.namespace, fn.name, fn.version) : undefined;
           this.o.registry.reserve(placement.executorId, slotMemoryMb(fn), req.activationId, {
-            ...(warmKey !== undefined ? { warmKey } : {}),
+            ...takenBy(placement, fn),
             expiresAt: req.deadline + 60_000,
           });
           this.inFlight.set(req.activationId, { namespace: fn.namespace, fnKey });

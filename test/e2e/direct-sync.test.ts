@@ -6,9 +6,10 @@ import { api, type Api } from './scenarios.js';
 
 /**
  * The direct path of a warm sync call in distributed mode: the gateway that
- * hears an executor holds an idle warm instance of the function sends the
- * call straight to it (no scheduler), the limits hold across gateways, and a
- * call whose executor dies fails fast with EXECUTOR_LOST.
+ * hears an executor holds an idle warm instance of the function (or a ready
+ * pre-started one that can load it) sends the call straight to it (no
+ * scheduler), the limits hold across gateways, and a call whose executor dies
+ * fails fast with EXECUTOR_LOST.
  */
 const available = await distributedServicesAvailable();
 
@@ -40,11 +41,19 @@ describe.skipIf(!available)('distributed: warm sync calls go gateway → executo
     return r.json.placement as string;
   };
 
+  /** Resolves once `gw` hears of at least one ready pre-started Node.js instance (the heartbeats' `stems`). */
+  const stemSeenBy = (gw: Api): Promise<void> =>
+    waitFor(async () => {
+      const r = await gw.req('GET', '/v1/executors');
+      return (r.json.executors as Array<{ stems?: Record<string, number> }>).some((e) => Object.entries(e.stems ?? {}).some(([key, n]) => key.startsWith('nodejs:') && n > 0));
+    }, 10_000, 50);
+
+  const recordOf = async (gw: Api, id: string | null): Promise<{ placement: string; startKind: string }> => (await gw.req('GET', `/v1/activations/${id}`)).json;
+
   it('a call onto an idle warm instance is placed by the gateway (record placement "direct"), and so is every next one', async () => {
     expect((await g1.req('PUT', '/v1/functions/echo', { code: 'export const handler = async (e) => ({ echo: e.n })' })).status).toBe(201);
-    const cold = await g1.req('POST', '/v1/functions/echo/invoke', { n: 0 });
-    expect(cold.json).toEqual({ echo: 0 });
-    expect(await placementOf(g1, cold.headers.get('x-brisk-activation-id'))).not.toBe('direct'); // a start: the scheduler's work
+    const first = await g1.req('POST', '/v1/functions/echo/invoke', { n: 0 });
+    expect(first.json).toEqual({ echo: 0 });
     await idleWarmSeenBy(g1, 'echo');
     // Back to back, faster than heartbeats: the instance each run leaves is idle again in the gateway's view.
     for (let n = 1; n <= 5; n++) {
@@ -52,6 +61,21 @@ describe.skipIf(!available)('distributed: warm sync calls go gateway → executo
       expect(r.json).toEqual({ echo: n });
       expect(await placementOf(g1, r.headers.get('x-brisk-activation-id'))).toBe('direct');
     }
+  });
+
+  it('a new function’s first call takes a pre-started instance the gateway heard of (placement "direct", start kind "pool"); with none, a scheduler starts one', async () => {
+    await stemSeenBy(g1);
+    expect((await g1.req('PUT', '/v1/functions/fresh', { code: 'export const handler = async () => ({ fresh: true })' })).status).toBe(201);
+    const r = await g1.req('POST', '/v1/functions/fresh/invoke', {});
+    expect(r.json).toEqual({ fresh: true });
+    expect(await recordOf(g1, r.headers.get('x-brisk-activation-id'))).toMatchObject({ placement: 'direct', startKind: 'pool' });
+    // A size no pool holds (the process backend pools per size): a full cold start, placed by a scheduler.
+    expect((await g1.req('PUT', '/v1/functions/big', { code: 'export const handler = async () => ({ big: true })', memoryMb: 384 })).status).toBe(201);
+    const big = await g1.req('POST', '/v1/functions/big/invoke', {});
+    expect(big.json).toEqual({ big: true });
+    const rec = await recordOf(g1, big.headers.get('x-brisk-activation-id'));
+    expect(rec.startKind).toBe('cold');
+    expect(rec.placement).not.toBe('direct');
   });
 
   it('a function concurrency limit of 1 holds across two gateways placing directly', async () => {

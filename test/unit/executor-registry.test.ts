@@ -232,6 +232,23 @@ describe('ExecutorRegistry health', () => {
 });
 
 describe('ExecutorRegistry reservations', () => {
+  it('a dispatch onto a pre-started instance takes one from the view until the next heartbeat, and holds memory like a start', () => {
+    const { registry, beat, clock } = setup();
+    beat('a', { stems: { 'python:128:sealed': 2, 'nodejs:128:sealed': 1 } });
+    expect(registry.reserve('a', 128, 'act-1', { stemKey: 'python:128:sealed' })).toBe(true);
+    expect(registry.get('a')).toMatchObject({ stems: { 'python:128:sealed': 1, 'nodejs:128:sealed': 1 }, pendingMb: 128, freeMb: 1024 - 128 });
+    registry.reserve('a', 128, 'act-2', { stemKey: 'python:128:sealed' });
+    registry.reserve('a', 128, 'act-3', { stemKey: 'python:128:sealed' });
+    expect(registry.get('a')?.stems['python:128:sealed']).toBe(0);
+    // The executor's next heartbeat tells what it has now (it took two, and refilled one).
+    clock.advance(100);
+    beat('a', { stems: { 'python:128:sealed': 1 }, memoryUsedMb: 256 });
+    expect(registry.get('a')?.stems).toEqual({ 'python:128:sealed': 1 });
+    // An older executor's heartbeat has no `stems`: nothing to take.
+    beat('b');
+    expect(registry.get('b')?.stems).toEqual({});
+  });
+
   it('adds reservations made since the last heartbeat on top of the reported usage', () => {
     const { registry, beat } = setup();
     beat('a', { memoryMb: 1024, memoryUsedMb: 300, inFlight: 2 });

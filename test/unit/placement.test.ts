@@ -15,7 +15,7 @@ const ring = new ConsistentHashRing(IDS);
 
 function exec(
   executorId: string,
-  over: { memoryMb?: number; usedMb?: number; state?: ExecutorState; idleWarm?: Record<string, number>; inFlight?: number } = {},
+  over: { memoryMb?: number; usedMb?: number; state?: ExecutorState; idleWarm?: Record<string, number>; inFlight?: number; stems?: Record<string, number> } = {},
 ): PlacementCandidate {
   const memoryMb = over.memoryMb ?? 1024;
   const usedMb = over.usedMb ?? 0;
@@ -27,6 +27,7 @@ function exec(
     freeMb: Math.max(0, memoryMb - usedMb),
     inFlight: over.inFlight ?? 0,
     idleWarm: over.idleWarm ?? {},
+    ...(over.stems !== undefined ? { stems: over.stems } : {}),
   };
 }
 
@@ -83,6 +84,50 @@ describe('choosePlacement: warm affinity', () => {
     const executors = IDS.map((id) => exec(id, id === 'exec-b' ? { idleWarm: { [`default/${name}@1`]: 3 } } : {}));
     expect(place(fn(name, { version: 2 }), executors)).toEqual({ executorId: 'exec-a', reason: 'home' });
     expect(place(fn(name, { namespace: 'other' }), executors)?.reason).not.toBe('warm');
+  });
+});
+
+describe('choosePlacement: pool affinity', () => {
+  const node = { memoryMb: 128, allowEgress: false };
+  const python = { runtime: 'python' as const, memoryMb: 128, allowEgress: false };
+
+  it('sends a cold start where a ready pre-started instance can take it, the first such in ring order, with its pool key', () => {
+    const name = nameWithHome('exec-a');
+    const [, step1, step2] = orderOf(name) as [string, string, string];
+    const executors = IDS.map((id) => exec(id, id === step2 || id === step1 ? { stems: { 'nodejs:128:sealed': 1 } } : {}));
+    expect(place(fn(name, { instance: node }), executors)).toEqual({ executorId: step1, reason: 'pool', stemKey: 'nodejs:128:sealed' });
+  });
+
+  it('matches the runtime, the size (or a resizing backend’s `any`) and egress', () => {
+    const name = nameWithHome('exec-a');
+    const others = (stems: Record<string, number>) => IDS.map((id) => exec(id, id === 'exec-b' ? { stems } : {}));
+    // Another runtime, size or network: no pool hit, the policy decides (the home).
+    const misses: Array<Record<string, number>> = [{ 'python:128:sealed': 2 }, { 'nodejs:256:sealed': 2 }, { 'nodejs:128:egress': 2 }, { 'nodejs:128:sealed': 0 }];
+    for (const stems of misses) {
+      expect(place(fn(name, { instance: node }), others(stems))).toEqual({ executorId: 'exec-a', reason: 'home' });
+    }
+    expect(place(fn(name, { instance: python }), others({ 'python:128:sealed': 1 }))).toMatchObject({ executorId: 'exec-b', reason: 'pool', stemKey: 'python:128:sealed' });
+    expect(place(fn(name, { instance: { ...node, memoryMb: 512 }, memoryMb: 512 }), others({ 'nodejs:any:sealed': 1 }))).toMatchObject({ executorId: 'exec-b', reason: 'pool', stemKey: 'nodejs:any:sealed' });
+  });
+
+  it('an idle warm instance still comes first; a hot or full executor’s pre-started instance is passed over', () => {
+    const name = nameWithHome('exec-a');
+    const stems = { 'nodejs:128:sealed': 1 };
+    const warm = IDS.map((id) => exec(id, id === 'exec-c' ? { idleWarm: { [`default/${name}@1`]: 1 } } : { stems }));
+    expect(place(fn(name, { instance: node }), warm)).toEqual({ executorId: 'exec-c', reason: 'warm' });
+    const hot = IDS.map((id) => exec(id, id === 'exec-b' ? { stems, usedMb: 900 } : {}));
+    expect(place(fn(name, { instance: node }), hot)).toEqual({ executorId: 'exec-a', reason: 'home' });
+    const full = IDS.map((id) => exec(id, id === 'exec-b' ? { stems, usedMb: 1000 } : {}));
+    expect(place(fn(name, { instance: node }), full)).toEqual({ executorId: 'exec-a', reason: 'home' });
+  });
+
+  it('pack: the busiest executor holding one; without `instance` nothing changes', () => {
+    const name = nameWithHome('exec-a');
+    const stems = { 'nodejs:128:sealed': 1 };
+    const executors = [exec('exec-a'), exec('exec-b', { stems, usedMb: 200 }), exec('exec-c', { stems, usedMb: 400 }), exec('exec-d', { usedMb: 600 })];
+    expect(place(fn(name, { instance: node }), executors, 'pack')).toMatchObject({ executorId: 'exec-c', reason: 'pool' });
+    expect(place(fn(name), executors, 'pack')).toEqual({ executorId: 'exec-d', reason: 'pack' });
+    expect(place(fn(name), executors)).toEqual({ executorId: 'exec-a', reason: 'home' });
   });
 });
 

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FunctionRuntime, FunctionVersion } from '../../core/types.js';
 import { WarmPool } from '../../executor/warm-pool.js';
+import { stemFor } from '../../placement/pool-keys.js';
 import { FakeBackend, type FakeInstance } from '../fakes/backend.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -27,10 +28,16 @@ describe('WarmPool per runtime', () => {
     pool.start();
     await waitFor(() => backend.created.length === 2, 2000, 2);
     expect(backend.created.map((i) => i.spec.runtime ?? 'nodejs').sort()).toEqual(['nodejs', 'python']);
+    await waitFor(() => Object.keys(pool.stats().stems).length === 2, 2000, 2);
+    // What the heartbeat says (`stems`) is what a placement matches a function against.
+    expect(pool.stats().stems).toEqual({ 'nodejs:256:sealed': 1, 'python:256:sealed': 1 });
+    expect(stemFor(pool.stats().stems, fnv('py', 'python'))).toEqual({ key: 'python:256:sealed', count: 1 });
+    expect(stemFor(pool.stats().stems, fnv('py', 'python', { memoryMb: 512 }))).toBeUndefined();
 
     const py = await pool.acquire(fnv('py', 'python'));
     expect(py.startKind).toBe('pool');
     expect((py.instance as FakeInstance).spec.runtime).toBe('python');
+    expect(stemFor(pool.stats().stems, fnv('py2', 'python'))).toBeUndefined();
     // The Python runtime is told which module to import, from the handler.
     expect((py.instance as FakeInstance).inits[0]).toMatchObject({ module: 'app', exportName: 'handler' });
     const node = await pool.acquire(fnv('js', 'nodejs'));

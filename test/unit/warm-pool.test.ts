@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ThrottledError } from '../../core/errors.js';
-import { FunctionLoadError, poolKeyOf, WarmPool, type WarmPoolOptions } from '../../executor/warm-pool.js';
+import { FunctionLoadError, WarmPool, type WarmPoolOptions } from '../../executor/warm-pool.js';
+import { poolKeyOf } from '../../placement/pool-keys.js';
 import { fakeVersion } from '../fakes/function-version.js';
 import { FakeBackend, type FakeInstance } from '../fakes/backend.js';
 import { waitFor } from '../helpers/wait.js';
