@@ -74,7 +74,7 @@ export class Executor {
   private inFlight = 0;
   /** Activations running in this process (a redelivery of one of them is not a lost run). */
   private readonly running = new Set<string>();
-  /** Activations holding an instance right now (acquired, not yet released): a heartbeat's `running`. */
+  /** Activations taking or holding an instance right now (not yet released): a heartbeat's `running`. */
   private readonly holding = new Set<string>();
   /** The last provision round applied, per provisioner (an older round arriving late is ignored). */
   private provisionRound: { provisioner: string; round: number } | undefined;
@@ -415,10 +415,17 @@ export class Executor {
     const t0 = performance.now();
     let instance: Instance | undefined;
     let acquired: Awaited<ReturnType<WarmPool['acquire']>>;
+    // Listed from before the pool takes an instance for it: waking a paused
+    // one can take a helper process's time, and a heartbeat composed
+    // meanwhile counts that instance busy; without the activation in
+    // `running` a gateway would take it for a run still on its way and count
+    // the instance out twice (see ExecutorRegistry).
+    this.holding.add(request.activationId);
     try {
       acquired = await this.acquire(request);
       instance = acquired.instance;
     } catch (err) {
+      this.holding.delete(request.activationId);
       if (err instanceof BuildError) return this.initFailure(err, startedAt, t0);
       // Code that rewrote the runtime's answer while loading: still the function's fault.
       if (err instanceof InstanceFailure && (err.fault.kind === 'garbled' || err.fault.kind === 'oversized')) {
@@ -429,7 +436,6 @@ export class Executor {
     const start = { coldStart: acquired.startKind !== 'warm', startKind: acquired.startKind, startMs: round(acquired.startMs) };
     // From here until its release the instance is this activation's, as heartbeats say (`running`).
     const held = instance;
-    this.holding.add(request.activationId);
     const release = (healthy: boolean): void => {
       this.holding.delete(request.activationId);
       this.o.pool.release(held, { healthy });

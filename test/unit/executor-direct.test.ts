@@ -53,9 +53,12 @@ class GatedBackend implements ExecutorBackend {
   readonly name = 'process' as const;
   runs = 0;
   gate: Promise<void> = Promise.resolve();
+  /** Instance creation waits for it (an instance being taken for a run, not yet held). */
+  createGate: Promise<void> = Promise.resolve();
   private created = 0;
   async start(): Promise<void> {}
   async createInstance(spec: InstanceSpec): Promise<Instance> {
+    await this.createGate;
     return new GatedInstance(`fake-${++this.created}`, spec, this);
   }
   async close(): Promise<void> {}
@@ -190,6 +193,24 @@ describe('executor: a direct (gateway) sync dispatch delivered twice runs once',
     await waitFor(() => beats.some((b) => b.running?.includes(id) === true), 5000, 5);
     open();
     // Once it is over, a heartbeat says so with an empty list, not an absent one (which reads as an older executor's).
+    await waitFor(() => beats.slice(beats.findIndex((b) => b.running?.includes(id) === true) + 1).some((b) => Array.isArray(b.running) && b.running.length === 0), 5000, 5);
+  });
+
+  it('heartbeats name an activation from the moment it is taking an instance, before it holds one', async () => {
+    const beats: Heartbeat[] = [];
+    await bus.subscribe<Heartbeat>(topology.heartbeatTopic, (hb) => void beats.push(hb));
+    let created!: () => void;
+    backend.createGate = new Promise<void>((r) => (created = r));
+    const id = 'd'.repeat(32);
+    await bus.send(executor.directQueue, directDispatch(id));
+    await waitFor(() => beats.some((b) => b.running?.includes(id) === true), 5000, 5);
+    expect(backend.runs).toBe(0); // still taking its instance
+    created();
+    // (This bus delivers it a second time after the run: that copy answers EXECUTOR_LOST, see below.)
+    await waitFor(() => replies.length >= 1, 5000, 5);
+    expect(replies[0]).toMatchObject({ activationId: id, status: 'success' });
+    expect(backend.runs).toBe(1);
+    // Released, it is off the list.
     await waitFor(() => beats.slice(beats.findIndex((b) => b.running?.includes(id) === true) + 1).some((b) => Array.isArray(b.running) && b.running.length === 0), 5000, 5);
   });
 
