@@ -178,19 +178,24 @@ export class WarmDispatcher {
   private async send(request: InvocationRequest, executorId: string, warmKey: string, taken: ReturnType<typeof takenBy>): Promise<DirectOutcome> {
     const { fn } = request;
     const nsMax = request.namespaceConcurrency ?? this.deps.namespaceConcurrency;
+    // Reserved in the same turn as it was chosen: another call placed while
+    // this one waits for its concurrency slot (a lease refill is a round
+    // trip to the shared counters) must not count the same instance idle.
+    this.deps.registry.reserve(executorId, fn.memoryMb, request.activationId, { ...taken, expiresAt: request.deadline + 60_000 });
     let admitted: boolean;
     try {
       admitted = await this.deps.limiter.tryAcquire(fn.namespace, placementKey(fn.namespace, fn.name), fn.maxConcurrency, nsMax);
     } catch (err) {
+      this.unreserve(request.activationId, warmKey);
       // The shared counters are unreachable: the scheduler's path knows how to wait out an outage.
       this.deps.logger.warn({ err, activationId: request.activationId }, 'concurrency counters unavailable; call sent through a scheduler');
       return { kind: 'scheduler' };
     }
     if (!admitted) {
+      this.unreserve(request.activationId, warmKey);
       const error = platformError('CONCURRENCY_LIMIT', 'concurrency limit reached');
       return { kind: 'answered', result: { activationId: request.activationId, status: 'throttled', error, coldStart: false, durationMs: 0 } };
     }
-    this.deps.registry.reserve(executorId, fn.memoryMb, request.activationId, { ...taken, expiresAt: request.deadline + 60_000 });
     const entry: Sent = { request, executorId, warmKey };
     this.sent.set(request.activationId, entry);
     this.own.set(warmKey, (this.own.get(warmKey) ?? 0) + 1);
@@ -204,6 +209,12 @@ export class WarmDispatcher {
     }
     this.deps.metrics?.dispatches.inc({ placement: DIRECT_PLACEMENT });
     return { kind: 'sent' };
+  }
+
+  /** A reservation made for a call that is not sent after all: the instance is free again for the calls waiting for one. */
+  private unreserve(activationId: string, warmKey: string): void {
+    this.deps.registry.releaseReservation(activationId);
+    this.freed.get(warmKey)?.notify(WAKE_PER_END);
   }
 
   private release(activationId: string, s: Sent): void {
