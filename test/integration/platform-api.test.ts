@@ -456,8 +456,9 @@ describe('platform API connection limits and fault accounting', () => {
     expect(api.platformFaultSince(b, t0)).toBeUndefined();
     // A later run of the same instance is not blamed on an old fault.
     expect(api.platformFaultSince(a, Date.now() + 5)).toBeUndefined();
-    // A 4xx is the caller's own doing.
-    const t1 = Date.now();
+    // A 4xx is the caller's own doing. (From the next millisecond on: the 503's fault may carry this one.)
+    const t1 = Date.now() + 1;
+    await waitFor(() => Date.now() >= t1, 1000, 1);
     expect((await socketCall(api.socketPath, 'GET', `/state/${'x'.repeat(300)}`, a)).status).toBe(400);
     expect(api.platformFaultSince(a, t1)).toBeUndefined();
   });
