@@ -27,9 +27,7 @@
  *    start it in a few milliseconds instead of a full cold start: the first
  *    of them in the function's ring order (`spread`, so its home when the
  *    home has one) or the busiest (`pack`). Only when the caller says what the
- *    function runs in (`instance`), and only for a version no cool executor
- *    has loaded: one whose instances are all busy goes by the policy, towards
- *    where they are, since one may be free by the time the call arrives.
+ *    function runs in (`instance`).
  * 6. **Policy** among the cool executors with room:
  *    - `spread` (load balancing, the default): the function's *home* — its
  *      owner on the consistent-hash ring of `namespace/name` — so repeated
@@ -74,7 +72,7 @@ export type PlacementCandidate = Pick<
   ExecutorView,
   'executorId' | 'state' | 'memoryMb' | 'usedMb' | 'freeMb' | 'inFlight' | 'idleWarm'
 > &
-  Partial<Pick<ExecutorView, 'stems' | 'warm'>>;
+  Partial<Pick<ExecutorView, 'stems'>>;
 
 /**
  * Memory one call holds: an instance's memory divided among the calls it
@@ -166,11 +164,7 @@ export function choosePlacement(input: PlacementInput): Placement | undefined {
   if (cool.length === 0) return answer(leastLoaded(roomy, rank), 'hot-spot');
 
   const { instance } = fn;
-  // A version already loaded somewhere (its instances busy in this view, which
-  // is a heartbeat old) goes by the policy below, towards where its instances
-  // are, rather than to another executor's pre-started instance.
-  const loaded = cool.some((e) => e.warm?.some((w) => w.namespace === fn.namespace && w.function === fn.name && w.version === fn.version));
-  if (instance !== undefined && !loaded) {
+  if (instance !== undefined) {
     const pooled = cool.filter((e) => stemFor(e.stems, instance) !== undefined);
     if (pooled.length > 0) {
       const e = policy === 'pack' ? busiest(pooled, rank) : (pooled[0] as PlacementCandidate);

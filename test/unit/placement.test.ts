@@ -15,7 +15,7 @@ const ring = new ConsistentHashRing(IDS);
 
 function exec(
   executorId: string,
-  over: { memoryMb?: number; usedMb?: number; state?: ExecutorState; idleWarm?: Record<string, number>; inFlight?: number; stems?: Record<string, number>; warm?: PlacementCandidate['warm'] } = {},
+  over: { memoryMb?: number; usedMb?: number; state?: ExecutorState; idleWarm?: Record<string, number>; inFlight?: number; stems?: Record<string, number> } = {},
 ): PlacementCandidate {
   const memoryMb = over.memoryMb ?? 1024;
   const usedMb = over.usedMb ?? 0;
@@ -28,7 +28,6 @@ function exec(
     inFlight: over.inFlight ?? 0,
     idleWarm: over.idleWarm ?? {},
     ...(over.stems !== undefined ? { stems: over.stems } : {}),
-    ...(over.warm !== undefined ? { warm: over.warm } : {}),
   };
 }
 
@@ -120,17 +119,6 @@ describe('choosePlacement: pool affinity', () => {
     expect(place(fn(name, { instance: node }), hot)).toEqual({ executorId: 'exec-a', reason: 'home' });
     const full = IDS.map((id) => exec(id, id === 'exec-b' ? { stems, usedMb: 1000 } : {}));
     expect(place(fn(name, { instance: node }), full)).toEqual({ executorId: 'exec-a', reason: 'home' });
-  });
-
-  it('a version loaded somewhere, all its instances busy, goes by the policy towards them, not to another executor’s pre-started instance', () => {
-    const name = nameWithHome('exec-a');
-    const stems = { 'nodejs:128:sealed': 1 };
-    const busy = (version: number) => [{ namespace: 'default', function: name, version, state: 'busy' as const }];
-    const loaded = IDS.map((id) => exec(id, id === 'exec-a' ? { warm: busy(1) } : { stems }));
-    expect(place(fn(name, { instance: node }), loaded)).toEqual({ executorId: 'exec-a', reason: 'home' });
-    // Another version's instances do not count.
-    const other = IDS.map((id) => exec(id, id === 'exec-a' ? { warm: busy(2) } : id === 'exec-b' ? { stems } : {}));
-    expect(place(fn(name, { instance: node }), other)).toMatchObject({ executorId: 'exec-b', reason: 'pool' });
   });
 
   it('pack: the busiest executor holding one; without `instance` nothing changes', () => {
