@@ -400,13 +400,19 @@ describe('ProcessBackend + runtime server', () => {
       try {
         expect(rt.ready).toBe(socketPath);
         expect(statSync(socketPath).mode & 0o777).toBe(0o666);
-        // Its warm-up before READY (a module imported, a request to itself) left no file and loaded nothing.
+        // Its warm-up before READY (a module imported and run, requests to itself) left no file and loaded nothing.
         expect(readdirSync(workDir).filter((f) => f.startsWith('brisk-'))).toEqual([]);
         expect(await request({ socketPath }, 'GET', '/healthz')).toMatchObject({ status: 200, body: { ok: true, state: 'none' } });
         const init = await request({ socketPath }, 'POST', '/init', initReq(`export const handler = async (e) => e.v * 2;`));
         expect(init).toMatchObject({ status: 200, body: { ok: true, exportName: 'handler', style: 'promise' } });
         const res = await request({ socketPath }, 'POST', '/run', { activationId: 'x1', payload: '{"v":4}', deadline: Date.now() + 1000 });
         expect(res).toMatchObject({ status: 200, body: { ok: true, resultJson: '8' } });
+        expect(res.body['logs']).toEqual([]);
+        // Markers are on (the default): the real activation has its pair, the warm-up's runs none.
+        rt.kill();
+        await rt.closed;
+        expect(rt.stdout()).toContain(`${ACTIVATION_START_MARKER} x1`);
+        expect(rt.stdout() + rt.stderr()).not.toContain('warm-up');
       } finally {
         rt.kill();
       }
