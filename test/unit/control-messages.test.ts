@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseControl } from '../../core/schemas.js';
-import type { FunctionVersion } from '../../core/types.js';
+import { functionVersion } from '../helpers/records.js';
 
 /** A logger that keeps what it is told to warn about. */
 function recordingLogger(): { warn: (obj: unknown, msg?: string) => void; warnings: unknown[][] } {
@@ -8,22 +8,7 @@ function recordingLogger(): { warn: (obj: unknown, msg?: string) => void; warnin
   return { warnings, warn: (...args: unknown[]) => void warnings.push(args) };
 }
 
-const fn: FunctionVersion = {
-  namespace: 'default',
-  name: 'hello',
-  version: 1,
-  codeHash: 'a'.repeat(64),
-  codeSize: 10,
-  exportName: 'handler',
-  handler: 'index.handler',
-  memoryMb: 128,
-  timeoutMs: 1000,
-  env: {},
-  maxConcurrency: 0,
-  retries: 0,
-  allowEgress: false,
-  createdAt: '2026-01-01T00:00:00.000Z',
-};
+const fn = functionVersion({ timeoutMs: 1000 });
 
 describe('parseControl (the control topic has one schema)', () => {
   it('parses each known kind', () => {

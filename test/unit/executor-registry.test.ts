@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { Heartbeat, WarmInstanceInfo } from '../../core/types.js';
+import { heartbeat } from '../helpers/records.js';
 import {
   DEFAULT_FORGET_AFTER_MS,
   ExecutorRegistry,
@@ -18,28 +19,11 @@ function fakeClock(start = 1_000_000) {
   };
 }
 
-function heartbeat(executorId: string, sentAt: number, over: Partial<Heartbeat> = {}): Heartbeat {
-  return {
-    executorId,
-    backend: 'process',
-    memoryMb: 1024,
-    memoryUsedMb: 0,
-    inFlight: 0,
-    pool: {},
-    warm: [],
-    systemErrors: 0,
-    draining: false,
-    leaving: false,
-    sentAt,
-    ...over,
-  };
-}
-
 function setup(opts: Omit<ExecutorRegistryOptions, 'now'> = {}) {
   const clock = fakeClock();
   const registry = new ExecutorRegistry({ now: clock.now, ...opts });
   /** Sends a heartbeat stamped with the current fake time. */
-  const beat = (id: string, over: Partial<Heartbeat> = {}) => registry.observe(heartbeat(id, clock.now(), over));
+  const beat = (id: string, over: Partial<Heartbeat> = {}) => registry.observe(heartbeat(id, { sentAt: clock.now(), ...over }));
   return { clock, registry, beat };
 }
 
@@ -186,7 +170,7 @@ describe('ExecutorRegistry health', () => {
     expect(registry.ring.has('a')).toBe(false);
     expect(removed).toHaveBeenCalledExactlyOnceWith('a', 'left', ['act-1']);
 
-    registry.observe(heartbeat('a', earlier)); // reordered on the bus
+    registry.observe(heartbeat('a', { sentAt: earlier })); // reordered on the bus
     expect(registry.get('a')).toBeUndefined();
 
     clock.advance(1000);
@@ -200,8 +184,8 @@ describe('ExecutorRegistry health', () => {
   it('ignores a heartbeat older than the last one seen from the same executor', () => {
     const { clock, registry } = setup();
     const t0 = clock.now();
-    registry.observe(heartbeat('a', t0 + 1000, { memoryUsedMb: 500 }));
-    registry.observe(heartbeat('a', t0, { memoryUsedMb: 100, draining: true }));
+    registry.observe(heartbeat('a', { sentAt: t0 + 1000, memoryUsedMb: 500 }));
+    registry.observe(heartbeat('a', { sentAt: t0, memoryUsedMb: 100, draining: true }));
     expect(registry.get('a')).toMatchObject({ reportedUsedMb: 500, state: 'healthy' });
   });
 

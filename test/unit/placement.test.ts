@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Heartbeat } from '../../core/types.js';
+import { heartbeat } from '../helpers/records.js';
 import { ConsistentHashRing, hash32 } from '../../placement/consistent-hash.js';
 import { ExecutorRegistry, type ExecutorState } from '../../placement/executor-registry.js';
 import {
@@ -391,17 +392,5 @@ describe('ConsistentHashRing', () => {
 });
 
 function heartbeatOf(executorId: string, memoryMb: number): Heartbeat {
-  return {
-    executorId,
-    backend: 'process',
-    memoryMb,
-    memoryUsedMb: 0,
-    inFlight: 0,
-    pool: {},
-    warm: [],
-    systemErrors: 0,
-    draining: false,
-    leaving: false,
-    sentAt: 0,
-  };
+  return heartbeat(executorId, { memoryMb });
 }

@@ -2,10 +2,11 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../bus/memory-bus.js';
 import { Topology } from '../../bus/topology.js';
-import type { Dispatch, FunctionVersion, Heartbeat, InvocationRequest } from '../../core/types.js';
+import type { Dispatch, Heartbeat, InvocationRequest } from '../../core/types.js';
 import { WarmDispatcher, type DirectOutcome } from '../../gateway/warm-dispatcher.js';
 import { ConcurrencyLimiter } from '../../placement/concurrency-limiter.js';
 import { ExecutorRegistry } from '../../placement/executor-registry.js';
+import { functionVersion, heartbeat } from '../helpers/records.js';
 import { quietWindow, waitFor } from '../helpers/wait.js';
 
 /**
@@ -15,41 +16,9 @@ import { quietWindow, waitFor } from '../helpers/wait.js';
  * placed meanwhile must see the instance the first one chose as taken.
  */
 
-const fn: FunctionVersion = {
-  namespace: 'default',
-  name: 'hello',
-  version: 1,
-  codeHash: 'a'.repeat(64),
-  codeSize: 10,
-  exportName: 'handler',
-  handler: 'index.handler',
-  memoryMb: 128,
-  timeoutMs: 5000,
-  env: {},
-  maxConcurrency: 0,
-  retries: 0,
-  allowEgress: false,
-  createdAt: new Date(0).toISOString(),
-};
-
-function heartbeat(executorId: string, over: Partial<Heartbeat> = {}): Heartbeat {
-  return {
-    executorId,
-    backend: 'process',
-    memoryMb: 1024,
-    memoryUsedMb: 0,
-    inFlight: 0,
-    pool: {},
-    warm: [],
-    systemErrors: 0,
-    draining: false,
-    leaving: false,
-    sentAt: Date.now(),
-    direct: true,
-    running: [],
-    ...over,
-  };
-}
+const fn = functionVersion();
+/** A heartbeat from an executor that takes direct dispatches, sent now. */
+const beat = (executorId: string, over: Partial<Heartbeat> = {}): Heartbeat => heartbeat(executorId, { sentAt: Date.now(), direct: true, running: [], ...over });
 
 const idle = { namespace: 'default', function: 'hello', version: 1, state: 'idle' as const };
 
@@ -113,8 +82,8 @@ describe('WarmDispatcher: placing while the concurrency slot is on its way', () 
   });
 
   it('three calls at once onto two idle instances: two are sent to them, the third goes to a scheduler', async () => {
-    registry.observe(heartbeat('ex-a', { warm: [idle, idle] }));
-    registry.observe(heartbeat('ex-b'));
+    registry.observe(beat('ex-a', { warm: [idle, idle] }));
+    registry.observe(beat('ex-b'));
     const outcomes: DirectOutcome[] = await Promise.all([request(), request(), request()].map((r) => dispatcher.dispatch(r)));
     expect(outcomes.map((o) => o.kind).sort()).toEqual(['scheduler', 'sent', 'sent']);
     await waitFor(() => received['ex-a']?.length === 2, 5000, 5);
@@ -124,7 +93,7 @@ describe('WarmDispatcher: placing while the concurrency slot is on its way', () 
   });
 
   it('a call refused its slot gives the instance back: the next call takes it', async () => {
-    registry.observe(heartbeat('ex-a', { warm: [idle] }));
+    registry.observe(beat('ex-a', { warm: [idle] }));
     refuse = true;
     const refused = await dispatcher.dispatch(request());
     expect(refused).toMatchObject({ kind: 'answered', result: { status: 'throttled', error: { code: 'CONCURRENCY_LIMIT' } } });

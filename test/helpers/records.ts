@@ -1,0 +1,45 @@
+import type { FunctionVersion, Heartbeat } from '../../core/types.js';
+
+/**
+ * The bus's and the store's records in the shape unit tests need: every
+ * required field set to a plain value, `over` for what a test is about.
+ */
+
+/** A stored function version: `default/hello@1`, 128 MB, no code behind it. */
+export function functionVersion(over: Partial<FunctionVersion> = {}): FunctionVersion {
+  return {
+    namespace: 'default',
+    name: 'hello',
+    version: 1,
+    codeHash: 'a'.repeat(64),
+    codeSize: 10,
+    exportName: 'handler',
+    handler: 'index.handler',
+    memoryMb: 128,
+    timeoutMs: 5000,
+    env: {},
+    maxConcurrency: 0,
+    retries: 0,
+    allowEgress: false,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    ...over,
+  };
+}
+
+/** An executor's heartbeat: a 1024 MB process executor, idle and empty (no `running` list, as from an older executor, unless given). */
+export function heartbeat(executorId: string, over: Partial<Heartbeat> = {}): Heartbeat {
+  return {
+    executorId,
+    backend: 'process',
+    memoryMb: 1024,
+    memoryUsedMb: 0,
+    inFlight: 0,
+    pool: {},
+    warm: [],
+    systemErrors: 0,
+    draining: false,
+    leaving: false,
+    sentAt: 0,
+    ...over,
+  };
+}
