@@ -144,6 +144,12 @@ export interface ReserveOptions {
    */
   stemKey?: string;
   /**
+   * With `stemKey`: the key of the function version the pre-started instance
+   * is loaded with. When the run ends the executor holds an idle instance of
+   * it, which the view counts until a heartbeat shows it (see `Loaded`).
+   */
+  loadsKey?: string;
+  /**
    * Epoch ms after which the reservation is dropped by {@link ExecutorRegistry.sweep}
    * even if never released — a guard against results that never come back.
    * Typically the invocation deadline plus a margin.
@@ -169,6 +175,7 @@ interface Reservation {
   memoryMb: number;
   warmKey: string | undefined;
   stemKey: string | undefined;
+  loadsKey: string | undefined;
   expiresAt: number | undefined;
   /** Value of the registry's event counter when reserved; compared with the executor's last heartbeat. */
   seq: number;
@@ -190,6 +197,21 @@ interface ExecutorRecord {
    * instance counted idle there, and the dispatch will take it.
    */
   warmAtHeartbeat: Map<string, number>;
+  /**
+   * Instances this registry's own pool dispatches left loaded and idle, not
+   * yet in a heartbeat: without them a function's second call, right after
+   * its first, would see no idle instance and take another pre-started one
+   * (often on another executor) instead of the one its first call loaded.
+   */
+  loaded: Loaded[];
+}
+
+/** An instance a pool dispatch of ours loaded (see `ExecutorRecord.loaded`). */
+interface Loaded {
+  activationId: string;
+  key: string;
+  /** Heartbeats seen since its run ended that did not show it: dropped at the second (the instance is gone, or its load failed). */
+  missed: number;
 }
 
 export class ExecutorRegistry {
@@ -267,6 +289,7 @@ export class ExecutorRegistry {
         offlineNotified: false,
         reservations: new Map(),
         warmAtHeartbeat: new Map(),
+        loaded: [],
       });
       this.hashRing.add(hb.executorId);
       return;
@@ -277,6 +300,15 @@ export class ExecutorRegistry {
     // The warm runs this heartbeat saw busy: the ones it names running; without the list, every one outstanding now.
     const running = hb.running === undefined ? undefined : new Set(hb.running);
     existing.warmAtHeartbeat = warmCounts([...existing.reservations.values()].filter((r) => running === undefined || running.has(r.activationId)));
+    // A heartbeat that saw the run keeps its instance counted here (it showed it busy); one that shows the version idle
+    // or busy without the run was composed after it and counts it itself; one that shows neither, twice, means it is gone.
+    const shown = new Set(hb.warm.map((w) => functionVersionKey(w.namespace, w.function, w.version)));
+    existing.loaded = existing.loaded.filter((l) => {
+      if (running?.has(l.activationId) === true) return true;
+      if (shown.has(l.key)) return false;
+      l.missed++;
+      return l.missed < 2;
+    });
     existing.offlineNotified = false;
     existing.systemErrors = hb.systemErrors === 0 ? 0 : Math.max(existing.systemErrors, hb.systemErrors);
   }
@@ -309,6 +341,7 @@ export class ExecutorRegistry {
       memoryMb,
       warmKey: opts.warmKey,
       stemKey: opts.stemKey,
+      loadsKey: opts.loadsKey,
       expiresAt: opts.expiresAt,
       seq: ++this.seq,
     };
@@ -322,7 +355,9 @@ export class ExecutorRegistry {
     const r = this.reservations.get(activationId);
     if (r === undefined) return false;
     this.reservations.delete(activationId);
-    this.records.get(r.executorId)?.reservations.delete(activationId);
+    const rec = this.records.get(r.executorId);
+    rec?.reservations.delete(activationId);
+    if (r.loadsKey !== undefined) rec?.loaded.push({ activationId, key: r.loadsKey, missed: 0 });
     return true;
   }
 
@@ -442,6 +477,7 @@ export class ExecutorRegistry {
     // Idle now = idle in the heartbeat + our warm runs it saw busy that ended since − our warm runs it did not see:
     // i.e. + (outstanding at the heartbeat and seen running by it) − (outstanding now). Without the first term an
     // instance this registry's own run left would look busy until the next heartbeat (a second of a hot function queued).
+    for (const l of rec.loaded) idleWarm[l.key] = (idleWarm[l.key] ?? 0) + 1;
     const outstanding = warmCounts(rec.reservations.values());
     for (const key of new Set([...outstanding.keys(), ...rec.warmAtHeartbeat.keys()])) {
       const left = (idleWarm[key] ?? 0) + (rec.warmAtHeartbeat.get(key) ?? 0) - (outstanding.get(key) ?? 0);

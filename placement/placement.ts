@@ -117,9 +117,10 @@ export interface Placement {
 }
 
 /** What a dispatch so placed takes on its executor, for `ExecutorRegistry.reserve`: a warm instance's place, a pre-started instance, or neither. */
-export function takenBy(placement: Placement, fn: Pick<PlacementFunction, 'namespace' | 'name' | 'version'>): Pick<ReserveOptions, 'warmKey' | 'stemKey'> {
-  if (placement.reason === 'warm') return { warmKey: functionVersionKey(fn.namespace, fn.name, fn.version) };
-  return placement.stemKey !== undefined ? { stemKey: placement.stemKey } : {};
+export function takenBy(placement: Placement, fn: Pick<PlacementFunction, 'namespace' | 'name' | 'version'>): Pick<ReserveOptions, 'warmKey' | 'stemKey' | 'loadsKey'> {
+  const key = functionVersionKey(fn.namespace, fn.name, fn.version);
+  if (placement.reason === 'warm') return { warmKey: key };
+  return placement.stemKey !== undefined ? { stemKey: placement.stemKey, loadsKey: key } : {};
 }
 
 /** The key a function is hashed by onto the ring (version deliberately left out). */

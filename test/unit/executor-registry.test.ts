@@ -332,6 +332,35 @@ describe('ExecutorRegistry reservations', () => {
     expect(registry.get('a')?.idleWarm[key]).toBe(2);
   });
 
+  it('an instance its own pool dispatch loaded counts idle once the run ends, until a heartbeat shows it or two do not', () => {
+    const { clock, registry, beat } = setup();
+    const key = functionVersionKey('default', 'hello', 1);
+    const idle: WarmInstanceInfo = { namespace: 'default', function: 'hello', version: 1, state: 'idle' };
+    beat('a', { stems: { 'nodejs:128:sealed': 1 }, running: [] });
+    registry.reserve('a', 128, 'act-1', { stemKey: 'nodejs:128:sealed', loadsKey: key });
+    expect(registry.get('a')?.stems['nodejs:128:sealed']).toBe(0);
+    expect(registry.get('a')?.idleWarm[key]).toBeUndefined();
+    // A heartbeat composed while it ran shows the instance busy and names the run.
+    clock.advance(1000);
+    beat('a', { warm: [{ ...idle, state: 'busy' }], running: ['act-1'] });
+    registry.releaseReservation('act-1');
+    expect(registry.get('a')?.idleWarm[key]).toBe(1);
+    // The next one shows it idle: counted once, by the heartbeat.
+    clock.advance(1000);
+    beat('a', { warm: [idle], running: [] });
+    expect(registry.get('a')?.idleWarm[key]).toBe(1);
+    // A load whose instance never shows (it failed, or was evicted) is forgotten at the second heartbeat without it.
+    registry.reserve('a', 128, 'act-2', { stemKey: 'nodejs:128:sealed', loadsKey: functionVersionKey('default', 'other', 1) });
+    registry.releaseReservation('act-2');
+    expect(registry.get('a')?.idleWarm['default/other@1']).toBe(1);
+    clock.advance(1000);
+    beat('a', { warm: [idle], running: [] });
+    expect(registry.get('a')?.idleWarm['default/other@1']).toBe(1);
+    clock.advance(1000);
+    beat('a', { warm: [idle], running: [] });
+    expect(registry.get('a')?.idleWarm['default/other@1']).toBeUndefined();
+  });
+
   it('counts the free places of shared instances (concurrency > 1) as warm room, and passes provisioned counts through', () => {
     const { registry, beat } = setup();
     const key = functionVersionKey('default', 'io', 1);
