@@ -203,7 +203,7 @@ export class WarmDispatcher {
     try {
       await this.deps.bus.send(this.deps.topology.directQueue(executorId), dispatch, { confirm: false, transient: true });
     } catch (err) {
-      this.release(request.activationId, entry);
+      this.release(request.activationId, entry, false);
       this.deps.logger.warn({ err, activationId: request.activationId }, 'direct dispatch not sent; sent through a scheduler');
       return { kind: 'scheduler' };
     }
@@ -213,13 +213,14 @@ export class WarmDispatcher {
 
   /** A reservation made for a call that is not sent after all: the instance is free again for the calls waiting for one. */
   private unreserve(activationId: string, warmKey: string): void {
-    this.deps.registry.releaseReservation(activationId);
+    this.deps.registry.releaseReservation(activationId, { ran: false });
     this.freed.get(warmKey)?.notify(WAKE_PER_END);
   }
 
-  private release(activationId: string, s: Sent): void {
+  /** `ran`: false when the call never reached its executor, or the executor is gone (see `ExecutorRegistry.releaseReservation`). */
+  private release(activationId: string, s: Sent, ran = true): void {
     this.sent.delete(activationId);
-    this.deps.registry.releaseReservation(activationId);
+    this.deps.registry.releaseReservation(activationId, { ran });
     const n = (this.own.get(s.warmKey) ?? 1) - 1;
     if (n > 0) this.own.set(s.warmKey, n);
     else this.own.delete(s.warmKey);
@@ -277,7 +278,7 @@ export class WarmDispatcher {
     const lost = [...this.sent].filter(([, s]) => s.executorId === executorId);
     if (lost.length > 0) this.deps.logger.warn({ executorId, calls: lost.length }, 'executor offline; its direct calls fail with EXECUTOR_LOST');
     for (const [activationId, s] of lost) {
-      this.release(activationId, s);
+      this.release(activationId, s, false);
       const error = platformError('EXECUTOR_LOST', `executor ${executorId} went silent while it held this invocation`);
       this.deps.store.finishActivation(refusedRecord(s.request, error)).catch((err: unknown) =>
         this.deps.logger.warn({ err, activationId }, 'EXECUTOR_LOST record not written'),

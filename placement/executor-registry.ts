@@ -204,6 +204,12 @@ interface ExecutorRecord {
    * (often on another executor) instead of the one its first call loaded.
    */
   loaded: Loaded[];
+  /**
+   * Pool keys of pre-started instances our dispatches took whose runs ended
+   * before any heartbeat came: the last heartbeat still counts them ready.
+   * Cleared by the next heartbeat.
+   */
+  stemsTaken: string[];
 }
 
 /** An instance a pool dispatch of ours loaded (see `ExecutorRecord.loaded`). */
@@ -290,6 +296,7 @@ export class ExecutorRegistry {
         reservations: new Map(),
         warmAtHeartbeat: new Map(),
         loaded: [],
+        stemsTaken: [],
       });
       this.hashRing.add(hb.executorId);
       return;
@@ -297,6 +304,7 @@ export class ExecutorRegistry {
     existing.hb = hb;
     existing.lastSeenAt = this.now();
     existing.heartbeatSeq = seq;
+    existing.stemsTaken = [];
     // The warm runs this heartbeat saw busy: the ones it names running; without the list, every one outstanding now.
     const running = hb.running === undefined ? undefined : new Set(hb.running);
     existing.warmAtHeartbeat = warmCounts([...existing.reservations.values()].filter((r) => running === undefined || running.has(r.activationId)));
@@ -350,14 +358,20 @@ export class ExecutorRegistry {
     return true;
   }
 
-  /** Ends the reservation of `activationId`; false when it held none. Safe to call twice. */
-  releaseReservation(activationId: string): boolean {
+  /**
+   * Ends the reservation of `activationId`; false when it held none. Safe to
+   * call twice. `ran: false` (the dispatch was never sent, or its executor is
+   * gone) leaves no loaded instance or taken pre-started one behind in the view.
+   */
+  releaseReservation(activationId: string, { ran = true }: { ran?: boolean } = {}): boolean {
     const r = this.reservations.get(activationId);
     if (r === undefined) return false;
     this.reservations.delete(activationId);
     const rec = this.records.get(r.executorId);
     rec?.reservations.delete(activationId);
-    if (r.loadsKey !== undefined) rec?.loaded.push({ activationId, key: r.loadsKey, missed: 0 });
+    if (!ran || rec === undefined) return true;
+    if (r.loadsKey !== undefined) rec.loaded.push({ activationId, key: r.loadsKey, missed: 0 });
+    if (r.stemKey !== undefined && r.seq > rec.heartbeatSeq) rec.stemsTaken.push(r.stemKey);
     return true;
   }
 
@@ -460,6 +474,7 @@ export class ExecutorRegistry {
     let pendingCount = 0;
     // Pre-started instances as reported, less those taken by our dispatches the heartbeat has not seen.
     const stems: Record<string, number> = { ...hb.stems };
+    for (const key of rec.stemsTaken) stems[key] = Math.max(0, (stems[key] ?? 0) - 1);
     for (const r of rec.reservations.values()) {
       reservedMb += r.memoryMb;
       if (r.seq <= rec.heartbeatSeq) continue;

@@ -479,7 +479,7 @@ const WARM_UP_RUNS = 3;
  * server's request and response path (a `GET /healthz` and a few `POST /run`
  * to itself, refused as nothing is loaded yet). A pre-started instance is
  * ready long before it is taken, so that first-use cost leaves the pool hit
- * (`bench/tools/first-run.mjs`: the first /run after /init 3.3–3.5 → 1.3–2.0
+ * (`bench/tools/first-run.mjs`: the first /run after /init 3.3–4.0 → 1.3–2.0
  * ms p50 on this machine).
  */
 async function warmUp(address: RuntimeAddress): Promise<void> {

@@ -200,7 +200,7 @@ export class Scheduler {
             // Sync: transient and unconfirmed, as the caller sent it (see `Submitter.send`).
             await this.o.bus.send(q, d, req.mode === 'sync' ? { confirm: false, transient: true } : {});
           } catch (err) {
-            this.release(req.activationId);
+            this.release(req.activationId, false);
             throw err;
           }
           this.o.metrics?.dispatches.inc({ placement: placement.reason });
@@ -241,8 +241,9 @@ export class Scheduler {
     this.limits.notify(WAKE_PER_COMPLETION);
   }
 
-  private release(activationId: string): void {
-    this.o.registry.releaseReservation(activationId);
+  /** `ran`: false when the dispatch was never sent, or its executor is gone (see `ExecutorRegistry.releaseReservation`). */
+  private release(activationId: string, ran = true): void {
+    this.o.registry.releaseReservation(activationId, { ran });
     const f = this.inFlight.get(activationId);
     if (!f) return;
     this.inFlight.delete(activationId);
@@ -295,7 +296,7 @@ export class Scheduler {
     this.recovering.add(executorId);
     const { bus, topology } = this.o;
     const queue = topology.executorQueue(executorId);
-    for (const id of this.o.registry.reservedActivations(executorId)) this.release(id);
+    for (const id of this.o.registry.reservedActivations(executorId)) this.release(id, false);
     try {
       const sub = await bus.consume<Dispatch>(
         queue,

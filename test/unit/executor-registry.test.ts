@@ -340,6 +340,10 @@ describe('ExecutorRegistry reservations', () => {
     registry.reserve('a', 128, 'act-1', { stemKey: 'nodejs:128:sealed', loadsKey: key });
     expect(registry.get('a')?.stems['nodejs:128:sealed']).toBe(0);
     expect(registry.get('a')?.idleWarm[key]).toBeUndefined();
+    // A run that ends before any heartbeat: its pre-started instance stays taken (the last heartbeat still counts it) until the next one.
+    registry.reserve('a', 128, 'act-0', { stemKey: 'nodejs:128:sealed', loadsKey: functionVersionKey('default', 'quick', 1) });
+    registry.releaseReservation('act-0');
+    expect(registry.get('a')?.stems['nodejs:128:sealed']).toBe(0);
     // A heartbeat composed while it ran shows the instance busy and names the run.
     clock.advance(1000);
     beat('a', { warm: [{ ...idle, state: 'busy' }], running: ['act-1'] });
@@ -359,6 +363,13 @@ describe('ExecutorRegistry reservations', () => {
     clock.advance(1000);
     beat('a', { warm: [idle], running: [] });
     expect(registry.get('a')?.idleWarm['default/other@1']).toBeUndefined();
+    // A dispatch that never ran (not sent, or its executor gone) leaves nothing behind.
+    clock.advance(1000);
+    beat('a', { stems: { 'nodejs:128:sealed': 1 }, running: [] });
+    registry.reserve('a', 128, 'act-3', { stemKey: 'nodejs:128:sealed', loadsKey: functionVersionKey('default', 'unsent', 1) });
+    registry.releaseReservation('act-3', { ran: false });
+    expect(registry.get('a')?.idleWarm['default/unsent@1']).toBeUndefined();
+    expect(registry.get('a')?.stems['nodejs:128:sealed']).toBe(1);
   });
 
   it('counts the free places of shared instances (concurrency > 1) as warm room, and passes provisioned counts through', () => {
