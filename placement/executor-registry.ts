@@ -205,11 +205,11 @@ interface ExecutorRecord {
    */
   loaded: Loaded[];
   /**
-   * Pool keys of pre-started instances our dispatches took whose runs ended
-   * before any heartbeat came: the last heartbeat still counts them ready.
-   * Cleared by the next heartbeat.
+   * Pre-started instances our dispatches took whose runs ended before any
+   * heartbeat came: the last heartbeat still counts them ready. Kept for two
+   * heartbeats: the first may have been composed before the take.
    */
-  stemsTaken: string[];
+  stemsTaken: Array<{ key: string; beats: number }>;
 }
 
 /** An instance a pool dispatch of ours loaded (see `ExecutorRecord.loaded`). */
@@ -304,7 +304,7 @@ export class ExecutorRegistry {
     existing.hb = hb;
     existing.lastSeenAt = this.now();
     existing.heartbeatSeq = seq;
-    existing.stemsTaken = [];
+    existing.stemsTaken = existing.stemsTaken.filter((t) => ++t.beats < 2);
     // The warm runs this heartbeat saw busy: the ones it names running; without the list, every one outstanding now.
     const running = hb.running === undefined ? undefined : new Set(hb.running);
     existing.warmAtHeartbeat = warmCounts([...existing.reservations.values()].filter((r) => running === undefined || running.has(r.activationId)));
@@ -371,7 +371,7 @@ export class ExecutorRegistry {
     rec?.reservations.delete(activationId);
     if (!ran || rec === undefined) return true;
     if (r.loadsKey !== undefined) rec.loaded.push({ activationId, key: r.loadsKey, missed: 0 });
-    if (r.stemKey !== undefined && r.seq > rec.heartbeatSeq) rec.stemsTaken.push(r.stemKey);
+    if (r.stemKey !== undefined && r.seq > rec.heartbeatSeq) rec.stemsTaken.push({ key: r.stemKey, beats: 0 });
     return true;
   }
 
@@ -474,7 +474,7 @@ export class ExecutorRegistry {
     let pendingCount = 0;
     // Pre-started instances as reported, less those taken by our dispatches the heartbeat has not seen.
     const stems: Record<string, number> = { ...hb.stems };
-    for (const key of rec.stemsTaken) stems[key] = Math.max(0, (stems[key] ?? 0) - 1);
+    for (const { key } of rec.stemsTaken) stems[key] = Math.max(0, (stems[key] ?? 0) - 1);
     for (const r of rec.reservations.values()) {
       reservedMb += r.memoryMb;
       if (r.seq <= rec.heartbeatSeq) continue;

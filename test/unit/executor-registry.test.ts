@@ -337,12 +337,17 @@ describe('ExecutorRegistry reservations', () => {
     const key = functionVersionKey('default', 'hello', 1);
     const idle: WarmInstanceInfo = { namespace: 'default', function: 'hello', version: 1, state: 'idle' };
     beat('a', { stems: { 'nodejs:128:sealed': 1 }, running: [] });
-    registry.reserve('a', 128, 'act-1', { stemKey: 'nodejs:128:sealed', loadsKey: key });
-    expect(registry.get('a')?.stems['nodejs:128:sealed']).toBe(0);
     expect(registry.get('a')?.idleWarm[key]).toBeUndefined();
-    // A run that ends before any heartbeat: its pre-started instance stays taken (the last heartbeat still counts it) until the next one.
+    // A run that ends before any heartbeat: its pre-started instance stays taken (the last heartbeat still counts it)
+    // for two more heartbeats, since the first may have been composed before the take.
     registry.reserve('a', 128, 'act-0', { stemKey: 'nodejs:128:sealed', loadsKey: functionVersionKey('default', 'quick', 1) });
     registry.releaseReservation('act-0');
+    expect(registry.get('a')?.stems['nodejs:128:sealed']).toBe(0);
+    beat('a', { stems: { 'nodejs:128:sealed': 1 }, running: [] });
+    expect(registry.get('a')?.stems['nodejs:128:sealed']).toBe(0);
+    beat('a', { stems: { 'nodejs:128:sealed': 1 }, running: [] });
+    expect(registry.get('a')?.stems['nodejs:128:sealed']).toBe(1);
+    registry.reserve('a', 128, 'act-1', { stemKey: 'nodejs:128:sealed', loadsKey: key });
     expect(registry.get('a')?.stems['nodejs:128:sealed']).toBe(0);
     // A heartbeat composed while it ran shows the instance busy and names the run.
     clock.advance(1000);
