@@ -95,7 +95,12 @@ describe.skipIf(!available)('a poison async invocation in distributed mode (3 pr
     fs.writeFileSync(gate, 'open');
     const letter = await waitForActivation(a, poison, 60_000);
     expect(letter).toMatchObject({ status: 'platform_error', error: { code: 'EXECUTOR_LOST' } });
-    const dl = await a.req('GET', `/v1/dead-letters/${poison}`);
+    // The executor writes the final record, then buries the dead letter: wait for the second write.
+    let dl = await a.req('GET', `/v1/dead-letters/${poison}`);
+    await waitFor(async () => {
+      dl = await a.req('GET', `/v1/dead-letters/${poison}`);
+      return dl.status !== 404;
+    }, 10_000, 50);
     expect(dl.status, dl.text).toBe(200);
     expect(dl.json).toMatchObject({ activationId: poison, function: 'poison', reason: 'EXECUTOR_LOST', status: 'platform_error' });
 
