@@ -8,7 +8,8 @@
  * With `BRISK_RUNTIME_SOCKET` set it listens on that unix socket instead (a
  * Docker container with no network is reached through a bind-mounted socket)
  * and the ready line names the socket path.
- * `GET /healthz` answers 200 when the server is up.
+ * `GET /healthz` answers 200 when the server is up (503 `warming` while a
+ * pre-start's warm-up runs; an /init sent then waits for it).
  *
  * The executor reads every answer through `executor/runtime-client.ts`, which
  * validates it with {@link runResponseSchema} and bounds its size while it

@@ -22,7 +22,8 @@
  *   process dies with its parent even when the parent is SIGKILLed
  * - `BRISK_RUNTIME_WARM_UP=1`: before saying READY, go once through what the
  *   first /init of a fresh process pays for (see warmUp); the pool's
- *   pre-starts set it, instances started for a waiting call do not
+ *   pre-starts set it, instances started for a waiting call do not. Until it
+ *   is over `/healthz` answers 503 `{ state: "warming" }` and an `/init` waits
  * - `BRISK_RUNTIME_LOG_MARKERS=0`: no activation start/end markers on the real
  *   stdout and stderr. They let `executor/docker-logs.ts` cut a container's
  *   own log stream (output of child processes) per activation. Both backends
@@ -192,6 +193,15 @@ interface LoadedFunction {
 }
 
 let initState: 'none' | 'initializing' | 'ready' | 'failed' = 'none';
+/**
+ * Settles when a pre-start's warm-up is over (at once without one). Until
+ * then /healthz answers 503 `warming` and an /init waits for it: a backend
+ * that polls /healthz (Docker) rather than reading READY must never load the
+ * function while the warm-up still sends itself `POST /run`s, or those would
+ * run the function's handler.
+ */
+let warmedUp: Promise<void> = Promise.resolve();
+let warming = false;
 let loaded: LoadedFunction | undefined;
 /** /runs in progress (at most the function's concurrency). */
 let inFlight = 0;
@@ -297,6 +307,7 @@ function parseInit(body: Record<string, unknown>): InitRequest | string {
 
 async function handleInit(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const text = await readBody(req);
+  await warmedUp;
   if (initState !== 'none') {
     sendError(res, 409, 'ALREADY_INITIALIZED', 'this instance was already initialised; start a new one');
     return;
@@ -525,9 +536,13 @@ function announce(address: RuntimeAddress, shown: string): void {
     realStdoutWrite(`BRISK_RUNTIME_READY ${shown}\n`);
     return;
   }
-  void warmUp(address)
+  warming = true;
+  warmedUp = warmUp(address)
     .catch(() => undefined)
-    .then(() => realStdoutWrite(`BRISK_RUNTIME_READY ${shown}\n`));
+    .then(() => {
+      warming = false;
+      realStdoutWrite(`BRISK_RUNTIME_READY ${shown}\n`);
+    });
 }
 
 const server = http.createServer((req, res) => {
@@ -535,7 +550,10 @@ const server = http.createServer((req, res) => {
   let work: Promise<void> | undefined;
   if (req.method === 'POST' && url === '/run') work = handleRun(req, res);
   else if (req.method === 'POST' && url === '/init') work = handleInit(req, res);
-  else if (req.method === 'GET' && url === '/healthz') send(res, 200, { ok: true, state: initState, busy: inFlight > 0, inFlight });
+  else if (req.method === 'GET' && url === '/healthz') {
+    if (warming) send(res, 503, { ok: false, state: 'warming', busy: false, inFlight });
+    else send(res, 200, { ok: true, state: initState, busy: inFlight > 0, inFlight });
+  }
   else sendError(res, 404, 'NOT_FOUND', `${req.method ?? '?'} ${url}`);
   work?.catch((err: unknown) => {
     const message = err instanceof Error ? err.message : String(err);

@@ -8,7 +8,7 @@ import { build } from 'esbuild';
 import { bundleRuntimeTo } from '../helpers/runtime-bundle.js';
 import { backendContract } from '../contracts/backend-contract.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, waitForValue } from '../helpers/wait.js';
 import type { Logger } from '../../core/logger.js';
 import type { FunctionVersion } from '../../core/types.js';
 import { ProcessBackend, type ProcessInstance } from '../../executor/process-backend.js';
@@ -415,6 +415,29 @@ describe('ProcessBackend + runtime server', () => {
         expect(rt.stdout() + rt.stderr()).not.toContain('warm-up');
       } finally {
         rt.kill();
+      }
+    });
+
+    it('a pre-start found through /healthz (as the Docker backend finds it) is not loaded during its warm-up, so the warm-up never runs the function', async () => {
+      const socketPath = path.join(workDir, 'warming.sock');
+      const child = spawn(process.execPath, [runtimePath], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+        env: { BRISK_RUNTIME_SOCKET: socketPath, BRISK_RUNTIME_CODE_DIR: workDir, BRISK_RUNTIME_WARM_UP: '1' },
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      try {
+        // The first answer the socket gives, READY or not: connection refused until it listens.
+        const first = await waitForValue(() => request({ socketPath }, 'GET', '/healthz').catch(() => undefined), 10_000, 'the runtime listening', 1);
+        if (!out.includes('BRISK_RUNTIME_READY')) expect(first).toMatchObject({ status: 503, body: { ok: false, state: 'warming' } });
+        // A counter: every activation of this module in this process adds one.
+        const init = await request({ socketPath }, 'POST', '/init', initReq(`let n = 0; export const handler = async () => ++n;`));
+        expect(init).toMatchObject({ status: 200, body: { ok: true } });
+        expect(out).toContain('BRISK_RUNTIME_READY');
+        const res = await request({ socketPath }, 'POST', '/run', { activationId: 'w1', payload: '{}', deadline: Date.now() + 1000 });
+        expect(res).toMatchObject({ status: 200, body: { ok: true, resultJson: '1' } });
+      } finally {
+        child.kill('SIGKILL');
       }
     });
 
