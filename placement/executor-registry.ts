@@ -77,8 +77,12 @@ export interface ExecutorRegistryOptions {
  *   `reportedUsedMb` already (adding them would double-count), but the total
  *   `reservedMb` is kept as a floor in case the report is stale or the
  *   dispatches are still on the wire.
- * - Dispatches onto an idle warm instance add nothing to `pendingMb` (that
- *   instance's memory is already in the report) but do take the instance out
+ * - Dispatches onto an idle warm instance add nothing to `pendingMb`, but the
+ *   report counts an idle instance the executor may evict as free, so the
+ *   instances such runs took beyond those the report saw busy are added
+ *   (`idleTakenMb`; without it a hot function with every instance busy looked
+ *   like room for more, and its calls left the gateway's direct path for a
+ *   scheduler). They also take the instance out
  *   of `idleWarm` while they run. One that ends gives its instance back at
  *   once, even when the last heartbeat showed it busy: idle warm = idle in the
  *   heartbeat + this registry's warm runs the heartbeat saw running (its
@@ -499,7 +503,7 @@ export class ExecutorRegistry {
       if (left > 0) idleWarm[key] = left;
       else delete idleWarm[key];
     }
-    const usedMb = Math.min(hb.memoryMb, Math.max(hb.memoryUsedMb + pendingMb, reservedMb));
+    const usedMb = Math.min(hb.memoryMb, Math.max(hb.memoryUsedMb + pendingMb + idleTakenMb(hb, rec.reservations.values(), rec.warmAtHeartbeat), reservedMb));
     return {
       executorId: rec.id,
       backend: hb.backend,
@@ -536,6 +540,44 @@ export class ExecutorRegistry {
 }
 
 /** Outstanding warm reservations per warm key. */
+/**
+ * Memory of the idle warm instances the heartbeat counted as free that this
+ * registry's runs occupy now. An executor reports an idle instance it may
+ * evict as free memory (see `Executor.sendHeartbeat`), so a run that takes
+ * one turns free memory into used. Per function version: the runs
+ * outstanding beyond those the heartbeat saw running (those sit on instances
+ * it counted used), at most its idle instances less the provisioned ones
+ * (never evicted, so reported as used). Another placer's run that ended since
+ * the heartbeat frees a used instance we may have taken instead, counted
+ * here until the next heartbeat. Shared instances (concurrency > 1: a run
+ * may take a place on an instance already busy) are left out.
+ */
+function idleTakenMb(hb: Heartbeat, reservations: Iterable<Reservation>, seenRunning: ReadonlyMap<string, number>): number {
+  const runs = new Map<string, { count: number; memoryMb: number }>();
+  for (const r of reservations) {
+    if (r.warmKey === undefined) continue;
+    const e = runs.get(r.warmKey);
+    if (e === undefined) runs.set(r.warmKey, { count: 1, memoryMb: r.memoryMb });
+    else e.count++;
+  }
+  if (runs.size === 0) return 0;
+  const idle = new Map<string, number>();
+  const shared = new Set<string>();
+  for (const w of hb.warm) {
+    const key = functionVersionKey(w.namespace, w.function, w.version);
+    if (!runs.has(key)) continue;
+    if (w.places !== undefined) shared.add(key);
+    if (w.state === 'idle') idle.set(key, (idle.get(key) ?? 0) + 1);
+  }
+  let mb = 0;
+  for (const [key, { count, memoryMb }] of runs) {
+    if (shared.has(key)) continue;
+    const evictable = Math.max(0, (idle.get(key) ?? 0) - (hb.provisioned?.[key] ?? 0));
+    mb += Math.min(evictable, Math.max(0, count - (seenRunning.get(key) ?? 0))) * memoryMb;
+  }
+  return mb;
+}
+
 function warmCounts(reservations: Iterable<Reservation>): Map<string, number> {
   const counts = new Map<string, number>();
   for (const r of reservations) if (r.warmKey !== undefined) counts.set(r.warmKey, (counts.get(r.warmKey) ?? 0) + 1);

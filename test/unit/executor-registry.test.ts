@@ -7,6 +7,7 @@ import {
   functionVersionKey,
   type ExecutorRegistryOptions,
 } from '../../placement/executor-registry.js';
+import { choosePlacement } from '../../placement/placement.js';
 
 /** A hand-advanced clock; the registry reads nothing else. */
 function fakeClock(start = 1_000_000) {
@@ -277,7 +278,7 @@ describe('ExecutorRegistry reservations', () => {
     expect(registry.get('a')).toMatchObject({ usedMb: 512, freeMb: 0 });
   });
 
-  it('counts a warm re-use against the idle instance, not against free memory', () => {
+  it('counts a warm re-use against the idle instance, and its memory as used: the heartbeat counted an evictable idle instance free', () => {
     const { clock, registry, beat } = setup();
     const warm: WarmInstanceInfo[] = [
       { namespace: 'default', function: 'hello', version: 2, state: 'idle' },
@@ -290,15 +291,17 @@ describe('ExecutorRegistry reservations', () => {
     expect(registry.get('a')?.idleWarm).toEqual({ [key]: 2, 'default/hello@1': 1 });
 
     registry.reserve('a', 128, 'act-1', { warmKey: key });
-    expect(registry.get('a')).toMatchObject({ usedMb: 512, pendingMb: 0, inFlight: 1 });
+    expect(registry.get('a')).toMatchObject({ usedMb: 640, pendingMb: 0, inFlight: 1 });
     expect(registry.get('a')?.idleWarm[key]).toBe(1);
     registry.reserve('a', 128, 'act-2', { warmKey: key });
     expect(registry.get('a')?.idleWarm[key]).toBeUndefined();
+    expect(registry.get('a')?.usedMb).toBe(768);
 
-    // The next heartbeat shows both busy; the claims are no longer subtracted.
+    // The next heartbeat shows both busy (and their memory used); the claims are no longer subtracted or added.
     clock.advance(1000);
-    beat('a', { memoryUsedMb: 512, warm: warm.map((w, i) => (i < 2 ? { ...w, state: 'busy' as const } : w)) });
+    beat('a', { memoryUsedMb: 768, warm: warm.map((w, i) => (i < 2 ? { ...w, state: 'busy' as const } : w)) });
     expect(registry.get('a')?.idleWarm).toEqual({ 'default/hello@1': 1 });
+    expect(registry.get('a')?.usedMb).toBe(768);
 
     // One of those runs ends before the next heartbeat: its instance is idle again at once.
     registry.releaseReservation('act-1');
@@ -308,6 +311,26 @@ describe('ExecutorRegistry reservations', () => {
     expect(registry.get('a')?.idleWarm[key]).toBeUndefined();
     registry.releaseReservation('act-2');
     expect(registry.get('a')?.idleWarm[key]).toBe(1);
+  });
+
+  it('an executor whose every evictable instance our runs took has no room left; a provisioned instance was never counted free', () => {
+    const { registry, beat } = setup();
+    const key = functionVersionKey('default', 'hot', 1);
+    const one = { namespace: 'default', function: 'hot', version: 1 };
+    // 1024 MB of 256 MB instances: two busy with another placer's runs (used), two idle (evictable: reported free).
+    beat('a', { memoryMb: 1024, memoryUsedMb: 512, warm: [{ ...one, state: 'busy' }, { ...one, state: 'busy' }, { ...one, state: 'idle' }, { ...one, state: 'idle' }] });
+    expect(registry.get('a')?.freeMb).toBe(512);
+    registry.reserve('a', 256, 'r1', { warmKey: key });
+    registry.reserve('a', 256, 'r2', { warmKey: key });
+    expect(registry.get('a')).toMatchObject({ usedMb: 1024, freeMb: 0 });
+    expect(choosePlacement({ fn: { namespace: 'default', name: 'hot', version: 1, memoryMb: 256 }, executors: registry.states(), policy: 'spread' })).toBeUndefined();
+
+    // The same with one idle instance provisioned: not evictable, so already in the reported use.
+    const { registry: r2, beat: beat2 } = setup();
+    beat2('a', { memoryMb: 1024, memoryUsedMb: 256, provisioned: { [key]: 1 }, warm: [{ ...one, state: 'idle' }, { ...one, state: 'idle' }] });
+    r2.reserve('a', 256, 'p1', { warmKey: key });
+    r2.reserve('a', 256, 'p2', { warmKey: key });
+    expect(r2.get('a')).toMatchObject({ usedMb: 512, freeMb: 512 });
   });
 
   it('a heartbeat composed before a warm dispatch arrived does not count that dispatch\'s instance idle twice', () => {
