@@ -79,8 +79,8 @@ export interface ExecutorRegistryOptions {
  *   dispatches are still on the wire.
  * - Dispatches onto an idle warm instance add nothing to `pendingMb`, but the
  *   report counts an idle instance the executor may evict as free, so the
- *   instances such runs took beyond those the report saw busy are added
- *   (`idleTakenMb`; without it a hot function with every instance busy looked
+ *   instances such runs took beyond the runs the report saw running are
+ *   added (`idleTakenMb`; without it a hot function with every instance busy looked
  *   like room for more, and its calls left the gateway's direct path for a
  *   scheduler). They also take the instance out
  *   of `idleWarm` while they run. One that ends gives its instance back at
@@ -539,7 +539,6 @@ export class ExecutorRegistry {
   }
 }
 
-/** Outstanding warm reservations per warm key. */
 /**
  * Memory of the idle warm instances the heartbeat counted as free that this
  * registry's runs occupy now. An executor reports an idle instance it may
@@ -578,6 +577,7 @@ function idleTakenMb(hb: Heartbeat, reservations: Iterable<Reservation>, seenRun
   return mb;
 }
 
+/** Outstanding warm reservations per warm key. */
 function warmCounts(reservations: Iterable<Reservation>): Map<string, number> {
   const counts = new Map<string, number>();
   for (const r of reservations) if (r.warmKey !== undefined) counts.set(r.warmKey, (counts.get(r.warmKey) ?? 0) + 1);
