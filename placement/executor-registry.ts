@@ -479,31 +479,52 @@ export class ExecutorRegistry {
     // Pre-started instances as reported, less those taken by our dispatches the heartbeat has not seen.
     const stems: Record<string, number> = { ...hb.stems };
     for (const { key } of rec.stemsTaken) stems[key] = Math.max(0, (stems[key] ?? 0) - 1);
+    // Our warm runs outstanding now, and their instances' memory, per function version.
+    const outstanding = new Map<string, number>();
+    const warmMb = new Map<string, number>();
     for (const r of rec.reservations.values()) {
       reservedMb += r.memoryMb;
+      if (r.warmKey !== undefined) {
+        outstanding.set(r.warmKey, (outstanding.get(r.warmKey) ?? 0) + 1);
+        warmMb.set(r.warmKey, r.memoryMb);
+      }
       if (r.seq <= rec.heartbeatSeq) continue;
       pendingCount++;
       if (r.warmKey === undefined) pendingMb += r.memoryMb;
       if (r.stemKey !== undefined) stems[r.stemKey] = Math.max(0, (stems[r.stemKey] ?? 0) - 1);
     }
     const idleWarm: Record<string, number> = {};
+    // Idle instances of one run at a time (the executor reports them free when evictable), and versions with shared ones.
+    const idleSingle = new Map<string, number>();
+    const shared = new Set<string>();
     for (const w of hb.warm) {
       const places = w.places ?? (w.state === 'idle' ? 1 : 0);
-      if (places === 0) continue;
+      if (places === 0 && w.places === undefined) continue;
       const key = functionVersionKey(w.namespace, w.function, w.version);
-      idleWarm[key] = (idleWarm[key] ?? 0) + places;
+      if (w.places !== undefined) shared.add(key);
+      else idleSingle.set(key, (idleSingle.get(key) ?? 0) + 1);
+      if (places > 0) idleWarm[key] = (idleWarm[key] ?? 0) + places;
     }
     // Idle now = idle in the heartbeat + our warm runs it saw busy that ended since − our warm runs it did not see:
     // i.e. + (outstanding at the heartbeat and seen running by it) − (outstanding now). Without the first term an
     // instance this registry's own run left would look busy until the next heartbeat (a second of a hot function queued).
     for (const l of rec.loaded) idleWarm[l.key] = (idleWarm[l.key] ?? 0) + 1;
-    const outstanding = warmCounts(rec.reservations.values());
     for (const key of new Set([...outstanding.keys(), ...rec.warmAtHeartbeat.keys()])) {
       const left = (idleWarm[key] ?? 0) + (rec.warmAtHeartbeat.get(key) ?? 0) - (outstanding.get(key) ?? 0);
       if (left > 0) idleWarm[key] = left;
       else delete idleWarm[key];
     }
-    const usedMb = Math.min(hb.memoryMb, Math.max(hb.memoryUsedMb + pendingMb + idleTakenMb(hb, rec.reservations.values(), rec.warmAtHeartbeat), reservedMb));
+    // Memory of the idle instances the heartbeat counted free that our warm runs took (see ExecutorView): per version,
+    // the runs beyond those it saw running (those sit on instances it counted used), at most its idle instances less the
+    // provisioned ones (never evicted, so reported used). A lower bound: another placer's run that ended since freed a
+    // used instance we may have taken instead. Shared instances are left out (a run may take a place on a busy one).
+    let idleTakenMb = 0;
+    for (const [key, runs] of outstanding) {
+      if (shared.has(key)) continue;
+      const evictable = Math.max(0, (idleSingle.get(key) ?? 0) - (hb.provisioned?.[key] ?? 0));
+      idleTakenMb += Math.min(evictable, Math.max(0, runs - (rec.warmAtHeartbeat.get(key) ?? 0))) * (warmMb.get(key) ?? 0);
+    }
+    const usedMb = Math.min(hb.memoryMb, Math.max(hb.memoryUsedMb + pendingMb + idleTakenMb, reservedMb));
     return {
       executorId: rec.id,
       backend: hb.backend,
@@ -537,44 +558,6 @@ export class ExecutorRegistry {
     for (const l of [...this.removedListeners]) callSafely(collected, () => l(executorId, reason, ids));
     if (errors === undefined) rethrow(collected);
   }
-}
-
-/**
- * Memory of the idle warm instances the heartbeat counted as free that this
- * registry's runs occupy now. An executor reports an idle instance it may
- * evict as free memory (see `Executor.sendHeartbeat`), so a run that takes
- * one turns free memory into used. Per function version: the runs
- * outstanding beyond those the heartbeat saw running (those sit on instances
- * it counted used), at most its idle instances less the provisioned ones
- * (never evicted, so reported as used). Another placer's run that ended since
- * the heartbeat frees a used instance we may have taken instead, counted
- * here until the next heartbeat. Shared instances (concurrency > 1: a run
- * may take a place on an instance already busy) are left out.
- */
-function idleTakenMb(hb: Heartbeat, reservations: Iterable<Reservation>, seenRunning: ReadonlyMap<string, number>): number {
-  const runs = new Map<string, { count: number; memoryMb: number }>();
-  for (const r of reservations) {
-    if (r.warmKey === undefined) continue;
-    const e = runs.get(r.warmKey);
-    if (e === undefined) runs.set(r.warmKey, { count: 1, memoryMb: r.memoryMb });
-    else e.count++;
-  }
-  if (runs.size === 0) return 0;
-  const idle = new Map<string, number>();
-  const shared = new Set<string>();
-  for (const w of hb.warm) {
-    const key = functionVersionKey(w.namespace, w.function, w.version);
-    if (!runs.has(key)) continue;
-    if (w.places !== undefined) shared.add(key);
-    if (w.state === 'idle') idle.set(key, (idle.get(key) ?? 0) + 1);
-  }
-  let mb = 0;
-  for (const [key, { count, memoryMb }] of runs) {
-    if (shared.has(key)) continue;
-    const evictable = Math.max(0, (idle.get(key) ?? 0) - (hb.provisioned?.[key] ?? 0));
-    mb += Math.min(evictable, Math.max(0, count - (seenRunning.get(key) ?? 0))) * memoryMb;
-  }
-  return mb;
 }
 
 /** Outstanding warm reservations per warm key. */

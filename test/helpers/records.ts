@@ -5,12 +5,11 @@ import type { FunctionVersion, Heartbeat } from '../../core/types.js';
  * required field set to a plain value, `over` for what a test is about.
  */
 
-/** A stored function version: `default/hello@1`, 128 MB, no code behind it. */
-export function functionVersion(over: Partial<FunctionVersion> = {}): FunctionVersion {
+/** What a deploy hands the store (`MetadataStore.putFunctionVersion`): `default/hello`, 128 MB, no code behind it. */
+export function functionDraft(over: Partial<Omit<FunctionVersion, 'version' | 'createdAt'>> = {}): Omit<FunctionVersion, 'version' | 'createdAt'> {
   return {
     namespace: 'default',
     name: 'hello',
-    version: 1,
     codeHash: 'a'.repeat(64),
     codeSize: 10,
     exportName: 'handler',
@@ -21,9 +20,13 @@ export function functionVersion(over: Partial<FunctionVersion> = {}): FunctionVe
     maxConcurrency: 0,
     retries: 0,
     allowEgress: false,
-    createdAt: '2026-01-01T00:00:00.000Z',
     ...over,
   };
+}
+
+/** A stored function version: `default/hello@1`, 128 MB, no code behind it. */
+export function functionVersion(over: Partial<FunctionVersion> = {}): FunctionVersion {
+  return { ...functionDraft(), version: 1, createdAt: '2026-01-01T00:00:00.000Z', ...over };
 }
 
 /** An executor's heartbeat: a 1024 MB process executor, idle and empty (no `running` list, as from an older executor, unless given). */

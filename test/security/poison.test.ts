@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, type BriskProcess } from '../helpers/cluster.js';
 import { distributedServicesAvailable, startDistributedCluster } from '../helpers/distributed-env.js';
 import { waitFor } from '../helpers/services.js';
+import { waitForValue } from '../helpers/wait.js';
 import { api, waitForActivation } from '../e2e/scenarios.js';
 
 /**
@@ -96,11 +97,10 @@ describe.skipIf(!available)('a poison async invocation in distributed mode (3 pr
     const letter = await waitForActivation(a, poison, 60_000);
     expect(letter).toMatchObject({ status: 'platform_error', error: { code: 'EXECUTOR_LOST' } });
     // The executor writes the final record, then buries the dead letter: wait for the second write.
-    let dl = await a.req('GET', `/v1/dead-letters/${poison}`);
-    await waitFor(async () => {
-      dl = await a.req('GET', `/v1/dead-letters/${poison}`);
-      return dl.status !== 404;
-    }, 10_000, 50);
+    const dl = await waitForValue(async () => {
+      const r = await a.req('GET', `/v1/dead-letters/${poison}`);
+      return r.status === 404 ? undefined : r;
+    }, 10_000, 'the dead letter', 50);
     expect(dl.status, dl.text).toBe(200);
     expect(dl.json).toMatchObject({ activationId: poison, function: 'poison', reason: 'EXECUTOR_LOST', status: 'platform_error' });
 

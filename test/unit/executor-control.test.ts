@@ -20,6 +20,7 @@ import { FileObjectStore } from '../../storage/file-object-store.js';
 import { FileStore } from '../../storage/file-store.js';
 import { AliasStore } from '../../releases/alias-store.js';
 import { FunctionRouter } from '../../releases/function-router.js';
+import { functionDraft } from '../helpers/records.js';
 
 /**
  * The executor hears pre-warm requests on the control topic through the one
@@ -78,20 +79,7 @@ describe('executor: control messages', () => {
     const kv = new FileKeyValueStore(path.join(dir, 'meta'));
     await Promise.all([bus.waitUntilReady(), store.waitUntilReady(), kv.waitUntilReady()]);
     fn = (
-      await store.putFunctionVersion({
-        namespace: 'default',
-        name: 'warm-me',
-        handler: 'index.handler',
-        memoryMb: 128,
-        timeoutMs: 5000,
-        env: {},
-        maxConcurrency: 0,
-        retries: 0,
-        allowEgress: false,
-        codeHash: 'a'.repeat(64),
-        codeSize: 4,
-        exportName: 'handler',
-      })
+      await store.putFunctionVersion(functionDraft({ name: 'warm-me', codeSize: 4 }))
     ).version;
     backend = new CountingBackend();
     const logger = pino({ level: 'warn' }, { write: (line: string) => void logLines.push(JSON.parse(line) as { msg?: string }) });

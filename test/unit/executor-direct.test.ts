@@ -22,6 +22,7 @@ import { FileStore } from '../../storage/file-store.js';
 import { quietWindow, waitFor } from '../helpers/wait.js';
 import { AliasStore } from '../../releases/alias-store.js';
 import { FunctionRouter } from '../../releases/function-router.js';
+import { functionDraft } from '../helpers/records.js';
 
 /**
  * A gateway's direct dispatch (a warm sync call, no scheduler) runs at most
@@ -106,20 +107,7 @@ describe('executor: a direct (gateway) sync dispatch delivered twice runs once',
     const kv = new FileKeyValueStore(path.join(dir, 'meta'));
     await Promise.all([bus.waitUntilReady(), store.waitUntilReady(), kv.waitUntilReady()]);
     fn = (
-      await store.putFunctionVersion({
-      namespace: 'default',
-      name: 'once',
-      handler: 'index.handler',
-      memoryMb: 128,
-      timeoutMs: 5000,
-      env: {},
-      maxConcurrency: 0,
-      retries: 0,
-      allowEgress: false,
-      codeHash: 'a'.repeat(64),
-      codeSize: 4,
-      exportName: 'handler',
-      })
+      await store.putFunctionVersion(functionDraft({ name: 'once', codeSize: 4 }))
     ).version;
     backend = new GatedBackend();
     const logger = pino({ level: 'silent' });

@@ -22,6 +22,7 @@ import { FakeBackend } from '../fakes/backend.js';
 import { waitFor } from '../helpers/wait.js';
 import { AliasStore } from '../../releases/alias-store.js';
 import { FunctionRouter } from '../../releases/function-router.js';
+import { functionDraft } from '../helpers/records.js';
 
 /**
  * Finding F4: a function whose context.state calls failed because the
@@ -53,20 +54,7 @@ function script(backend: FakeBackend, { claim, confirmed }: Script): void {
   backend.platformFault = confirmed;
 }
 
-const draft: Omit<FunctionVersion, 'version' | 'createdAt'> = {
-  namespace: 'victim',
-  name: 'uses-state',
-  handler: 'index.handler',
-  memoryMb: 128,
-  timeoutMs: 5000,
-  env: {},
-  maxConcurrency: 0,
-  retries: 0,
-  allowEgress: false,
-  codeHash: 'a'.repeat(64),
-  codeSize: 4,
-  exportName: 'handler',
-};
+const draft = functionDraft({ namespace: 'victim', name: 'uses-state', codeSize: 4 });
 /** The stored version every dispatch names (executors run only what the store holds). */
 let fn: FunctionVersion;
 

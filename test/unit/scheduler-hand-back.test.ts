@@ -17,6 +17,7 @@ import { FileKeyValueStore } from '../../storage/file-kv-store.js';
 import { FileStore } from '../../storage/file-store.js';
 import { AliasStore } from '../../releases/alias-store.js';
 import { FunctionRouter } from '../../releases/function-router.js';
+import { functionVersion } from '../helpers/records.js';
 
 /**
  * A scheduler that stops while requests wait for capacity leaves them for
@@ -33,22 +34,7 @@ afterEach(() => {
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
-const fn: FunctionVersion = {
-  namespace: 'default',
-  name: 'waits',
-  version: 1,
-  handler: 'index.handler',
-  memoryMb: 128,
-  timeoutMs: 5000,
-  env: {},
-  maxConcurrency: 0,
-  retries: 0,
-  allowEgress: false,
-  codeHash: 'a'.repeat(64),
-  codeSize: 4,
-  exportName: 'handler',
-  createdAt: '2026-01-01T00:00:00.000Z',
-};
+const fn: FunctionVersion = functionVersion({ name: 'waits', codeSize: 4 });
 
 function request(n: number): InvocationRequest {
   return {

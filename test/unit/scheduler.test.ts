@@ -34,6 +34,7 @@ import { FileStore } from '../../storage/file-store.js';
 import { FakeBackend, type RunRecord as RunLog } from '../fakes/backend.js';
 import { AliasStore } from '../../releases/alias-store.js';
 import { FunctionRouter } from '../../releases/function-router.js';
+import { functionDraft } from '../helpers/records.js';
 
 /**
  * Scheduler + Executor together on the in-memory bus, with a fake instance
@@ -129,21 +130,7 @@ class Harness {
   }
 
   async deploy(name: string, over: Partial<FunctionVersion> = {}): Promise<FunctionVersion> {
-    const { version } = await this.store.putFunctionVersion({
-      namespace: 'default',
-      name,
-      handler: 'index.handler',
-      memoryMb: 128,
-      timeoutMs: 5000,
-      env: {},
-      maxConcurrency: 0,
-      retries: 0,
-      allowEgress: false,
-      codeHash: 'a'.repeat(64),
-      codeSize: 4,
-      exportName: 'handler',
-      ...over,
-    });
+    const { version } = await this.store.putFunctionVersion(functionDraft({ name, codeSize: 4, ...over }));
     return version;
   }
 
