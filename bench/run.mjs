@@ -9,7 +9,10 @@
  *   --quick              fewer samples, shorter runs (a smoke test, ~2 min)
  *   --only=a,b           Brisk systems to run: standalone-process, standalone-docker,
  *                        distributed-process, distributed-docker (default: all)
- *   --no-baselines       skip floor, docker run and serverless-offline
+ *   --no-baselines       skip floor, design floor, docker run and serverless-offline
+ *   --baselines=a,b      run only these baselines: floor-process, floor-docker,
+ *                        design-floor-process, design-floor-docker,
+ *                        serverless-offline, docker-run (default: all)
  *   --profile            run the Brisk processes with --cpu-prof; profiles and
  *                        their top functions go to bench/results/profiles/<date>/
  *   --scenarios=a,b      scenarios to run: warm, cold, burst, concurrency (default
@@ -32,6 +35,7 @@ import {
   ensureServerlessOffline,
   runBody,
   startFloorContainers,
+  startDesignFloor,
   startFloorProcesses,
   startServerlessOffline,
 } from './lib/baselines.mjs';
@@ -43,7 +47,7 @@ import { transformEvent, trivialEvent } from './lib/payload.mjs';
 import { ProcSampler, descendants, rssMb } from './lib/procstat.mjs';
 import { renderMarkdown } from './lib/report.mjs';
 import { evaluateTargets } from './lib/targets.mjs';
-import { rabbitAvailable, rabbitPid, s3Available, commandExists, startDistributedServices, uniqueId } from './lib/services.mjs';
+import { rabbitAvailable, rabbitPid, s3Available, commandExists, startDistributedServices, startRabbitVhost, uniqueId } from './lib/services.mjs';
 
 const execFileAsync = promisify(execFile);
 const REPO = path.resolve(import.meta.dirname, '..');
@@ -57,6 +61,7 @@ const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
 const PROFILE = argv.includes('--profile');
 const BASELINES = !argv.includes('--no-baselines');
+const ONLY_BASELINES = argv.find((a) => a.startsWith('--baselines='))?.slice('--baselines='.length).split(',');
 const ALL_SYSTEMS = ['standalone-process', 'standalone-docker', 'distributed-process', 'distributed-docker'];
 const onlyArg = argv.find((a) => a.startsWith('--only='));
 const rootArg = argv.find((a) => a.startsWith('--root='));
@@ -814,6 +819,66 @@ async function benchFloor(kind) {
 }
 
 /**
+ * The design floor (bench/baselines/design-floor.mjs): the design card's warm
+ * sync path — front end, RabbitMQ, executor, warm instance and back — with
+ * none of a platform's work, in front of the same 16 warm instances as the
+ * floor. What any implementation of the design costs here, per process.
+ */
+async function benchDesignFloor(kind) {
+  const system = `design-floor-${kind}`;
+  if (!(await rabbitAvailable())) return skip(system, 'rabbitmq (127.0.0.1:5672 + rabbitmqctl) missing');
+  const out = { kind: 'design-floor', warm: {} };
+  results.systems[system] = out;
+  const vhost = await startRabbitVhost();
+  cleanups.push(vhost.stop);
+  const rabbit = await rabbitPid();
+  try {
+    for (const fn of Object.keys(FUNCTIONS)) {
+      const code = await bundleHandler(FUNCTIONS[fn].file);
+      const count = 16;
+      log(`${system} ${fn}: starting ${count} warm runtime instances, a front end and an executor`);
+      const instances =
+        kind === 'docker'
+          ? await startFloorContainers({ image: IMAGE, code, count, name: fn })
+          : await startFloorProcesses({ code, count, name: fn, root: briskRoot() });
+      cleanups.push(instances.stop);
+      try {
+        const floor = await startDesignFloor({ amqpUrl: vhost.url, targets: instances.targets });
+        cleanups.push(floor.stop);
+        try {
+          const u = new URL(floor.url);
+          const target = { host: u.hostname, port: Number(u.port), method: 'POST', path: `/v1/functions/${fn}/invoke`, headers: { 'content-type': 'application/json' }, body: FUNCTIONS[fn].event };
+          const { handler } = await import(FUNCTIONS[fn].file);
+          const want = JSON.stringify(await handler(JSON.parse(FUNCTIONS[fn].event), {}));
+          const got = await fetch(`${floor.url}${target.path}`, { method: 'POST', body: FUNCTIONS[fn].event }).then((r) => r.text());
+          if (got !== want) throw new Error(`${system} ${fn}: unexpected result ${got.slice(0, 200)}`);
+          const runtimePids = () => instances.rootPids.flatMap((p) => [p, ...descendants(p)]);
+          out.warm[fn] = await warmScenarios(system, fn, {
+            target,
+            procs: () => ({
+              ...floor.pids,
+              instances: runtimePids,
+              ...(rabbit ? { rabbitmq: rabbit } : {}),
+              ...(kind === 'docker' && dockerdPid ? { dockerd: dockerdPid } : {}),
+              loadgen: lg.pid,
+            }),
+          });
+        } finally {
+          cleanups.splice(cleanups.indexOf(floor.stop), 1);
+          await floor.stop();
+        }
+      } finally {
+        cleanups.splice(cleanups.indexOf(instances.stop), 1);
+        await instances.stop();
+      }
+    }
+  } finally {
+    cleanups.splice(cleanups.indexOf(vhost.stop), 1);
+    await vhost.stop();
+  }
+}
+
+/**
  * The floor of a burst: N instances started in parallel with nothing in
  * between (`docker create` + `start` of hardened containers, or N spawns of
  * the runtime), each until its runtime answers and has loaded the handler.
@@ -972,9 +1037,13 @@ async function main() {
     const baselineRuns = [
       ['floor-process', () => benchFloor('process')],
       ['floor-docker', () => (dockerProblem ? skip('floor-docker', dockerProblem) : benchFloor('docker'))],
+      ['design-floor-process', () => benchDesignFloor('process')],
+      ['design-floor-docker', () => (dockerProblem ? skip('design-floor-docker', dockerProblem) : benchDesignFloor('docker'))],
       ['serverless-offline', () => benchServerlessOffline()],
       ['docker-run', () => (dockerProblem ? skip('docker-run', dockerProblem) : benchDockerRun())],
-    ].filter(([name]) => SCENARIOS.has('warm') || (name.startsWith('floor') && SCENARIOS.has('burst')));
+    ]
+      .filter(([name]) => SCENARIOS.has('warm') || (name.startsWith('floor') && SCENARIOS.has('burst')))
+      .filter(([name]) => ONLY_BASELINES === undefined || ONLY_BASELINES.includes(name));
     for (const [name, run] of baselineRuns) {
       try {
         await run();

@@ -290,3 +290,57 @@ export async function startServerlessOffline({ functionFiles }) {
     },
   };
 }
+
+/**
+ * The design floor (bench/baselines/design-floor.mjs): a front end and an
+ * executor with nothing but RabbitMQ between them, in front of `targets`
+ * (warm runtime instances from {@link startFloorContainers} or
+ * {@link startFloorProcesses}). `amqpUrl`: a vhost of its own. Returns
+ * { url, pids: { gateway, executor }, stop }.
+ */
+export async function startDesignFloor({ amqpUrl, targets, readyTimeoutMs = 30_000 }) {
+  const script = path.join(REPO, 'bench/baselines/design-floor.mjs');
+  const children = [];
+  const stop = async () => {
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise((resolve) => {
+            if (c.exitCode !== null || c.signalCode !== null) return resolve();
+            c.once('exit', resolve);
+            c.kill('SIGTERM');
+          }),
+      ),
+    );
+  };
+  const spawnRole = (role, env) =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [script, role], { env: { PATH: process.env.PATH, NODE_ENV: 'production', FLOOR_AMQP_URL: amqpUrl, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(child);
+      let out = '';
+      let err = '';
+      const timer = setTimeout(() => reject(new Error(`design floor ${role}: not ready in ${readyTimeoutMs} ms; ${err.slice(-500)}`)), readyTimeoutMs);
+      child.stderr.on('data', (c) => (err += c));
+      child.stdout.on('data', (c) => {
+        out += c;
+        const m = /READY ?(\d*)\n/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve({ child, port: m[1] ? Number(m[1]) : undefined });
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`design floor ${role} exited (${code}): ${err.slice(-500)}`));
+      });
+    });
+  try {
+    const addresses = targets.map((t) => (t.socketPath ? { socketPath: t.socketPath } : { host: t.host, port: t.port }));
+    const executor = await spawnRole('executor', { FLOOR_TARGETS: JSON.stringify(addresses) });
+    const gateway = await spawnRole('gateway', { FLOOR_PORT: '0' });
+    return { url: `http://127.0.0.1:${gateway.port}`, pids: { gateway: gateway.child.pid, executor: executor.child.pid }, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -64,7 +64,7 @@ export function renderMarkdown(r) {
     for (const [name, fn, b] of bd) L.push(`| ${name} | ${fn} | ${f(b.clientMeanMs)} | ${f(b.gatewayToExecutorMs)} | ${f(b.executorAcquireAndRunMs)} | ${f(b.replyPathAndHttpMs)} |`);
   }
   L.push('');
-  L.push('floor = the same runtime reached directly (16 warm instances, a zero-cost client-side dispatcher); docker-run = `docker run --rm` per event, inv/s at c16 only.');
+  L.push('floor = the same runtime reached directly (16 warm instances, a zero-cost client-side dispatcher); design-floor = those 16 instances behind a bare front end and executor with RabbitMQ between them (bench/baselines/design-floor.mjs: the design card\'s path with none of a platform\'s work); docker-run = `docker run --rm` per event, inv/s at c16 only.');
   L.push('');
 
   L.push('## Cold start (first invoke after deploy)');
@@ -179,11 +179,12 @@ export function renderMarkdown(r) {
     L.push('## CPU budget per process (c64, trivial, µs per invocation)');
     L.push('');
     for (const b of r.cpuBudget) {
-      L.push(`${b.system}: budget ${int(b.budgetUs)} µs (${b.basis}), measured ${int(b.measuredUs)} µs: ${b.pass ? 'met' : `**${b.verdict}**`}.`);
+      const df = b.designFloorUs !== null && b.designFloorUs !== undefined;
+      L.push(`${b.system}: budget ${int(b.budgetUs)} µs (${b.basis}), measured ${int(b.measuredUs)} µs: ${b.pass ? 'met' : `**${b.verdict}**`}.${df ? ` The design floor of the same backend: ${int(b.designFloorUs)} µs.` : ''}`);
       L.push('');
-      L.push('| process | share | budget µs | measured µs | verdict |');
-      L.push('|---|---:|---:|---:|---|');
-      for (const row of b.rows) L.push(`| ${row.process} | ${f(row.share * 100, 0)}% | ${int(row.budgetUs)} | ${int(row.measuredUs)} | ${row.pass === false ? `**${row.verdict}**` : row.verdict} |`);
+      L.push(`| process | share | budget µs | measured µs | verdict |${df ? ' design floor µs |' : ''}`);
+      L.push(`|---|---:|---:|---:|---|${df ? '---:|' : ''}`);
+      for (const row of b.rows) L.push(`| ${row.process} | ${f(row.share * 100, 0)}% | ${int(row.budgetUs)} | ${int(row.measuredUs)} | ${row.pass === false ? `**${row.verdict}**` : row.verdict} |${df ? ` ${int(row.designFloorUs)} |` : ''}`);
       L.push('');
     }
     L.push('Shares and the budget are defined in bench/README.md ("Targets and verdicts").');
@@ -193,11 +194,12 @@ export function renderMarkdown(r) {
   if (r.targets.length) {
     L.push('## Targets (issue 14, this run)');
     L.push('');
-    L.push('| target | goal | measured | limit | verdict |');
-    L.push('|---|---|---:|---:|---|');
+    L.push('| target | goal | measured | limit | verdict | design floor |');
+    L.push('|---|---|---:|---:|---|---|');
     const show = (x, unit) => (x === null || x === undefined ? '–' : unit === '×' || unit === '%' ? `${f(x)}${unit}` : `${f(x)} ${unit}`);
     for (const t of r.targets) {
-      L.push(`| ${t.name} | ${t.goal} | ${show(t.measured, t.unit)} | ${show(t.limit, t.unit)} | ${t.pass === false ? `**${t.verdict}**` : t.verdict} |`);
+      const df = t.designFloor ? `${show(t.designFloor.measured, t.unit)} (${t.designFloor.pass ? 'meets' : t.designFloor.pass === false ? 'misses' : '?'})` : '';
+      L.push(`| ${t.name} | ${t.goal} | ${show(t.measured, t.unit)} | ${show(t.limit, t.unit)} | ${t.pass === false ? `**${t.verdict}**` : t.verdict} | ${df} |`);
     }
     const met = r.targets.filter((t) => t.pass === true).length;
     const missed = r.targets.filter((t) => t.pass === false).length;

@@ -76,21 +76,31 @@ function dockerBudget(sys) {
 }
 
 /** The per-process budget table of one distributed system. */
-function budgetTable(name, system, totalUs, shares) {
+function budgetTable(name, system, totalUs, shares, designFloor) {
   const per = system?.warm?.trivial?.c64?.cpuUsPerInvocation;
   if (!per || totalUs === undefined) return undefined;
+  // The design floor's µs for the same process (its front end stands for the gateway; it has no scheduler or Redis).
+  const floorPer = designFloor?.warm?.trivial?.c64?.cpuUsPerInvocation;
+  const floorUs = (proc) => (floorPer ? (floorPer[proc] ?? 0) : null);
   const rows = Object.entries(shares).map(([proc, share]) => {
     const budgetUs = totalUs * share;
     const measuredUs = per[proc];
-    return { process: proc, share, budgetUs: Math.round(budgetUs), measuredUs: measuredUs ?? null, ...verdictOf({ measured: measuredUs, limit: budgetUs, cmp: 'max', unit: 'µs' }) };
+    return { process: proc, share, budgetUs: Math.round(budgetUs), measuredUs: measuredUs ?? null, designFloorUs: floorUs(proc), ...verdictOf({ measured: measuredUs, limit: budgetUs, cmp: 'max', unit: 'µs' }) };
   });
   // Processes the shares do not name (none today) still count in the total.
   for (const [proc, us] of Object.entries(per)) {
     if (proc === 'loadgen' || proc in shares) continue;
-    rows.push({ process: proc, share: 0, budgetUs: 0, measuredUs: us, ...verdictOf({ measured: us, limit: 0, cmp: 'max', unit: 'µs' }) });
+    rows.push({ process: proc, share: 0, budgetUs: 0, measuredUs: us, designFloorUs: floorUs(proc), ...verdictOf({ measured: us, limit: 0, cmp: 'max', unit: 'µs' }) });
   }
   const measuredUs = cpuPerInvocation(system);
-  return { system: name, budgetUs: Math.round(totalUs), measuredUs, rows, ...verdictOf({ measured: measuredUs, limit: totalUs, cmp: 'max', unit: 'µs' }) };
+  return {
+    system: name,
+    budgetUs: Math.round(totalUs),
+    measuredUs,
+    designFloorUs: floorPer ? cpuPerInvocation(designFloor) : null,
+    rows,
+    ...verdictOf({ measured: measuredUs, limit: totalUs, cmp: 'max', unit: 'µs' }),
+  };
 }
 
 /**
@@ -101,7 +111,17 @@ function budgetTable(name, system, totalUs, shares) {
 export function evaluateTargets(results, { fns, concurrencies, bursts }) {
   const sys = results.systems;
   const targets = [];
-  const add = (t) => targets.push({ ...t, measured: round(t.measured), limit: round(t.limit), ...verdictOf(t) });
+  const add = (t) => {
+    const v = verdictOf(t);
+    const entry = { ...t, measured: round(t.measured), limit: round(t.limit), ...v };
+    if (t.designFloor !== undefined) {
+      // The same figure of the design floor, held to the same limit: a limit it misses is out of reach of the design itself here.
+      const f = verdictOf({ ...t, measured: t.designFloor.measured });
+      entry.designFloor = { system: t.designFloor.system, measured: round(t.designFloor.measured), pass: f.pass };
+      if (v.pass === false && f.pass === false) entry.verdict = `${v.verdict}; the design floor misses it too (${fmt(t.designFloor.measured, t.unit)})`;
+    }
+    targets.push(entry);
+  };
   const brisk = Object.entries(sys).filter(([, s]) => s.kind === 'brisk');
   const sls = sys['serverless-offline'];
   const fdock = sys['floor-docker'];
@@ -109,16 +129,18 @@ export function evaluateTargets(results, { fns, concurrencies, bursts }) {
   // distributed-docker against the Docker floor of the same run.
   const dd = sys['distributed-docker'];
   const budget = dockerBudget(sys);
+  // The design floor of the same backend, where the run has it (see designFloorOf).
+  const dfd = designFloorOf(sys, 'distributed-docker');
   if (dd) {
-    add({ name: 'distributed-docker: CPU per invocation at c64, all processes', goal: `≤ ${budget?.basis ?? '2 × floor-docker CPU/inv'}`, measured: cpuPerInvocation(dd), limit: budget?.us, cmp: 'max', unit: 'µs' });
+    add({ name: 'distributed-docker: CPU per invocation at c64, all processes', goal: `≤ ${budget?.basis ?? '2 × floor-docker CPU/inv'}`, measured: cpuPerInvocation(dd), limit: budget?.us, cmp: 'max', unit: 'µs', ...dfd((s) => cpuPerInvocation(s)) });
     const fc64 = fdock?.warm?.trivial?.c64?.rps;
-    add({ name: 'distributed-docker: inv/s at c64', goal: '≥ 45% of floor-docker inv/s c64', measured: dd.warm?.trivial?.c64?.rps, limit: fc64 !== undefined ? 0.45 * fc64 : undefined, cmp: 'min', unit: '/s' });
-    add({ name: 'distributed-docker: p50 at c1', goal: '≤ 2.0 ms', measured: dd.warm?.trivial?.latency?.p50, limit: 2.0, cmp: 'max', unit: 'ms' });
+    add({ name: 'distributed-docker: inv/s at c64', goal: '≥ 45% of floor-docker inv/s c64', measured: dd.warm?.trivial?.c64?.rps, limit: fc64 !== undefined ? 0.45 * fc64 : undefined, cmp: 'min', unit: '/s', ...dfd((s) => s.warm?.trivial?.c64?.rps) });
+    add({ name: 'distributed-docker: p50 at c1', goal: '≤ 2.0 ms', measured: dd.warm?.trivial?.latency?.p50, limit: 2.0, cmp: 'max', unit: 'ms', ...dfd((s) => s.warm?.trivial?.latency?.p50) });
   }
   const dp = sys['distributed-process'];
   const processBudgetUs = budget ? budget.us * (1 - BUDGET_SHARES.dockerd) : undefined;
   if (dp) {
-    add({ name: 'distributed-process: CPU per invocation at c64, all processes', goal: "≤ the distributed-docker budget less dockerd's share", measured: cpuPerInvocation(dp), limit: processBudgetUs, cmp: 'max', unit: 'µs' });
+    add({ name: 'distributed-process: CPU per invocation at c64, all processes', goal: "≤ the distributed-docker budget less dockerd's share", measured: cpuPerInvocation(dp), limit: processBudgetUs, cmp: 'max', unit: 'µs', ...designFloorOf(sys, 'distributed-process')((s) => cpuPerInvocation(s)) });
   }
 
   // Standalone against serverless-offline on every warm row.
@@ -194,13 +216,28 @@ export function evaluateTargets(results, { fns, concurrencies, bursts }) {
 
   const budgets = [];
   if (budget) {
-    const d = budgetTable('distributed-docker', dd, budget.us, BUDGET_SHARES);
+    const d = budgetTable('distributed-docker', dd, budget.us, BUDGET_SHARES, sys['design-floor-docker']);
     if (d) budgets.push({ ...d, basis: budget.basis });
     const { dockerd: _dockerd, ...processShares } = BUDGET_SHARES;
-    const p = budgetTable('distributed-process', dp, processBudgetUs, Object.fromEntries(Object.entries(processShares).map(([k, v]) => [k, v / (1 - BUDGET_SHARES.dockerd)])));
+    const p = budgetTable('distributed-process', dp, processBudgetUs, Object.fromEntries(Object.entries(processShares).map(([k, v]) => [k, v / (1 - BUDGET_SHARES.dockerd)])), sys['design-floor-process']);
     if (p) budgets.push({ ...p, basis: `${budget.basis} less dockerd's share (${BUDGET_SHARES.dockerd * 100}%)` });
   }
   return { targets, budgets };
+}
+
+/**
+ * For a distributed system, a function that takes a figure of a system and
+ * gives `{ designFloor: { system, measured } }` for its backend's design floor
+ * (`design-floor-docker` / `-process`), or nothing when the run did not
+ * measure it.
+ */
+function designFloorOf(sys, name) {
+  const system = `design-floor-${name.split('-')[1]}`;
+  const s = sys[system];
+  return (figure) => {
+    const measured = s ? figure(s) : undefined;
+    return measured === undefined || measured === null ? {} : { designFloor: { system, measured } };
+  };
 }
 
 /** a ÷ b, or undefined when either is missing. */
