@@ -843,7 +843,7 @@ async function benchDesignFloor(kind) {
           : await startFloorProcesses({ code, count, name: fn, root: briskRoot() });
       cleanups.push(instances.stop);
       try {
-        const floor = await startDesignFloor({ amqpUrl: vhost.url, targets: instances.targets });
+        const floor = await startDesignFloor({ amqpUrl: vhost.url, targets: instances.targets, profileDir: PROFILE ? path.join(profileRoot, `${system}-${fn}`) : undefined });
         cleanups.push(floor.stop);
         try {
           const u = new URL(floor.url);

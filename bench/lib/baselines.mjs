@@ -295,10 +295,11 @@ export async function startServerlessOffline({ functionFiles }) {
  * The design floor (bench/baselines/design-floor.mjs): a front end and an
  * executor with nothing but RabbitMQ between them, in front of `targets`
  * (warm runtime instances from {@link startFloorContainers} or
- * {@link startFloorProcesses}). `amqpUrl`: a vhost of its own. Returns
+ * {@link startFloorProcesses}). `amqpUrl`: a vhost of its own; `profileDir`:
+ * run both with --cpu-prof into its gateway/ and executor/. Returns
  * { url, pids: { gateway, executor }, stop }.
  */
-export async function startDesignFloor({ amqpUrl, targets, readyTimeoutMs = 30_000 }) {
+export async function startDesignFloor({ amqpUrl, targets, profileDir, readyTimeoutMs = 30_000 }) {
   const script = path.join(REPO, 'bench/baselines/design-floor.mjs');
   const children = [];
   const stop = async () => {
@@ -315,7 +316,8 @@ export async function startDesignFloor({ amqpUrl, targets, readyTimeoutMs = 30_0
   };
   const spawnRole = (role, env) =>
     new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [script, role], { env: { PATH: process.env.PATH, NODE_ENV: 'production', FLOOR_AMQP_URL: amqpUrl, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const prof = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, role)}`] : [];
+      const child = spawn(process.execPath, [...prof, script, role], { env: { PATH: process.env.PATH, NODE_ENV: 'production', FLOOR_AMQP_URL: amqpUrl, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
       children.push(child);
       let out = '';
       let err = '';

@@ -194,11 +194,11 @@ export function renderMarkdown(r) {
   if (r.targets.length) {
     L.push('## Targets (issue 14, this run)');
     L.push('');
-    L.push('| target | goal | measured | limit | verdict | design floor |');
+    L.push('| target | goal | measured | limit | verdict | the floor under it |');
     L.push('|---|---|---:|---:|---|---|');
     const show = (x, unit) => (x === null || x === undefined ? '–' : unit === '×' || unit === '%' ? `${f(x)}${unit}` : `${f(x)} ${unit}`);
     for (const t of r.targets) {
-      const df = t.designFloor ? `${show(t.designFloor.measured, t.unit)} (${t.designFloor.pass ? 'meets' : t.designFloor.pass === false ? 'misses' : '?'})` : '';
+      const df = t.floorRef ? `${t.floorRef.system} ${show(t.floorRef.measured, t.unit)} (${t.floorRef.pass ? 'meets' : t.floorRef.pass === false ? 'misses' : '?'})` : '';
       L.push(`| ${t.name} | ${t.goal} | ${show(t.measured, t.unit)} | ${show(t.limit, t.unit)} | ${t.pass === false ? `**${t.verdict}**` : t.verdict} | ${df} |`);
     }
     const met = r.targets.filter((t) => t.pass === true).length;
