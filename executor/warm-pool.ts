@@ -155,6 +155,8 @@ interface Slot {
   pinned: boolean;
   /** The version a slot handed to a queued call is being loaded with, until it is ready. */
   loading?: FunctionVersion;
+  /** Instances evicted so this generic one could grow for its function: its resize waits for them (the budget is physical). */
+  roomMade?: Promise<void>;
   /** Taken from the pool (or cold-started): its first release starts the pool's refill (see {@link initSlot}). */
   refillOnRelease?: boolean;
   /** Pending or done pause; cleared by resume. */
@@ -600,8 +602,11 @@ export class WarmPool {
 
   /**
    * The oldest generic instance that can serve `fn`, marked initializing and
-   * counted at `fn`'s memory size. A larger size must fit in free memory (no
-   * eviction here: a cold start evicts if it must).
+   * counted at `fn`'s memory size. Growing it to a larger size takes the
+   * difference from free memory, evicting idle instances for it as a cold
+   * start would (its resize waits until they are gone, see initSlot):
+   * removing an idle container and resizing a ready one is far quicker than
+   * creating one. Undefined when not even eviction makes the room.
    */
   private takeStem(fn: FunctionVersion): Slot | undefined {
     const key = this.poolKey(specOf(fn));
@@ -610,9 +615,22 @@ export class WarmPool {
       if (s.state === 'stem' && this.poolKey(s.spec) === key && (best === undefined || s.lastUsed < best.lastUsed)) best = s;
     }
     if (best === undefined) return undefined;
-    if (!this.fitsResize(best, fn.memoryMb)) return undefined;
-    best.memoryMb = fn.memoryMb;
+    // Taken before choosing victims, so that it is not one of them.
     best.state = 'initializing';
+    const victims = fn.memoryMb > best.memoryMb ? this.pickVictims(fn.memoryMb - best.memoryMb, key) : [];
+    if (victims === undefined) {
+      best.state = 'stem';
+      return undefined;
+    }
+    if (victims.length > 0) {
+      // Their memory is the grown instance's at once, so nobody else counts on it.
+      const gone = victims.map((v) => {
+        v.counted = false;
+        return this.destroySlot(v);
+      });
+      best.roomMade = Promise.allSettled(gone).then(() => undefined);
+    }
+    best.memoryMb = fn.memoryMb;
     return best;
   }
 
@@ -628,8 +646,11 @@ export class WarmPool {
   private async initSlot(slot: Slot, fn: FunctionVersion, code: Promise<InitPayload>): Promise<void> {
     const t0 = performance.now();
     slot.state = 'initializing';
-    // Resizing (a `docker update`, tens of ms) overlaps fetching the code.
-    const resized = slot.instance!.spec.memoryMb !== fn.memoryMb ? this.resize(slot.instance!, fn.memoryMb) : undefined;
+    // Resizing (a `docker update`, tens of ms, after the instances evicted for it are gone) overlaps fetching the code.
+    const instance = slot.instance!;
+    const roomMade = slot.roomMade;
+    slot.roomMade = undefined;
+    const resized = instance.spec.memoryMb !== fn.memoryMb ? (roomMade ?? Promise.resolve()).then(() => this.resize(instance, fn.memoryMb)) : undefined;
     resized?.catch(() => undefined);
     let payload: InitPayload;
     try {

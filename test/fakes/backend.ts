@@ -92,6 +92,8 @@ export class FakeInstance implements Instance {
 
   async destroy(): Promise<void> {
     if (this.destroyed) return;
+    if (this.backend.destroyGate !== undefined) await this.backend.destroyGate;
+    if (this.destroyed) return;
     this.destroyed = true;
     this.destroyedPaused = this.paused;
     this.backend.liveMb -= this.spec.memoryMb;
@@ -123,6 +125,8 @@ export class FakeBackend implements ExecutorBackend {
   pausable = false;
   /** When set, createInstance waits for it. */
   createGate: Promise<void> | undefined;
+  /** When set, an instance's destroy() waits for it (a `docker rm` taking its time). */
+  destroyGate: Promise<void> | undefined;
   /** What a `{ "do": "hold" }` run waits for. */
   gate: Promise<void> = Promise.resolve();
   /** Replaces the event-driven answer of every run. */

@@ -591,18 +591,47 @@ describe('WarmPool', () => {
       expect(backend.maxLiveMb).toBeLessThanOrEqual(1024);
     });
 
-    it('does not grow a pre-started instance past the memory budget: a cold start evicts instead', async () => {
+    it('grows a pre-started instance by evicting idle ones, and resizes it only once they are gone', async () => {
       const backend = new FakeBackend({ resizable: true });
       const pool = makePool(backend, { memoryMb: 768, poolSize: 1, poolMemorySizes: [256] });
       const a = await pool.acquire(fnv('a', 256));
       pool.release(a.instance, { healthy: true });
       pool.start();
       await until(() => pool.stats().pool['256'] === 1);
-      // 256 (idle a) + 256 (stem) used; growing the stem to 768 needs 512 more than is free.
-      const big = await pool.acquire(fnv('big', 768));
-      expect(big.startKind).toBe('cold');
-      expect(big.instance.spec.memoryMb).toBe(768);
+      const stem = backend.created[1]!;
+      let removed!: () => void;
+      backend.destroyGate = new Promise<void>((r) => {
+        removed = r;
+      });
+      // 256 (idle a) + 256 (stem) used; growing the stem to 768 needs 512 more than the 256 free: a is evicted for it.
+      const taking = pool.acquire(fnv('big', 768));
+      await until(() => pool.stats().memoryUsedMb === 768);
+      // a's removal still runs: the stem keeps its size until a is gone.
+      expect(stem.resizes).toEqual([]);
+      expect(stem.inits).toHaveLength(0);
+      removed();
+      const big = await taking;
+      expect(big.startKind).toBe('pool');
+      expect(big.instance).toBe(stem);
+      expect(stem.resizes).toEqual([768]);
+      expect((a.instance as typeof stem).destroyed).toBe(true);
+      expect(backend.created).toHaveLength(2);
+      // The limits of the live instances never summed past the budget: the resize waited for the eviction.
       expect(backend.maxLiveMb).toBeLessThanOrEqual(768);
+    });
+
+    it('leaves a pre-started instance alone when even eviction cannot make room to grow it', async () => {
+      const backend = new FakeBackend({ resizable: true });
+      const pool = makePool(backend, { memoryMb: 768, poolSize: 1, poolMemorySizes: [256] });
+      const a = await pool.acquire(fnv('a', 256));
+      pool.start();
+      await until(() => pool.stats().pool['256'] === 1);
+      // a is busy: nothing can be evicted to grow the stem to 768, so the call waits and the stem stays in the pool.
+      const big = pool.acquire(fnv('big', 768), { waitUntil: Date.now() + 50 });
+      await expect(big).rejects.toMatchObject({ code: 'EXECUTOR_FULL' });
+      expect(pool.stats().pool['256']).toBe(1);
+      expect(backend.created[1]!.resizes).toEqual([]);
+      pool.release(a.instance, { healthy: true });
     });
 
     it('a pre-started instance that cannot be resized is destroyed, and the call fails as a platform error', async () => {
