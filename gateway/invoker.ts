@@ -112,8 +112,13 @@ export class Invoker {
     const label = fnLabel(fn.namespace, fn.name);
     return result.then(
       (r) => {
-        m.invokeLatency.observe({ function: label }, (performance.now() - t0) / 1000);
-        m.invocations.inc({ function: label, mode: 'sync', status: r.status });
+        const seconds = (performance.now() - t0) / 1000;
+        // Counted after the answer is written (see settle).
+        const count = (): void => {
+          m.invokeLatency.observe({ function: label }, seconds);
+          m.invocations.inc({ function: label, mode: 'sync', status: r.status });
+        };
+        setImmediate(count);
         return r;
       },
       (err: unknown) => {
@@ -124,12 +129,18 @@ export class Invoker {
   }
 
   private settle(result: InvocationResult): void {
-    this.deps.direct?.finished(result.activationId, result);
     const p = this.pending.get(result.activationId);
-    if (!p) return; // the caller gave up already; the record holds the result
-    this.pending.delete(result.activationId);
-    clearTimeout(p.timer);
-    p.resolve(result);
+    // No p: the caller gave up already; the record holds the result.
+    if (p) {
+      this.pending.delete(result.activationId);
+      clearTimeout(p.timer);
+      p.resolve(result);
+    }
+    // The caller's answer is written first (its continuation runs before the
+    // loop's next check phase); freeing the direct path's reservation and
+    // concurrency slot follows, as the executor's record follows its reply.
+    const direct = this.deps.direct;
+    if (direct) setImmediate(() => direct.finished(result.activationId, result));
   }
 
   private fail(activationId: string, err: Error): void {
