@@ -1,84 +1,88 @@
-// Where a warm c1 invocation's time goes, hop by hop, in distributed mode.
+// Where a warm c1 invocation's time goes, step by step, in distributed mode.
 //
 //   git apply bench/tools/hop-trace.patch && npm run build
-//   node bench/tools/hop-trace.mjs [distributed-docker|distributed-process|standalone-docker|standalone-process]
+//   node bench/tools/hop-trace.mjs [distributed-process|distributed-docker] [--n=400]
 //   git apply -R bench/tools/hop-trace.patch && npm run build
 //
-// The patch (not part of Brisk) makes the gateway, scheduler and executor
-// append `label activationId wall-clock-µs` lines to /tmp/trace-<role>.log
-// when BRISK_TRACE=1. This script starts Brisk (distributed: on a private
-// redis-server, s3rver and RabbitMQ vhost, like the bench), deploys the
-// trivial function, warms it with 100 calls, times 300 sequential calls and
-// prints the p50 and mean of every step. All roles run on one machine, so
-// their clocks agree.
-import fs from 'node:fs';
-import { ADMIN_KEY, invoke, startBrisk, waitInvocable } from '../lib/brisk.mjs';
+// The patch (not part of Brisk) makes the gateway, the executor and the bus
+// write `TRACE point [activationId] wall-clock-µs seq` lines to stderr when
+// BRISK_TRACE=1. This script starts Brisk on a private redis-server, s3rver
+// and RabbitMQ vhost (as the bench does), deploys a trivial function, warms
+// it with 300 calls, then makes N sequential calls over one keep-alive
+// connection. Every trace line between a call's send and its answer belongs
+// to that call (one call at a time); the events are sorted by time and the
+// median of each step between two consecutive points is printed, with the
+// client's round trip. All roles run on one machine, so their clocks agree.
+import http from 'node:http';
+import { AUTH, deployJson, startBrisk, waitInvocable } from '../lib/brisk.mjs';
 import { startDistributedServices } from '../lib/services.mjs';
 
-const system = process.argv[2] ?? 'distributed-docker';
-const [mode, backend] = system.split('-');
-const traceFiles = () => fs.readdirSync('/tmp').filter((f) => f.startsWith('trace-') && f.endsWith('.log')).map((f) => `/tmp/${f}`);
-const clear = () => {
-  for (const f of traceFiles()) fs.rmSync(f);
-};
+const system = process.argv.find((a) => a.startsWith('distributed-')) ?? 'distributed-process';
+const N = Number(process.argv.find((a) => a.startsWith('--n='))?.slice(4) ?? '400');
+const backend = system.split('-')[1];
+const nowUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
 
-const services = mode === 'distributed' ? await startDistributedServices() : undefined;
-const brisk = await startBrisk({ mode, backend, serviceEnv: services?.env ?? {}, extraEnv: { BRISK_TRACE: '1' } });
-try {
-  const code = 'export const handler = async (event) => ({ ok: true, n: event.n ?? 0 });';
-  const res = await fetch(`${brisk.url}/v1/functions/trivial`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
-    body: JSON.stringify({ code }),
+const svc = await startDistributedServices();
+const brisk = await startBrisk({ mode: 'distributed', backend, serviceEnv: svc.env, extraEnv: { BRISK_TRACE: '1' } });
+/** [role, point, µs] of the call in progress. */
+const seen = [];
+for (const r of Object.values(brisk.roles)) {
+  let buf = '';
+  r.child.stderr.on('data', (chunk) => {
+    buf += chunk;
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (!line.startsWith('TRACE ')) continue;
+      const f = line.split(' ');
+      // TRACE point [id] µs seq
+      seen.push([r.role, f[1], Number(f.length === 5 ? f[3] : f[2])]);
+    }
   });
-  if (!res.ok) throw new Error(`deploy: ${res.status} ${await res.text()}`);
-  await waitInvocable(brisk.url, 'trivial', '{"n":1}');
-  for (let i = 0; i < 100; i++) await invoke(brisk.url, 'trivial', '{"n":1}');
-  clear();
-  const client = [];
-  for (let i = 0; i < 300; i++) {
-    const t0 = performance.now();
-    await invoke(brisk.url, 'trivial', '{"n":1}');
-    client.push(performance.now() - t0);
-  }
-  const events = new Map();
-  for (const f of traceFiles()) {
-    for (const line of fs.readFileSync(f, 'utf8').split('\n')) {
-      if (!line) continue;
-      const [label, id, t] = line.split(' ');
-      if (!events.has(id)) events.set(id, {});
-      events.get(id)[label] = Number(t);
+}
+const url = new URL(brisk.url);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const call = () =>
+  new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: url.hostname, port: url.port, path: '/v1/functions/triv/invoke', method: 'POST', agent, headers: { ...AUTH, 'content-type': 'application/json', 'content-length': 2 } },
+      (res) => {
+        if (res.statusCode !== 200) reject(new Error(`invoke: ${res.statusCode}`));
+        res.resume().on('end', resolve);
+      },
+    );
+    req.on('error', reject);
+    req.end('{}');
+  });
+try {
+  await deployJson(brisk.url, 'triv', { code: 'export const handler = async () => ({ ok: true });' });
+  await waitInvocable(brisk.url, 'triv', '{}');
+  for (let i = 0; i < 300; i++) await call();
+  const steps = new Map();
+  const totals = [];
+  for (let i = 0; i < N; i++) {
+    seen.length = 0;
+    const t0 = nowUs();
+    await call();
+    const t1 = nowUs();
+    totals.push(t1 - t0);
+    // Lines still in the pipes arrive within a few ms.
+    await new Promise((r) => setTimeout(r, 3));
+    const events = seen.filter(([, , us]) => us >= t0 && us <= t1).sort((a, b) => a[2] - b[2]);
+    let prev = ['client', 'send', t0];
+    for (const e of [...events, ['client', 'answer', t1]]) {
+      const step = `${prev[0]}:${prev[1]} → ${e[0]}:${e[1]}`;
+      if (!steps.has(step)) steps.set(step, []);
+      steps.get(step).push(e[2] - prev[2]);
+      prev = e;
     }
   }
-  if (events.size === 0) throw new Error('no trace lines: apply bench/tools/hop-trace.patch and rebuild first');
-  const steps = [
-    ['g0', 'g1', 'gateway: route entered → request built (lookup, quota)'],
-    ['g1', 'g2', 'gateway: → publish'],
-    ['g2', 's0', 'broker hop: gateway → scheduler (incl. parse)'],
-    ['s0', 's1', 'scheduler: concurrency slot (Redis round trip)'],
-    ['s1', 's2', 'scheduler: placement'],
-    ['s2', 'e0', 'broker hop: scheduler → executor (incl. parse)'],
-    ['e0', 'e1', 'executor: run claim (Redis round trip)'],
-    ['e1', 'e1a', 'executor: instance from the pool'],
-    ['e1a', 'e1b', 'executor ↔ container: POST /run'],
-    ['e1b', 'e2', 'executor: release instance'],
-    ['e2', 'e3', 'executor: build record and reply'],
-    ['e3', 'g3', 'broker hop: executor → gateway (incl. parse)'],
-    ['g3', 'g4', 'gateway: reply matched'],
-    ['g4', 'g5', 'gateway: response written'],
-    ['g0', 'g5', 'total inside the gateway route'],
-  ];
-  const q = (v, p) => v[Math.min(v.length - 1, Math.floor(v.length * p))];
-  console.log(`${system}, trivial, ${events.size} traced calls`);
-  console.log('| step | p50 ms | mean ms |\n|---|---:|---:|');
-  for (const [a, b, what] of steps) {
-    const v = [...events.values()].filter((e) => a in e && b in e).map((e) => e[b] - e[a]).sort((x, y) => x - y);
-    if (v.length === 0) continue;
-    console.log(`| ${what} | ${q(v, 0.5).toFixed(3)} | ${(v.reduce((s, x) => s + x, 0) / v.length).toFixed(3)} |`);
-  }
-  client.sort((x, y) => x - y);
-  console.log(`| client round trip | ${q(client, 0.5).toFixed(3)} | ${(client.reduce((s, x) => s + x, 0) / client.length).toFixed(3)} |`);
+  const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+  console.log(`${system}, ${N} sequential calls; client round trip median ${median(totals)} µs`);
+  console.log('| step | median µs | calls |\n|---|---:|---:|');
+  // Steps most calls took, in the order of their first call.
+  for (const [step, v] of steps) if (v.length >= N / 2) console.log(`| ${step} | ${median(v)} | ${v.length} |`);
 } finally {
   await brisk.stop();
-  await services?.stop();
+  await svc.stop();
 }
