@@ -779,6 +779,12 @@ async function benchBriskSystem(system) {
 // ---------------------------------------------------------------------------
 // baselines
 
+/** `count` warm runtime instances loaded with `code`: hardened containers (`docker`) or child processes on TCP (`process`). */
+function startFloorInstances(kind, { code, count, name, readyTimeoutMs }) {
+  const opts = { code, count, name, ...(readyTimeoutMs !== undefined ? { readyTimeoutMs } : {}) };
+  return kind === 'docker' ? startFloorContainers({ image: IMAGE, ...opts }) : startFloorProcesses({ ...opts, root: briskRoot() });
+}
+
 async function benchFloor(kind) {
   const system = `floor-${kind}`;
   const out = { kind: 'floor', warm: {}, memory: {} };
@@ -789,10 +795,7 @@ async function benchFloor(kind) {
     // As many instances as Brisk's default executor may run at once (4096 MB / 256 MB).
     const count = 16;
     log(`${system} ${fn}: starting ${count} warm runtime instances`);
-    const floor =
-      kind === 'docker'
-        ? await startFloorContainers({ image: IMAGE, code, count, name: fn })
-        : await startFloorProcesses({ code, count, name: fn, root: briskRoot() });
+    const floor = await startFloorInstances(kind, { code, count, name: fn });
     cleanups.push(floor.stop);
     try {
       const body = runBody(FUNCTIONS[fn].event);
@@ -837,10 +840,7 @@ async function benchDesignFloor(kind) {
       const code = await bundleHandler(FUNCTIONS[fn].file);
       const count = 16;
       log(`${system} ${fn}: starting ${count} warm runtime instances, a front end and an executor`);
-      const instances =
-        kind === 'docker'
-          ? await startFloorContainers({ image: IMAGE, code, count, name: fn })
-          : await startFloorProcesses({ code, count, name: fn, root: briskRoot() });
+      const instances = await startFloorInstances(kind, { code, count, name: fn });
       cleanups.push(instances.stop);
       try {
         const floor = await startDesignFloor({ amqpUrl: vhost.url, targets: instances.targets, profileDir: PROFILE ? path.join(profileRoot, `${system}-${fn}`) : undefined });
@@ -890,10 +890,7 @@ async function burstFloor(kind) {
   for (const n of BURSTS) {
     log(`floor-${kind}: ${n} instances started in parallel`);
     const t = performance.now();
-    const floor =
-      kind === 'docker'
-        ? await startFloorContainers({ image: IMAGE, code, count: n, name: `burst${n}`, readyTimeoutMs: 120_000 })
-        : await startFloorProcesses({ code, count: n, name: `burst${n}`, root: briskRoot(), readyTimeoutMs: 120_000 });
+    const floor = await startFloorInstances(kind, { code, count: n, name: `burst${n}`, readyTimeoutMs: 120_000 });
     const ms = performance.now() - t;
     cleanups.push(floor.stop);
     try {

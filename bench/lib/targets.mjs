@@ -134,8 +134,8 @@ export function evaluateTargets(results, { fns, concurrencies, bursts }) {
   // distributed-docker against the Docker floor of the same run.
   const dd = sys['distributed-docker'];
   const budget = dockerBudget(sys);
-  // The design floor of the same backend, where the run has it (see designFloorOf).
-  const dfd = designFloorOf(sys, 'distributed-docker');
+  // The design floor of the same backend, where the run has it.
+  const dfd = (figure) => floorRefOf(sys, 'design-floor-docker', figure);
   if (dd) {
     add({ name: 'distributed-docker: CPU per invocation at c64, all processes', goal: `≤ ${budget?.basis ?? '2 × floor-docker CPU/inv'}`, measured: cpuPerInvocation(dd), limit: budget?.us, cmp: 'max', unit: 'µs', ...dfd((s) => cpuPerInvocation(s)) });
     const fc64 = fdock?.warm?.trivial?.c64?.rps;
@@ -145,7 +145,7 @@ export function evaluateTargets(results, { fns, concurrencies, bursts }) {
   const dp = sys['distributed-process'];
   const processBudgetUs = budget ? budget.us * (1 - BUDGET_SHARES.dockerd) : undefined;
   if (dp) {
-    add({ name: 'distributed-process: CPU per invocation at c64, all processes', goal: "≤ the distributed-docker budget less dockerd's share", measured: cpuPerInvocation(dp), limit: processBudgetUs, cmp: 'max', unit: 'µs', ...designFloorOf(sys, 'distributed-process')((s) => cpuPerInvocation(s)) });
+    add({ name: 'distributed-process: CPU per invocation at c64, all processes', goal: "≤ the distributed-docker budget less dockerd's share", measured: cpuPerInvocation(dp), limit: processBudgetUs, cmp: 'max', unit: 'µs', ...floorRefOf(sys, 'design-floor-process', (s) => cpuPerInvocation(s)) });
   }
 
   // Standalone against serverless-offline on every warm row.
@@ -177,11 +177,7 @@ export function evaluateTargets(results, { fns, concurrencies, bursts }) {
     if (t && v) {
       // The same ratio of the floor of the same backend: what the 10 KB event costs the function and the runtime themselves.
       const floorName = name.endsWith('-docker') ? 'floor-docker' : 'floor-process';
-      const fw = sys[floorName]?.warm;
-      const ref = (figure) => {
-        const measured = fw?.transform && fw?.trivial ? figure(fw.transform, fw.trivial) : undefined;
-        return measured === undefined ? {} : { floorRef: { system: floorName, measured } };
-      };
+      const ref = (figure) => floorRefOf(sys, floorName, (f) => (f.warm?.transform && f.warm?.trivial ? figure(f.warm.transform, f.warm.trivial) : undefined));
       add({ name: `${name}: transform p50 c1 vs trivial`, goal: '≤ 1.3×', measured: ratio(t.latency?.p50, v.latency?.p50), limit: 1.3, cmp: 'max', unit: '×', ...ref((a, b) => ratio(a.latency?.p50, b.latency?.p50)) });
       add({ name: `${name}: transform p99 c1 vs trivial`, goal: '≤ 1.3×', measured: ratio(t.latency?.p99, v.latency?.p99), limit: 1.3, cmp: 'max', unit: '×', ...ref((a, b) => ratio(a.latency?.p99, b.latency?.p99)) });
       for (const c of concurrencies) {
@@ -238,18 +234,14 @@ export function evaluateTargets(results, { fns, concurrencies, bursts }) {
 }
 
 /**
- * For a distributed system, a function that takes a figure of a system and
- * gives `{ floorRef: { system, measured } }` for its backend's design floor
- * (`design-floor-docker` / `-process`), or nothing when the run did not
- * measure it.
+ * `{ floorRef: { system, measured } }`: `figure` of the floor `system` in
+ * this run (a design floor, or a runtime floor), or nothing when the run did
+ * not measure it.
  */
-function designFloorOf(sys, name) {
-  const system = `design-floor-${name.split('-')[1]}`;
+function floorRefOf(sys, system, figure) {
   const s = sys[system];
-  return (figure) => {
-    const measured = s ? figure(s) : undefined;
-    return measured === undefined || measured === null ? {} : { floorRef: { system, measured } };
-  };
+  const measured = s ? figure(s) : undefined;
+  return measured === undefined || measured === null ? {} : { floorRef: { system, measured } };
 }
 
 /** a ÷ b, or undefined when either is missing. */
