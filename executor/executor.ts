@@ -546,19 +546,34 @@ export class Executor {
     };
   }
 
-  /**
-   * Reply to the waiting gateway, completion to the scheduler, final record.
-   * The caller waits for the reply, so it leaves first: the bus writes its
-   * frames on the next turn of the event loop, and the record and metrics
-   * wait for that turn. On a machine with few cores a record write issued
-   * ahead of the reply wakes Redis on the core the broker needs to pass the
-   * reply on (measured: see bench/README.md, "Figures of 2026-12-03, third
-   * session"). The record still lands long before the caller could ask for it.
-   */
+  /** Final record, reply to the waiting gateway, completion to the scheduler — in parallel. */
   private async report(d: Dispatch, o: RunOutcome): Promise<void> {
     const { request } = d;
     const { bus, store } = this.o;
+    this.observe(request, o);
+    const where = { executor: this.o.id, placement: d.placement };
+    const completion: Completion = {
+      activationId: request.activationId,
+      executorId: this.o.id,
+      status: o.status,
+      systemError: o.systemError,
+    };
     const work: Promise<unknown>[] = [];
+    // A direct dispatch has no scheduler to tell: its reply frees the gateway's reservation.
+    if (d.scheduler !== undefined) {
+      work.push(bus.send(d.scheduler, completion, { confirm: false }).catch((err: unknown) => this.o.logger.warn({ err }, 'completion not sent')));
+    }
+    const retry = o.deadLetter === undefined ? this.o.retry.retryOf(request, o.status) : undefined;
+    if (retry) {
+      // Handed back to the invoke queue (confirmed) before our message is acked: nothing is lost.
+      // Its backoff is spent in the bus, so no scheduler holds it meanwhile.
+      work.push(
+        bus.send(this.o.topology.invokeQueue, retry.request, { delayMs: retry.delayMs }),
+        this.throughOutage(() => store.putActivation(retryRecord(request, o, where))),
+      );
+    } else {
+      work.push(this.finish(request, finalRecord(request, o, where), o.deadLetter));
+    }
     if (request.replyTo !== undefined) {
       const reply: InvocationResult = {
         activationId: request.activationId,
@@ -571,25 +586,6 @@ export class Executor {
         systemError: o.systemError,
       };
       work.push(this.reply(request.replyTo, request.deadline, reply));
-    }
-    // A direct dispatch has no scheduler to tell: its reply frees the gateway's reservation.
-    if (d.scheduler !== undefined) {
-      const completion: Completion = { activationId: request.activationId, executorId: this.o.id, status: o.status, systemError: o.systemError };
-      work.push(bus.send(d.scheduler, completion, { confirm: false }).catch((err: unknown) => this.o.logger.warn({ err }, 'completion not sent')));
-    }
-    if (request.replyTo !== undefined) await afterPendingWrites();
-    this.observe(request, o);
-    const where = { executor: this.o.id, placement: d.placement };
-    const retry = o.deadLetter === undefined ? this.o.retry.retryOf(request, o.status) : undefined;
-    if (retry) {
-      // Handed back to the invoke queue (confirmed) before our message is acked: nothing is lost.
-      // Its backoff is spent in the bus, so no scheduler holds it meanwhile.
-      work.push(
-        bus.send(this.o.topology.invokeQueue, retry.request, { delayMs: retry.delayMs }),
-        this.throughOutage(() => store.putActivation(retryRecord(request, o, where))),
-      );
-    } else {
-      work.push(this.finish(request, finalRecord(request, o, where), o.deadLetter));
     }
     await Promise.all(work);
   }
@@ -692,15 +688,6 @@ function confirmedPlatformFault(instance: Instance, res: RunResponse, sinceMs: n
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-/**
- * Resolves on the event loop's next check phase: after the writes a bus
- * driver scheduled for it (amqplib flushes its frames with setImmediate),
- * since those were queued first.
- */
-function afterPendingWrites(): Promise<void> {
-  return new Promise((r) => setImmediate(r));
 }
 
 function round(ms: number): number {

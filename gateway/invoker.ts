@@ -112,13 +112,8 @@ export class Invoker {
     const label = fnLabel(fn.namespace, fn.name);
     return result.then(
       (r) => {
-        const seconds = (performance.now() - t0) / 1000;
-        // Counted after the answer is written (see settle).
-        const count = (): void => {
-          m.invokeLatency.observe({ function: label }, seconds);
-          m.invocations.inc({ function: label, mode: 'sync', status: r.status });
-        };
-        setImmediate(count);
+        m.invokeLatency.observe({ function: label }, (performance.now() - t0) / 1000);
+        m.invocations.inc({ function: label, mode: 'sync', status: r.status });
         return r;
       },
       (err: unknown) => {
@@ -129,18 +124,12 @@ export class Invoker {
   }
 
   private settle(result: InvocationResult): void {
+    this.deps.direct?.finished(result.activationId, result);
     const p = this.pending.get(result.activationId);
-    // No p: the caller gave up already; the record holds the result.
-    if (p) {
-      this.pending.delete(result.activationId);
-      clearTimeout(p.timer);
-      p.resolve(result);
-    }
-    // The caller's answer is written first (its continuation runs before the
-    // loop's next check phase); freeing the direct path's reservation and
-    // concurrency slot follows, as the executor's record follows its reply.
-    const direct = this.deps.direct;
-    if (direct) setImmediate(() => direct.finished(result.activationId, result));
+    if (!p) return; // the caller gave up already; the record holds the result
+    this.pending.delete(result.activationId);
+    clearTimeout(p.timer);
+    p.resolve(result);
   }
 
   private fail(activationId: string, err: Error): void {
