@@ -401,15 +401,19 @@ async function platformProcs(brisk, svc) {
   return { procs, refresh, instancePids: () => instPids, close: () => clearInterval(timer) };
 }
 
+/** Throws unless `got` is what the handler of `fn` answers its event when run here (`what` names the system). */
+async function checkAnswer(what, fn, got) {
+  const { handler } = await import(FUNCTIONS[fn].file);
+  const want = JSON.stringify(await handler(JSON.parse(FUNCTIONS[fn].event), {}));
+  if (got !== want) throw new Error(`${what}: wrong result ${got.slice(0, 200)}`);
+}
+
 /** Warm runs of one function on a fresh Brisk: latency c1, throughput c16/c64, idle RSS, and (trivial) the after-burst probe. */
 async function warmBrisk(system, fn, brisk, svc, out) {
   await deployJson(brisk.url, fn, { code: FUNCTIONS[fn].code });
   await waitInvocable(brisk.url, fn, FUNCTIONS[fn].event);
   // The response is checked once against the handler run locally, so a fast wrong answer cannot pass.
-  const { handler } = await import(FUNCTIONS[fn].file);
-  const want = JSON.stringify(await handler(JSON.parse(FUNCTIONS[fn].event), {}));
-  const got = await invoke(brisk.url, fn, FUNCTIONS[fn].event);
-  if (got.text !== want) throw new Error(`${system} ${fn}: wrong result ${got.text.slice(0, 200)}`);
+  await checkAnswer(`${system} ${fn}`, fn, (await invoke(brisk.url, fn, FUNCTIONS[fn].event)).text);
 
   // Process figures: each platform process, the runtime instances (summed), and the services.
   const watch = await platformProcs(brisk, svc);
@@ -482,10 +486,8 @@ async function benchPython(system, out) {
     const fn = 'trivial-python';
     await deployJson(brisk.url, fn, { code: PY_TRIVIAL, runtime: 'python' });
     await waitInvocable(brisk.url, fn, FUNCTIONS.trivial.event);
-    const { handler } = await import(FUNCTIONS.trivial.file);
-    const want = JSON.stringify(await handler(JSON.parse(FUNCTIONS.trivial.event), {}));
-    const got = await invoke(brisk.url, fn, FUNCTIONS.trivial.event);
-    if (got.text !== want) throw new Error(`${system} ${fn}: wrong result ${got.text.slice(0, 200)}`);
+    // The Python function answers as Node's trivial one does.
+    await checkAnswer(`${system} ${fn}`, 'trivial', (await invoke(brisk.url, fn, FUNCTIONS.trivial.event)).text);
     let instPids = await instancePids(brisk).catch(() => []);
     const timer = setInterval(() => void instancePids(brisk).then((p) => (instPids = p), () => undefined), 500);
     const procs = () => ({ ...Object.fromEntries(Object.entries(brisk.roles).map(([role, r]) => [role, r.pid])), instances: () => instPids, ...(svc?.rabbitPid ? { rabbitmq: svc.rabbitPid } : {}), loadgen: lg.pid });
@@ -779,6 +781,9 @@ async function benchBriskSystem(system) {
 // ---------------------------------------------------------------------------
 // baselines
 
+/** Warm instances of the floor and the design floor: as many as Brisk's default executor runs at once (4096 MB / 256 MB). */
+const FLOOR_INSTANCES = 16;
+
 /** `count` warm runtime instances loaded with `code`: hardened containers (`docker`) or child processes on TCP (`process`). */
 function startFloorInstances(kind, { code, count, name, readyTimeoutMs }) {
   const opts = { code, count, name, ...(readyTimeoutMs !== undefined ? { readyTimeoutMs } : {}) };
@@ -792,8 +797,7 @@ async function benchFloor(kind) {
   for (const fn of SCENARIOS.has('warm') ? Object.keys(FUNCTIONS) : []) {
     const code = await bundleHandler(FUNCTIONS[fn].file);
     const maxC = Math.max(...CONCURRENCIES);
-    // As many instances as Brisk's default executor may run at once (4096 MB / 256 MB).
-    const count = 16;
+    const count = FLOOR_INSTANCES;
     log(`${system} ${fn}: starting ${count} warm runtime instances`);
     const floor = await startFloorInstances(kind, { code, count, name: fn });
     cleanups.push(floor.stop);
@@ -838,7 +842,7 @@ async function benchDesignFloor(kind) {
   try {
     for (const fn of Object.keys(FUNCTIONS)) {
       const code = await bundleHandler(FUNCTIONS[fn].file);
-      const count = 16;
+      const count = FLOOR_INSTANCES;
       log(`${system} ${fn}: starting ${count} warm runtime instances, a front end and an executor`);
       const instances = await startFloorInstances(kind, { code, count, name: fn });
       cleanups.push(instances.stop);
@@ -848,10 +852,7 @@ async function benchDesignFloor(kind) {
         try {
           const u = new URL(floor.url);
           const target = { host: u.hostname, port: Number(u.port), method: 'POST', path: `/v1/functions/${fn}/invoke`, headers: { 'content-type': 'application/json' }, body: FUNCTIONS[fn].event };
-          const { handler } = await import(FUNCTIONS[fn].file);
-          const want = JSON.stringify(await handler(JSON.parse(FUNCTIONS[fn].event), {}));
-          const got = await fetch(`${floor.url}${target.path}`, { method: 'POST', body: FUNCTIONS[fn].event }).then((r) => r.text());
-          if (got !== want) throw new Error(`${system} ${fn}: unexpected result ${got.slice(0, 200)}`);
+          await checkAnswer(`${system} ${fn}`, fn, await fetch(`${floor.url}${target.path}`, { method: 'POST', body: FUNCTIONS[fn].event }).then((r) => r.text()));
           const runtimePids = () => instances.rootPids.flatMap((p) => [p, ...descendants(p)]);
           out.warm[fn] = await warmScenarios(system, fn, {
             target,
@@ -966,11 +967,8 @@ async function benchServerlessOffline() {
     }
     out.coldStart.first = { client: stats(cold) };
     for (const fn of Object.keys(FUNCTIONS)) {
-      const { handler } = await import(FUNCTIONS[fn].file);
-      const want = JSON.stringify(await handler(JSON.parse(FUNCTIONS[fn].event), {}));
       const res = await fetch(`http://127.0.0.1:${sls.lambdaPort}${sls.invokePath(fn)}`, { method: 'POST', body: FUNCTIONS[fn].event });
-      const got = await res.text();
-      if (got !== want) throw new Error(`serverless-offline ${fn}: unexpected result ${got.slice(0, 200)}`);
+      await checkAnswer(`serverless-offline ${fn}`, fn, await res.text());
       out.warm[fn] = await warmScenarios(system, fn, { target: target(fn), procs: () => ({ 'sls offline': sls.pid, loadgen: lg.pid }) });
     }
     await sleep(500);

@@ -21,6 +21,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import Dockerode from 'dockerode';
 import { build } from 'esbuild';
+import { stopRole } from './brisk.mjs';
 import { freePort } from './services.mjs';
 
 const execFileAsync = promisify(execFile);
@@ -301,24 +302,16 @@ export async function startServerlessOffline({ functionFiles }) {
  */
 export async function startDesignFloor({ amqpUrl, targets, profileDir, readyTimeoutMs = 30_000 }) {
   const script = path.join(REPO, 'bench/baselines/design-floor.mjs');
-  const children = [];
+  /** `{ child, exited }` of each role started, as Brisk's roles are (stopped the same way). */
+  const procs = [];
   const stop = async () => {
-    await Promise.all(
-      children.map(
-        (c) =>
-          new Promise((resolve) => {
-            if (c.exitCode !== null || c.signalCode !== null) return resolve();
-            c.once('exit', resolve);
-            c.kill('SIGTERM');
-          }),
-      ),
-    );
+    await Promise.all(procs.map((p) => stopRole(p)));
   };
   const spawnRole = (role, env) =>
     new Promise((resolve, reject) => {
       const prof = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, role)}`] : [];
       const child = spawn(process.execPath, [...prof, script, role], { env: { PATH: process.env.PATH, NODE_ENV: 'production', FLOOR_AMQP_URL: amqpUrl, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      children.push(child);
+      procs.push({ child, exited: new Promise((r) => child.once('exit', r)) });
       let out = '';
       let err = '';
       const timer = setTimeout(() => reject(new Error(`design floor ${role}: not ready in ${readyTimeoutMs} ms; ${err.slice(-500)}`)), readyTimeoutMs);
