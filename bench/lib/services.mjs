@@ -112,7 +112,10 @@ export function s3Available() {
 
 /** s3rver (in this process) on a free port. Returns { endpoint, accessKey, secretKey, stop }. */
 export async function startS3() {
-  const S3rver = createRequire(import.meta.url)('s3rver');
+  const require = createRequire(import.meta.url);
+  const S3rver = require('s3rver');
+  // Its PUT answers before the object's file is flushed; the tests' patch makes it wait.
+  require('../../test/helpers/s3rver-durable-writes.cjs').makeS3rverWritesDurable();
   const dir = await mkdtemp(path.join(tmpdir(), 'brisk-bench-s3-'));
   const server = new S3rver({
     address: '127.0.0.1',

@@ -229,8 +229,11 @@ export async function s3Available(): Promise<boolean> {
 function loadS3rver(): S3rverCtor {
   // s3rver ships no type declarations; it is loaded through require and typed
   // by the small interface above.
+  // Its PUT answers before the object's file is flushed; the patch makes it wait (see the file).
   const require = createRequire(import.meta.url);
-  return require('s3rver') as S3rverCtor;
+  const S3rver = require('s3rver') as S3rverCtor;
+  (require('./s3rver-durable-writes.cjs') as { makeS3rverWritesDurable(): void }).makeS3rverWritesDurable();
+  return S3rver;
 }
 
 /**
