@@ -12,6 +12,7 @@
  *   --no-baselines       skip floor, design floor, docker run and serverless-offline
  *   --baselines=a,b      run only these baselines: floor-process, floor-docker,
  *                        design-floor-process, design-floor-docker,
+ *                        standalone-floor-process, standalone-floor-docker,
  *                        serverless-offline, docker-run (default: all)
  *   --profile            run the Brisk processes with --cpu-prof; profiles and
  *                        their top functions go to bench/results/profiles/<date>/
@@ -826,28 +827,32 @@ async function benchFloor(kind) {
 }
 
 /**
- * The design floor (bench/baselines/design-floor.mjs): the design card's warm
- * sync path — front end, RabbitMQ, executor, warm instance and back — with
- * none of a platform's work, in front of the same 16 warm instances as the
- * floor. What any implementation of the design costs here, per process.
+ * The design floor (bench/baselines/design-floor.mjs) in front of the same 16
+ * warm instances as the floor, with none of a platform's work. `shape`
+ * 'distributed' (design-floor-<kind>): the design card's warm sync path —
+ * front end, RabbitMQ, executor, warm instance and back; 'standalone'
+ * (standalone-floor-<kind>): one front end posting to the instances itself,
+ * the shape of `npm start`. What any implementation of the design costs here,
+ * per process.
  */
-async function benchDesignFloor(kind) {
-  const system = `design-floor-${kind}`;
-  if (!(await rabbitAvailable())) return skip(system, 'rabbitmq (127.0.0.1:5672 + rabbitmqctl) missing');
+async function benchDesignFloor(kind, shape = 'distributed') {
+  const system = shape === 'standalone' ? `standalone-floor-${kind}` : `design-floor-${kind}`;
+  const bus = shape === 'distributed';
+  if (bus && !(await rabbitAvailable())) return skip(system, 'rabbitmq (127.0.0.1:5672 + rabbitmqctl) missing');
   const out = { kind: 'design-floor', warm: {} };
   results.systems[system] = out;
-  const vhost = await startRabbitVhost();
-  cleanups.push(vhost.stop);
-  const rabbit = await rabbitPid();
+  const vhost = bus ? await startRabbitVhost() : undefined;
+  if (vhost) cleanups.push(vhost.stop);
+  const rabbit = bus ? await rabbitPid() : undefined;
   try {
     for (const fn of Object.keys(FUNCTIONS)) {
       const code = await bundleHandler(FUNCTIONS[fn].file);
       const count = FLOOR_INSTANCES;
-      log(`${system} ${fn}: starting ${count} warm runtime instances, a front end and an executor`);
+      log(`${system} ${fn}: starting ${count} warm runtime instances and ${bus ? 'a front end and an executor' : 'a front end'}`);
       const instances = await startFloorInstances(kind, { code, count, name: fn });
       cleanups.push(instances.stop);
       try {
-        const floor = await startDesignFloor({ amqpUrl: vhost.url, targets: instances.targets, profileDir: PROFILE ? path.join(profileRoot, `${system}-${fn}`) : undefined });
+        const floor = await startDesignFloor({ shape, amqpUrl: vhost?.url, targets: instances.targets, profileDir: PROFILE ? path.join(profileRoot, `${system}-${fn}`) : undefined });
         cleanups.push(floor.stop);
         try {
           const u = new URL(floor.url);
@@ -874,8 +879,10 @@ async function benchDesignFloor(kind) {
       }
     }
   } finally {
-    cleanups.splice(cleanups.indexOf(vhost.stop), 1);
-    await vhost.stop();
+    if (vhost) {
+      cleanups.splice(cleanups.indexOf(vhost.stop), 1);
+      await vhost.stop();
+    }
   }
 }
 
@@ -1034,6 +1041,8 @@ async function main() {
       ['floor-docker', () => (dockerProblem ? skip('floor-docker', dockerProblem) : benchFloor('docker'))],
       ['design-floor-process', () => benchDesignFloor('process')],
       ['design-floor-docker', () => (dockerProblem ? skip('design-floor-docker', dockerProblem) : benchDesignFloor('docker'))],
+      ['standalone-floor-process', () => benchDesignFloor('process', 'standalone')],
+      ['standalone-floor-docker', () => (dockerProblem ? skip('standalone-floor-docker', dockerProblem) : benchDesignFloor('docker', 'standalone'))],
       ['serverless-offline', () => benchServerlessOffline()],
       ['docker-run', () => (dockerProblem ? skip('docker-run', dockerProblem) : benchDockerRun())],
     ]

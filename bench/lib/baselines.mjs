@@ -293,14 +293,15 @@ export async function startServerlessOffline({ functionFiles }) {
 }
 
 /**
- * The design floor (bench/baselines/design-floor.mjs): a front end and an
- * executor with nothing but RabbitMQ between them, in front of `targets`
+ * The design floor (bench/baselines/design-floor.mjs) in front of `targets`
  * (warm runtime instances from {@link startFloorContainers} or
- * {@link startFloorProcesses}). `amqpUrl`: a vhost of its own; `profileDir`:
- * run both with --cpu-prof into its gateway/ and executor/. Returns
- * { url, pids: { gateway, executor }, stop }.
+ * {@link startFloorProcesses}). `shape` 'distributed': a front end and an
+ * executor with nothing but RabbitMQ between them (`amqpUrl`: a vhost of its
+ * own); 'standalone': one front end posting to the instances itself.
+ * `profileDir`: run its processes with --cpu-prof into a folder per role.
+ * Returns { url, pids: { gateway, executor } | { standalone }, stop }.
  */
-export async function startDesignFloor({ amqpUrl, targets, profileDir, readyTimeoutMs = 30_000 }) {
+export async function startDesignFloor({ shape = 'distributed', amqpUrl, targets, profileDir, readyTimeoutMs = 30_000 }) {
   const script = path.join(REPO, 'bench/baselines/design-floor.mjs');
   /** `{ child, exited }` of each role started, as Brisk's roles are (stopped the same way). */
   const procs = [];
@@ -310,7 +311,7 @@ export async function startDesignFloor({ amqpUrl, targets, profileDir, readyTime
   const spawnRole = (role, env) =>
     new Promise((resolve, reject) => {
       const prof = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, role)}`] : [];
-      const child = spawn(process.execPath, [...prof, script, role], { env: { PATH: process.env.PATH, NODE_ENV: 'production', FLOOR_AMQP_URL: amqpUrl, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [...prof, script, role], { env: { PATH: process.env.PATH, NODE_ENV: 'production', ...(amqpUrl ? { FLOOR_AMQP_URL: amqpUrl } : {}), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
       procs.push({ child, exited: new Promise((r) => child.once('exit', r)) });
       let out = '';
       let err = '';
@@ -331,6 +332,10 @@ export async function startDesignFloor({ amqpUrl, targets, profileDir, readyTime
     });
   try {
     const addresses = targets.map((t) => (t.socketPath ? { socketPath: t.socketPath } : { host: t.host, port: t.port }));
+    if (shape === 'standalone') {
+      const standalone = await spawnRole('standalone', { FLOOR_TARGETS: JSON.stringify(addresses), FLOOR_PORT: '0' });
+      return { url: `http://127.0.0.1:${standalone.port}`, pids: { standalone: standalone.child.pid }, stop };
+    }
     const executor = await spawnRole('executor', { FLOOR_TARGETS: JSON.stringify(addresses) });
     const gateway = await spawnRole('gateway', { FLOOR_PORT: '0' });
     return { url: `http://127.0.0.1:${gateway.port}`, pids: { gateway: gateway.child.pid, executor: executor.child.pid }, stop };

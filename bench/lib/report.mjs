@@ -64,7 +64,7 @@ export function renderMarkdown(r) {
     for (const [name, fn, b] of bd) L.push(`| ${name} | ${fn} | ${f(b.clientMeanMs)} | ${f(b.gatewayToExecutorMs)} | ${f(b.executorAcquireAndRunMs)} | ${f(b.replyPathAndHttpMs)} |`);
   }
   L.push('');
-  L.push('floor = the same runtime reached directly (16 warm instances, a zero-cost client-side dispatcher); design-floor = those 16 instances behind a bare front end and executor with RabbitMQ between them (bench/baselines/design-floor.mjs: the design card\'s path with none of a platform\'s work); docker-run = `docker run --rm` per event, inv/s at c16 only.');
+  L.push('floor = the same runtime reached directly (16 warm instances, a zero-cost client-side dispatcher); design-floor = those 16 instances behind a bare front end and executor with RabbitMQ between them (bench/baselines/design-floor.mjs: the design card\'s path with none of a platform\'s work); standalone-floor = those 16 instances behind one bare front end that posts to them itself (the design floor\'s standalone shape); docker-run = `docker run --rm` per event, inv/s at c16 only.');
   L.push('');
 
   L.push('## Cold start (first invoke after deploy)');

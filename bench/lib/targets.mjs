@@ -9,8 +9,9 @@
  * baseline it is relative to), `pass` is null when a figure is missing (a
  * system or baseline not run), and `verdict` says "met" or "missed by X".
  * Where the run measured the floor under a target — the design floor
- * (bench/baselines/design-floor.mjs) for the distributed targets, the
- * runtime's floor of the same backend for the transform ratios — the target
+ * (bench/baselines/design-floor.mjs) for the distributed targets, its
+ * standalone shape for the standalone ones, the runtime's floor of the same
+ * backend for the transform ratios — the target
  * also carries `floorRef: { system, measured, pass }`, that figure held to the
  * same limit; a miss the floor shares says so in its verdict.
  */
@@ -148,26 +149,28 @@ export function evaluateTargets(results, { fns, concurrencies, bursts }) {
     add({ name: 'distributed-process: CPU per invocation at c64, all processes', goal: "≤ the distributed-docker budget less dockerd's share", measured: cpuPerInvocation(dp), limit: processBudgetUs, cmp: 'max', unit: 'µs', ...floorRefOf(sys, 'design-floor-process', (s) => cpuPerInvocation(s)) });
   }
 
-  // Standalone against serverless-offline on every warm row.
+  // Standalone against serverless-offline on every warm row; the standalone floor of the same backend (one bare front end before the same instances) under each.
   for (const name of ['standalone-process', 'standalone-docker']) {
     const s = sys[name];
     if (!s) continue;
+    const floorName = `standalone-floor-${name.slice('standalone-'.length)}`;
     for (const fn of fns) {
       const a = s.warm?.[fn];
       const b = sls?.warm?.[fn];
-      add({ name: `${name} ${fn}: p50 c1`, goal: '≤ serverless-offline', measured: a?.latency?.p50, limit: b?.latency?.p50, cmp: 'max', unit: 'ms' });
-      add({ name: `${name} ${fn}: p99 c1`, goal: '≤ serverless-offline', measured: a?.latency?.p99, limit: b?.latency?.p99, cmp: 'max', unit: 'ms' });
+      const ref = (figure) => floorRefOf(sys, floorName, (f) => (f.warm?.[fn] ? figure(f.warm[fn]) : undefined));
+      add({ name: `${name} ${fn}: p50 c1`, goal: '≤ serverless-offline', measured: a?.latency?.p50, limit: b?.latency?.p50, cmp: 'max', unit: 'ms', ...ref((w) => w.latency?.p50) });
+      add({ name: `${name} ${fn}: p99 c1`, goal: '≤ serverless-offline', measured: a?.latency?.p99, limit: b?.latency?.p99, cmp: 'max', unit: 'ms', ...ref((w) => w.latency?.p99) });
       for (const c of concurrencies) {
-        add({ name: `${name} ${fn}: inv/s c${c}`, goal: '≥ serverless-offline', measured: a?.[`c${c}`]?.rps, limit: b?.[`c${c}`]?.rps, cmp: 'min', unit: '/s' });
+        add({ name: `${name} ${fn}: inv/s c${c}`, goal: '≥ serverless-offline', measured: a?.[`c${c}`]?.rps, limit: b?.[`c${c}`]?.rps, cmp: 'min', unit: '/s', ...ref((w) => w[`c${c}`]?.rps) });
       }
       const cMax = `c${Math.max(...concurrencies)}`;
-      add({ name: `${name} ${fn}: p99 ${cMax}`, goal: '≤ serverless-offline', measured: a?.[cMax]?.p99, limit: b?.[cMax]?.p99, cmp: 'max', unit: 'ms' });
+      add({ name: `${name} ${fn}: p99 ${cMax}`, goal: '≤ serverless-offline', measured: a?.[cMax]?.p99, limit: b?.[cMax]?.p99, cmp: 'max', unit: 'ms', ...ref((w) => w[cMax]?.p99) });
     }
   }
   const sp = sys['standalone-process'];
   if (sp) {
     const slsCpu = cpuPerInvocation(sls);
-    add({ name: 'standalone-process: CPU per invocation at c64', goal: '≤ 0.75 × serverless-offline', measured: cpuPerInvocation(sp), limit: slsCpu !== undefined ? 0.75 * slsCpu : undefined, cmp: 'max', unit: 'µs' });
+    add({ name: 'standalone-process: CPU per invocation at c64', goal: '≤ 0.75 × serverless-offline', measured: cpuPerInvocation(sp), limit: slsCpu !== undefined ? 0.75 * slsCpu : undefined, cmp: 'max', unit: 'µs', ...floorRefOf(sys, 'standalone-floor-process', (f) => cpuPerInvocation(f)) });
   }
 
   for (const [name, s] of brisk) {

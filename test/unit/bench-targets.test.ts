@@ -75,6 +75,26 @@ describe("bench targets against the design floor", () => {
     expect(c1?.floorRef?.system).toBe('floor-docker');
   });
 
+  it('holds the standalone rows and CPU against the standalone floor of the same backend', () => {
+    const sys = {
+      'standalone-process': { kind: 'brisk', warm: warm(1.5, 1300, { standalone: 500, instances: 600 }) },
+      'serverless-offline': { kind: 'serverless-offline', warm: warm(1.2, 1500, { 'sls offline': 1000 }) },
+      // 850 µs: over 0.75 × serverless-offline (750), so that target is out of reach of any process-isolating front end here.
+      'standalone-floor-process': { kind: 'design-floor', warm: warm(0.8, 1900, { standalone: 250, instances: 600 }) },
+    };
+    const { targets: t } = evaluateTargets({ systems: sys }, settings) as { targets: Target[] };
+    const cpu = t.find((x) => x.name === 'standalone-process: CPU per invocation at c64');
+    expect(cpu?.floorRef).toEqual({ system: 'standalone-floor-process', measured: 850, pass: false });
+    expect(cpu?.verdict).toBe('missed by 350 µs (47% over); standalone-floor-process misses it too (850 µs)');
+    const c1 = t.find((x) => x.name === 'standalone-process trivial: p50 c1');
+    expect(c1?.floorRef).toEqual({ system: 'standalone-floor-process', measured: 0.8, pass: true });
+    expect(c1?.verdict).toBe('missed by 0.3 ms (25% over)');
+    const rps = t.find((x) => x.name === 'standalone-process trivial: inv/s c64');
+    expect(rps?.floorRef).toEqual({ system: 'standalone-floor-process', measured: 1900, pass: true });
+    // standalone-docker was not run: no rows, and nothing borrowed from the process floor.
+    expect(t.some((x) => x.name.startsWith('standalone-docker'))).toBe(false);
+  });
+
   it('leaves the design floor out when the run did not measure it', () => {
     const { 'design-floor-docker': _left, ...rest } = results.systems;
     const again = evaluateTargets({ systems: rest }, settings) as { targets: Target[]; budgets: Budget[] };
