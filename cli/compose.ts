@@ -105,7 +105,8 @@ export async function connectInfrastructure(cfg: BriskConfig, mode: Mode, role: 
     const dir = path.resolve(cfg.BRISK_DATA_DIR);
     // Every tenant's records live here, and functions run as other uids: the platform's user only.
     if (!ensurePrivateDir(dir)) logger.warn({ dir }, 'cannot make the data dir private (0700): functions may read other tenants\' records');
-    bus = new MemoryBus({ prefix: cfg.BRISK_BUS_PREFIX });
+    // Only this process sends on it: its messages need no second check (see MemoryBus).
+    bus = new MemoryBus({ prefix: cfg.BRISK_BUS_PREFIX, trustedSenders: true });
     store = new FileStore(path.join(dir, 'meta'), { activationTtlS: cfg.BRISK_ACTIVATION_TTL_S });
     objects = new FileObjectStore(path.join(dir, 'objects'));
     kv = new FileKeyValueStore(path.join(dir, 'meta'));

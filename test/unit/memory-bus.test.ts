@@ -28,3 +28,31 @@ describe('MemoryBus delayed sends', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 });
+
+describe('MemoryBus with trustedSenders (standalone mode)', () => {
+  it("hands a consumer the body as sent, without running its parse; the default bus runs it", async () => {
+    const seen: Array<{ trusted: boolean; body: unknown }> = [];
+    let parses = 0;
+    const sent = { activationId: 'a1', nested: { n: 1 } };
+    for (const trusted of [true, false]) {
+      const bus = new MemoryBus({ prefix: `mb-trust-${trusted}`, trustedSenders: trusted });
+      const q = `mb-trust-${trusted}.q`;
+      await bus.assertQueue(q, { durable: true });
+      await bus.consume(q, async (body) => void seen.push({ trusted, body }), {
+        prefetch: 1,
+        parse: (raw) => {
+          parses++;
+          return structuredClone(raw);
+        },
+      });
+      await bus.send(q, sent);
+      await vi.waitFor(() => expect(seen.filter((s) => s.trusted === trusted)).toHaveLength(1));
+      await bus.close();
+    }
+    // Trusted: the very object sent, parse never called. Default: parse ran once and its copy arrived.
+    expect(seen[0]?.body).toBe(sent);
+    expect(seen[1]?.body).not.toBe(sent);
+    expect(seen[1]?.body).toEqual(sent);
+    expect(parses).toBe(1);
+  });
+});
