@@ -1,15 +1,17 @@
-// Where a warm c1 invocation's time goes, step by step, in distributed mode.
+// Where a warm c1 invocation's time goes, step by step, in either mode.
 //
 //   git apply bench/tools/hop-trace.patch && npm run build
-//   node bench/tools/hop-trace.mjs [distributed-process|distributed-docker] [--n=400]
+//   node bench/tools/hop-trace.mjs [distributed-process|distributed-docker|standalone-process|standalone-docker] [--n=400]
 //   git apply -R bench/tools/hop-trace.patch && npm run build
 //
-// The patch (not part of Brisk) makes the gateway, the executor and the bus
-// write `TRACE point [activationId] wall-clock-µs seq` lines to stderr when
-// BRISK_TRACE=1. This script starts Brisk on a private redis-server, s3rver
+// The patch (not part of Brisk) makes the gateway, the executor, its runtime
+// client and both buses note `TRACE point [activationId] wall-clock-µs seq`
+// lines when BRISK_TRACE=1, written to stderr 5 ms after a call's first (a
+// write per point would wake this script mid-call). This script starts Brisk on a private redis-server, s3rver
 // and RabbitMQ vhost (as the bench does), deploys a trivial function, warms
 // it with 300 calls, then makes N sequential calls over one keep-alive
-// connection. Every trace line between a call's send and its answer belongs
+// connection, each after a pause (so each starts with every process asleep,
+// slower than the bench's back-to-back c1). Every trace line between a call's send and its answer belongs
 // to that call (one call at a time); the events are sorted by time and the
 // median of each step between two consecutive points is printed, with the
 // client's round trip. All roles run on one machine, so their clocks agree.
@@ -17,13 +19,13 @@ import http from 'node:http';
 import { AUTH, deployJson, startBrisk, waitInvocable } from '../lib/brisk.mjs';
 import { startDistributedServices } from '../lib/services.mjs';
 
-const system = process.argv.find((a) => a.startsWith('distributed-')) ?? 'distributed-process';
+const system = process.argv.find((a) => /^(distributed|standalone)-/.test(a)) ?? 'distributed-process';
 const N = Number(process.argv.find((a) => a.startsWith('--n='))?.slice(4) ?? '400');
-const backend = system.split('-')[1];
+const [mode, backend] = system.split('-');
 const nowUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
 
 const svc = await startDistributedServices();
-const brisk = await startBrisk({ mode: 'distributed', backend, serviceEnv: svc.env, extraEnv: { BRISK_TRACE: '1' } });
+const brisk = await startBrisk({ mode, backend, serviceEnv: svc.env, extraEnv: { BRISK_TRACE: '1' } });
 /** [role, point, µs] of the call in progress. */
 const seen = [];
 for (const r of Object.values(brisk.roles)) {
@@ -66,8 +68,8 @@ try {
     await call();
     const t1 = nowUs();
     totals.push(t1 - t0);
-    // Lines still in the pipes arrive within a few ms.
-    await new Promise((r) => setTimeout(r, 3));
+    // Lines are written 5 ms after a call's first (core/tr.ts in the patch) and arrive within a few more.
+    await new Promise((r) => setTimeout(r, 12));
     const events = seen.filter(([, , us]) => us >= t0 && us <= t1).sort((a, b) => a[2] - b[2]);
     let prev = ['client', 'send', t0];
     for (const e of [...events, ['client', 'answer', t1]]) {
