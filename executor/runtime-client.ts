@@ -1,4 +1,4 @@
-import { Pool, type Dispatcher } from 'undici';
+import http from 'node:http';
 import { BuildError, PlatformError, type ErrorCode } from '../core/errors.js';
 import {
   DEFAULT_MAX_RESULT_BYTES,
@@ -84,24 +84,11 @@ interface Reply {
 }
 
 /**
- * The connections to one runtime server. undici's (the Node.js project's HTTP
- * client) rather than `node:http`'s: measured here, a keep-alive POST costs
- * its caller about half the CPU (41–46 µs against 78–96 µs at c16) and is
- * ~70 µs faster at c1 (see bench/README.md). Its own timeouts are off: a run
- * is bounded by the whole-request deadline below, and a handler may stay
- * silent until it answers. The runtime server never closes an idle
- * connection, so none is dropped between calls here either.
- */
-const POOL_OPTIONS = { pipelining: 1, headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 3_600_000, keepAliveMaxTimeout: 3_600_000 } as const;
-
-/**
  * One runtime server, reached over keep-alive connections: one per activation
  * it may run at once (one, unless /init gave it a `concurrency`).
  */
 export class RuntimeClient {
-  /** Made at the first request, sized by /init's `concurrency`. */
-  private pool: Pool | undefined;
-  private connections = 1;
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   private readonly maxResultBytes: number;
   private readonly maxAnswerBytes: number;
   private readonly label: string;
@@ -124,7 +111,7 @@ export class RuntimeClient {
   async init(req: InitRequest): Promise<void> {
     const body: InitRequest = { ...req, limits: { maxResultBytes: this.maxResultBytes } };
     // A connection per concurrent /run: a timed-out run's connection is destroyed without touching its neighbours'.
-    this.connections = req.concurrency ?? 1;
+    this.agent.maxSockets = req.concurrency ?? 1;
     const reply = await this.request('POST', '/init', JSON.stringify(body), Math.max(MIN_INIT_TIMEOUT_MS, req.timeoutMs), MAX_ERROR_ANSWER_BYTES);
     if (reply.status !== 200) throw this.errorOf(reply, '/init');
   }
@@ -142,28 +129,16 @@ export class RuntimeClient {
   /** Whether `GET /healthz` answers 200 within `timeoutMs` (on a connection of its own). */
   async healthy(timeoutMs: number): Promise<boolean> {
     try {
-      const reply = await this.request('GET', '/healthz', undefined, timeoutMs, MAX_HEALTH_ANSWER_BYTES, true);
+      const reply = await this.request('GET', '/healthz', undefined, timeoutMs, MAX_HEALTH_ANSWER_BYTES, false);
       return reply.status === 200;
     } catch {
       return false;
     }
   }
 
-  /** Drop the kept-alive connections (a request still in flight fails with RuntimeConnectionError). */
+  /** Drop the kept-alive connection. */
   close(): void {
-    this.pool?.destroy().catch(() => undefined);
-    this.pool = undefined;
-  }
-
-  private sharedPool(): Pool {
-    if (this.pool === undefined) this.pool = this.newPool(this.connections);
-    return this.pool;
-  }
-
-  private newPool(connections: number): Pool {
-    const a = this.address;
-    // The Host header stays `runtime` whatever the address (see request()).
-    return 'socketPath' in a ? new Pool('http://runtime', { ...POOL_OPTIONS, connections, socketPath: a.socketPath }) : new Pool(`http://${a.host}:${a.port}`, { ...POOL_OPTIONS, connections });
+    this.agent.destroy();
   }
 
   private garbled(message: string): InstanceFailure {
@@ -227,74 +202,74 @@ export class RuntimeClient {
    * One HTTP exchange, read against `maxBytes` while the answer streams in,
    * bounded by a whole-request deadline (not an idle timeout: a handler may
    * stay silent until it answers). A plain timer rather than an AbortSignal:
-   * this is the hot path of every activation. `ownConnection`: on a
-   * connection of its own, closed after (a health probe must not wait behind
-   * a run holding the kept-alive one).
+   * this is the hot path of every activation.
    */
-  private request(method: 'GET' | 'POST', path: string, body: string | undefined, timeoutMs: number, maxBytes: number, ownConnection = false): Promise<Reply> {
-    const pool = ownConnection ? this.newPool(1) : this.sharedPool();
+  private request(
+    method: 'GET' | 'POST',
+    path: string,
+    body: string | undefined,
+    timeoutMs: number,
+    maxBytes: number,
+    agent: http.Agent | false = this.agent,
+  ): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
       let settled = false;
-      /** Set once undici starts the request: aborting it destroys that request's connection. */
-      let controller: Dispatcher.DispatchController | undefined;
       const settle = (err: Error | undefined, reply?: Reply): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        if (ownConnection) pool.destroy().catch(() => undefined);
         if (err !== undefined) reject(err);
         else resolve(reply as Reply);
       };
-      /** Settle with `err` and drop the connection: nothing more is read from it. */
-      const abort = (err: Error): void => {
-        settle(err);
-        controller?.abort(err);
-      };
-      const tooLarge = (): void =>
-        abort(new InstanceFailure({ kind: 'oversized', limitBytes: maxBytes }, `${this.label}: the instance's answer to ${path} grew past ${maxBytes} bytes; reading stopped`));
-      const headers: Record<string, string> = { host: 'runtime' };
+      const headers: http.OutgoingHttpHeaders = { host: 'runtime' };
       if (body !== undefined) {
         headers['content-type'] = 'application/json';
-        headers['content-length'] = String(Buffer.byteLength(body));
+        headers['content-length'] = Buffer.byteLength(body);
       }
-      let status = 0;
-      const chunks: Buffer[] = [];
-      let size = 0;
-      // After a timeout or an abort, undici may still report the request's end or error: settled first.
-      const timer = setTimeout(() => abort(new RuntimeTimeoutError(`${this.label}: no answer to ${path} within ${timeoutMs} ms`)), timeoutMs);
-      pool.dispatch(
-        { path, method, headers, ...(body !== undefined ? { body } : {}) },
-        {
-          onRequestStart: (c) => {
-            controller = c;
-            // Timed out while waiting for a connection: never sent.
-            if (settled) c.abort(new RuntimeTimeoutError(`${path}: abandoned`));
-          },
-          onResponseStart: (_c, statusCode, resHeaders) => {
-            status = statusCode;
-            if (Number(resHeaders['content-length'] ?? 0) > maxBytes) tooLarge();
-          },
-          onResponseData: (_c, chunk) => {
-            if (settled) return;
-            size += chunk.length;
-            if (size > maxBytes) return tooLarge();
-            chunks.push(chunk);
-          },
-          onResponseEnd: () => {
-            if (settled) return;
-            const raw = chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, size).toString('utf8');
-            let parsed: unknown;
-            try {
-              parsed = JSON.parse(raw);
-            } catch {
-              return settle(this.garbled(`the instance answered ${path} with ${status} and a body that is not JSON: ${raw.slice(0, 200)}`));
-            }
-            settle(undefined, { status, body: parsed, bytes: size });
-          },
-          // Refused, reset, or closed before the answer ended (the instance died mid-answer).
-          onResponseError: (_c, err) => settle(new RuntimeConnectionError(`${path}: ${err.message}`, { cause: err })),
-        },
-      );
+      const req = http.request({ ...this.address, agent, method, path, headers }, (res) => {
+        const declared = Number(res.headers['content-length'] ?? 0);
+        const tooLarge = (): void => {
+          settle(
+            new InstanceFailure(
+              { kind: 'oversized', limitBytes: maxBytes },
+              `${this.label}: the instance's answer to ${path} grew past ${maxBytes} bytes; reading stopped`,
+            ),
+          );
+          req.destroy();
+        };
+        if (declared > maxBytes) return tooLarge();
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          if (settled) return;
+          size += c.length;
+          if (size > maxBytes) return tooLarge();
+          chunks.push(c);
+        });
+        res.on('end', () => {
+          if (settled) return;
+          const raw = chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, size).toString('utf8');
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(raw);
+          } catch {
+            return settle(this.garbled(`the instance answered ${path} with ${res.statusCode ?? '?'} and a body that is not JSON: ${raw.slice(0, 200)}`));
+          }
+          settle(undefined, { status: res.statusCode ?? 0, body: parsed, bytes: size });
+        });
+        res.on('error', (err) => settle(new RuntimeConnectionError(`${path}: ${err.message}`, { cause: err })));
+        // Closed before its end (the instance died mid-answer): whichever of these comes first.
+        // 'close' also follows every whole answer: build the error (a stack capture) only when it is one.
+        res.on('aborted', () => settled || settle(new RuntimeConnectionError(`${path}: the answer was cut off`)));
+        res.on('close', () => settled || settle(new RuntimeConnectionError(`${path}: the connection closed before the answer ended`)));
+      });
+      // After a timeout the request, the socket and the response may each report an error; the timeout settled first.
+      const timer = setTimeout(() => {
+        settle(new RuntimeTimeoutError(`${this.label}: no answer to ${path} within ${timeoutMs} ms`));
+        req.destroy();
+      }, timeoutMs);
+      req.on('error', (err) => settle(new RuntimeConnectionError(`${path}: ${err.message}`, { cause: err })));
+      req.end(body);
     });
   }
 }

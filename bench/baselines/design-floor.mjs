@@ -9,7 +9,7 @@
  * publishes each request on RabbitMQ to an executor's queue and waits on its
  * own reply queue; the executor (amqplib consumer) posts the event to an idle
  * warm runtime instance (`POST /run`, the same runtime and protocol Brisk
- * uses, over undici keep-alive connections as Brisk's), publishes the answer to the reply queue
+ * uses, over keep-alive connections), publishes the answer to the reply queue
  * and acks. The messages are what Brisk's direct path sends: transient,
  * unconfirmed, the dispatch acked after the run (so the prefetch bounds what
  * an executor holds), the reply queue consumed without acks.
@@ -28,7 +28,6 @@
  */
 import http from 'node:http';
 import amqp from 'amqplib';
-import { Pool } from 'undici';
 
 const QUEUE = 'design-floor.exec';
 const role = process.argv[2];
@@ -39,13 +38,11 @@ if (!['gateway', 'executor', 'standalone'].includes(role)) throw new Error(`role
  * warm runtime instances, loaded), one job per instance at a time, most
  * recently freed first as Brisk's pool takes them; jobs wait in order while
  * all are busy. A job is `{ id, payload, done(answer: Buffer) }`: the runtime's
- * answer as it sent it. Over undici keep-alive connections, as Brisk's
- * executor reaches its instances (executor/runtime-client.ts).
+ * answer as it sent it.
  */
 function instanceDispatcher(targets) {
   if (targets.length === 0) throw new Error('FLOOR_TARGETS names no instance');
-  const options = { connections: 1, pipelining: 1, headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 3_600_000, keepAliveMaxTimeout: 3_600_000 };
-  const idle = targets.map((t) => ({ pool: t.socketPath ? new Pool('http://runtime', { ...options, socketPath: t.socketPath }) : new Pool(`http://${t.host}:${t.port}`, options) }));
+  const idle = targets.map((t) => ({ address: t, agent: new http.Agent({ keepAlive: true, maxSockets: 1 }) }));
   const waiting = [];
   const release = (instance) => {
     const next = waiting.shift();
@@ -54,21 +51,22 @@ function instanceDispatcher(targets) {
   };
   const run = (instance, job) => {
     const body = JSON.stringify({ activationId: job.id, payload: job.payload, deadline: Date.now() + 60_000 });
-    const chunks = [];
-    const finish = (answer) => {
-      job.done(answer);
-      release(instance);
-    };
-    instance.pool.dispatch(
-      { path: '/run', method: 'POST', headers: { host: 'runtime', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }, body },
-      {
-        onRequestStart() {},
-        onResponseStart() {},
-        onResponseData: (_c, chunk) => void chunks.push(chunk),
-        onResponseEnd: () => finish(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)),
-        onResponseError: (_c, err) => finish(Buffer.from(JSON.stringify({ ok: false, error: { errorType: 'FloorError', errorMessage: err.message } }))),
+    const req = http.request(
+      { ...instance.address, agent: instance.agent, method: 'POST', path: '/run', headers: { host: 'runtime', 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          job.done(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+          release(instance);
+        });
       },
     );
+    req.on('error', (err) => {
+      job.done(Buffer.from(JSON.stringify({ ok: false, error: { errorType: 'FloorError', errorMessage: err.message } })));
+      release(instance);
+    });
+    req.end(body);
   };
   return (job) => {
     const instance = idle.pop();

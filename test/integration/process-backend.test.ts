@@ -509,8 +509,6 @@ describe('ProcessBackend + runtime server', () => {
         platform: 'node',
         format: 'esm',
         logLevel: 'warning',
-        // The bundle inlines CommonJS dependencies (undici) that require Node's builtins: give them a require.
-        banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
       });
       parentScript = path.join(workDir, 'parent.mjs');
       await writeFile(
