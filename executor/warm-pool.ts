@@ -244,6 +244,15 @@ export const REFILL_BACKOFF_MAX_MS = 10_000;
  * process, 150 ms and up for a container).
  */
 const REFILL_AFTER_TAKE_MS = 100;
+/**
+ * An idle loaded instance unused this long may give way to a pre-started one
+ * of the configured pool. Long enough that no instance between two calls of
+ * a busy function qualifies; as short as a second, because a cold start
+ * would evict the least recently used idle instance anyway (at any age):
+ * evicting it ahead of time only turns the next new function's cold start
+ * into a pool hit.
+ */
+export const RESERVE_EVICT_IDLE_MS = 1000;
 
 /**
  * Default creation budget. On the 2-core machine of bench/README.md, dockerd
@@ -1110,9 +1119,12 @@ export class WarmPool {
   }
 
   /**
-   * Start generic instances up to each pool's target, within free memory only
-   * (never evicting) and within what the creation budget leaves once queued
-   * calls had their turn: the pool refills at a bounded rate in the background.
+   * Start generic instances up to each pool's target, within free memory and
+   * within what the creation budget leaves once queued calls had their turn:
+   * the pool refills at a bounded rate in the background. A pool below its
+   * configured size (`poolSize`, the base) with no free memory has room made
+   * for it: see {@link makeRoomForStem}. The adaptive growth above the base
+   * never evicts.
    */
   private refill(): void {
     if (this.closing) return;
@@ -1136,7 +1148,30 @@ export class WarmPool {
         this.startStem(p);
         n++;
       }
+      if (n < p.base && now >= p.retryAt && this.creating < this.maxCreating) this.makeRoomForStem(p, now);
     }
+  }
+
+  /**
+   * Destroy the least recently used idle loaded instances (unpinned, unused
+   * for {@link RESERVE_EVICT_IDLE_MS}) that make room for one instance of
+   * pool `p`, unless room is already on its way (instances being destroyed).
+   * Once they are gone, the refill that follows starts the instance.
+   */
+  private makeRoomForStem(p: PoolTarget, now: number): void {
+    let room = this.opts.memoryMb - this.usedMb();
+    for (const s of this.slots) if (s.state === 'destroying' && s.counted) room += s.memoryMb;
+    if (room >= p.memoryMb) return;
+    const candidates = [...this.slots].filter((s) => s.counted && s.state === 'idle' && !s.pinned && now - s.lastUsed >= RESERVE_EVICT_IDLE_MS).sort((a, b) => a.lastUsed - b.lastUsed);
+    const victims: Slot[] = [];
+    for (const s of candidates) {
+      if (room >= p.memoryMb) break;
+      victims.push(s);
+      room += s.memoryMb;
+    }
+    if (room < p.memoryMb) return;
+    this.opts.logger?.debug({ pool: p.memoryMb, evicted: victims.length }, 'idle instances give way to the configured pool');
+    for (const v of victims) void this.destroySlot(v);
   }
 
   /**

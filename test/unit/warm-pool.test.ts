@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ThrottledError } from '../../core/errors.js';
-import { FunctionLoadError, WarmPool, type WarmPoolOptions } from '../../executor/warm-pool.js';
+import { FunctionLoadError, WarmPool, type AcquiredInstance, type WarmPoolOptions } from '../../executor/warm-pool.js';
 import { poolKeyOf } from '../../placement/pool-keys.js';
 import { fakeVersion } from '../fakes/function-version.js';
 import { FakeBackend, type FakeInstance } from '../fakes/backend.js';
@@ -186,6 +186,42 @@ describe('WarmPool', () => {
     await vi.advanceTimersByTimeAsync(300);
     expect((a.instance as FakeInstance).destroyed).toBe(true);
     expect(pool.stats()).toMatchObject({ memoryUsedMb: 0, warm: [] });
+  });
+
+  it('keeps its configured pool when idle instances fill the budget: the least recently used one idle for a second gives way', async () => {
+    vi.useFakeTimers();
+    const backend = new FakeBackend();
+    const pool = makePool(backend, { memoryMb: 1024, poolSize: 1, poolMemorySizes: [256], sweepIntervalMs: 50 });
+    const advanceUntil = async (cond: () => boolean): Promise<void> => {
+      for (let i = 0; i < 500 && !cond(); i++) await vi.advanceTimersByTimeAsync(10);
+      expect(cond()).toBe(true);
+    };
+    pool.start();
+    await advanceUntil(() => pool.stats().pool['256'] === 1);
+    // Four functions take the whole budget (the pre-started instance among them).
+    const held: AcquiredInstance[] = [];
+    for (const name of ['f1', 'f2', 'f3', 'f4']) held.push(await pool.acquire(fnv(name)));
+    expect(pool.stats().memoryUsedMb).toBe(1024);
+    expect(pool.stats().pool['256'] ?? 0).toBe(0);
+    // Released 10 ms apart, f1 first: the least recently used.
+    for (const h of held) {
+      pool.release(h.instance, { healthy: true });
+      await vi.advanceTimersByTimeAsync(10);
+    }
+    const destroyed = (): string[] => held.filter((h) => (h.instance as FakeInstance).destroyed).map((h) => (h.instance as FakeInstance).inits[0]!.name);
+    // Idle for less than a second: every instance stays, the pool waits.
+    await vi.advanceTimersByTimeAsync(500);
+    expect(destroyed()).toEqual([]);
+    expect(pool.stats().pool['256'] ?? 0).toBe(0);
+    // f4 is used again; then f1 passes a second idle and gives way to one pre-started instance, no more.
+    const again = await pool.acquire(fnv('f4'));
+    expect(again.startKind).toBe('warm');
+    pool.release(again.instance, { healthy: true });
+    await advanceUntil(() => pool.stats().pool['256'] === 1);
+    expect(destroyed()).toEqual(['f1']);
+    expect(pool.stats().memoryUsedMb).toBe(1024);
+    const next = await pool.acquire(fnv('new'));
+    expect(next.startKind).toBe('pool');
   });
 
   it('destroys an instance released as unhealthy', async () => {
