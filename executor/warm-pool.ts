@@ -1148,8 +1148,21 @@ export class WarmPool {
         this.startStem(p);
         n++;
       }
-      if (n < p.base && now >= p.retryAt && this.creating < this.maxCreating) this.makeRoomForStem(p, now);
+      if (n < p.base && now >= p.retryAt && this.creating < this.maxCreating && this.reserveFits()) this.makeRoomForStem(p, now);
     }
+  }
+
+  /**
+   * Whether the configured pools (each its `poolSize` pre-started instances)
+   * take at most a quarter of the budget: only then do idle instances give
+   * way to them. In a smaller executor the pool would push out the warm
+   * instances it holds room for (a function called every two seconds would
+   * lose its instance between every two calls).
+   */
+  private reserveFits(): boolean {
+    let reserved = 0;
+    for (const p of this.pools.values()) reserved += p.base * p.memoryMb;
+    return reserved * 4 <= this.opts.memoryMb;
   }
 
   /**

@@ -224,6 +224,23 @@ describe('WarmPool', () => {
     expect(next.startKind).toBe('pool');
   });
 
+  it('in an executor the configured pool would take more than a quarter of, idle instances do not give way to it', async () => {
+    vi.useFakeTimers();
+    const backend = new FakeBackend();
+    // 2 × 256 MB of pool in 512 MB: the pool fills the budget at start, and the warm instance stays.
+    const pool = makePool(backend, { memoryMb: 512, poolSize: 2, poolMemorySizes: [256], sweepIntervalMs: 50 });
+    pool.start();
+    for (let i = 0; i < 100 && pool.stats().pool['256'] !== 2; i++) await vi.advanceTimersByTimeAsync(10);
+    const a = await pool.acquire(fnv('f'));
+    expect(a.startKind).toBe('pool');
+    pool.release(a.instance, { healthy: true });
+    // Sweeps run for five idle seconds: the pool stays one short, the instance warm.
+    await vi.advanceTimersByTimeAsync(5000);
+    expect((a.instance as FakeInstance).destroyed).toBe(false);
+    expect(pool.stats().pool['256']).toBe(1);
+    expect((await pool.acquire(fnv('f'))).startKind).toBe('warm');
+  });
+
   it('destroys an instance released as unhealthy', async () => {
     const backend = new FakeBackend();
     const pool = makePool(backend);
