@@ -1,6 +1,8 @@
-// The Docker backend's two costs: create + start + ready of a container (a
-// cold start without the /init), and a warm `POST /run` round trip over the
-// container's unix socket.
+// The Docker backend's costs: create + start + ready of a container (a cold
+// start without the /init), destroy (what evicting an idle instance waits
+// for), resize of a ready container 256 → 512 MB (`docker update`, what a
+// pre-started container pays when a larger function takes it), and a warm
+// `POST /run` round trip over the container's unix socket.
 //
 //   npm run build && node bench/tools/docker-backend-latency.mjs [--creates=5] [--runs=50]
 //
@@ -28,11 +30,18 @@ const backend = new DockerBackend({ image, executorId, docker });
 try {
   await backend.start();
   const createMs = [];
+  const destroyMs = [];
+  const resizeMs = [];
   for (let i = 0; i < CREATES; i++) {
     const t0 = performance.now();
-    const inst = await backend.createInstance({ memoryMb: 128, allowEgress: false });
+    const inst = await backend.createInstance({ memoryMb: 256, allowEgress: false });
     createMs.push(performance.now() - t0);
+    const t1 = performance.now();
+    await inst.resize(512);
+    resizeMs.push(performance.now() - t1);
+    const t2 = performance.now();
     await inst.destroy();
+    destroyMs.push(performance.now() - t2);
   }
   const inst = await backend.createInstance({ memoryMb: 128, allowEgress: false });
   await inst.init({ namespace: 'bench', name: 'echo', version: 1, code: 'export const handler = async (e) => e;', exportName: 'handler', env: {}, timeoutMs: 5000, memoryMb: 128 });
@@ -45,6 +54,8 @@ try {
   }
   await inst.destroy();
   console.log(`docker backend, create+start+ready: ${summary(createMs, 0)}`);
+  console.log(`docker backend, resize 256 → 512 MB of a ready container: ${summary(resizeMs)}`);
+  console.log(`docker backend, destroy of a ready container: ${summary(destroyMs)}`);
   console.log(`docker backend, warm run round trip: ${summary(runMs)}`);
 } finally {
   await backend.close();
