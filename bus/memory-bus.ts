@@ -50,11 +50,11 @@ interface QueueState {
  *
  * `trustedSenders` (standalone mode): every body on this bus was built by
  * this process's own typed code, so a consumer's `parse` is not run — it
- * would check again what the compiler checked, and on a c1 call it is the
- * costliest step between the gateway and the executor (~155 µs for the first
- * parse after an idle pause, see bench/README.md). Bodies then reach their
- * consumer as sent, by reference. Off by default: unit tests and the bus
- * contract suite send malformed bodies on purpose.
+ * would check again what the compiler checked, and on a c1 call the first
+ * parse after an idle pause took ~155 µs, as long as the scheduler's whole
+ * step (see bench/README.md). Bodies then reach their consumer as sent, by
+ * reference. Off by default: unit tests and the bus contract suite send
+ * malformed bodies on purpose.
  */
 export class MemoryBus implements Bus {
   private readonly queues = new Map<string, QueueState>();
