@@ -316,6 +316,14 @@ export class WarmPool {
   private readonly preloadHold = new Map<string, { failures: number; at: number }>();
   private closing = false;
   private closePromise: Promise<void> | undefined;
+  /**
+   * Whether the configured pools (each its `poolSize` pre-started instances)
+   * take at most a quarter of the budget: only then do idle instances give
+   * way to them (see {@link makeRoomForStem}). In a smaller executor the pool
+   * would push out the warm instances it holds room for (a function called
+   * every two seconds would lose its instance between every two calls).
+   */
+  private readonly reserveFits: boolean;
 
   constructor(private readonly opts: WarmPoolOptions) {
     const initialMs = opts.refillBackoffMs ?? 1000;
@@ -331,6 +339,10 @@ export class WarmPool {
         this.pools.set(this.poolKey(spec), { memoryMb, allowEgress: false, spec, base: opts.poolSize, target: opts.poolSize, lastColdAt: now, retryAt: 0 });
       }
     }
+    // Only these pools have a base; the ones cold starts add later grow from 0.
+    let reserved = 0;
+    for (const p of this.pools.values()) reserved += p.base * p.memoryMb;
+    this.reserveFits = reserved * 4 <= opts.memoryMb;
     const idleStep = Math.min(opts.idleTtlMs, opts.pauseIdleAfterMs ?? Number.POSITIVE_INFINITY);
     const sweepMs = opts.sweepIntervalMs ?? Math.max(10, Math.min(1000, Math.floor(idleStep / 2)));
     this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
@@ -1042,7 +1054,7 @@ export class WarmPool {
    * generic ones still starting. Undefined when even all of them are not enough.
    */
   private pickVictims(memoryMb: number, poolKey: string): Slot[] | undefined {
-    let free = this.opts.memoryMb - this.usedMb();
+    const free = this.opts.memoryMb - this.usedMb();
     if (free >= memoryMb) return [];
     const byAge = (a: Slot, b: Slot): number => a.lastUsed - b.lastUsed;
     const counted = [...this.slots].filter((s) => s.counted);
@@ -1052,13 +1064,7 @@ export class WarmPool {
       ...counted.filter((s) => s.state === 'stem' && this.poolKey(s.spec) === poolKey).sort(byAge),
       ...counted.filter((s) => s.state === 'starting' && s.purpose === 'stem').sort(byAge),
     ];
-    const victims: Slot[] = [];
-    for (const s of order) {
-      if (free >= memoryMb) break;
-      victims.push(s);
-      free += s.memoryMb;
-    }
-    return free >= memoryMb ? victims : undefined;
+    return victimsFor(memoryMb, free, order);
   }
 
   private pendingDestroys(): Promise<void>[] {
@@ -1119,12 +1125,12 @@ export class WarmPool {
   }
 
   /**
-   * Start generic instances up to each pool's target, within free memory and
-   * within what the creation budget leaves once queued calls had their turn:
-   * the pool refills at a bounded rate in the background. A pool below its
-   * configured size (`poolSize`, the base) with no free memory has room made
-   * for it: see {@link makeRoomForStem}. The adaptive growth above the base
-   * never evicts.
+   * Start generic instances up to each pool's target, within free memory only
+   * and within what the creation budget leaves once queued calls had their
+   * turn: the pool refills at a bounded rate in the background. Room for a
+   * pool below its configured size is made by the sweep
+   * ({@link makeRoomForStem}), never on a call's path; the adaptive growth
+   * above that size never evicts.
    */
   private refill(): void {
     if (this.closing) return;
@@ -1148,21 +1154,7 @@ export class WarmPool {
         this.startStem(p);
         n++;
       }
-      if (n < p.base && now >= p.retryAt && this.creating < this.maxCreating && this.reserveFits()) this.makeRoomForStem(p, now);
     }
-  }
-
-  /**
-   * Whether the configured pools (each its `poolSize` pre-started instances)
-   * take at most a quarter of the budget: only then do idle instances give
-   * way to them. In a smaller executor the pool would push out the warm
-   * instances it holds room for (a function called every two seconds would
-   * lose its instance between every two calls).
-   */
-  private reserveFits(): boolean {
-    let reserved = 0;
-    for (const p of this.pools.values()) reserved += p.base * p.memoryMb;
-    return reserved * 4 <= this.opts.memoryMb;
   }
 
   /**
@@ -1176,13 +1168,8 @@ export class WarmPool {
     for (const s of this.slots) if (s.state === 'destroying' && s.counted) room += s.memoryMb;
     if (room >= p.memoryMb) return;
     const candidates = [...this.slots].filter((s) => s.counted && s.state === 'idle' && !s.pinned && now - s.lastUsed >= RESERVE_EVICT_IDLE_MS).sort((a, b) => a.lastUsed - b.lastUsed);
-    const victims: Slot[] = [];
-    for (const s of candidates) {
-      if (room >= p.memoryMb) break;
-      victims.push(s);
-      room += s.memoryMb;
-    }
-    if (room < p.memoryMb) return;
+    const victims = victimsFor(p.memoryMb, room, candidates);
+    if (victims === undefined) return;
     this.opts.logger?.debug({ pool: p.memoryMb, evicted: victims.length }, 'idle instances give way to the configured pool');
     for (const v of victims) void this.destroySlot(v);
   }
@@ -1365,6 +1352,13 @@ export class WarmPool {
     }
     // Instances a burst started for a pool with no target (e.g. of another size, before one was recorded).
     for (const s of [...this.slots]) if (s.state === 'stem' && !this.pools.has(this.poolKey(s.spec))) void this.destroySlot(s);
+    if (this.reserveFits) {
+      for (const [key, p] of this.pools) {
+        // As the refill: queued calls of the pool take every instance that comes first.
+        if (p.base === 0 || now < p.retryAt || this.creating >= this.maxCreating || this.waiters.some((w) => w.poolKey === key)) continue;
+        if (this.countStems(key) < p.base) this.makeRoomForStem(p, now);
+      }
+    }
     this.refill();
   }
 
@@ -1390,6 +1384,20 @@ export class WarmPool {
   private nextChange(): Promise<void> {
     return new Promise((resolve) => this.changeWaiters.add(resolve));
   }
+}
+
+/**
+ * The first of `candidates`, in their order, whose memory added to `room`
+ * makes `memoryMb` fit; undefined when all of them are not enough.
+ */
+function victimsFor(memoryMb: number, room: number, candidates: Slot[]): Slot[] | undefined {
+  const victims: Slot[] = [];
+  for (const s of candidates) {
+    if (room >= memoryMb) break;
+    victims.push(s);
+    room += s.memoryMb;
+  }
+  return room >= memoryMb ? victims : undefined;
 }
 
 function draining(): PlatformError {

@@ -115,8 +115,9 @@ if (role === 'standalone') {
     process.exit(1);
   });
   if (role === 'executor') {
-    const dispatch = instanceDispatcher(targets());
-    await ch.prefetch(targets().length);
+    const instances = targets();
+    const dispatch = instanceDispatcher(instances);
+    await ch.prefetch(instances.length);
     await ch.consume(QUEUE, (msg) => {
       if (msg === null) return;
       dispatch({
